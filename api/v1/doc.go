@@ -1,0 +1,15 @@
+// Package v1 is berth's object model: the Unit, Job, Service and Host kinds
+// of apiVersion berth.dev/v1, their defaults, their validation and the strict
+// decoding of YAML or JSON manifests.
+//
+// A manifest is decoded with [Decode], which splits a multi-document stream,
+// rejects unknown fields and reports every problem with the file, the
+// document index, the field path and the line. Decoded objects are defaulted
+// with [Default] (idempotent: defaulting twice changes nothing) and checked
+// with [Validate] for one object or [ValidateSet] for a whole apply, which also
+// sees the stored objects: duplicates, dependency cycles across stored and
+// applied Units, and Jobs whose template changed without a new version.
+//
+// The package imports nothing else of berth's, so other tools may use it.
+// Its functions are pure and safe for concurrent use on distinct objects.
+package v1

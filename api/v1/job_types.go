@@ -1,0 +1,66 @@
+package v1
+
+import "time"
+
+// Job is a versioned deployment of one container to the hosts the operator
+// names, as Helios runs them. Its id is name:version:hash.
+type Job struct {
+	TypeMeta `json:",inline"`
+	Metadata ObjectMeta    `json:"metadata"`
+	Spec     JobSpec       `json:"spec"`
+	Status   *ObjectStatus `json:"status,omitempty"`
+}
+
+// JobSpec is what the user asks of a Job.
+type JobSpec struct {
+	Version   string            `json:"version"`
+	Container ContainerTemplate `json:"container"`
+	// Deployments names hosts and the goal on each.
+	Deployments []Deployment `json:"deployments,omitempty"`
+	// HostSelector deploys to every Up host whose labels match.
+	HostSelector map[string]string `json:"hostSelector,omitempty"`
+	// Expires undeploys the job at that time.
+	Expires      *time.Time     `json:"expires,omitempty"`
+	GracePeriod  *Duration      `json:"gracePeriod,omitempty"`
+	Registration []Registration `json:"registration,omitempty"`
+	Rollout      Rollout        `json:"rollout,omitzero"`
+}
+
+// Deployment is a job's goal on one host.
+type Deployment struct {
+	Host string `json:"host"`
+	Goal Goal   `json:"goal,omitempty"`
+}
+
+// Registration maps a named port to a service name and tags.
+type Registration struct {
+	Port    string   `json:"port"`
+	Service string   `json:"service"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+// RolloutFailure says what a rollout does when a host fails.
+type RolloutFailure string
+
+// Values of RolloutFailure.
+const (
+	RolloutStop     RolloutFailure = "stop"
+	RolloutContinue RolloutFailure = "continue"
+)
+
+// Rollout paces a new version across the job's hosts.
+type Rollout struct {
+	Parallelism int            `json:"parallelism,omitempty"`
+	Timeout     *Duration      `json:"timeout,omitempty"`
+	OnFailure   RolloutFailure `json:"onFailure,omitempty"`
+}
+
+func (j *Job) GetTypeMeta() *TypeMeta     { return &j.TypeMeta }
+func (j *Job) GetObjectMeta() *ObjectMeta { return &j.Metadata }
+func (j *Job) DeepCopyObject() Object     { return deepCopy(j) }
+
+// ID returns the job id users see: name:version:hash, the hash covering the
+// container template.
+func (j *Job) ID() string {
+	return j.Metadata.Name + ":" + j.Spec.Version + ":" + TemplateHash(&j.Spec.Container)
+}

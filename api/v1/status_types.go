@@ -1,0 +1,65 @@
+package v1
+
+import "time"
+
+// InstanceState is the observed state of one instance of a Unit or Job on
+// one host.
+type InstanceState string
+
+// Values of InstanceState.
+const (
+	StatePullingImage   InstanceState = "PULLING_IMAGE"
+	StateCreating       InstanceState = "CREATING"
+	StateStarting       InstanceState = "STARTING"
+	StateHealthchecking InstanceState = "HEALTHCHECKING"
+	StateRunning        InstanceState = "RUNNING"
+	StateExited         InstanceState = "EXITED"
+	StateStopping       InstanceState = "STOPPING"
+	StateStopped        InstanceState = "STOPPED"
+	StateFailed         InstanceState = "FAILED"
+	StateWaiting        InstanceState = "WAITING"
+	StateUnknown        InstanceState = "UNKNOWN"
+)
+
+// ThrottleState says why restarts of an instance are held back.
+type ThrottleState string
+
+// Values of ThrottleState, as Helios names them.
+const (
+	ThrottleNo              ThrottleState = "NO"
+	ThrottleFlapping        ThrottleState = "FLAPPING"
+	ThrottleImageMissing    ThrottleState = "IMAGE_MISSING"
+	ThrottleImagePullFailed ThrottleState = "IMAGE_PULL_FAILED"
+)
+
+// PortStatus is a port as published on the host.
+type PortStatus struct {
+	Name          string   `json:"name,omitempty"`
+	ContainerPort int      `json:"containerPort"`
+	HostPort      int      `json:"hostPort,omitempty"`
+	Protocol      Protocol `json:"protocol,omitempty"`
+}
+
+// InstanceStatus is the status of one instance, written by the controller of
+// the host that runs it, under status/<kind>/<name>/<host>.
+type InstanceStatus struct {
+	Host               string        `json:"host"`
+	Goal               Goal          `json:"goal,omitempty"`
+	State              InstanceState `json:"state"`
+	Since              time.Time     `json:"since,omitzero"`
+	ContainerID        string        `json:"containerID,omitempty"`
+	Ports              []PortStatus  `json:"ports,omitempty"`
+	Restarts           int           `json:"restarts"`
+	LastExitCode       *int          `json:"lastExitCode,omitempty"`
+	LastExitTime       time.Time     `json:"lastExitTime,omitzero"`
+	Throttled          ThrottleState `json:"throttled,omitempty"`
+	Message            string        `json:"message,omitempty"`
+	ObservedGeneration int64         `json:"observedGeneration"`
+	SpecHash           string        `json:"specHash,omitempty"`
+	Conditions         []Condition   `json:"conditions,omitempty"`
+}
+
+// ObjectStatus gathers the instances of a Unit or Job across hosts.
+type ObjectStatus struct {
+	Instances []InstanceStatus `json:"instances"`
+}
