@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Prefix is the root of every key berth writes.
+const Prefix = "/berth/v1/"
+
+// DefaultDialTimeout bounds New when Config.DialTimeout is zero.
+const DefaultDialTimeout = 5 * time.Second
+
+var (
+	// ErrNotFound is returned (wrapped) when a key, lease or leader does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned (wrapped with the key) when a compare-and-swap lost.
+	ErrConflict = errors.New("conflict: the object was changed by someone else")
+	// ErrUnavailable is wrapped by errors where etcd could not be reached
+	// (deadline exceeded, connection refused, no leader), so callers can report not-ready
+	// and retry.
+	ErrUnavailable = errors.New("etcd unavailable")
+)
+
+// Config says how to reach etcd.
+type Config struct {
+	Endpoints          []string // client URLs
+	CACert, Cert, Key  string   // file paths; any set => TLS
+	Username, Password string
+	DialTimeout        time.Duration // default 5s
+}
+
+// KV is one key as etcd stores it.
+type KV struct {
+	Key            string
+	Value          []byte
+	CreateRevision int64
+	ModRevision    int64
+	Version        int64
+	Lease          int64
+}
+
+// Store is a connection to etcd. It is safe for concurrent use; Close it when done.
+type Store struct {
+	cli       *clientv3.Client
+	endpoints []string
+	closed    atomic.Bool
+	// maxOps is the largest number of operations the server accepted in one
+	// transaction after it refused a bigger one (0: no limit seen yet).
+	maxOps atomic.Int64
+}
+
+// New connects to etcd and verifies the connection (a linearizable read of Prefix)
+// within cfg.DialTimeout or ctx, whichever ends first. A wrong CA, a missing client
+// certificate, a wrong password or an unreachable endpoint returns an error naming the
+// endpoints and the cause; New never hangs.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("store: connect: no etcd endpoints")
+	}
+	eps := strings.Join(cfg.Endpoints, ",")
+	timeout := cfg.DialTimeout
+	if timeout <= 0 {
+		timeout = DefaultDialTimeout
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect %s: %w", eps, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	type result struct {
+		cli *clientv3.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints:            cfg.Endpoints,
+			DialTimeout:          timeout,
+			DialKeepAliveTime:    5 * time.Second,
+			DialKeepAliveTimeout: 3 * time.Second,
+			TLS:                  tlsCfg,
+			Username:             cfg.Username,
+			Password:             cfg.Password,
+			MaxCallSendMsgSize:   64 << 20,
+			MaxCallRecvMsgSize:   math.MaxInt32,
+			Logger:               zap.NewNop(),
+		})
+		done <- result{cli, err}
+	}()
+	var cli *clientv3.Client
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, connectError(cfg.Endpoints, tlsCfg, r.err)
+		}
+		cli = r.cli
+	case <-ctx.Done():
+		go func() { // the client gives up at DialTimeout; release it then
+			if r := <-done; r.cli != nil {
+				r.cli.Close()
+			}
+		}()
+		return nil, connectError(cfg.Endpoints, tlsCfg, ctx.Err())
+	}
+	if _, err := cli.Get(ctx, Prefix, clientv3.WithCountOnly()); err != nil {
+		cli.Close()
+		return nil, connectError(cfg.Endpoints, tlsCfg, err)
+	}
+	return &Store{cli: cli, endpoints: append([]string(nil), cfg.Endpoints...)}, nil
+}
+
+// Close closes the connection. Watches, keep-alives and elections of this Store end.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.cli.Close()
+}
+
+// Endpoints returns the client URLs this Store was configured with.
+func (s *Store) Endpoints() []string { return append([]string(nil), s.endpoints...) }
+
+// Get returns the key, or an error wrapping ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) (KV, error) {
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return KV{}, wrapErr("get "+key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return KV{}, fmt.Errorf("store: get %s: %w", key, ErrNotFound)
+	}
+	return fromKV(resp.Kvs[0]), nil
+}
+
+// List returns every key under prefix, sorted by key, and the revision of the read:
+// watch from that revision+1 to see every later change.
+func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, 0, wrapErr("list "+prefix, err)
+	}
+	kvs := make([]KV, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		kvs[i] = fromKV(kv)
+	}
+	return kvs, resp.Header.Revision, nil
+}
+
+// Revision returns etcd's current revision.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	resp, err := s.cli.Get(ctx, Prefix, clientv3.WithCountOnly())
+	if err != nil {
+		return 0, wrapErr("revision", err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Put writes key unconditionally, attached to lease when lease is not 0, and returns
+// the revision of the write.
+func (s *Store) Put(ctx context.Context, key string, value []byte, lease int64) (int64, error) {
+	var opts []clientv3.OpOption
+	if lease != 0 {
+		opts = append(opts, clientv3.WithLease(clientv3.LeaseID(lease)))
+	}
+	resp, err := s.cli.Put(ctx, key, string(value), opts...)
+	if err != nil {
+		return 0, wrapErr("put "+key, err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// Delete deletes key unconditionally; it reports false when the key was absent.
+func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	resp, err := s.cli.Delete(ctx, key)
+	if err != nil {
+		return false, wrapErr("delete "+key, err)
+	}
+	return resp.Deleted > 0, nil
+}
+
+// DeletePrefix deletes every key under prefix and returns how many it deleted.
+// An empty prefix is refused.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int64, error) {
+	if prefix == "" {
+		return 0, errors.New("store: delete prefix: empty prefix would delete everything")
+	}
+	resp, err := s.cli.Delete(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return 0, wrapErr("delete prefix "+prefix, err)
+	}
+	return resp.Deleted, nil
+}
+
+// compact discards history up to rev (for tests of compaction handling).
+func (s *Store) compact(ctx context.Context, rev int64) error {
+	_, err := s.cli.Compact(ctx, rev, clientv3.WithCompactPhysical())
+	if err != nil {
+		return wrapErr("compact", err)
+	}
+	return nil
+}
+
+func fromKV(kv *mvccpb.KeyValue) KV {
+	return KV{
+		Key:            string(kv.Key),
+		Value:          kv.Value,
+		CreateRevision: kv.CreateRevision,
+		ModRevision:    kv.ModRevision,
+		Version:        kv.Version,
+		Lease:          kv.Lease,
+	}
+}
+
+// unavailableError marks an error as ErrUnavailable while keeping its message.
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string        { return e.err.Error() }
+func (e *unavailableError) Unwrap() error        { return e.err }
+func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// wrapErr prefixes err with "store: what" and marks connection problems ErrUnavailable.
+func wrapErr(what string, err error) error {
+	w := fmt.Errorf("store: %s: %w", what, err)
+	if isUnavailable(err) {
+		return &unavailableError{w}
+	}
+	return w
+}
+
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	for _, e := range []error{rpctypes.ErrNoLeader, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrLeaderChanged, rpctypes.ErrStopped, rpctypes.ErrNotCapable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return strings.Contains(err.Error(), "connection refused")
+}
+
+// connectError names the endpoints and the root cause of a failed connection. gRPC
+// reports a failed TLS handshake or a refused connection as a bare deadline; then the
+// endpoints are probed by hand to find the cause a user needs to see.
+func connectError(endpoints []string, tlsCfg *tls.Config, err error) error {
+	msg := err.Error()
+	if st, ok := status.FromError(err); ok {
+		msg = st.Message()
+	}
+	if isUnavailable(err) {
+		if causes := diagnose(endpoints, tlsCfg); len(causes) > 0 {
+			msg = joinCauses(endpoints, causes)
+		}
+	}
+	w := &connectErr{msg: fmt.Sprintf("store: connect %s: %s", strings.Join(endpoints, ","), msg), err: err}
+	if isUnavailable(err) {
+		return &unavailableError{w}
+	}
+	return w
+}
+
+// connectErr carries a readable message and keeps the original error for errors.Is.
+type connectErr struct {
+	msg string
+	err error
+}
+
+func (e *connectErr) Error() string { return e.msg }
+func (e *connectErr) Unwrap() error { return e.err }
