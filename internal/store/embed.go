@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -35,6 +36,9 @@ const (
 type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
+	// closing turns etcd's complaints about its listeners closing, which
+	// Close causes, into debug logs.
+	closing *atomic.Bool
 }
 
 // StartEmbedded starts a single-member etcd and waits until it is ready, failing with
@@ -78,7 +82,8 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	}
 	ec.Logger = "zap"
 	ec.LogLevel = "error"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(cfg.Logger))
+	closing := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapLogger(cfg.Logger, closing))
 
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -99,7 +104,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("store: start embedded etcd on %s: not ready: %w", cfg.ListenClient, ctx.Err())
 	}
-	return &Embedded{etcd: e, endpoints: []string{curl.String()}}, nil
+	return &Embedded{etcd: e, endpoints: []string{curl.String()}, closing: closing}, nil
 }
 
 // Endpoints returns the client URLs of the embedded etcd.
@@ -107,29 +112,31 @@ func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoin
 
 // Close stops etcd cleanly; the data directory stays intact.
 func (e *Embedded) Close() error {
+	e.closing.Store(true)
 	e.etcd.Close()
 	return nil
 }
 
 // zapLogger returns a zap logger that forwards etcd's errors to lg, or discards
 // everything when lg is nil.
-func zapLogger(lg *slog.Logger) *zap.Logger {
+func zapLogger(lg *slog.Logger, closing *atomic.Bool) *zap.Logger {
 	if lg == nil {
 		return zap.NewNop()
 	}
-	return zap.New(&slogCore{lg: lg.With("component", "etcd")})
+	return zap.New(&slogCore{lg: lg.With("component", "etcd"), closing: closing})
 }
 
 // slogCore is a zapcore.Core writing error-level entries to a slog.Logger.
 type slogCore struct {
-	lg    *slog.Logger
-	attrs []any
+	lg      *slog.Logger
+	attrs   []any
+	closing *atomic.Bool
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= zapcore.ErrorLevel }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{lg: c.lg, attrs: append(append([]any(nil), c.attrs...), fieldAttrs(fields)...)}
+	return &slogCore{lg: c.lg, attrs: append(append([]any(nil), c.attrs...), fieldAttrs(fields)...), closing: c.closing}
 }
 
 func (c *slogCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -141,6 +148,10 @@ func (c *slogCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.C
 
 func (c *slogCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 	args := append(append([]any(nil), c.attrs...), fieldAttrs(fields)...)
+	if c.closing != nil && c.closing.Load() {
+		c.lg.Debug(ent.Message, args...)
+		return nil
+	}
 	c.lg.Error(ent.Message, args...)
 	return nil
 }
