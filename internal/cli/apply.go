@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+func (a *app) applyCommand() *cobra.Command {
+	var files []string
+	var recursive, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE|DIR|- [-f ...] [-R] [--dry-run]",
+		Short: "Create or update objects from manifests",
+		Long: `apply stores the Units, Jobs and Services of the manifests. Every document is
+checked first, together with the stored objects (dependency cycles, Job
+versions); when any is invalid, every problem is printed and nothing is written.
+Otherwise all objects are written in one transaction and one line per object
+says whether it was created, configured or unchanged.`,
+		Example: `  applyctl apply -f todo.yaml
+  applyctl apply -f manifests/ -R --dry-run
+  cat todo.yaml | applyctl apply -f -`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(files) == 0 {
+				return usagef("apply needs -f FILE, DIR or - (standard input)")
+			}
+			return a.apply(cmd.Context(), files, recursive, dryRun)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and report what would change, write nothing")
+	return cmd
+}
+
+// prepared is a validated set of documents with the store they were checked
+// against.
+type prepared struct {
+	docs []*v1.Document
+	st   *store.Store
+	// stored are the stored objects of the kinds in docs, by kind/name.
+	stored map[string]v1.Object
+}
+
+// prepare reads, decodes, defaults and validates the manifests, whole and
+// against the stored objects, and returns every problem together. The
+// manifests are checked even when etcd cannot be reached; the caller closes
+// the store.
+func (a *app) prepare(ctx context.Context, files []string, recursive bool) (*prepared, error) {
+	srcs, errs := a.readSources(files, recursive)
+	docs, derrs := decodeAll(srcs)
+	errs = append(errs, derrs...)
+
+	st, connErr := a.connect(ctx)
+	p := &prepared{docs: docs, st: st, stored: map[string]v1.Object{}}
+	var stored []v1.Object
+	if connErr == nil {
+		var err error
+		stored, err = a.storedFor(ctx, st, docs)
+		if err != nil {
+			connErr = err
+		}
+	}
+	for _, o := range stored {
+		p.stored[v1.KindOf(o)+"/"+o.GetObjectMeta().Name] = o
+	}
+	errs = append(errs, v1.Prepare(docs, stored)...)
+	if len(errs) > 0 {
+		if st != nil {
+			st.Close()
+		}
+		sortProblems(errs, srcs)
+		return nil, problems(errs, "nothing was written")
+	}
+	if connErr != nil {
+		if st != nil {
+			st.Close()
+		}
+		return nil, connErr
+	}
+	if len(docs) == 0 {
+		st.Close()
+		return nil, fmt.Errorf("no objects in %v", files)
+	}
+	return p, nil
+}
+
+// storedFor lists the stored objects ValidateSet needs: every Unit when
+// Units are applied (cycles), every Job when Jobs are (immutable versions),
+// every Service when Services are (for diff).
+func (a *app) storedFor(ctx context.Context, st *store.Store, docs []*v1.Document) ([]v1.Object, error) {
+	kinds := map[string]bool{}
+	for _, d := range docs {
+		kinds[v1.KindOf(d.Object)] = true
+	}
+	var out []v1.Object
+	for _, k := range v1.AppliableKinds {
+		if !kinds[k] {
+			continue
+		}
+		rctx, cancel := a.withTimeout(ctx)
+		objs, _, err := store.ListObjects(rctx, st, k)
+		cancel()
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func (a *app) apply(ctx context.Context, files []string, recursive, dryRun bool) error {
+	p, err := a.prepare(ctx, files, recursive)
+	if err != nil {
+		return err
+	}
+	defer p.st.Close()
+	objs := make([]v1.Object, len(p.docs))
+	for i, d := range p.docs {
+		objs[i] = d.Object
+	}
+	rctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	results, err := store.Apply(rctx, p.st, objs, store.ApplyOptions{DryRun: dryRun})
+	if err != nil {
+		return storeErr(err)
+	}
+	suffix := ""
+	if dryRun {
+		suffix = " (dry run)"
+	}
+	for _, r := range results {
+		fmt.Fprintf(a.out, "%s %s%s\n", ref(r.Kind, r.Name), r.Action, suffix)
+	}
+	return nil
+}

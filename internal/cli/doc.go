@@ -1,0 +1,17 @@
+// Package cli implements applyctl, berth's command line: apply, get,
+// describe, diff, delete and version, with kubectl's habits.
+//
+// applyctl talks to etcd directly through internal/store. Every command runs
+// in-process through [Main], with its arguments, standard streams and
+// environment injected, so tests drive it exactly as a user does:
+//
+//	code := cli.Main(ctx, []string{"apply", "-f", "todo.yaml"},
+//		cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Getenv)
+//
+// Exit codes: 0 success, 1 failure (invalid manifests, an object not found,
+// etcd unreachable), 2 usage (an unknown command, flag or kind, missing
+// arguments). diff exits 0 without differences, 1 with some and 2 on error.
+// Every error is one line on standard error starting with "Error: ", except
+// the problems of invalid manifests, printed one per line as
+// "file:line: document N (unit/name): field: message" before it.
+package cli

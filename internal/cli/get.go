@@ -1,0 +1,271 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+func (a *app) getCommand() *cobra.Command {
+	var output string
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME] [-o wide|yaml|json] [-w]",
+		Short: "List objects and their status",
+		Long: `get lists the objects of a kind (units, jobs, services or hosts) with the status
+their hosts report: a table, or with -o json|yaml the objects as stored with
+their status. -w keeps printing the rows that change until interrupted.`,
+		Example: `  applyctl get units
+  applyctl get unit todo -o wide
+  applyctl get jobs -o json
+  applyctl get hosts -w`,
+		Args: usageArgs(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, names, err := kindAndNames(args)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "", "wide", "json", "yaml":
+			default:
+				return usagef("unsupported output format %q: use wide, yaml or json", output)
+			}
+			name := ""
+			if len(names) > 0 {
+				name = names[0]
+			}
+			return a.get(cmd.Context(), kind, name, output, watch)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, yaml or json")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after listing, print the objects that change until interrupted")
+	return cmd
+}
+
+// listDoc is what get -o json|yaml prints for a list.
+type listDoc struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Items      []v1.Object `json:"items"`
+}
+
+func (a *app) get(ctx context.Context, kind, name, output string, watch bool) error {
+	st, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := a.load(ctx, st, kind, name)
+	if err != nil {
+		return err
+	}
+	p := &printer{app: a, kind: kind, output: output, printed: map[string]string{}}
+	switch {
+	case watch:
+		for _, o := range v.objs {
+			if err := p.object(v, o); err != nil {
+				return err
+			}
+		}
+		return a.watch(ctx, st, v, name, p)
+	case output == "json" || output == "yaml":
+		var doc any = listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: append([]v1.Object{}, v.objs...)}
+		if name != "" {
+			doc = v.objs[0]
+		}
+		return p.encode(doc)
+	case len(v.objs) == 0:
+		fmt.Fprintln(a.err, "No resources found.")
+		return nil
+	}
+	var rows [][]string
+	rows = append(rows, header(kind, output == "wide"))
+	now := a.now()
+	for _, o := range v.objs {
+		rows = append(rows, v.rows(o, output == "wide", now)...)
+	}
+	p.table.write(a.out, rows)
+	return nil
+}
+
+// printer prints objects as get does, once per change under -w.
+type printer struct {
+	*app
+	kind, output string
+	table        table
+	header       bool
+	// printed is what was last printed for each name, to skip repeats.
+	printed map[string]string
+	objects int
+}
+
+func (p *printer) encode(doc any) error {
+	b, err := json.MarshalIndent(doc, "", "    ")
+	if err != nil {
+		return err
+	}
+	if p.output == "yaml" {
+		if b, err = yaml.JSONToYAML(b); err != nil {
+			return err
+		}
+		if p.objects > 0 {
+			fmt.Fprintln(p.out, "---")
+		}
+		p.objects++
+		_, err = p.out.Write(b)
+		return err
+	}
+	p.objects++
+	_, err = fmt.Fprintf(p.out, "%s\n", b)
+	return err
+}
+
+// object prints o unless it looks as it did when last printed.
+func (p *printer) object(v *view, o v1.Object) error {
+	name := o.GetObjectMeta().Name
+	if p.output == "json" || p.output == "yaml" {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		if p.printed[name] == string(b) {
+			return nil
+		}
+		p.printed[name] = string(b)
+		return p.encode(o)
+	}
+	wide := p.output == "wide"
+	rows := v.rows(o, wide, p.now())
+	key := fmt.Sprint(rows)
+	if p.printed[name] == key {
+		return nil
+	}
+	p.printed[name] = key
+	if !p.header {
+		p.header = true
+		rows = append([][]string{header(p.kind, wide)}, rows...)
+	}
+	p.table.write(p.out, rows)
+	return nil
+}
+
+// watchPrefixes are the prefixes whose changes change what get shows.
+func watchPrefixes(kind string) []string {
+	if kind == v1.KindHost {
+		return []string{store.HostsPrefix, store.AlivePrefix}
+	}
+	return []string{store.ObjectPrefix(kind), store.StatusPrefix(kind)}
+}
+
+// nameOfKey returns the object name a key under one of prefixes is about.
+func nameOfKey(key string, prefixes []string) string {
+	for _, p := range prefixes {
+		if rest, ok := strings.CutPrefix(key, p); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			return name
+		}
+	}
+	return ""
+}
+
+// watch follows the changes after v.rev until ctx ends, printing every
+// object that changed. After a compaction it lists again and goes on.
+func (a *app) watch(ctx context.Context, st *store.Store, v *view, name string, p *printer) error {
+	prefixes := watchPrefixes(v.kind)
+	rev := v.rev
+	for {
+		compacted, err := a.follow(ctx, st, v.kind, name, prefixes, rev+1, p)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return storeErr(err)
+		}
+		if !compacted {
+			return errors.New("watch ended")
+		}
+		nv, err := a.load(ctx, st, v.kind, name)
+		if err != nil {
+			return err
+		}
+		for _, o := range nv.objs {
+			if err := p.object(nv, o); err != nil {
+				return err
+			}
+		}
+		rev = nv.rev
+	}
+}
+
+// follow watches prefixes from fromRev and prints what changes until ctx
+// ends (nil), the history is compacted (true) or the watch fails.
+func (a *app) follow(ctx context.Context, st *store.Store, kind, name string, prefixes []string, fromRev int64, p *printer) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	merged := make(chan store.WatchBatch)
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: the forwarders end
+	for _, prefix := range prefixes {
+		ch := st.Watch(ctx, prefix, fromRev)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range ch {
+				select {
+				case merged <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	for {
+		var b store.WatchBatch
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case b = <-merged:
+		}
+		if b.Compacted {
+			return true, nil
+		}
+		if b.Err != nil {
+			return false, b.Err
+		}
+		var changed []string
+		for _, ev := range b.Events {
+			n := nameOfKey(ev.KV.Key, prefixes)
+			if n == "" || (name != "" && n != name) || slices.Contains(changed, n) {
+				continue
+			}
+			changed = append(changed, n)
+		}
+		slices.Sort(changed)
+		for _, n := range changed {
+			v, err := a.load(ctx, st, kind, n)
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			if err != nil {
+				if isNotFound(err) {
+					delete(p.printed, n) // deleted: print it again when it comes back
+					continue
+				}
+				return false, err
+			}
+			if err := p.object(v, v.objs[0]); err != nil {
+				return false, err
+			}
+		}
+	}
+}

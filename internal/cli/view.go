@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+// view is what get and describe show of one kind: the objects with their
+// status gathered from the status keys.
+type view struct {
+	kind string
+	objs []v1.Object
+	// counts are, for hosts, the instances each host reports.
+	counts map[string]hostCount
+	// rev is a revision at or before the reads: watching from rev+1 misses
+	// nothing.
+	rev int64
+}
+
+type hostCount struct{ deployed, running int }
+
+// notFoundError is the error of a named object that does not exist.
+type notFoundError struct{ kind, name string }
+
+func (e *notFoundError) Error() string {
+	return fmt.Sprintf("%s %q not found", strings.ToLower(e.kind), e.name)
+}
+
+func notFound(kind, name string) error { return &notFoundError{kind, name} }
+
+func isNotFound(err error) bool {
+	var nf *notFoundError
+	return errors.As(err, &nf)
+}
+
+// load reads the objects of kind (only name when it is set) with their
+// status. A named object that does not exist is a notFound error.
+func (a *app) load(ctx context.Context, st *store.Store, kind, name string) (*view, error) {
+	ctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	v := &view{kind: kind, rev: rev}
+	err = a.loadInto(ctx, st, v, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(kind, name)
+	}
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return v, nil
+}
+
+func (a *app) loadInto(ctx context.Context, st *store.Store, v *view, name string) error {
+	switch v.kind {
+	case v1.KindHost:
+		var hosts []*v1.Host
+		if name != "" {
+			h, err := store.GetHost(ctx, st, name)
+			if err != nil {
+				return err
+			}
+			hosts = []*v1.Host{h}
+		} else {
+			var err error
+			if hosts, err = store.ListHosts(ctx, st); err != nil {
+				return err
+			}
+		}
+		for _, h := range hosts {
+			v.objs = append(v.objs, h)
+		}
+		v.counts = map[string]hostCount{}
+		for _, k := range []string{v1.KindUnit, v1.KindJob} {
+			sts, err := store.ListStatuses(ctx, st, k)
+			if err != nil {
+				return err
+			}
+			for _, insts := range sts {
+				for _, in := range insts {
+					c := v.counts[in.Host]
+					c.deployed++
+					if in.State == v1.StateRunning {
+						c.running++
+					}
+					v.counts[in.Host] = c
+				}
+			}
+		}
+		return nil
+	case v1.KindService:
+		if err := a.loadObjects(ctx, st, v, name); err != nil {
+			return err
+		}
+		sts, err := store.ListServiceStatuses(ctx, st)
+		if err != nil {
+			return err
+		}
+		for _, o := range v.objs {
+			if s, ok := sts[o.GetObjectMeta().Name]; ok {
+				o.(*v1.Service).Status = &s
+			}
+		}
+		return nil
+	}
+	if err := a.loadObjects(ctx, st, v, name); err != nil {
+		return err
+	}
+	sts := map[string][]v1.InstanceStatus{}
+	var err error
+	if name != "" {
+		sts[name], err = store.ObjectStatuses(ctx, st, v.kind, name)
+	} else {
+		sts, err = store.ListStatuses(ctx, st, v.kind)
+	}
+	if err != nil {
+		return err
+	}
+	for _, o := range v.objs {
+		insts := sts[o.GetObjectMeta().Name]
+		if insts == nil {
+			insts = []v1.InstanceStatus{}
+		}
+		s := &v1.ObjectStatus{Instances: insts}
+		switch o := o.(type) {
+		case *v1.Unit:
+			o.Status = s
+		case *v1.Job:
+			o.Status = s
+		}
+	}
+	return nil
+}
+
+func (a *app) loadObjects(ctx context.Context, st *store.Store, v *view, name string) error {
+	if name != "" {
+		o, err := store.GetObject(ctx, st, v.kind, name)
+		if err != nil {
+			return err
+		}
+		v.objs = []v1.Object{o}
+		return nil
+	}
+	objs, _, err := store.ListObjects(ctx, st, v.kind)
+	v.objs = objs
+	return err
+}
+
+// instances returns the instance statuses a loaded Unit or Job carries.
+func instances(o v1.Object) []v1.InstanceStatus {
+	switch o := o.(type) {
+	case *v1.Unit:
+		if o.Status != nil {
+			return o.Status.Instances
+		}
+	case *v1.Job:
+		if o.Status != nil {
+			return o.Status.Instances
+		}
+	}
+	return nil
+}

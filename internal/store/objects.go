@@ -1,0 +1,437 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+)
+
+// Action is what an apply did to one object, in kubectl's words.
+type Action string
+
+// Values of Action.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+)
+
+// ApplyOptions change what Apply does.
+type ApplyOptions struct {
+	// DryRun computes the results without writing anything.
+	DryRun bool
+}
+
+// ApplyResult is the outcome of an apply for one object.
+type ApplyResult struct {
+	Kind   string // v1 kind, such as "Unit"
+	Name   string
+	Action Action
+	// Object is the object as stored after the apply (as it would be under
+	// DryRun), with the metadata the store sets.
+	Object v1.Object
+}
+
+// applyAttempts bounds the re-reads of an apply that lost a compare-and-swap.
+const applyAttempts = 5
+
+// listThreshold is the number of objects above which Apply lists the
+// prefixes of their kinds instead of reading each key.
+const listThreshold = 16
+
+// Apply stores objs as one apply: each object is created, configured or left
+// unchanged, and every write happens in one transaction (in chunks of the
+// largest size etcd accepts when it refuses one that big) that compares the
+// mod revision of each key with the one read. objs should be defaulted and
+// validated (v1.Prepare); Apply does not change them.
+//
+// A new object gets a uid, generation 1 and a creationTimestamp. A stored
+// object keeps its uid and creationTimestamp; its generation rises only when
+// its spec changed, and it is configured when its spec, labels or
+// annotations changed, else unchanged and not written. Status and
+// resourceVersion are never stored with the object.
+//
+// When another writer changed one of the keys between the read and the
+// write, Apply reads again and recomputes, a few times, before it returns an
+// error wrapping ErrConflict. Results are in the order of objs. Apply is safe
+// for concurrent use.
+func Apply(ctx context.Context, s *Store, objs []v1.Object, opts ApplyOptions) ([]ApplyResult, error) {
+	seen := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		kind, name := v1.KindOf(o), o.GetObjectMeta().Name
+		if !appliable(kind) {
+			return nil, fmt.Errorf("store: apply: kind %q cannot be applied", kind)
+		}
+		if name == "" {
+			return nil, fmt.Errorf("store: apply: a %s without a name", kind)
+		}
+		k := ObjectKey(kind, name)
+		if seen[k] {
+			return nil, fmt.Errorf("store: apply: %s/%s appears twice", lower(kind), name)
+		}
+		seen[k] = true
+	}
+	var err error
+	for attempt := 0; attempt < applyAttempts; attempt++ {
+		var stored map[string]KV
+		stored, err = readKeys(ctx, s, objs)
+		if err != nil {
+			return nil, fmt.Errorf("store: apply: %w", err)
+		}
+		var results []ApplyResult
+		var ops []Op
+		results, ops, err = planApply(objs, stored, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("store: apply: %w", err)
+		}
+		if opts.DryRun || len(ops) == 0 {
+			return results, nil
+		}
+		var rev int64
+		rev, err = s.Txn(ctx, ops)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: apply: %w", err)
+		}
+		for _, r := range results {
+			if r.Action != Unchanged {
+				r.Object.GetObjectMeta().ResourceVersion = strconv.FormatInt(rev, 10)
+			}
+		}
+		return results, nil
+	}
+	return nil, fmt.Errorf("store: apply: still conflicting after %d attempts: %w", applyAttempts, err)
+}
+
+// readKeys returns the stored KV of each object that exists, by key: one
+// read per object for a few objects, one list per kind for many.
+func readKeys(ctx context.Context, s *Store, objs []v1.Object) (map[string]KV, error) {
+	out := make(map[string]KV, len(objs))
+	if len(objs) <= listThreshold {
+		for _, o := range objs {
+			k := ObjectKey(v1.KindOf(o), o.GetObjectMeta().Name)
+			kv, err := s.Get(ctx, k)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[k] = kv
+		}
+		return out, nil
+	}
+	want := make(map[string]bool, len(objs))
+	kinds := map[string]bool{}
+	for _, o := range objs {
+		want[ObjectKey(v1.KindOf(o), o.GetObjectMeta().Name)] = true
+		kinds[v1.KindOf(o)] = true
+	}
+	for kind := range kinds {
+		kvs, _, err := s.List(ctx, ObjectPrefix(kind))
+		if err != nil {
+			return nil, err
+		}
+		for _, kv := range kvs {
+			if want[kv.Key] {
+				out[kv.Key] = kv
+			}
+		}
+	}
+	return out, nil
+}
+
+// planApply computes, without I/O, what an apply of objs does given the
+// stored keys: a result per object and the writes, each comparing the mod
+// revision read (0: the key must not exist).
+func planApply(objs []v1.Object, stored map[string]KV, now time.Time) ([]ApplyResult, []Op, error) {
+	results := make([]ApplyResult, 0, len(objs))
+	var ops []Op
+	for _, in := range objs {
+		kind := v1.KindOf(in)
+		obj := in.DeepCopyObject()
+		clearServerFields(obj)
+		m := obj.GetObjectMeta()
+		key := ObjectKey(kind, m.Name)
+		res := ApplyResult{Kind: kind, Name: m.Name, Object: obj}
+		kv, exists := stored[key]
+		if !exists {
+			res.Action = Created
+			m.UID = newUID()
+			m.Generation = 1
+			m.CreationTimestamp = now.UTC().Truncate(time.Second)
+		} else {
+			old, err := decodeObject(kind, kv)
+			if err != nil {
+				return nil, nil, err
+			}
+			om := old.GetObjectMeta()
+			m.UID, m.CreationTimestamp, m.Generation = om.UID, om.CreationTimestamp, max(om.Generation, 1)
+			specChanged := string(v1.SpecOf(old)) != string(v1.SpecOf(obj))
+			if specChanged {
+				m.Generation++
+			}
+			switch {
+			case specChanged || !maps.Equal(om.Labels, m.Labels) || !maps.Equal(om.Annotations, m.Annotations):
+				res.Action = Configured
+			default:
+				res.Action = Unchanged
+				res.Object = old
+			}
+		}
+		if res.Action != Unchanged {
+			b, err := json.Marshal(obj)
+			if err != nil {
+				return nil, nil, fmt.Errorf("encode %s/%s: %w", lower(kind), m.Name, err)
+			}
+			ops = append(ops, Op{Key: key, Value: b, ExpectRev: kv.ModRevision})
+		}
+		results = append(results, res)
+	}
+	return results, ops, nil
+}
+
+// clearServerFields removes what is never stored with an object: its status
+// and resourceVersion.
+func clearServerFields(o v1.Object) {
+	o.GetObjectMeta().ResourceVersion = ""
+	switch v := o.(type) {
+	case *v1.Unit:
+		v.Status = nil
+	case *v1.Job:
+		v.Status = nil
+	case *v1.Service:
+		v.Status = nil
+	}
+}
+
+// newUID returns a random UUID (version 4) as text.
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func appliable(kind string) bool {
+	for _, k := range v1.AppliableKinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// v1Kind returns the v1 kind of a kind given in any case, or "".
+func v1Kind(kind string) string {
+	for _, k := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindHost} {
+		if strings.EqualFold(k, kind) {
+			return k
+		}
+	}
+	return ""
+}
+
+// decodeObject decodes a stored object of kind and sets its resourceVersion
+// to the key's mod revision.
+func decodeObject(kind string, kv KV) (v1.Object, error) {
+	o := v1.New(v1Kind(kind))
+	if o == nil {
+		return nil, fmt.Errorf("decode %s: unknown kind %q", kv.Key, kind)
+	}
+	if err := json.Unmarshal(kv.Value, o); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	}
+	o.GetObjectMeta().ResourceVersion = strconv.FormatInt(kv.ModRevision, 10)
+	return o, nil
+}
+
+// GetObject returns the stored object of kind and name, with its
+// resourceVersion, or an error wrapping ErrNotFound.
+func GetObject(ctx context.Context, s *Store, kind, name string) (v1.Object, error) {
+	kv, err := s.Get(ctx, ObjectKey(kind, name))
+	if err != nil {
+		return nil, err
+	}
+	o, err := decodeObject(kind, kv)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return o, nil
+}
+
+// ListObjects returns every stored object of kind, sorted by name, and the
+// revision of the read: watch from that revision+1 to see every later change.
+func ListObjects(ctx context.Context, s *Store, kind string) ([]v1.Object, int64, error) {
+	kvs, rev, err := s.List(ctx, ObjectPrefix(kind))
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]v1.Object, 0, len(kvs))
+	for _, kv := range kvs {
+		o, err := decodeObject(kind, kv)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rev, nil
+}
+
+// DeleteObject deletes the stored object of kind and name, or returns an
+// error wrapping ErrNotFound when there is none. Its statuses, binding and
+// events are left to the controllers' garbage collection.
+func DeleteObject(ctx context.Context, s *Store, kind, name string) error {
+	ok, err := s.Delete(ctx, ObjectKey(kind, name))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("store: delete %s/%s: %w", lower(kind), name, ErrNotFound)
+	}
+	return nil
+}
+
+// ListStatuses returns the instance statuses of every object of kind (Unit
+// or Job), by object name, each list sorted by host. A status without a
+// host takes the host of its key.
+func ListStatuses(ctx context.Context, s *Store, kind string) (map[string][]v1.InstanceStatus, error) {
+	return listStatuses(ctx, s, StatusPrefix(kind))
+}
+
+// ObjectStatuses returns the instance statuses of one object, sorted by host.
+func ObjectStatuses(ctx context.Context, s *Store, kind, name string) ([]v1.InstanceStatus, error) {
+	m, err := listStatuses(ctx, s, StatusPrefix(kind, name))
+	if err != nil {
+		return nil, err
+	}
+	return m[name], nil
+}
+
+func listStatuses(ctx context.Context, s *Store, prefix string) (map[string][]v1.InstanceStatus, error) {
+	kvs, _, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	kindPrefix := prefix
+	if i := strings.Index(prefix[len(Prefix+"status/"):], "/"); i >= 0 {
+		kindPrefix = prefix[:len(Prefix+"status/")+i+1]
+	}
+	out := map[string][]v1.InstanceStatus{}
+	for _, kv := range kvs {
+		name, host, ok := strings.Cut(strings.TrimPrefix(kv.Key, kindPrefix), "/")
+		if !ok || name == "" || host == "" {
+			continue // not a status/<kind>/<name>/<host> key
+		}
+		var st v1.InstanceStatus
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		}
+		if st.Host == "" {
+			st.Host = host
+		}
+		out[name] = append(out[name], st)
+	}
+	for _, l := range out {
+		sort.SliceStable(l, func(i, j int) bool { return l[i].Host < l[j].Host })
+	}
+	return out, nil
+}
+
+// ListServiceStatuses returns, by Service name, the sum of what each host
+// reported under status/service/<name>/<host> (a v1.ServiceStatus per host).
+func ListServiceStatuses(ctx context.Context, s *Store) (map[string]v1.ServiceStatus, error) {
+	prefix := StatusPrefix(v1.KindService)
+	kvs, _, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]v1.ServiceStatus{}
+	for _, kv := range kvs {
+		name, _, ok := strings.Cut(strings.TrimPrefix(kv.Key, prefix), "/")
+		if !ok {
+			continue
+		}
+		var st v1.ServiceStatus
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		}
+		sum := out[name]
+		sum.Endpoints += st.Endpoints
+		sum.Passing += st.Passing
+		sum.Warning += st.Warning
+		sum.Critical += st.Critical
+		out[name] = sum
+	}
+	return out, nil
+}
+
+// ListHosts returns every host record, sorted by name, with Status.State UP
+// when the host's alive key exists, else DOWN.
+func ListHosts(ctx context.Context, s *Store) ([]*v1.Host, error) {
+	kvs, _, err := s.List(ctx, HostsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	alive, _, err := s.List(ctx, AlivePrefix)
+	if err != nil {
+		return nil, err
+	}
+	up := make(map[string]bool, len(alive))
+	for _, kv := range alive {
+		up[lastSegment(kv.Key)] = true
+	}
+	out := make([]*v1.Host, 0, len(kvs))
+	for _, kv := range kvs {
+		h, err := decodeHost(kv, up[lastSegment(kv.Key)])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// GetHost returns one host record with its state, or an error wrapping
+// ErrNotFound.
+func GetHost(ctx context.Context, s *Store, name string) (*v1.Host, error) {
+	kv, err := s.Get(ctx, HostKey(name))
+	if err != nil {
+		return nil, err
+	}
+	_, aliveErr := s.Get(ctx, AliveKey(name))
+	if aliveErr != nil && !errors.Is(aliveErr, ErrNotFound) {
+		return nil, aliveErr
+	}
+	return decodeHost(kv, aliveErr == nil)
+}
+
+func decodeHost(kv KV, up bool) (*v1.Host, error) {
+	o, err := decodeObject(v1.KindHost, kv)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	h := o.(*v1.Host)
+	if h.Metadata.Name == "" {
+		h.Metadata.Name = lastSegment(kv.Key)
+	}
+	h.Status.State = v1.HostDown
+	if up {
+		h.Status.State = v1.HostUp
+	}
+	return h, nil
+}
