@@ -1,0 +1,131 @@
+// Command controller is berth's per-host controller. See
+// berth.dev/berth/internal/controller.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"berth.dev/berth/internal/controller"
+	"berth.dev/berth/internal/version"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	var (
+		cfg                     controller.Config
+		labels, endpoints       string
+		logFormat, logLevelFlag string
+	)
+	hostname, _ := os.Hostname()
+	dockerHost := os.Getenv("DOCKER_HOST")
+	if dockerHost == "" {
+		dockerHost = "unix:///var/run/docker.sock"
+	}
+	cmd := &cobra.Command{
+		Use:           "controller",
+		Short:         "berth's per-host controller",
+		Long:          "controller runs on every host: it keeps the host's record alive in etcd and reconciles what berth is told against the host's Docker engine.\nEvery flag may also be set as BERTH_<FLAG> in the environment (BERTH_HOST_NAME for --host-name).",
+		Version:       version.Version,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.HostName, "host-name", strings.ToLower(hostname), "this host's name in berth")
+	f.StringVar(&labels, "host-labels", "", "host labels as k=v,k=v, matched by placement.hostSelector")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/berth", "embedded etcd data and local state")
+	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated client URLs of an etcd cluster (none: start the embedded etcd)")
+	f.StringVar(&cfg.EtcdListenClient, "etcd-listen-client", "http://127.0.0.1:2379", "where the embedded etcd serves clients")
+	f.StringVar(&cfg.EtcdListenPeer, "etcd-listen-peer", "http://127.0.0.1:2380", "where the embedded etcd serves peers")
+	f.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA certificate of etcd's TLS")
+	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for etcd")
+	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "client key for etcd")
+	f.StringVar(&cfg.EtcdUser, "etcd-user", "", "etcd user name")
+	f.StringVar(&cfg.EtcdPassword, "etcd-password", "", "etcd password")
+	f.StringVar(&cfg.DockerHost, "docker-host", dockerHost, "the Docker engine")
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8500", "HTTP: metrics, health, Consul-compatible API, logs")
+	f.StringVar(&cfg.DNSListen, "dns-listen", "127.0.0.1:8600", "DNS, UDP and TCP")
+	f.StringVar(&cfg.DNSDomain, "dns-domain", "berth.", "DNS domain")
+	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address registered for this host's endpoints (default: first non-loopback IPv4, else 127.0.0.1)")
+	f.DurationVar(&cfg.Resync, "resync", controller.DefaultResync, "full reconcile period")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
+
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := fromEnv(f); err != nil {
+			return err
+		}
+		var err error
+		if cfg.HostLabels, err = controller.ParseLabels(labels); err != nil {
+			return fmt.Errorf("--host-labels: %w", err)
+		}
+		for _, e := range strings.Split(endpoints, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
+			}
+		}
+		log, err := newLogger(logFormat, logLevelFlag)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		log.Info("starting controller", "version", version.Version, "host", cfg.HostName)
+		return controller.Run(ctx, cfg, log)
+	}
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		if strings.Contains(err.Error(), "flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts") {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// fromEnv sets every flag not given on the command line from
+// BERTH_<FLAG_NAME> when that is set.
+func fromEnv(f *pflag.FlagSet) error {
+	var err error
+	f.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || err != nil {
+			return
+		}
+		name := "BERTH_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Set(fl.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}

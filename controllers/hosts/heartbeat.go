@@ -1,0 +1,158 @@
+package hosts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/version"
+)
+
+// Heartbeat keeps one host's record and alive key in etcd. Set the fields,
+// then call Run once.
+type Heartbeat struct {
+	Store  *store.Store
+	Name   string
+	Labels map[string]string
+	TTL    time.Duration
+	// AdvertiseAddress is listed first among the host's addresses.
+	AdvertiseAddress string
+	HTTPAddress      string
+	DNSAddress       string
+	Log              *slog.Logger
+	// Extra, when set, fills in what other components know, such as
+	// Docker's version. It is called on every beat.
+	Extra func(*v1.HostStatus)
+	// OnBeat, when set, is told the result of every beat (nil: written).
+	OnBeat func(error)
+
+	started time.Time
+	lease   int64
+	lost    <-chan struct{}
+	stop    context.CancelFunc
+}
+
+// Record returns the host record as it would be written now.
+func (h *Heartbeat) Record(now time.Time) *v1.Host {
+	host := v1.New(v1.KindHost).(*v1.Host)
+	host.Metadata.Name = h.Name
+	host.Metadata.Labels = h.Labels
+	host.Metadata.CreationTimestamp = h.started
+	st := &host.Status
+	readHostInfo(st)
+	st.Addresses = hostAddresses()
+	if h.AdvertiseAddress != "" {
+		st.Addresses = append([]string{h.AdvertiseAddress}, without(st.Addresses, h.AdvertiseAddress)...)
+	}
+	st.HTTPAddress = h.HTTPAddress
+	st.DNSAddress = h.DNSAddress
+	st.BerthVersion = version.Version
+	st.StartedAt = h.started
+	st.Heartbeat = now
+	if h.Extra != nil {
+		h.Extra(st)
+	}
+	return host
+}
+
+func without(list []string, s string) []string {
+	var out []string
+	for _, v := range list {
+		if v != s {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// beat writes the host record, and the alive key on a new lease when there
+// is none.
+func (h *Heartbeat) beat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, h.TTL/2)
+	defer cancel()
+	b, err := json.Marshal(h.Record(time.Now().UTC()))
+	if err != nil {
+		return err
+	}
+	if _, err := h.Store.Put(ctx, store.HostKey(h.Name), b, 0); err != nil {
+		return fmt.Errorf("write host record: %w", err)
+	}
+	if h.lease != 0 {
+		return nil
+	}
+	lease, err := h.Store.Grant(ctx, h.TTL)
+	if err != nil {
+		return fmt.Errorf("grant lease: %w", err)
+	}
+	if _, err := h.Store.Put(ctx, store.AliveKey(h.Name), []byte(time.Now().UTC().Format(time.RFC3339)), lease); err != nil {
+		return fmt.Errorf("write alive key: %w", err)
+	}
+	kctx, stop := context.WithCancel(context.Background())
+	lost, err := h.Store.KeepAlive(kctx, lease)
+	if err != nil {
+		stop()
+		return fmt.Errorf("keep lease alive: %w", err)
+	}
+	h.lease, h.lost, h.stop = lease, lost, stop
+	h.Log.Info("host is up", "host", h.Name, "lease", fmt.Sprintf("%x", lease), "ttl", h.TTL)
+	return nil
+}
+
+// Run beats until ctx ends, then revokes the lease.
+func (h *Heartbeat) Run(ctx context.Context) {
+	h.started = time.Now().UTC()
+	interval := h.TTL / 3
+	const firstRetry = 200 * time.Millisecond
+	retry := firstRetry
+	for {
+		err := h.beat(ctx)
+		if h.OnBeat != nil {
+			h.OnBeat(err)
+		}
+		wait := interval
+		if err != nil {
+			h.Log.Warn("heartbeat failed; retrying", "err", err, "in", retry)
+			wait, retry = retry, min(retry*2, interval)
+		} else {
+			retry = firstRetry
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			h.revoke()
+			return
+		case <-h.lost:
+			t.Stop()
+			h.Log.Warn("host lease lost; granting a new one", "lease", fmt.Sprintf("%x", h.lease))
+			h.dropLease()
+		case <-t.C:
+		}
+	}
+}
+
+func (h *Heartbeat) dropLease() {
+	if h.stop != nil {
+		h.stop()
+	}
+	h.lease, h.lost, h.stop = 0, nil, nil
+}
+
+func (h *Heartbeat) revoke() {
+	if h.lease == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	lease := h.lease
+	h.dropLease()
+	if err := h.Store.Revoke(ctx, lease); err != nil {
+		h.Log.Warn("revoke host lease", "err", err)
+		return
+	}
+	h.Log.Info("host lease revoked", "host", h.Name)
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# deps.sh [--test]: makes sure what berth needs is installed and running on a
+# Debian machine: Debian's docker.io with dockerd started, and, with --test,
+# etcd-server (the etcd binary the store's tests run) and bind9-dnsutils (dig).
+# As root it installs what is missing with apt-get and starts dockerd;
+# otherwise it says what is missing and how to get it, and fails.
+set -euo pipefail
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+say() { printf 'deps: %s\n' "$*" >&2; }
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+if ((want_test)); then
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+fi
+installed_etcd=0
+if ((${#missing[@]})); then
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    [[ " ${missing[*]} " == *" etcd-server "* ]] && installed_etcd=1
+  else
+    say "missing: ${missing[*]}"
+    say "install them with: sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# Debian starts the etcd service it installs where systemd runs; berth's
+# tests start their own etcd, and the controller embeds one on 127.0.0.1:2379,
+# so a service we installed just now is stopped again.
+if ((installed_etcd)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
+  say "stopping and disabling the etcd service Debian started (berth runs its own)"
+  systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  if ! is_root; then
+    say "dockerd is not running, or this user may not use it."
+    say "start it with 'sudo systemctl start docker' (or 'sudo dockerd &'), and add yourself to the docker group."
+    exit 1
+  fi
+  if command -v systemctl >/dev/null 2>&1 && systemctl start docker >/dev/null 2>&1; then
+    :
+  else
+    say "starting dockerd (log: /var/log/berth-dockerd.log)"
+    nohup dockerd >/var/log/berth-dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  if ! docker info >/dev/null 2>&1; then
+    say "dockerd did not come up; its log:"
+    tail -n 20 /var/log/berth-dockerd.log >&2 || true
+    exit 1
+  fi
+fi
+say "docker $(docker version --format '{{.Server.Version}}') is running"

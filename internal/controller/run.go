@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"berth.dev/berth/controllers/hosts"
+	"berth.dev/berth/internal/store"
+)
+
+// Run runs the controller until ctx ends; see the package documentation
+// for what it starts and in which order it stops. It returns an error when
+// it cannot start (bad configuration, a port in use, an embedded etcd that
+// does not come up); a lost etcd while running is retried, not returned.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if cfg.AdvertiseAddress == "" {
+		cfg.AdvertiseAddress = hosts.DefaultAdvertiseAddress()
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	ready := newReadiness("etcd")
+	m := newMetrics()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", ready.serveHTTP)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-served
+	}()
+	log.Info("serving HTTP", "listen", ln.Addr().String())
+
+	endpoints := cfg.EtcdEndpoints
+	if len(endpoints) == 0 {
+		emb, err := store.StartEmbedded(ctx, store.EmbedConfig{
+			DataDir:      filepath.Join(cfg.DataDir, "etcd"),
+			ListenClient: cfg.EtcdListenClient,
+			ListenPeer:   cfg.EtcdListenPeer,
+			Logger:       log,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded etcd: %w", err)
+		}
+		defer func() {
+			if err := emb.Close(); err != nil {
+				log.Warn("stop embedded etcd", "err", err)
+			}
+			log.Info("embedded etcd stopped")
+		}()
+		endpoints = emb.Endpoints()
+		log.Info("embedded etcd started", "data-dir", filepath.Join(cfg.DataDir, "etcd"), "client-urls", endpoints)
+	}
+
+	st, err := connect(ctx, cfg, endpoints, ready, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = st.Close()
+		log.Info("etcd client closed")
+	}()
+
+	hb := &hosts.Heartbeat{
+		Store: st, Name: cfg.HostName, Labels: cfg.HostLabels, TTL: cfg.HeartbeatTTL,
+		AdvertiseAddress: cfg.AdvertiseAddress, HTTPAddress: cfg.Listen, DNSAddress: cfg.DNSListen,
+		Log: log,
+		OnBeat: func(err error) {
+			ready.set("etcd", err)
+			if err != nil {
+				m.heartbeatFailures.Inc()
+				m.etcdUp.Set(0)
+			} else {
+				m.heartbeats.Inc()
+				m.etcdUp.Set(1)
+			}
+		},
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hb.Run(ctx)
+	}()
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		if !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server stopped", "err", err)
+		}
+	}
+	log.Info("shutting down")
+	<-done
+	return nil
+}
+
+// connect dials etcd, retrying with backoff until it answers or ctx ends;
+// meanwhile /readyz says why it is not ready.
+func connect(ctx context.Context, cfg Config, endpoints []string, ready *readiness, log *slog.Logger) (*store.Store, error) {
+	backoff := 500 * time.Millisecond
+	for {
+		st, err := store.New(ctx, store.Config{
+			Endpoints: endpoints,
+			CACert:    cfg.EtcdCACert, Cert: cfg.EtcdCert, Key: cfg.EtcdKey,
+			Username: cfg.EtcdUser, Password: cfg.EtcdPassword,
+		})
+		if err == nil {
+			return st, nil
+		}
+		ready.set("etcd", err)
+		if !errors.Is(err, store.ErrUnavailable) {
+			// A wrong certificate or password will not fix itself.
+			return nil, err
+		}
+		log.Warn("etcd unreachable; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}

@@ -1,0 +1,244 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
+)
+
+func testConfig(t *testing.T) Config {
+	return Config{
+		HostName:         "host-a",
+		HostLabels:       map[string]string{"zone": "a"},
+		DataDir:          t.TempDir(),
+		EtcdListenClient: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
+		EtcdListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
+		Listen:           fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		DNSListen:        "127.0.0.1:8600",
+		DNSDomain:        "berth.",
+		AdvertiseAddress: "127.0.0.1",
+		Resync:           DefaultResync,
+		HeartbeatTTL:     2 * time.Second,
+	}
+}
+
+// start runs the controller until the returned stop is called; stop waits
+// for Run to return and gives its error.
+func start(t *testing.T, cfg Config) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- Run(ctx, cfg, log) }()
+	stopped := false
+	var err error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("controller did not stop within 30s")
+			}
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s; last: %s", what, timeout, last)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readHost(t *testing.T, s *store.Store, name string) *v1.Host {
+	t.Helper()
+	kv, err := s.Get(context.Background(), store.HostKey(name))
+	if err != nil {
+		t.Fatalf("host record: %v", err)
+	}
+	var h v1.Host
+	if err := json.Unmarshal(kv.Value, &h); err != nil {
+		t.Fatal(err)
+	}
+	return &h
+}
+
+func TestHostRecordHealthAndShutdown(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.EtcdEndpoints = testenv.Etcd(t)
+	s := testenv.NewStore(t, store.Config{Endpoints: cfg.EtcdEndpoints})
+	stop := start(t, cfg)
+	base := "http://" + cfg.Listen
+
+	eventually(t, 10*time.Second, "/readyz answers 200", func() (bool, string) {
+		code, body := get(base + "/readyz")
+		return code == 200, fmt.Sprint(code, body)
+	})
+	if code, body := get(base + "/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz = %d %q", code, body)
+	}
+	code, body := get(base + "/metrics")
+	for _, want := range []string{"berth_heartbeats_total", "berth_etcd_up 1", "go_goroutines", "process_resident_memory_bytes"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	h := readHost(t, s, "host-a")
+	st := h.Status
+	if h.Kind != v1.KindHost || h.Metadata.Labels["zone"] != "a" || st.CPUs < 1 || st.MemoryBytes <= 0 ||
+		st.OS == "" || st.Kernel == "" || st.BerthVersion == "" || st.HTTPAddress != cfg.Listen ||
+		len(st.Addresses) == 0 || st.Addresses[0] != "127.0.0.1" || st.Heartbeat.IsZero() {
+		t.Errorf("host record incomplete: %+v", h)
+	}
+	alive, err := s.Get(context.Background(), store.AliveKey("host-a"))
+	if err != nil || alive.Lease == 0 {
+		t.Fatalf("alive key: %+v %v", alive, err)
+	}
+	first := st.Heartbeat
+	eventually(t, 5*time.Second, "heartbeat rewritten", func() (bool, string) {
+		hb := readHost(t, s, "host-a").Status.Heartbeat
+		return hb.After(first), hb.String()
+	})
+
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	// The lease is revoked on the way out: the host is DOWN at once, not a TTL later.
+	if _, err := s.Get(context.Background(), store.AliveKey("host-a")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alive key after shutdown: %v, want it gone", err)
+	}
+	readHost(t, s, "host-a") // kept, so the host shows DOWN rather than vanishing
+	if code, _ := get(base + "/healthz"); code != 0 {
+		t.Errorf("HTTP still served after shutdown: %d", code)
+	}
+}
+
+func TestEmbeddedEtcdKeepsDataAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	stop := start(t, cfg)
+	eventually(t, 20*time.Second, "/readyz answers 200", func() (bool, string) {
+		code, body := get("http://" + cfg.Listen + "/readyz")
+		return code == 200, fmt.Sprint(code, body)
+	})
+	ctx := context.Background()
+	s, err := store.New(ctx, store.Config{Endpoints: []string{cfg.EtcdListenClient}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := v1.New(v1.KindUnit).(*v1.Unit)
+	u.Metadata.Name = "todo"
+	u.Spec.Container.Image = "berth/todo"
+	v1.Default(u)
+	if _, err := store.Apply(ctx, s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := stop(); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+
+	start(t, cfg)
+	eventually(t, 20*time.Second, "/readyz answers 200 after restart", func() (bool, string) {
+		code, body := get("http://" + cfg.Listen + "/readyz")
+		return code == 200, fmt.Sprint(code, body)
+	})
+	s = testenv.NewStore(t, store.Config{Endpoints: []string{cfg.EtcdListenClient}})
+	o, err := store.GetObject(ctx, s, v1.KindUnit, "todo")
+	if err != nil {
+		t.Fatalf("unit after restart: %v", err)
+	}
+	if got := o.(*v1.Unit).Spec.Container.Image; got != "berth/todo" {
+		t.Errorf("image after restart = %q", got)
+	}
+}
+
+func TestEtcdLostAndBack(t *testing.T) {
+	t.Parallel()
+	p := testenv.EtcdProcess(t)
+	cfg := testConfig(t)
+	cfg.EtcdEndpoints = p.Endpoints()
+	start(t, cfg)
+	ready := func(want int) func() (bool, string) {
+		return func() (bool, string) {
+			code, body := get("http://" + cfg.Listen + "/readyz")
+			return code == want, fmt.Sprint(code, " ", body)
+		}
+	}
+	eventually(t, 10*time.Second, "ready", ready(200))
+
+	p.Stop()
+	eventually(t, 10*time.Second, "not ready while etcd is down", ready(503))
+	_, body := get("http://" + cfg.Listen + "/readyz")
+	if !strings.Contains(body, "etcd") {
+		t.Errorf("/readyz does not say etcd is the reason: %q", body)
+	}
+	if code, _ := get("http://" + cfg.Listen + "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d while etcd is down, want 200: the process is alive", code)
+	}
+	_, metrics := get("http://" + cfg.Listen + "/metrics")
+	if !strings.Contains(metrics, "berth_etcd_up 0") {
+		t.Errorf("berth_etcd_up is not 0 while etcd is down")
+	}
+
+	p.Start()
+	eventually(t, 20*time.Second, "ready again once etcd is back", ready(200))
+	s := testenv.NewStore(t, p.StoreConfig())
+	eventually(t, 10*time.Second, "alive key present", func() (bool, string) {
+		_, err := s.Get(context.Background(), store.AliveKey("host-a"))
+		return err == nil, fmt.Sprint(err)
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HostName = "Bad Name"
+	if err := Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "--host-name") {
+		t.Errorf("bad host name: %v", err)
+	}
+	cfg = testConfig(t)
+	cfg.HeartbeatTTL = time.Second
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--heartbeat-ttl") {
+		t.Errorf("short TTL: %v", err)
+	}
+	if _, err := ParseLabels("a=b,c"); err == nil {
+		t.Error("labels without '=' accepted")
+	}
+}
