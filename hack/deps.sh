@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh [--test]: makes sure what berth needs is installed and running on a
 # Debian machine: Debian's docker.io with dockerd started, and, with --test,
-# etcd-server (the etcd binary the store's tests run) and bind9-dnsutils (dig).
+# etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
+# and bind9-dnsutils (dig).
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -16,6 +17,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 if ((want_test)); then
   command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
   command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
 fi
 installed_etcd=0

@@ -269,16 +269,29 @@ func connectError(endpoints []string, tlsCfg *tls.Config, err error) error {
 	if st, ok := status.FromError(err); ok {
 		msg = st.Message()
 	}
-	if isUnavailable(err) {
+	unavailable := isUnavailable(err)
+	if unavailable {
 		if causes := diagnose(endpoints, tlsCfg); len(causes) > 0 {
 			msg = joinCauses(endpoints, causes)
+			// A certificate every endpoint refuses is a misconfiguration that
+			// waiting will not fix: not unavailable, so callers stop retrying.
+			unavailable = len(causes) < len(endpoints) || !allTLSFailures(causes)
 		}
 	}
 	w := &connectErr{msg: fmt.Sprintf("store: connect %s: %s", strings.Join(endpoints, ","), msg), err: err}
-	if isUnavailable(err) {
+	if unavailable {
 		return &unavailableError{w}
 	}
 	return w
+}
+
+func allTLSFailures(causes []string) bool {
+	for _, c := range causes {
+		if !strings.Contains(c, "certificate") && !strings.Contains(c, "tls:") && !strings.Contains(c, "x509") {
+			return false
+		}
+	}
+	return true
 }
 
 // connectErr carries a readable message and keeps the original error for errors.Is.
