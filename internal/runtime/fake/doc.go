@@ -1,0 +1,24 @@
+// Package fake is an in-memory runtime.Runtime for fast tests of what uses a
+// runtime. It behaves like the Docker implementation (the runtimetest
+// conformance suite runs against both): names are unique, HostPort 0 gets a
+// port from 32768-60999 at start, states move created → running → exited,
+// Stop and Remove kill, events are emitted for create, start, kill, die,
+// stop, destroy, oom and health_status. It runs no process: tests play the
+// process's part.
+//
+//	f := fake.New()
+//	f.AddImage("berth/todo:latest")
+//	f.SetExecFunc(func(id string, cmd []string) (runtime.ExecResult, error) {
+//		return runtime.ExecResult{ExitCode: 0, Output: []byte("ok\n")}, nil
+//	})
+//	id, _ := f.Create(ctx, spec)
+//	_ = f.Start(ctx, id)
+//	_ = f.WriteLogs(id, "listening\n") // what Logs will return
+//	_ = f.Exit(id, 3)                  // the process exits by itself: a die event with 3
+//	f.Fail("Start", errors.New("boom"), 2) // the next two Starts fail
+//	f.SetAvailable(false)                  // every call now fails with runtime.ErrUnavailable
+//
+// Stop of a container made to IgnoreStopSignal waits the whole timeout in
+// real time, as the engine would; use short timeouts in tests. All methods
+// are safe for concurrent use.
+package fake

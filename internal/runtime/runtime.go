@@ -1,0 +1,222 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them (test with errors.Is) together
+// with the engine's own message.
+var (
+	// ErrNotFound: the container, image or network does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the request conflicts with the engine's state, e.g. a
+	// container name already in use.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable: the engine cannot be reached. Callers report not-ready
+	// and retry with backoff.
+	ErrUnavailable = errors.New("container engine unavailable")
+)
+
+// ContainerState is the lifecycle state of a container.
+type ContainerState string
+
+// Container states, as the engine reports them.
+const (
+	StateCreated    ContainerState = "created"
+	StateRunning    ContainerState = "running"
+	StatePaused     ContainerState = "paused"
+	StateRestarting ContainerState = "restarting"
+	StateRemoving   ContainerState = "removing"
+	StateExited     ContainerState = "exited"
+	StateDead       ContainerState = "dead"
+)
+
+// Health is the status of the image's own health check (Docker's HEALTHCHECK).
+type Health string
+
+// Health states. HealthNone means the container has no health check.
+const (
+	HealthNone      Health = "none"
+	HealthStarting  Health = "starting"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+)
+
+// Port protocols.
+const (
+	TCP = "tcp"
+	UDP = "udp"
+)
+
+// PortBinding publishes a container port on the host.
+type PortBinding struct {
+	ContainerPort int
+	HostPort      int    // 0: the engine picks a free port (read it back with Inspect)
+	HostIP        string // "": all addresses
+	Protocol      string // TCP or UDP; "" means TCP
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+)
+
+// Mount is a bind mount of a host path or a named volume.
+type Mount struct {
+	Type     string // MountBind or MountVolume; "" means bind when Source is an absolute path, else volume
+	Source   string // absolute host path (bind, must exist) or volume name (created when missing)
+	Target   string // absolute path in the container
+	ReadOnly bool
+}
+
+// ContainerSpec is what Create makes. No restart policy is ever set: berth is
+// the process manager.
+type ContainerSpec struct {
+	Name       string
+	Image      string
+	Entrypoint []string // nil: the image's
+	Cmd        []string // nil: the image's
+	Env        []string // "KEY=value"
+	Labels     map[string]string
+	Ports      []PortBinding
+	Mounts     []Mount
+	WorkingDir string
+	User       string
+	Hostname   string
+	// NetworkMode is "", "bridge", "host", "none", "container:<x>" or a
+	// network name. "" means Network when it is set, else the engine's default.
+	NetworkMode string
+	// Network is a user-defined network (see EnsureNetwork) to attach to with
+	// Aliases as extra DNS names. It must equal NetworkMode when both are set.
+	Network     string
+	Aliases     []string
+	CPUs        float64 // 0: unlimited
+	MemoryBytes int64   // 0: unlimited
+	StopSignal  string  // "": SIGTERM
+	StopTimeout time.Duration
+}
+
+// Container is what the engine reports about a container.
+type Container struct {
+	ID        string
+	Name      string // without Docker's leading '/'
+	Image     string // as requested at create
+	Labels    map[string]string
+	Env       []string
+	State     ContainerState
+	ExitCode  int
+	OOMKilled bool
+	Health    Health
+
+	Created, StartedAt, FinishedAt time.Time // zero when not (yet) known
+
+	Ports     []PortBinding // as actually published (host ports filled in), sorted
+	IPAddress string        // on its network, when known
+}
+
+// ExecResult is the outcome of Exec.
+type ExecResult struct {
+	ExitCode int
+	Output   []byte // stdout and stderr interleaved, capped at MaxExecOutput bytes
+}
+
+// MaxExecOutput caps ExecResult.Output; the rest is discarded.
+const MaxExecOutput = 64 << 10
+
+// LogOptions selects what Logs returns.
+type LogOptions struct {
+	Follow     bool      // keep the stream open for new output until ctx ends or the reader is closed
+	Tail       int       // last N lines; < 0 all (0 means none before following)
+	Since      time.Time // zero: from the start
+	Timestamps bool      // prefix every line with an RFC 3339 timestamp
+}
+
+// EventAction is what happened to a container.
+type EventAction string
+
+// Event actions. Exec events ("exec_create", ...) are reported with their
+// action name and no suffix.
+const (
+	ActionCreate       EventAction = "create"
+	ActionStart        EventAction = "start"
+	ActionRestart      EventAction = "restart"
+	ActionDie          EventAction = "die"
+	ActionStop         EventAction = "stop"
+	ActionKill         EventAction = "kill"
+	ActionPause        EventAction = "pause"
+	ActionUnpause      EventAction = "unpause"
+	ActionOOM          EventAction = "oom"
+	ActionDestroy      EventAction = "destroy"
+	ActionRename       EventAction = "rename"
+	ActionHealthStatus EventAction = "health_status"
+	ActionExecCreate   EventAction = "exec_create"
+	ActionExecStart    EventAction = "exec_start"
+	ActionExecDie      EventAction = "exec_die"
+)
+
+// Event is a change to one container.
+type Event struct {
+	ID       string
+	Name     string // container name, when the engine says
+	Action   EventAction
+	Labels   map[string]string // the container's labels
+	ExitCode int               // for ActionDie
+	Health   Health            // for ActionHealthStatus
+	Time     time.Time
+}
+
+// ListOptions selects containers for List.
+type ListOptions struct {
+	Labels map[string]string // every label must match; value "" matches any value of that key
+	All    bool              // include containers that are not running
+}
+
+// Runtime is the narrow seam between berth and a container engine. All
+// methods are safe for concurrent use; every error wraps ErrUnavailable when
+// the engine cannot be reached.
+type Runtime interface {
+	// Ping checks that the engine answers.
+	Ping(ctx context.Context) error
+	// Version is the engine's version, e.g. "20.10.24+dfsg1".
+	Version(ctx context.Context) (string, error)
+	// List returns the containers that match, sorted by name.
+	List(ctx context.Context, opts ListOptions) ([]Container, error)
+	// Inspect returns one container by ID or name, or ErrNotFound.
+	Inspect(ctx context.Context, id string) (Container, error)
+	// ImageExists reports whether ref is present locally.
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// Pull fetches ref and returns once it is present; the error says why it
+	// could not be pulled.
+	Pull(ctx context.Context, ref string) error
+	// Create makes a container and returns its ID: ErrConflict when the name
+	// is taken, ErrNotFound when the image (or network) is missing.
+	Create(ctx context.Context, spec ContainerSpec) (string, error)
+	// Start starts a created or exited container; starting a running one is
+	// not an error.
+	Start(ctx context.Context, id string) error
+	// Stop sends signal ("" : the container's StopSignal, else SIGTERM),
+	// waits up to timeout (0: the container's StopTimeout, else 10s) and then
+	// kills it. It returns once the container is not running; stopping a
+	// container that is not running is not an error.
+	Stop(ctx context.Context, id string, signal string, timeout time.Duration) error
+	// Remove force-removes a container (killing it if running) with its
+	// anonymous volumes. ErrNotFound when it does not exist.
+	Remove(ctx context.Context, id string) error
+	// Exec runs cmd in a running container and waits for it to exit; ctx
+	// bounds it.
+	Exec(ctx context.Context, id string, cmd []string) (ExecResult, error)
+	// Logs streams the container's output as plain text, stdout and stderr
+	// interleaved. The caller closes the reader.
+	Logs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+	// Events streams container events until ctx ends, then closes both
+	// channels. A broken stream sends one error and closes both channels:
+	// callers re-subscribe and resync with List (events are not replayed).
+	Events(ctx context.Context) (<-chan Event, <-chan error)
+	// EnsureNetwork creates a user-defined bridge network named name with
+	// labels unless one exists. It is idempotent and safe when callers race.
+	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+}

@@ -1,0 +1,576 @@
+package runtimetest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"berth.dev/berth/internal/runtime"
+)
+
+// Run runs the conformance suite against the runtime h describes. Every
+// subtest is parallel, names its containers and networks with a unique
+// prefix, labels them TestLabel=<random> and removes exactly those.
+func Run(t *testing.T, h Harness) {
+	tests := []struct {
+		name string
+		f    func(*env)
+	}{
+		{"PingVersion", testPingVersion},
+		{"CreateStartInspect", testCreateStartInspect},
+		{"NameConflict", testNameConflict},
+		{"NotFound", testNotFound},
+		{"MissingImage", testMissingImage},
+		{"StartTwiceAndRestart", testStartTwiceAndRestart},
+		{"StopGraceful", testStopGraceful},
+		{"StopTimeoutKills", testStopTimeoutKills},
+		{"ExitEmitsDie", testExitEmitsDie},
+		{"Exec", testExec},
+		{"Logs", testLogs},
+		{"LogsFollow", testLogsFollow},
+		{"Remove", testRemove},
+		{"ListFilters", testListFilters},
+		{"Network", testNetwork},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.f(newEnv(t, h))
+		})
+	}
+}
+
+func testPingVersion(e *env) {
+	if err := e.rt.Ping(e.ctx(10 * time.Second)); err != nil {
+		e.t.Fatalf("Ping: %v", err)
+	}
+	v, err := e.rt.Version(e.ctx(10 * time.Second))
+	if err != nil || v == "" {
+		e.t.Fatalf("Version = %q, %v; want a version", v, err)
+	}
+}
+
+func testCreateStartInspect(e *env) {
+	t := e.t
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Docker runs as root here; the file must be readable by the container.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := e.spec("web", "--listen", ":8080", "--udp", ":9090")
+	spec.Labels["app"] = "web"
+	spec.Env = []string{"MESSAGE=hello"}
+	spec.Ports = []runtime.PortBinding{
+		{ContainerPort: 8080, HostIP: "127.0.0.1"},
+		{ContainerPort: 9090, HostIP: "127.0.0.1", Protocol: runtime.UDP},
+	}
+	spec.Mounts = []runtime.Mount{{Type: runtime.MountBind, Source: dir, Target: "/data", ReadOnly: true}}
+	spec.WorkingDir = "/data"
+	spec.Hostname = "web-host"
+	spec.CPUs = 0.5
+	spec.MemoryBytes = 64 << 20
+	spec.StopTimeout = 3 * time.Second
+
+	before := time.Now().Add(-time.Second)
+	id := e.create(spec)
+	c := e.inspect(id)
+	if c.State != runtime.StateCreated {
+		t.Errorf("state after Create = %q, want %q", c.State, runtime.StateCreated)
+	}
+	if err := e.rt.Start(e.ctx(time.Minute), id); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	c = e.inspect(spec.Name) // by name
+	if c.ID != id || c.Name != spec.Name || c.Image != e.h.Image {
+		t.Errorf("Inspect = id %q name %q image %q; want %q %q %q", c.ID, c.Name, c.Image, id, spec.Name, e.h.Image)
+	}
+	if c.Labels["app"] != "web" || c.Labels[TestLabel] != e.label {
+		t.Errorf("labels = %v", c.Labels)
+	}
+	if !slices.Contains(c.Env, "MESSAGE=hello") {
+		t.Errorf("env = %q, want MESSAGE=hello", c.Env)
+	}
+	if c.State != runtime.StateRunning || c.Health != runtime.HealthNone {
+		t.Errorf("state, health = %q, %q; want running, none", c.State, c.Health)
+	}
+	if c.Created.Before(before) || c.StartedAt.Before(c.Created) || !c.FinishedAt.IsZero() {
+		t.Errorf("times: created %v started %v finished %v", c.Created, c.StartedAt, c.FinishedAt)
+	}
+	if c.IPAddress == "" {
+		t.Errorf("no IP address")
+	}
+	httpPort, ok := port(c, 8080, runtime.TCP)
+	if !ok || httpPort.HostPort == 0 {
+		t.Fatalf("ports = %+v; want 8080/tcp published on a host port", c.Ports)
+	}
+	udpPort, ok := port(c, 9090, runtime.UDP)
+	if !ok || udpPort.HostPort == 0 {
+		t.Fatalf("ports = %+v; want 9090/udp published on a host port", c.Ports)
+	}
+	if httpPort.HostIP != "127.0.0.1" {
+		t.Errorf("8080/tcp host IP = %q, want 127.0.0.1", httpPort.HostIP)
+	}
+	if !e.h.Real {
+		return
+	}
+
+	url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort.HostPort)
+	eventually(t, 30*time.Second, func() error {
+		body, err := httpGet(url)
+		if err != nil {
+			return err
+		}
+		if want := "hostname=web-host message=hello"; !strings.Contains(body, want) {
+			return fmt.Errorf("GET %s = %q, want %q", url, body, want)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		return udpEcho(fmt.Sprintf("127.0.0.1:%d", udpPort.HostPort), "ping-"+e.label)
+	})
+	if res := e.exec(id, "/testapp", "cat", "/data/hello.txt"); res.ExitCode != 0 || string(res.Output) != "hello from the host\n" {
+		t.Errorf("cat of the bind-mounted file = %d %q", res.ExitCode, res.Output)
+	}
+	if res := e.exec(id, "/testapp", "pwd"); strings.TrimSpace(string(res.Output)) != "/data" {
+		t.Errorf("working dir = %q, want /data", res.Output)
+	}
+	if got := e.logs(id, runtime.LogOptions{Tail: -1}); !strings.Contains(got, "GET / from") {
+		t.Errorf("logs do not show the request:\n%s", got)
+	}
+}
+
+func httpGet(url string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func udpEcho(addr, msg string) error {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, 1024)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return fmt.Errorf("udp echo from %s: %w", addr, err)
+	}
+	if string(buf[:n]) != msg {
+		return fmt.Errorf("udp echo from %s = %q, want %q", addr, buf[:n], msg)
+	}
+	return nil
+}
+
+func testNameConflict(e *env) {
+	spec := e.spec("dup")
+	e.create(spec)
+	_, err := e.rt.Create(e.ctx(time.Minute), spec)
+	if !errors.Is(err, runtime.ErrConflict) {
+		e.t.Fatalf("second Create(%s) = %v, want ErrConflict", spec.Name, err)
+	}
+}
+
+func testNotFound(e *env) {
+	ctx := e.ctx(time.Minute)
+	missing := e.prefix + "missing"
+	if _, err := e.rt.Inspect(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Inspect(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := e.rt.Start(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Start(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := e.rt.Remove(ctx, missing); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Remove(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := e.rt.Exec(ctx, missing, []string{"/testapp", "echo"}); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Exec(unknown) = %v, want ErrNotFound", err)
+	}
+	if _, err := e.rt.Logs(ctx, missing, runtime.LogOptions{}); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Logs(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := e.rt.Stop(ctx, missing, "", time.Second); !errors.Is(err, runtime.ErrNotFound) {
+		e.t.Errorf("Stop(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func testMissingImage(e *env) {
+	t := e.t
+	ctx := e.ctx(2 * time.Minute)
+	missing := "berth/does-not-exist-" + e.label + ":never"
+	if ok, err := e.rt.ImageExists(ctx, e.h.Image); !ok || err != nil {
+		t.Errorf("ImageExists(%s) = %v, %v; want true", e.h.Image, ok, err)
+	}
+	if ok, err := e.rt.ImageExists(ctx, missing); ok || err != nil {
+		t.Errorf("ImageExists(%s) = %v, %v; want false, nil", missing, ok, err)
+	}
+	spec := e.spec("noimage")
+	spec.Image = missing
+	if _, err := e.rt.Create(ctx, spec); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("Create with a missing image = %v, want ErrNotFound", err)
+	}
+	start := time.Now()
+	err := e.rt.Pull(ctx, missing)
+	t.Logf("Pull(%s) took %v: %v", missing, time.Since(start).Round(time.Millisecond), err)
+	if err == nil {
+		t.Fatalf("Pull(%s) succeeded, want an error", missing)
+	}
+	if msg := err.Error(); !strings.Contains(msg, missing) || !strings.Contains(msg, "could not be pulled") {
+		t.Errorf("Pull error %q does not name the image and say it could not be pulled", msg)
+	}
+}
+
+func testStartTwiceAndRestart(e *env) {
+	id := e.run(e.spec("twice"))
+	if err := e.rt.Start(e.ctx(time.Minute), id); err != nil {
+		e.t.Fatalf("Start of a running container = %v, want nil", err)
+	}
+	if err := e.rt.Stop(e.ctx(time.Minute), id, "", 10*time.Second); err != nil {
+		e.t.Fatalf("Stop: %v", err)
+	}
+	if err := e.rt.Start(e.ctx(time.Minute), id); err != nil {
+		e.t.Fatalf("Start of an exited container: %v", err)
+	}
+	if c := e.inspect(id); c.State != runtime.StateRunning || c.ExitCode != 0 {
+		e.t.Errorf("after restart: state %q exit %d started %v finished %v", c.State, c.ExitCode, c.StartedAt, c.FinishedAt)
+	}
+}
+
+func testStopGraceful(e *env) {
+	t := e.t
+	spec := e.spec("graceful")
+	spec.Ports = []runtime.PortBinding{{ContainerPort: 8080, HostIP: "127.0.0.1"}}
+	id := e.run(spec)
+	start := time.Now()
+	if err := e.rt.Stop(e.ctx(time.Minute), id, "SIGTERM", 20*time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("Stop of a process that honours SIGTERM took %v", took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("Stop took %v; the process exits on SIGTERM at once", took)
+	}
+	c := e.inspect(id)
+	if c.State != runtime.StateExited || c.ExitCode != 0 || c.FinishedAt.IsZero() {
+		t.Errorf("after Stop: state %q exit code %d finished %v; want exited 0", c.State, c.ExitCode, c.FinishedAt)
+	}
+	if len(c.Ports) != 0 {
+		t.Errorf("an exited container still publishes %+v", c.Ports)
+	}
+	if err := e.rt.Stop(e.ctx(time.Minute), id, "", time.Second); err != nil {
+		t.Errorf("Stop of a stopped container = %v, want nil", err)
+	}
+}
+
+func testStopTimeoutKills(e *env) {
+	t := e.t
+	id := e.run(e.spec("stubborn", "--ignore-sigterm"))
+	if !e.h.Real {
+		e.h.IgnoreStopSignal(t, e.rt, id)
+	}
+	start := time.Now()
+	if err := e.rt.Stop(e.ctx(time.Minute), id, "", time.Second); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("Stop with a 1s timeout of a process that ignores SIGTERM took %v", took.Round(time.Millisecond))
+	if took > 30*time.Second {
+		t.Errorf("Stop took %v, want about 1s", took)
+	}
+	if c := e.inspect(id); c.State != runtime.StateExited || c.ExitCode != 137 {
+		t.Errorf("after Stop: state %q exit code %d; want exited 137 (killed)", c.State, c.ExitCode)
+	}
+	if e.h.Real {
+		if out := e.logs(id, runtime.LogOptions{Tail: -1}); !strings.Contains(out, "ignoring") {
+			t.Errorf("the process never saw the stop signal:\n%s", out)
+		}
+	}
+}
+
+func testExitEmitsDie(e *env) {
+	t := e.t
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events, errs := e.rt.Events(ctx)
+	id := e.run(e.spec("exits", "--exit-after", "500ms", "--exit-code", "3"))
+	if !e.h.Real {
+		e.h.Exit(t, e.rt, id, 3)
+	}
+	var seen []runtime.EventAction
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("event stream closed; saw %v", seen)
+			}
+			if ev.ID != id {
+				continue
+			}
+			seen = append(seen, ev.Action)
+			if ev.Labels[TestLabel] != e.label {
+				t.Errorf("event %s labels = %v", ev.Action, ev.Labels)
+			}
+			if ev.Time.IsZero() {
+				t.Errorf("event %s has no time", ev.Action)
+			}
+			if ev.Action != runtime.ActionDie {
+				continue
+			}
+			if ev.ExitCode != 3 {
+				t.Errorf("die event exit code = %d, want 3", ev.ExitCode)
+			}
+			if ev.Name != e.prefix+"exits" {
+				t.Errorf("die event name = %q", ev.Name)
+			}
+			if !slices.Contains(seen, runtime.ActionCreate) || !slices.Contains(seen, runtime.ActionStart) {
+				t.Errorf("events before die = %v, want create and start", seen)
+			}
+			if c := e.inspect(id); c.State != runtime.StateExited || c.ExitCode != 3 {
+				t.Errorf("after die: state %q exit %d; want exited 3", c.State, c.ExitCode)
+			}
+			return
+		case err := <-errs:
+			t.Fatalf("event stream broke: %v (saw %v)", err, seen)
+		case <-ctx.Done():
+			t.Fatalf("no die event; saw %v", seen)
+		}
+	}
+}
+
+func testExec(e *env) {
+	t := e.t
+	id := e.run(e.spec("exec"))
+	res := e.exec(id, "/testapp", "echo", "hello", "world")
+	if res.ExitCode != 0 || string(res.Output) != "hello world\n" {
+		t.Errorf("exec echo = %d %q; want 0 %q", res.ExitCode, res.Output, "hello world\n")
+	}
+	if res := e.exec(id, "/testapp", "exit", "3"); res.ExitCode != 3 {
+		t.Errorf("exec exit 3 = %d", res.ExitCode)
+	}
+	if e.h.Real {
+		if res := e.exec(id, "/testapp", "check", "http://127.0.0.1:8080/healthz"); res.ExitCode != 0 {
+			t.Errorf("exec check healthz = %d %q", res.ExitCode, res.Output)
+		}
+		if res := e.exec(id, "/testapp", "cat", "/nonexistent"); res.ExitCode != 1 || !strings.Contains(string(res.Output), "no such file") {
+			t.Errorf("exec cat of a missing file = %d %q; want 1 and the error on stderr", res.ExitCode, res.Output)
+		}
+	}
+	if err := e.rt.Stop(e.ctx(time.Minute), id, "", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rt.Exec(e.ctx(time.Minute), id, []string{"/testapp", "echo"}); !errors.Is(err, runtime.ErrConflict) {
+		t.Errorf("Exec in a stopped container = %v, want ErrConflict", err)
+	}
+}
+
+func testLogs(e *env) {
+	t := e.t
+	id := e.run(e.spec("logs", "--print-lines", "4"))
+	e.print(id, "line 1\nline 2\nline 3\nline 4\n")
+	all := e.waitLogs(id, "line 4")
+	for i := 1; i <= 4; i++ {
+		if !strings.Contains(all, fmt.Sprintf("line %d\n", i)) { // odd on stdout, even on stderr
+			t.Errorf("logs miss line %d:\n%s", i, all)
+		}
+	}
+	tail := e.logs(id, runtime.LogOptions{Tail: 2})
+	if lines := strings.Split(strings.TrimSuffix(tail, "\n"), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "line ") || !strings.HasPrefix(lines[1], "line ") {
+		t.Errorf("Tail 2 = %q; want two of the numbered lines", tail)
+	}
+	stamped := e.logs(id, runtime.LogOptions{Tail: 1, Timestamps: true})
+	ts, rest, _ := strings.Cut(stamped, " ")
+	if _, err := time.Parse(time.RFC3339Nano, ts); err != nil || !strings.HasPrefix(rest, "line ") {
+		t.Errorf("Timestamps: %q does not start with an RFC 3339 time (%v)", stamped, err)
+	}
+	if got := e.logs(id, runtime.LogOptions{Tail: 0}); got != "" {
+		t.Errorf("Tail 0 = %q, want nothing", got)
+	}
+	if got := e.logs(id, runtime.LogOptions{Tail: -1, Since: time.Now().Add(time.Hour)}); got != "" {
+		t.Errorf("Since the future = %q, want nothing", got)
+	}
+}
+
+func testLogsFollow(e *env) {
+	t := e.t
+	id := e.run(e.spec("follow", "--tick", "100ms"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc, err := e.rt.Logs(ctx, id, runtime.LogOptions{Follow: true, Tail: 0})
+	if err != nil {
+		t.Fatalf("Logs(follow): %v", err)
+	}
+	defer rc.Close()
+	lines := make(chan string)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(lines)
+		sc := bufio.NewScanner(rc)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	e.print(id, "tick 1\n")
+	e.print(id, "tick 2\n")
+	ticks := 0
+	for ticks < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("follow ended after %d ticks", ticks)
+			}
+			if strings.HasPrefix(l, "tick ") {
+				ticks++
+			}
+		case <-ctx.Done():
+			t.Fatalf("saw %d ticks while following", ticks)
+		}
+	}
+	// Ending ctx ends the stream.
+	cancel()
+	done := make(chan struct{})
+	go func() {
+		for range lines {
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("following did not end with its context")
+	}
+	wg.Wait()
+}
+
+func testRemove(e *env) {
+	t := e.t
+	id := e.run(e.spec("gone"))
+	if err := e.rt.Remove(e.ctx(time.Minute), id); err != nil {
+		t.Fatalf("Remove of a running container: %v", err)
+	}
+	if _, err := e.rt.Inspect(e.ctx(time.Minute), id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("Inspect after Remove = %v, want ErrNotFound", err)
+	}
+	cs, err := e.rt.List(e.ctx(time.Minute), runtime.ListOptions{All: true, Labels: map[string]string{TestLabel: e.label}})
+	if err != nil || len(cs) != 0 {
+		t.Errorf("List after Remove = %v, %v; want nothing", cs, err)
+	}
+	if err := e.rt.Remove(e.ctx(time.Minute), id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("second Remove = %v, want ErrNotFound", err)
+	}
+	// The name is free again.
+	e.create(e.spec("gone"))
+}
+
+func testListFilters(e *env) {
+	t := e.t
+	a := e.spec("a")
+	a.Labels["role"] = "a"
+	b := e.spec("b")
+	b.Labels["role"] = "b"
+	aID := e.run(a)
+	bID := e.create(b)
+	list := func(opts runtime.ListOptions) []string {
+		t.Helper()
+		cs, err := e.rt.List(e.ctx(time.Minute), opts)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", opts, err)
+		}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+			if c.Name == "" || c.Image == "" || c.State == "" || c.Labels[TestLabel] != e.label {
+				t.Errorf("List returned a partial container: %+v", c)
+			}
+		}
+		return ids
+	}
+	mine := map[string]string{TestLabel: e.label}
+	check := func(what string, got []string, want ...string) {
+		t.Helper()
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
+	}
+	check("running", list(runtime.ListOptions{Labels: mine}), aID)
+	check("all", list(runtime.ListOptions{All: true, Labels: mine}), aID, bID)
+	check("role=b", list(runtime.ListOptions{All: true, Labels: map[string]string{TestLabel: e.label, "role": "b"}}), bID)
+	check("has role", list(runtime.ListOptions{All: true, Labels: map[string]string{TestLabel: e.label, "role": ""}}), aID, bID)
+	check("role=c", list(runtime.ListOptions{All: true, Labels: map[string]string{TestLabel: e.label, "role": "c"}}))
+}
+
+func testNetwork(e *env) {
+	t := e.t
+	net := e.ensureNetwork("net")
+	if err := e.rt.EnsureNetwork(e.ctx(time.Minute), net, map[string]string{TestLabel: e.label}); err != nil {
+		t.Fatalf("second EnsureNetwork: %v", err)
+	}
+	raced := e.prefix + "race"
+	e.nets = append(e.nets, raced)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			errs <- e.rt.EnsureNetwork(e.ctx(time.Minute), raced, map[string]string{TestLabel: e.label})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("racing EnsureNetwork: %v", err)
+		}
+	}
+
+	srv := e.spec("srv")
+	srv.Network = net
+	srv.Aliases = []string{"backend"}
+	srv.Env = []string{"MESSAGE=from-backend"}
+	srvID := e.run(srv)
+	cli := e.spec("cli")
+	cli.NetworkMode = net
+	cliID := e.run(cli)
+	if c := e.inspect(srvID); c.IPAddress == "" {
+		t.Errorf("server on %s has no IP address", net)
+	}
+	if e.h.Real {
+		eventually(t, 30*time.Second, func() error {
+			res := e.exec(cliID, "/testapp", "get", "http://backend:8080/")
+			if res.ExitCode != 0 || !strings.Contains(string(res.Output), "message=from-backend") {
+				return fmt.Errorf("GET http://backend:8080/ from %s = %d %q", cli.Name, res.ExitCode, res.Output)
+			}
+			return nil
+		})
+	}
+	orphan := e.spec("orphan")
+	orphan.Network = e.prefix + "missing"
+	if _, err := e.rt.Create(e.ctx(time.Minute), orphan); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("Create on a missing network = %v, want ErrNotFound", err)
+	}
+}
