@@ -219,3 +219,32 @@ func TestAliasBomb(t *testing.T) {
 		t.Fatalf("got %v, want the alias bomb refused", errs)
 	}
 }
+
+func TestPlacement(t *testing.T) {
+	a := map[string]string{"zone": "a"}
+	tests := []struct {
+		name      string
+		p         Placement
+		b         *Binding
+		host      string
+		labels    map[string]string
+		scheduled bool
+		placed    bool
+	}{
+		{"pinned", Placement{Hosts: []string{"h1", "h2"}}, nil, "h2", nil, false, true},
+		{"pinned elsewhere", Placement{Hosts: []string{"h1"}}, nil, "h2", nil, false, false},
+		{"global match", Placement{Global: true, HostSelector: a}, nil, "h1", a, false, true},
+		{"global no match", Placement{Global: true, HostSelector: a}, nil, "h1", nil, false, false},
+		{"replicas bound", Placement{Replicas: 1}, &Binding{Hosts: []string{"h1"}}, "h1", nil, true, true},
+		{"replicas unbound", Placement{Replicas: 1}, nil, "h1", nil, true, false},
+		{"replicas among hosts", Placement{Hosts: []string{"h1", "h2"}, Replicas: 1}, &Binding{Hosts: []string{"h2"}}, "h1", nil, true, false},
+	}
+	for _, tt := range tests {
+		if got := tt.p.NeedsScheduler(); got != tt.scheduled {
+			t.Errorf("%s: NeedsScheduler = %v", tt.name, got)
+		}
+		if got := tt.p.PlacedOn(tt.host, tt.labels, tt.b); got != tt.placed {
+			t.Errorf("%s: PlacedOn = %v", tt.name, got)
+		}
+	}
+}

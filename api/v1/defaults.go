@@ -41,7 +41,7 @@ func Default(o Object) {
 			r.StartLimit = &StartLimit{Burst: DefaultStartLimitBurst}
 		}
 		setDuration(&r.StartLimit.Interval, DefaultStartLimitInterval)
-		if s.Placement.Replicas == 0 && !s.Placement.Global {
+		if s.Placement.Replicas == 0 && !s.Placement.Global && len(s.Placement.Hosts) == 0 {
 			s.Placement.Replicas = 1
 		}
 		for dep, c := range s.StartCondition {

@@ -75,7 +75,13 @@ const (
 	GoalStop  Goal = "stop"
 )
 
-// Placement says on which hosts a Unit runs.
+// Placement says on which hosts a Unit runs:
+//
+//   - Global: on every Up host whose labels match HostSelector;
+//   - Hosts without Replicas: on each host named;
+//   - otherwise: Replicas instances (default 1), one per host, on hosts the
+//     scheduler chooses among the Up hosts that match HostSelector (and are
+//     named in Hosts, when Hosts is set), fewest instances first.
 type Placement struct {
 	Hosts        []string          `json:"hosts,omitempty"`
 	HostSelector map[string]string `json:"hostSelector,omitempty"`
