@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
 )
 
 // Config is the controller's configuration, one field per flag of the
@@ -30,6 +31,9 @@ type Config struct {
 	AdvertiseAddress string
 	Resync           time.Duration
 	HeartbeatTTL     time.Duration
+
+	// Runtime, when set, is used instead of the engine at DockerHost.
+	Runtime runtime.Runtime
 }
 
 // Validate checks the configuration and says what is wrong with which flag.

@@ -8,11 +8,15 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"berth.dev/berth/controllers/hosts"
+	unitsctl "berth.dev/berth/controllers/units"
+	"berth.dev/berth/internal/reconcile"
+	"berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
 )
 
@@ -21,14 +25,27 @@ import (
 // it cannot start (bad configuration, a port in use, an embedded etcd that
 // does not come up); a lost etcd while running is retried, not returned.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if cfg.AdvertiseAddress == "" {
 		cfg.AdvertiseAddress = hosts.DefaultAdvertiseAddress()
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ready := newReadiness("etcd")
+	ready := newReadiness("etcd", "docker", "caches")
 	m := newMetrics()
+	loopMetrics := reconcile.NewMetrics(m.registry)
+
+	rt := cfg.Runtime
+	if rt == nil {
+		d, err := docker.New(cfg.DockerHost)
+		if err != nil {
+			return fmt.Errorf("--docker-host: %w", err)
+		}
+		defer d.Close()
+		rt = d
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -44,12 +61,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-served
-	}()
+	var httpOnce sync.Once
+	stopHTTP := func() {
+		httpOnce.Do(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			<-served
+		})
+	}
+	defer stopHTTP()
 	log.Info("serving HTTP", "listen", ln.Addr().String())
 
 	endpoints := cfg.EtcdEndpoints
@@ -82,10 +103,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("etcd client closed")
 	}()
 
+	eng := &engineWatch{rt: rt, log: log, ready: ready}
 	hb := &hosts.Heartbeat{
 		Store: st, Name: cfg.HostName, Labels: cfg.HostLabels, TTL: cfg.HeartbeatTTL,
 		AdvertiseAddress: cfg.AdvertiseAddress, HTTPAddress: cfg.Listen, DNSAddress: cfg.DNSListen,
-		Log: log,
+		Log:   log,
+		Extra: eng.fill,
 		OnBeat: func(err error) {
 			ready.set("etcd", err)
 			if err != nil {
@@ -97,6 +120,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		},
 	}
+	units := unitsctl.New(unitsctl.Options{
+		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels,
+		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
+		OnEngine: eng.report,
+	})
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		eng.run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = units.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for !units.Synced() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+		ready.set("caches", nil)
+	}()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -106,11 +157,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		if !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP server stopped", "err", err)
-		}
+		served <- err
+		log.Error("HTTP server stopped", "err", err)
+		cancel()
 	}
+	// Shutdown order: stop accepting requests, let the reconcilers finish
+	// what they are doing, revoke the lease, then close etcd (deferred).
 	log.Info("shutting down")
+	stopHTTP()
+	cancel()
+	wg.Wait()
 	<-done
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime/fake"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
@@ -30,6 +31,7 @@ func testConfig(t *testing.T) Config {
 		AdvertiseAddress: "127.0.0.1",
 		Resync:           DefaultResync,
 		HeartbeatTTL:     2 * time.Second,
+		Runtime:          fake.New(),
 	}
 }
 

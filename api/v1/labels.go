@@ -1,0 +1,36 @@
+package v1
+
+// Labels berth puts on every container it starts. Only containers labelled
+// with a host's name are ever touched by that host's controller.
+const (
+	LabelHost     = Group + "/host"
+	LabelKind     = Group + "/kind"
+	LabelName     = Group + "/name"
+	LabelSpecHash = Group + "/spec-hash"
+	// LabelVersion is a Job's version.
+	LabelVersion = Group + "/version"
+)
+
+// NetworkName is the user-defined Docker network the Units of a host share;
+// each Unit is reachable on it by its name.
+const NetworkName = "berth"
+
+// ContainerName is the name of the container of an object on a host:
+// berth-<kind>-<name> in lower case; a Job adds its version.
+func ContainerName(kind, name, version string) string {
+	n := "berth-" + lower(kind) + "-" + name
+	if version != "" {
+		n += "-" + version
+	}
+	return n
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

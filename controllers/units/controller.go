@@ -1,0 +1,565 @@
+package units
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/store"
+)
+
+// EventRecorder records events about objects for describe.
+type EventRecorder interface {
+	Event(ctx context.Context, kind, name string, typ v1.EventType, reason, messageFmt string, args ...any)
+}
+
+type noEvents struct{}
+
+func (noEvents) Event(context.Context, string, string, v1.EventType, string, string, ...any) {}
+
+// Options configure a Controller.
+type Options struct {
+	Store   *store.Store
+	Runtime runtime.Runtime
+	// Host is this host's name; Labels its labels, for placement.
+	Host   string
+	Labels map[string]string
+	Events EventRecorder
+	// Metrics are the loop's shared metrics (controller label "unit").
+	Metrics *reconcile.Metrics
+	Log     *slog.Logger
+	// Workers reconcile Units in parallel (default 8).
+	Workers int
+	// Resync is the period of a full reconcile (default 30s).
+	Resync time.Duration
+	// PortRange is where host ports left to berth are taken from
+	// (default 20000-32767).
+	PortRange [2]int
+	// OnEngine, when set, is told whether the engine answers.
+	OnEngine func(error)
+}
+
+// Controller reconciles the Units of one host.
+type Controller struct {
+	o        Options
+	units    *store.Cache
+	bindings *store.Cache
+	statuses *store.Cache
+	loop     *reconcile.Controller
+	ports    *portAllocator
+
+	mu        sync.Mutex
+	instances map[string]*instance
+
+	networkOnce sync.Mutex
+	networkOK   bool
+}
+
+// instance is what the controller holds about one Unit on this host.
+type instance struct {
+	mem    memory
+	status *v1.InstanceStatus // last written, nil when none
+}
+
+// New returns a Controller; call Run.
+func New(o Options) *Controller {
+	if o.Workers < 1 {
+		o.Workers = 8
+	}
+	if o.Resync <= 0 {
+		o.Resync = 30 * time.Second
+	}
+	if o.PortRange[0] == 0 {
+		o.PortRange = [2]int{20000, 32767}
+	}
+	if o.Events == nil {
+		o.Events = noEvents{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{o: o, instances: map[string]*instance{}, ports: newPortAllocator(o.PortRange)}
+	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
+	unitPrefix := store.ObjectPrefix(v1.KindUnit)
+	c.units = store.NewCache(o.Store, unitPrefix, func(key string) {
+		c.loop.Enqueue(strings.TrimPrefix(key, unitPrefix))
+	})
+	bindingPrefix := strings.TrimSuffix(store.BindingKey(v1.KindUnit, "x"), "x")
+	c.bindings = store.NewCache(o.Store, bindingPrefix, func(key string) {
+		c.loop.Enqueue(strings.TrimPrefix(key, bindingPrefix))
+	})
+	c.statuses = store.NewCache(o.Store, store.StatusPrefix(v1.KindUnit), func(string) {})
+	return c
+}
+
+// Synced reports whether the caches have listed once.
+func (c *Controller) Synced() bool {
+	return c.units.HasSynced() && c.bindings.HasSynced() && c.statuses.HasSynced()
+}
+
+// Enqueue asks for a Unit to be reconciled.
+func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
+
+// Run reconciles until ctx ends. Containers keep running when it returns.
+func (c *Controller) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = cache.Run(ctx)
+		}()
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	for !c.Synced() {
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
+	t.Stop()
+	c.o.Log.Info("unit caches synced", "units", len(c.units.List()))
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		_ = c.loop.Start(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.watchEngine(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(c.o.Resync)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.enqueueAll(ctx)
+			}
+		}
+	}()
+	c.enqueueAll(ctx)
+	wg.Wait()
+	return nil
+}
+
+// enqueueAll enqueues every Unit in etcd and every Unit this host has a
+// container of (orphans included).
+func (c *Controller) enqueueAll(ctx context.Context) {
+	prefix := store.ObjectPrefix(v1.KindUnit)
+	for _, kv := range c.units.List() {
+		c.loop.Enqueue(strings.TrimPrefix(kv.Key, prefix))
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ctrs, err := c.o.Runtime.List(lctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host, v1.LabelKind: v1.KindUnit}})
+	c.engine(err)
+	for _, ctr := range ctrs {
+		if n := ctr.Labels[v1.LabelName]; n != "" {
+			c.loop.Enqueue(n)
+		}
+	}
+}
+
+func (c *Controller) engine(err error) {
+	if c.o.OnEngine != nil && (err == nil || errors.Is(err, runtime.ErrUnavailable)) {
+		c.o.OnEngine(err)
+	}
+}
+
+// watchEngine turns the engine's container events into reconciles of the
+// Units they belong to, re-subscribing (and resyncing) when the stream breaks.
+func (c *Controller) watchEngine(ctx context.Context) {
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		events, errs := c.o.Runtime.Events(sctx)
+		c.enqueueAll(ctx) // events are not replayed: look at everything once
+		broken := false
+		for !broken {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					broken = true
+					break
+				}
+				backoff = 500 * time.Millisecond
+				if ev.Labels[v1.LabelHost] == c.o.Host && ev.Labels[v1.LabelKind] == v1.KindUnit && ev.Labels[v1.LabelName] != "" {
+					switch ev.Action {
+					case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
+						c.loop.Enqueue(ev.Labels[v1.LabelName])
+					}
+				}
+			case err, ok := <-errs:
+				if ok && err != nil {
+					c.o.Log.Warn("engine event stream broken; re-subscribing", "err", err, "in", backoff)
+					c.engine(err)
+				}
+				broken = true
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// unit returns the stored Unit, or nil when it does not exist.
+func (c *Controller) unit(name string) (*v1.Unit, error) {
+	kv, ok := c.units.Get(store.ObjectKey(v1.KindUnit, name))
+	if !ok {
+		return nil, nil
+	}
+	u := &v1.Unit{}
+	if err := json.Unmarshal(kv.Value, u); err != nil {
+		return nil, reconcile.Terminal(fmt.Errorf("decode unit %s: %w", name, err))
+	}
+	v1.Default(u)
+	return u, nil
+}
+
+func (c *Controller) binding(name string) *v1.Binding {
+	kv, ok := c.bindings.Get(store.BindingKey(v1.KindUnit, name))
+	if !ok {
+		return nil
+	}
+	b := &v1.Binding{}
+	if json.Unmarshal(kv.Value, b) != nil {
+		return nil
+	}
+	return b
+}
+
+// instanceOf returns the memory of a Unit's instance, seeded from the
+// status this host wrote before (across a restart of the controller).
+func (c *Controller) instanceOf(name string) *instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in, ok := c.instances[name]; ok {
+		return in
+	}
+	in := &instance{}
+	if kv, ok := c.statuses.Get(store.StatusKey(v1.KindUnit, name, c.o.Host)); ok {
+		st := &v1.InstanceStatus{}
+		if json.Unmarshal(kv.Value, st) == nil {
+			in.status = st
+			in.mem.Restarts = st.Restarts
+			in.mem.LastExitCode = st.LastExitCode
+			in.mem.LastExitTime = st.LastExitTime
+			in.mem.SeenExit = st.LastExitTime
+			in.mem.Hash = st.SpecHash
+			if st.State == v1.StateFailed {
+				in.mem.Failed, in.mem.FailedGen = st.Message, st.ObservedGeneration
+			}
+		}
+	}
+	c.instances[name] = in
+	return in
+}
+
+func (c *Controller) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.instances, name)
+}
+
+// Reconcile brings one Unit's container on this host in line with the Unit.
+func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+	u, err := c.unit(name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	placed := u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.binding(name))
+	ctrs, err := c.o.Runtime.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{
+		v1.LabelHost: c.o.Host, v1.LabelKind: v1.KindUnit, v1.LabelName: name}})
+	c.engine(err)
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
+	}
+	in := c.instanceOf(name)
+	out := plan(planInput{Unit: u, Placed: placed, Containers: ctrs, Mem: in.mem, Now: time.Now()})
+	in.mem = out.Mem
+	r := &run{c: c, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message}
+
+	for _, a := range out.Actions {
+		if err := r.do(ctx, a); err != nil {
+			r.fail(ctx, err)
+			return reconcile.Result{}, err
+		}
+	}
+	if out.DeleteStatus {
+		c.ports.release(name)
+		if in.status != nil {
+			if _, err := c.o.Store.Delete(ctx, store.StatusKey(v1.KindUnit, name, c.o.Host)); err != nil {
+				return reconcile.Result{}, fmt.Errorf("delete status: %w", err)
+			}
+		}
+		c.forget(name)
+		return reconcile.Result{}, nil
+	}
+	if err := r.report(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{RequeueAfter: out.RequeueAfter}, nil
+}
+
+// run is one reconcile of one Unit under way.
+type run struct {
+	c        *Controller
+	u        *v1.Unit
+	name     string
+	in       *instance
+	cur      *runtime.Container
+	state    v1.InstanceState
+	msg      string
+	throttle v1.ThrottleState
+}
+
+func (r *run) event(ctx context.Context, typ v1.EventType, reason, format string, args ...any) {
+	r.c.o.Events.Event(ctx, v1.KindUnit, r.name, typ, reason, format, args...)
+}
+
+func (r *run) do(ctx context.Context, a action) error {
+	c := r.c
+	switch a.kind {
+	case actRemove:
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
+		defer cancel()
+		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", short(a.id), err)
+		}
+		if err := c.o.Runtime.Remove(ctx, a.id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("remove %s: %w", short(a.id), err)
+		}
+		reason := "Removed"
+		if a.reason == "container template changed" {
+			reason = "Recreating"
+		}
+		r.event(ctx, v1.EventNormal, reason, "container %s removed: %s", short(a.id), a.reason)
+		if r.cur != nil && r.cur.ID == a.id {
+			r.cur = nil
+		}
+	case actStop:
+		r.state, r.msg = v1.StateStopping, a.reason
+		if err := r.report(ctx); err != nil {
+			return err
+		}
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
+		defer cancel()
+		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", short(a.id), err)
+		}
+		if ctr, err := c.o.Runtime.Inspect(ctx, a.id); err == nil {
+			r.cur = &ctr
+			code := ctr.ExitCode
+			r.in.mem.LastExitCode, r.in.mem.LastExitTime, r.in.mem.SeenExit = &code, ctr.FinishedAt, ctr.FinishedAt
+		}
+		r.state, r.msg = v1.StateStopped, ""
+		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.reason)
+	case actNoteExit:
+		code := 0
+		if r.in.mem.LastExitCode != nil {
+			code = *r.in.mem.LastExitCode
+		}
+		typ := v1.EventNormal
+		if code != 0 {
+			typ = v1.EventWarning
+		}
+		oom := ""
+		if r.cur != nil && r.cur.OOMKilled {
+			oom = " (out of memory)"
+		}
+		r.event(ctx, typ, "Died", "container %s exited with code %d%s", short(a.id), code, oom)
+	case actCreate:
+		return r.create(ctx)
+	case actStart:
+		restart := a.reason != "created but not started"
+		noteStart(&r.in.mem, time.Now(), r.u, restart)
+		r.state, r.msg = v1.StateStarting, ""
+		if err := c.o.Runtime.Start(ctx, a.id); err != nil {
+			return fmt.Errorf("start %s: %w", short(a.id), err)
+		}
+		if restart {
+			r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted (%s; restart %d)", short(a.id), a.reason, r.in.mem.Restarts)
+		} else {
+			r.event(ctx, v1.EventNormal, "Started", "container %s started", short(a.id))
+		}
+		return r.observe(ctx, a.id)
+	}
+	return nil
+}
+
+// observe reads the container back after a start.
+func (r *run) observe(ctx context.Context, id string) error {
+	ctr, err := r.c.o.Runtime.Inspect(ctx, id)
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", short(id), err)
+	}
+	r.cur = &ctr
+	switch ctr.State {
+	case runtime.StateRunning:
+		r.state, r.msg = v1.StateRunning, ""
+	default:
+		// It already exited: the next reconcile (its die event) handles it.
+		r.state, r.msg = v1.StateExited, fmt.Sprintf("exited with code %d right after starting", ctr.ExitCode)
+	}
+	return nil
+}
+
+// fail reports what went wrong in the status before the error is retried.
+func (r *run) fail(ctx context.Context, err error) {
+	r.msg = err.Error()
+	if r.state == "" || r.state == v1.StateRunning {
+		r.state = v1.StateUnknown
+	}
+	if rerr := r.report(ctx); rerr != nil {
+		r.c.o.Log.Debug("report status", "unit", r.name, "err", rerr)
+	}
+}
+
+// stopBudget bounds a stop: the unit's stop timeout and some slack.
+func stopBudget(u *v1.Unit) time.Duration {
+	d := v1.DefaultStopTimeout
+	if u != nil && u.Spec.Container.StopTimeout != nil {
+		d = u.Spec.Container.StopTimeout.Duration
+	}
+	return d + 30*time.Second
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// report writes the instance's status when it differs from the last one
+// written.
+func (r *run) report(ctx context.Context) error {
+	c, u, in := r.c, r.u, r.in
+	if u == nil {
+		return nil
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	st := &v1.InstanceStatus{
+		Host:               c.o.Host,
+		Goal:               u.Spec.Goal,
+		State:              r.state,
+		Since:              now,
+		Restarts:           in.mem.Restarts,
+		LastExitCode:       in.mem.LastExitCode,
+		LastExitTime:       in.mem.LastExitTime.UTC(),
+		Throttled:          r.throttle,
+		Message:            r.msg,
+		ObservedGeneration: u.Metadata.Generation,
+		SpecHash:           v1.TemplateHash(&u.Spec.Container),
+	}
+	if st.State == "" {
+		st.State = v1.StateUnknown
+	}
+	if r.cur != nil {
+		st.ContainerID = r.cur.ID
+		st.Ports = portStatus(&u.Spec.Container, r.cur.Ports)
+	}
+	var prev []v1.Condition
+	if in.status != nil {
+		if in.status.State == st.State {
+			st.Since = in.status.Since
+		}
+		prev = append(prev, in.status.Conditions...)
+	}
+	st.Conditions = conditions(prev, st, now)
+	if in.status != nil && sameStatus(in.status, st) {
+		return nil
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if _, err := c.o.Store.Put(ctx, store.StatusKey(v1.KindUnit, r.name, c.o.Host), b, 0); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	in.status = st
+	return nil
+}
+
+func sameStatus(a, b *v1.InstanceStatus) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// conditions derives Ready and Progressing from the state.
+func conditions(prev []v1.Condition, st *v1.InstanceStatus, now time.Time) []v1.Condition {
+	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
+	progressing := v1.Condition{Type: v1.ConditionProgressing, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
+	switch st.State {
+	case v1.StateRunning:
+		ready.Status, ready.Reason = v1.ConditionTrue, "Running"
+		progressing.Reason = "Running"
+	case v1.StatePullingImage, v1.StateCreating, v1.StateStarting, v1.StateHealthchecking:
+		ready.Reason = "Starting"
+		progressing.Status, progressing.Reason = v1.ConditionTrue, "Starting"
+	case v1.StateExited:
+		ready.Reason = "Exited"
+		progressing.Reason = "Exited"
+		if strings.Contains(st.Message, "back-off") {
+			progressing.Status, progressing.Reason = v1.ConditionTrue, "BackOff"
+		}
+	case v1.StateFailed:
+		ready.Reason, progressing.Reason = "Failed", "Failed"
+	case v1.StateStopping, v1.StateStopped:
+		ready.Reason, progressing.Reason = "Stopped", "Stopped"
+	default:
+		ready.Reason, progressing.Reason = "Unknown", "Unknown"
+	}
+	ready.Message, progressing.Message = st.Message, st.Message
+	conds := append([]v1.Condition(nil), prev...)
+	conds = v1.SetCondition(conds, ready, now)
+	conds = v1.SetCondition(conds, progressing, now)
+	return conds
+}
+
+// portStatus names the published ports as the template names them.
+func portStatus(t *v1.ContainerTemplate, published []runtime.PortBinding) []v1.PortStatus {
+	var out []v1.PortStatus
+	seen := map[string]bool{}
+	for _, p := range published {
+		proto := v1.Protocol(p.Protocol)
+		if proto == "" {
+			proto = v1.ProtocolTCP
+		}
+		k := fmt.Sprintf("%d/%s", p.ContainerPort, proto)
+		if seen[k] {
+			continue // the same port on IPv4 and IPv6
+		}
+		seen[k] = true
+		ps := v1.PortStatus{ContainerPort: p.ContainerPort, HostPort: p.HostPort, Protocol: proto}
+		for _, tp := range t.Ports {
+			if tp.ContainerPort == p.ContainerPort && tp.Protocol == proto {
+				ps.Name = tp.Name
+			}
+		}
+		out = append(out, ps)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContainerPort < out[j].ContainerPort })
+	return out
+}

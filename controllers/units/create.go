@@ -1,0 +1,218 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+)
+
+// pullTimeout bounds one image pull.
+const pullTimeout = 10 * time.Minute
+
+// create pulls the image when the pull policy says so, then creates and
+// starts the Unit's container, reporting each step in the status.
+func (r *run) create(ctx context.Context) error {
+	c, u := r.c, r.u
+	t := &u.Spec.Container
+	previous := r.previousPorts() // before the status is rewritten without them
+	if err := r.ensureImage(ctx); err != nil {
+		return err
+	}
+	r.throttle = ""
+	r.state, r.msg = v1.StateCreating, ""
+	if err := r.report(ctx); err != nil {
+		return err
+	}
+	mounts, err := prepareVolumes(t.Volumes)
+	if err != nil {
+		return err
+	}
+	spec := runtime.ContainerSpec{
+		Name:        v1.ContainerName(v1.KindUnit, u.Metadata.Name, ""),
+		Image:       t.Image,
+		Entrypoint:  t.Command,
+		Cmd:         t.Args,
+		Labels:      map[string]string{},
+		Mounts:      mounts,
+		WorkingDir:  t.WorkingDir,
+		User:        t.User,
+		Hostname:    t.Hostname,
+		NetworkMode: t.NetworkMode,
+		StopSignal:  t.StopSignal,
+	}
+	if t.StopTimeout != nil {
+		spec.StopTimeout = t.StopTimeout.Duration
+	}
+	spec.CPUs, _ = t.Resources.CPUs.Value()
+	spec.MemoryBytes, _ = t.Resources.Memory.Bytes()
+	for k, v := range t.Labels {
+		spec.Labels[k] = v
+	}
+	spec.Labels[v1.LabelHost] = c.o.Host
+	spec.Labels[v1.LabelKind] = v1.KindUnit
+	spec.Labels[v1.LabelName] = u.Metadata.Name
+	spec.Labels[v1.LabelSpecHash] = v1.TemplateHash(t)
+	if t.NetworkMode == "" {
+		if err := c.ensureNetwork(ctx); err != nil {
+			return err
+		}
+		spec.Network = v1.NetworkName
+		spec.Aliases = []string{u.Metadata.Name}
+	}
+	for _, e := range t.Env {
+		spec.Env = append(spec.Env, e.Name+"="+e.Value)
+	}
+	spec.Env = append(spec.Env, "BERTH_HOST="+c.o.Host, "BERTH_UNIT="+u.Metadata.Name)
+	if t.NetworkMode != "host" && !strings.HasPrefix(t.NetworkMode, "container:") && t.NetworkMode != "none" {
+		ports, err := c.ports.assign(u.Metadata.Name, t.Ports, previous)
+		if err != nil {
+			return err
+		}
+		spec.Ports = ports
+		for i, p := range ports {
+			spec.Env = append(spec.Env, portEnv(t.Ports[i])+"="+strconv.Itoa(p.HostPort))
+		}
+	}
+
+	id, err := c.o.Runtime.Create(ctx, spec)
+	if errors.Is(err, runtime.ErrConflict) {
+		if ctr, ierr := c.o.Runtime.Inspect(ctx, spec.Name); ierr == nil && ctr.Labels[v1.LabelHost] != c.o.Host {
+			return fmt.Errorf("container name %s is taken by a container berth does not own on this host: remove it", spec.Name)
+		}
+		return fmt.Errorf("create %s: the container exists already; looking again", spec.Name)
+	}
+	if err != nil {
+		r.event(ctx, v1.EventWarning, "Failed", "create container: %v", err)
+		return fmt.Errorf("create container: %w", err)
+	}
+	r.event(ctx, v1.EventNormal, "Created", "container %s created from %s", short(id), t.Image)
+	r.state = v1.StateStarting
+	if err := r.report(ctx); err != nil {
+		return err
+	}
+	noteStart(&r.in.mem, time.Now(), u, false)
+	if err := c.o.Runtime.Start(ctx, id); err != nil {
+		r.event(ctx, v1.EventWarning, "Failed", "start container %s: %v", short(id), err)
+		return fmt.Errorf("start container %s: %w", short(id), err)
+	}
+	r.event(ctx, v1.EventNormal, "Started", "container %s started", short(id))
+	return r.observe(ctx, id)
+}
+
+// ensureImage pulls the image when the pull policy asks for it.
+func (r *run) ensureImage(ctx context.Context) error {
+	c, t := r.c, &r.u.Spec.Container
+	present, err := c.o.Runtime.ImageExists(ctx, t.Image)
+	if err != nil {
+		return fmt.Errorf("look for image %s: %w", t.Image, err)
+	}
+	switch {
+	case t.PullPolicy == v1.PullNever && !present:
+		r.throttle = v1.ThrottleImageMissing
+		r.event(ctx, v1.EventWarning, "ErrImageNeverPull", "image %s is not present on this host and pullPolicy is Never", t.Image)
+		return fmt.Errorf("image %s is not present on this host and pullPolicy is Never", t.Image)
+	case t.PullPolicy == v1.PullAlways || !present:
+		r.state, r.msg = v1.StatePullingImage, "pulling "+t.Image
+		if err := r.report(ctx); err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, pullTimeout)
+		defer cancel()
+		start := time.Now()
+		if err := c.o.Runtime.Pull(pctx, t.Image); err != nil {
+			r.throttle = v1.ThrottleImagePullFailed
+			r.event(ctx, v1.EventWarning, "Failed", "pull %s: %v", t.Image, err)
+			return fmt.Errorf("pull %s: %w", t.Image, err)
+		}
+		r.event(ctx, v1.EventNormal, "Pulled", "image %s pulled in %s", t.Image, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// previousPorts returns the host ports the instance had, to keep them.
+func (r *run) previousPorts() map[string]int {
+	out := map[string]int{}
+	if r.in.status != nil {
+		for _, p := range r.in.status.Ports {
+			out[fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)] = p.HostPort
+		}
+	}
+	return out
+}
+
+// portEnv is the variable that tells the container its published port:
+// BERTH_PORT_<NAME>, or BERTH_PORT_<containerPort> for an unnamed port.
+func portEnv(p v1.Port) string {
+	n := p.Name
+	if n == "" {
+		n = strconv.Itoa(p.ContainerPort)
+	}
+	return "BERTH_PORT_" + strings.ToUpper(strings.ReplaceAll(n, "-", "_"))
+}
+
+func (c *Controller) ensureNetwork(ctx context.Context) error {
+	c.networkOnce.Lock()
+	defer c.networkOnce.Unlock()
+	if c.networkOK {
+		return nil
+	}
+	if err := c.o.Runtime.EnsureNetwork(ctx, v1.NetworkName, map[string]string{v1.Group + "/network": "true"}); err != nil {
+		return fmt.Errorf("network %s: %w", v1.NetworkName, err)
+	}
+	c.networkOK = true
+	return nil
+}
+
+// prepareVolumes checks or creates host paths as their type asks, and
+// returns the mounts.
+func prepareVolumes(vols []v1.Volume) ([]runtime.Mount, error) {
+	var out []runtime.Mount
+	for _, v := range vols {
+		if v.Name != "" {
+			out = append(out, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+			continue
+		}
+		p := filepath.Clean(v.HostPath)
+		fi, err := os.Stat(p)
+		switch v.Type {
+		case v1.HostPathDirectoryOrCreate:
+			if os.IsNotExist(err) {
+				err = os.MkdirAll(p, 0o755)
+			} else if err == nil && !fi.IsDir() {
+				err = fmt.Errorf("is not a directory")
+			}
+		case v1.HostPathDirectory:
+			if err == nil && !fi.IsDir() {
+				err = fmt.Errorf("is not a directory")
+			}
+		case v1.HostPathFileOrCreate:
+			if os.IsNotExist(err) {
+				if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+					var f *os.File
+					if f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+						err = f.Close()
+					}
+				}
+			} else if err == nil && fi.IsDir() {
+				err = fmt.Errorf("is a directory, not a file")
+			}
+		case v1.HostPathFile:
+			if err == nil && fi.IsDir() {
+				err = fmt.Errorf("is a directory, not a file")
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("volume hostPath %s (type %s): %w", v.HostPath, v.Type, err)
+		}
+		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: p, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+	}
+	return out, nil
+}
