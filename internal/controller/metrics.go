@@ -13,6 +13,7 @@ type metrics struct {
 	heartbeats        prometheus.Counter
 	heartbeatFailures prometheus.Counter
 	etcdUp            prometheus.Gauge
+	leader            prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -30,6 +31,10 @@ func newMetrics() *metrics {
 			Name: "berth_etcd_up",
 			Help: "1 when the last request to etcd succeeded, else 0.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "berth_leader",
+			Help: "1 while this controller runs the cluster-wide loops (scheduler), else 0.",
+		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "berth_build_info",
@@ -40,7 +45,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.heartbeats, m.heartbeatFailures, m.etcdUp, build,
+		m.heartbeats, m.heartbeatFailures, m.etcdUp, m.leader, build,
 	)
 	return m
 }

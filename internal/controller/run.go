@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"berth.dev/berth/controllers/hosts"
+	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
@@ -125,8 +126,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 	})
+	sched := scheduler.New(st, scheduler.Options{
+		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
+	})
+	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		// The cluster-wide loops run on one controller at a time.
+		err := election.Run(ctx, func(lctx context.Context) {
+			m.leader.Set(1)
+			defer m.leader.Set(0)
+			log.Info("leading the cluster-wide loops")
+			if err := sched.Run(lctx); err != nil {
+				log.Error("scheduler stopped", "err", err)
+			}
+			log.Info("no longer leading")
+		})
+		if err != nil && ctx.Err() == nil {
+			log.Error("leader election stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		eng.run(ctx)

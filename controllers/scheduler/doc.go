@@ -1,0 +1,48 @@
+// Package scheduler chooses the hosts of Units that do not name their own:
+// fleet's cluster-wide scheduler on berth's one reconcile loop.
+//
+// A Unit whose placement is global, or that lists hosts without replicas,
+// runs where it says and has no binding. Every other Unit gets one, written
+// by the scheduler under bindings/unit/<name> as a v1.Binding: the hosts that
+// run it, sorted, and the generation of the Unit it was computed for. Each
+// host's controller runs what is bound to it.
+//
+// # Rules
+//
+// Schedule is the whole policy, a pure function: Replicas instances (at
+// least one), one per host, among the candidate hosts (those that match the
+// placement's hostSelector and hosts list) that are Up, fewest instances
+// first and then by name, so the result is deterministic. A host already
+// bound stays bound while it is a candidate, Up or Down: an instance is never
+// moved to balance load. When fewer instances are wanted, Down hosts are
+// dropped first, then the most loaded. With no candidate the binding lists
+// no host and the Unit's status shows no instance. Moving instances away
+// from a host that stays Down is not done yet; Options.RescheduleAfter is
+// where it will be configured.
+//
+// The load of a host is the number of Units bound or pinned to it. The
+// scheduler counts the bindings it writes as soon as it decides them, so an
+// apply of many Units at once spreads them across hosts.
+//
+// # Running it
+//
+// Exactly one controller schedules at a time: the caller runs Run inside
+// store.Election.Run's lead callback, whose context ends when leadership is
+// lost.
+//
+//	el := s.NewElection("scheduler", hostName, 10*time.Second)
+//	sched := scheduler.New(s, scheduler.Options{Log: log, Metrics: metrics})
+//	err := el.Run(ctx, func(ctx context.Context) { _ = sched.Run(ctx) })
+//
+// Run caches units, bindings, host records and alive keys, and reconciles a
+// unit on every change of the unit, of its binding, of any host, and every
+// Options.Resync. A binding is written only when it changes, with a
+// compare-and-swap on its mod revision: an idle cluster writes nothing, and a
+// former leader that lost the race cannot overwrite a newer decision. A lost
+// compare is an error the loop retries with backoff.
+//
+// # Metrics
+//
+// The scheduler exports only the shared loop's metrics
+// (controller_runtime_*, workqueue_*) with controller="scheduler".
+package scheduler

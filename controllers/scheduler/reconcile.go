@@ -1,0 +1,134 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
+	"berth.dev/berth/internal/store"
+)
+
+// writeTimeout bounds one write of a binding.
+const writeTimeout = 10 * time.Second
+
+// runner is one Run of a Scheduler: its caches, its state and the reconcile
+// of one unit.
+type runner struct {
+	store *store.Store
+	log   *slog.Logger
+
+	units, bindings, hosts, alive *store.Cache
+
+	mu sync.Mutex
+	st *state
+}
+
+var _ reconcile.Reconciler = (*runner)(nil)
+
+// enqueueAll enqueues every unit, and every binding whose unit may be gone.
+func (r *runner) enqueueAll(ctl *reconcile.Controller) {
+	unitPrefix := store.ObjectPrefix(v1.KindUnit)
+	for _, kv := range r.units.List() {
+		ctl.Enqueue(strings.TrimPrefix(kv.Key, unitPrefix))
+	}
+	for _, kv := range r.bindings.List() {
+		ctl.Enqueue(strings.TrimPrefix(kv.Key, bindingPrefix))
+	}
+}
+
+// Reconcile brings the binding of unit name in line with its placement: it
+// computes the hosts with Schedule and writes bindings/unit/<name> when they
+// or the unit's generation differ from what is stored, or deletes the
+// binding of a unit that is gone or whose placement does not need the
+// scheduler. The write compares the binding's mod revision; a lost compare
+// is returned (wrapping store.ErrConflict) and the loop retries. Decisions
+// are taken one at a time, each seeing the load the previous ones left,
+// while the writes themselves may overlap.
+func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+	r.mu.Lock()
+	r.st.refresh(r)
+	e, exists := r.st.units[name]
+	if e.err != nil {
+		r.mu.Unlock()
+		return reconcile.Result{}, reconcile.Terminal(e.err)
+	}
+	cur := r.st.bindings[name]
+	var want *v1.Binding
+	if exists && e.u.Spec.Placement.NeedsScheduler() {
+		want = &v1.Binding{
+			Hosts:      Schedule(e.u, r.st.hosts, cur.b, r.st.loadWithout(name)),
+			Generation: e.u.Metadata.Generation,
+		}
+	}
+	if !cur.invalid && sameBinding(cur.b, want) {
+		r.mu.Unlock()
+		return reconcile.Result{}, nil
+	}
+	r.st.assume(name, want)
+	r.mu.Unlock()
+
+	rev, err := r.write(ctx, name, want, cur.modRev)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.st.forget(name)
+		return reconcile.Result{}, err
+	}
+	r.st.confirm(name, want, rev)
+	switch {
+	case want == nil && !exists:
+		r.log.Info("binding removed: unit deleted", "unit", name)
+	case want == nil:
+		r.log.Info("binding removed: placement does not need the scheduler", "unit", name)
+	case len(want.Hosts) == 0:
+		r.log.Info("unit bound to no host: no Up host is a candidate", "unit", name,
+			"generation", want.Generation)
+	default:
+		r.log.Info("unit bound", "unit", name, "hosts", want.Hosts, "generation", want.Generation)
+	}
+	return reconcile.Result{}, nil
+}
+
+// write puts b (nil: deletes) as unit name's binding if the key is still at
+// modRev (0: must not exist), and returns the revision of the write.
+func (r *runner) write(ctx context.Context, name string, b *v1.Binding, modRev int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	op := store.Op{Key: store.BindingKey(v1.KindUnit, name), ExpectRev: modRev}
+	if b == nil {
+		op.Delete = true
+	} else {
+		v, err := json.Marshal(b)
+		if err != nil {
+			return 0, fmt.Errorf("scheduler: encode binding of %s: %w", name, err)
+		}
+		op.Value = v
+	}
+	rev, err := r.store.Txn(ctx, []store.Op{op})
+	if err != nil {
+		return 0, fmt.Errorf("scheduler: write binding of %s: %w", name, err)
+	}
+	return rev, nil
+}
+
+// sameBinding reports whether two bindings (nil: none) say the same.
+func sameBinding(a, b *v1.Binding) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Generation == b.Generation && slices.Equal(sorted(a.Hosts), sorted(b.Hosts))
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

@@ -1,0 +1,207 @@
+package scheduler
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+// bound is a unit's binding as the scheduler knows it.
+type bound struct {
+	b *v1.Binding // nil: no binding
+	// modRev is the binding key's mod revision, what a write compares.
+	modRev int64
+	// invalid marks a stored binding that does not decode: it is rewritten.
+	invalid bool
+}
+
+// written is a binding this scheduler wrote that its cache may not show yet.
+type written struct {
+	b   *v1.Binding // nil: deleted
+	rev int64       // revision of the write; 0 while it is in flight
+}
+
+// state is the scheduler's picture of the cluster: units, bindings, hosts
+// and the load of every host. Each part is rebuilt from the caches it comes
+// from whenever one of them moved, with the bindings this scheduler wrote (or is writing) laid
+// over what the bindings cache shows, so that decisions made one after the
+// other see each other's load even before the watch delivers them. Its
+// fields are guarded by runner.mu.
+type state struct {
+	revs  [4]int64 // of the units, bindings, hosts and alive caches
+	valid bool
+
+	units    map[string]unitEntry
+	bindings map[string]bound
+	hosts    []HostInfo
+	// load counts, per host, the units bound or pinned to it;
+	// contrib[name] are the hosts unit name adds to load.
+	load    map[string]int
+	contrib map[string][]string
+	// mine are the writes of this scheduler not yet seen by the bindings
+	// cache, by unit name.
+	mine map[string]written
+}
+
+// unitEntry is a decoded unit, or why it did not decode.
+type unitEntry struct {
+	modRev int64
+	u      *v1.Unit
+	err    error
+}
+
+func newState() *state {
+	return &state{units: map[string]unitEntry{}, mine: map[string]written{}}
+}
+
+// refresh rebuilds the state when a cache moved since the last rebuild, or
+// when it was invalidated.
+func (st *state) refresh(r *runner) {
+	// Revisions are read before the content: content at least as new as the
+	// revision recorded makes the next refresh rebuild at worst once more.
+	revs := [4]int64{r.units.Revision(), r.bindings.Revision(), r.hosts.Revision(), r.alive.Revision()}
+	if st.revs[2] != revs[2] || st.revs[3] != revs[3] || !st.valid {
+		st.refreshHosts(r)
+	}
+	if st.valid && revs[0] == st.revs[0] && revs[1] == st.revs[1] {
+		st.revs = revs
+		return
+	}
+	st.revs, st.valid = revs, true
+
+	units := map[string]unitEntry{}
+	unitPrefix := store.ObjectPrefix(v1.KindUnit)
+	for _, kv := range r.units.List() {
+		name := strings.TrimPrefix(kv.Key, unitPrefix)
+		if e, ok := st.units[name]; ok && e.modRev == kv.ModRevision {
+			units[name] = e
+			continue
+		}
+		e := unitEntry{modRev: kv.ModRevision, u: new(v1.Unit)}
+		if err := json.Unmarshal(kv.Value, e.u); err != nil {
+			e.u, e.err = nil, fmt.Errorf("scheduler: decode %s: %w", kv.Key, err)
+		}
+		units[name] = e
+	}
+	st.units = units
+
+	st.bindings = map[string]bound{}
+	for _, kv := range r.bindings.List() {
+		name := strings.TrimPrefix(kv.Key, bindingPrefix)
+		b := bound{b: new(v1.Binding), modRev: kv.ModRevision}
+		if err := json.Unmarshal(kv.Value, b.b); err != nil {
+			b = bound{b: &v1.Binding{}, modRev: kv.ModRevision, invalid: true}
+		}
+		st.bindings[name] = b
+	}
+	for name, w := range st.mine {
+		if w.rev != 0 && w.rev <= revs[1] {
+			delete(st.mine, name) // the cache has it, or something newer
+			continue
+		}
+		if w.b == nil {
+			delete(st.bindings, name)
+		} else {
+			st.bindings[name] = bound{b: w.b, modRev: w.rev}
+		}
+	}
+
+	st.load, st.contrib = map[string]int{}, map[string][]string{}
+	for name := range st.units {
+		st.account(name)
+	}
+	for name := range st.bindings {
+		if _, ok := st.units[name]; !ok {
+			st.account(name) // a binding whose unit is gone still counts until removed
+		}
+	}
+}
+
+// refreshHosts rebuilds the hosts from the caches of host records and
+// alive keys.
+func (st *state) refreshHosts(r *runner) {
+	up := map[string]bool{}
+	for _, kv := range r.alive.List() {
+		up[strings.TrimPrefix(kv.Key, store.AlivePrefix)] = true
+	}
+	st.hosts = nil
+	for _, kv := range r.hosts.List() {
+		name := strings.TrimPrefix(kv.Key, store.HostsPrefix)
+		var h v1.Host
+		if err := json.Unmarshal(kv.Value, &h); err != nil {
+			continue // not a host record we can read: not a candidate
+		}
+		st.hosts = append(st.hosts, HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up[name]})
+	}
+}
+
+// account recomputes what unit name adds to the load.
+func (st *state) account(name string) {
+	for _, h := range st.contrib[name] {
+		st.load[h]--
+	}
+	var hosts []string
+	if b := st.bindings[name].b; b != nil {
+		hosts = append(hosts, b.Hosts...)
+	}
+	if e := st.units[name]; e.u != nil {
+		if p := &e.u.Spec.Placement; !p.Global && !p.NeedsScheduler() {
+			hosts = append(hosts, p.Hosts...) // pinned
+		}
+	}
+	slices.Sort(hosts)
+	hosts = slices.Compact(hosts)
+	for _, h := range hosts {
+		st.load[h]++
+	}
+	if len(hosts) == 0 {
+		delete(st.contrib, name)
+	} else {
+		st.contrib[name] = hosts
+	}
+}
+
+// loadWithout returns the load of every host without unit name.
+func (st *state) loadWithout(name string) map[string]int {
+	out := make(map[string]int, len(st.load))
+	for h, n := range st.load {
+		out[h] = n
+	}
+	for _, h := range st.contrib[name] {
+		out[h]--
+	}
+	return out
+}
+
+// assume records that b (nil: no binding) is being written for unit name,
+// so that other decisions count it before the write returns.
+func (st *state) assume(name string, b *v1.Binding) {
+	st.mine[name] = written{b: b}
+	st.setBinding(name, bound{b: b})
+}
+
+// confirm records that the write of unit name's binding succeeded at rev.
+func (st *state) confirm(name string, b *v1.Binding, rev int64) {
+	st.mine[name] = written{b: b, rev: rev}
+	st.setBinding(name, bound{b: b, modRev: rev})
+}
+
+// forget drops what assume recorded after the write failed: the next
+// refresh rebuilds from the caches.
+func (st *state) forget(name string) {
+	delete(st.mine, name)
+	st.valid = false
+}
+
+func (st *state) setBinding(name string, b bound) {
+	if b.b == nil {
+		delete(st.bindings, name)
+	} else {
+		st.bindings[name] = b
+	}
+	st.account(name)
+}
