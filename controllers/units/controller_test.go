@@ -1,0 +1,331 @@
+package units
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/runtime/fake"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
+)
+
+// env is a Controller for host "h" on a fake engine and a real etcd.
+type env struct {
+	t  *testing.T
+	s  *store.Store
+	rt *fake.Runtime
+	c  *Controller
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New()}
+	e.rt.AddImage("berth/testapp")
+	e.c = New(Options{Store: e.s, Runtime: e.rt, Host: "h", Resync: time.Hour, PortRange: [2]int{41000, 41999}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.eventually("caches synced", func() (bool, string) { return e.c.Synced(), "" })
+	return e
+}
+
+func (e *env) apply(u *v1.Unit) {
+	e.t.Helper()
+	if _, err := store.Apply(context.Background(), e.s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) status(name string) *v1.InstanceStatus {
+	kv, err := e.s.Get(context.Background(), store.StatusKey(v1.KindUnit, name, "h"))
+	if err != nil {
+		return nil
+	}
+	st := &v1.InstanceStatus{}
+	if err := json.Unmarshal(kv.Value, st); err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) eventually(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not true after 10s; last: %s", what, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) waitState(name string, state v1.InstanceState) *v1.InstanceStatus {
+	e.t.Helper()
+	var st *v1.InstanceStatus
+	e.eventually(name+" "+string(state), func() (bool, string) {
+		st = e.status(name)
+		if st == nil {
+			return false, "no status"
+		}
+		return st.State == state, fmt.Sprintf("%s %s", st.State, st.Message)
+	})
+	return st
+}
+
+func (e *env) containers(name string) []runtime.Container {
+	cs, err := e.rt.List(context.Background(), runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelName: name}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+func pinned(name string, mod func(*v1.Unit)) *v1.Unit {
+	return testUnit(func(u *v1.Unit) {
+		u.Metadata.Name = name
+		u.Spec.Placement.Hosts = []string{"h"}
+		u.Spec.Container.Ports = []v1.Port{{Name: "http", ContainerPort: 8080}, {Name: "dns", ContainerPort: 53, Protocol: v1.ProtocolUDP, HostPort: 41053}}
+		u.Spec.Restart.Delay = &v1.Duration{Duration: 50 * time.Millisecond}
+		if mod != nil {
+			mod(u)
+		}
+	})
+}
+
+func TestRunsRestartsRecreatesAndRemoves(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	st := e.waitState("web", v1.StateRunning)
+	cs := e.containers("web")
+	if len(cs) != 1 {
+		t.Fatalf("%d containers", len(cs))
+	}
+	c := cs[0]
+	if c.Name != "berth-unit-web" || c.Labels[v1.LabelHost] != "h" || c.Labels[v1.LabelSpecHash] == "" {
+		t.Errorf("container %+v", c)
+	}
+	var http, dns int
+	for _, p := range st.Ports {
+		switch p.Name {
+		case "http":
+			http = p.HostPort
+		case "dns":
+			dns = p.HostPort
+		}
+	}
+	if http < 41000 || http > 41999 || dns != 41053 {
+		t.Errorf("ports %+v", st.Ports)
+	}
+	env := strings.Join(c.Env, " ")
+	if !strings.Contains(env, fmt.Sprintf("BERTH_PORT_HTTP=%d", http)) || !strings.Contains(env, "BERTH_PORT_DNS=41053") {
+		t.Errorf("env %s", env)
+	}
+	if st.ObservedGeneration != 1 || v1.FindCondition(st.Conditions, v1.ConditionReady).Status != v1.ConditionTrue {
+		t.Errorf("status %+v", st)
+	}
+
+	// A container that dies is restarted, the same container.
+	if err := e.rt.Exit(c.ID, 3); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("restarted", func() (bool, string) {
+		st = e.status("web")
+		return st.Restarts == 1 && st.State == v1.StateRunning, fmt.Sprintf("%+v", st)
+	})
+	if st.ContainerID != c.ID || st.LastExitCode == nil || *st.LastExitCode != 3 {
+		t.Errorf("after restart: %+v", st)
+	}
+
+	// A new template recreates it, keeping the host port.
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.Container.Args = []string{"--v2"} }))
+	e.eventually("recreated", func() (bool, string) {
+		st = e.status("web")
+		return st.ObservedGeneration == 2 && st.State == v1.StateRunning, fmt.Sprintf("%+v", st)
+	})
+	cs = e.containers("web")
+	if len(cs) != 1 || cs[0].ID == c.ID {
+		t.Fatalf("after template change: %+v", cs)
+	}
+	if st.Ports[0].HostPort != dns && st.Ports[1].HostPort != http {
+		t.Errorf("host port not kept: %+v (was %d)", st.Ports, http)
+	}
+
+	// Delete: gone, status gone.
+	if err := store.DeleteObject(context.Background(), e.s, v1.KindUnit, "web"); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("removed", func() (bool, string) {
+		return len(e.containers("web")) == 0 && e.status("web") == nil, ""
+	})
+}
+
+func TestIdleWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	e.waitState("web", v1.StateRunning)
+	ctx := context.Background()
+	before, _ := e.s.Revision(ctx)
+	for i := 0; i < 5; i++ {
+		if _, err := e.c.Reconcile(ctx, "web"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := e.s.Revision(ctx)
+	if after != before {
+		t.Errorf("idle reconciles wrote to etcd: revision %d -> %d", before, after)
+	}
+}
+
+func TestOrphansAndForeignContainers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	mk := func(name string, labels map[string]string) string {
+		id, err := e.rt.Create(ctx, runtime.ContainerSpec{Name: name, Image: "berth/testapp", Labels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.rt.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	mk("orphan", map[string]string{v1.LabelHost: "h", v1.LabelKind: v1.KindUnit, v1.LabelName: "ghost"})
+	foreign := mk("foreign", nil)
+	other := mk("other-host", map[string]string{v1.LabelHost: "elsewhere", v1.LabelKind: v1.KindUnit, v1.LabelName: "ghost2"})
+	e.c.enqueueAll(ctx)
+	e.eventually("orphan removed", func() (bool, string) {
+		_, err := e.rt.Inspect(ctx, "orphan")
+		return errors.Is(err, runtime.ErrNotFound), fmt.Sprint(err)
+	})
+	for _, id := range []string{foreign, other} {
+		if c, err := e.rt.Inspect(ctx, id); err != nil || c.State != runtime.StateRunning {
+			t.Errorf("a container berth does not own was touched: %v %+v", err, c)
+		}
+	}
+}
+
+func TestStartLimitFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("crash", func(u *v1.Unit) {
+		u.Spec.Restart.Delay = &v1.Duration{Duration: 10 * time.Millisecond}
+		u.Spec.Restart.StartLimit = &v1.StartLimit{Burst: 3, Interval: &v1.Duration{Duration: time.Minute}}
+	}))
+	for i := 0; i < 3; i++ {
+		st := e.waitState("crash", v1.StateRunning)
+		e.eventually("running at restart count", func() (bool, string) { return e.status("crash").Restarts == i, "" })
+		if err := e.rt.Exit(st.ContainerID, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := e.waitState("crash", v1.StateFailed)
+	if !strings.Contains(st.Message, "start request repeated too quickly") {
+		t.Errorf("message %q", st.Message)
+	}
+	// A new generation gets a new chance.
+	e.apply(pinned("crash", func(u *v1.Unit) {
+		u.Spec.Restart.Delay = &v1.Duration{Duration: 10 * time.Millisecond}
+		u.Spec.Restart.StartLimit = &v1.StartLimit{Burst: 4, Interval: &v1.Duration{Duration: time.Minute}}
+	}))
+	e.waitState("crash", v1.StateRunning)
+}
+
+func TestGoalStopAndStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	e.waitState("web", v1.StateRunning)
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.Goal = v1.GoalStop }))
+	st := e.waitState("web", v1.StateStopped)
+	if cs := e.containers("web"); len(cs) != 1 || cs[0].State == runtime.StateRunning {
+		t.Errorf("stopped unit's container: %+v", cs)
+	}
+	if st.Goal != v1.GoalStop {
+		t.Errorf("goal %q", st.Goal)
+	}
+	e.apply(pinned("web", nil))
+	e.waitState("web", v1.StateRunning)
+}
+
+func TestImageProblems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("never", func(u *v1.Unit) {
+		u.Spec.Container.Image = "berth/missing"
+		u.Spec.Container.PullPolicy = v1.PullNever
+		u.Spec.Container.Ports = nil
+	}))
+	e.eventually("image missing reported", func() (bool, string) {
+		st := e.status("never")
+		return st != nil && st.Throttled == v1.ThrottleImageMissing && strings.Contains(st.Message, "not present"), fmt.Sprintf("%+v", st)
+	})
+	e.apply(pinned("pull", func(u *v1.Unit) {
+		u.Spec.Container.Image = "berth/nowhere"
+		u.Spec.Container.Ports = nil
+	}))
+	e.eventually("pull failure reported", func() (bool, string) {
+		st := e.status("pull")
+		return st != nil && st.Throttled == v1.ThrottleImagePullFailed, fmt.Sprintf("%+v", st)
+	})
+	// The image appears: both come up.
+	e.rt.AddImage("berth/missing")
+	e.rt.AddRegistryImage("berth/nowhere")
+	e.c.Enqueue("never")
+	e.c.Enqueue("pull")
+	e.waitState("never", v1.StateRunning)
+	e.waitState("pull", v1.StateRunning)
+}
+
+func TestEngineLostAndBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	st := e.waitState("web", v1.StateRunning)
+	e.rt.SetAvailable(false)
+	if _, err := e.c.Reconcile(context.Background(), "web"); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("reconcile with the engine gone: %v", err)
+	}
+	e.rt.SetAvailable(true)
+	e.c.Enqueue("web")
+	e.waitState("web", v1.StateRunning)
+	if cs := e.containers("web"); len(cs) != 1 || cs[0].ID != st.ContainerID {
+		t.Errorf("container replaced after the engine came back: %+v", cs)
+	}
+}
+
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("elsewhere", func(u *v1.Unit) { u.Spec.Placement.Hosts = []string{"other"} }))
+	e.apply(pinned("bound", func(u *v1.Unit) { u.Spec.Placement.Hosts = nil }))
+	ctx := context.Background()
+	if _, err := e.c.Reconcile(ctx, "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.Reconcile(ctx, "bound"); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.containers("elsewhere")) != 0 || len(e.containers("bound")) != 0 {
+		t.Fatal("a unit not placed here runs here")
+	}
+	b, _ := json.Marshal(v1.Binding{Hosts: []string{"h"}})
+	if _, err := e.s.Put(ctx, store.BindingKey(v1.KindUnit, "bound"), b, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState("bound", v1.StateRunning)
+}

@@ -1,0 +1,224 @@
+package units
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+)
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func testUnit(mod func(*v1.Unit)) *v1.Unit {
+	u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit},
+		Metadata: v1.ObjectMeta{Name: "web", Generation: 1},
+		Spec:     v1.UnitSpec{Container: v1.ContainerTemplate{Image: "berth/testapp"}}}
+	if mod != nil {
+		mod(u)
+	}
+	v1.Default(u)
+	return u
+}
+
+func ctr(u *v1.Unit, id string, state runtime.ContainerState, mod func(*runtime.Container)) runtime.Container {
+	c := runtime.Container{ID: id, State: state, Labels: map[string]string{
+		v1.LabelHost: "h", v1.LabelKind: v1.KindUnit, v1.LabelName: u.Metadata.Name,
+		v1.LabelSpecHash: v1.TemplateHash(&u.Spec.Container)}}
+	if mod != nil {
+		mod(&c)
+	}
+	return c
+}
+
+func exited(code int, started, finished time.Time) func(*runtime.Container) {
+	return func(c *runtime.Container) { c.ExitCode, c.StartedAt, c.FinishedAt = code, started, finished }
+}
+
+func kinds(acts []action) string {
+	var s []string
+	for _, a := range acts {
+		s = append(s, [...]string{"remove", "stop", "create", "start", "note-exit"}[a.kind]+":"+a.id)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestPlan(t *testing.T) {
+	u := testUnit(nil)
+	never := testUnit(func(u *v1.Unit) { u.Spec.Restart.Policy = v1.RestartNever })
+	onFailure := testUnit(func(u *v1.Unit) { u.Spec.Restart.Policy = v1.RestartOnFailure })
+	stopped := testUnit(func(u *v1.Unit) { u.Spec.Goal = v1.GoalStop })
+	changed := testUnit(func(u *v1.Unit) { u.Spec.Container.Args = []string{"--new"} })
+	hash := v1.TemplateHash(&u.Spec.Container)
+	limit := testUnit(func(u *v1.Unit) {
+		u.Spec.Restart.StartLimit = &v1.StartLimit{Burst: 3, Interval: &v1.Duration{Duration: time.Minute}}
+	})
+	code1 := 1
+
+	tests := []struct {
+		name        string
+		in          planInput
+		wantActions string
+		wantState   v1.InstanceState
+		wantMsg     string
+		wantRequeue time.Duration
+		wantDelete  bool
+		check       func(t *testing.T, out planOutput)
+	}{
+		{name: "new unit is created",
+			in:          planInput{Unit: u, Placed: true, Now: t0},
+			wantActions: "create:"},
+		{name: "running container is left alone",
+			in:        planInput{Unit: u, Placed: true, Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}, Now: t0, Mem: memory{Hash: hash}},
+			wantState: v1.StateRunning},
+		{name: "deleted unit: containers removed, status deleted",
+			in:          planInput{Unit: nil, Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}, Now: t0},
+			wantActions: "remove:a", wantDelete: true},
+		{name: "unit placed elsewhere is removed from this host",
+			in:          planInput{Unit: u, Placed: false, Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}, Now: t0},
+			wantActions: "remove:a", wantDelete: true},
+		{name: "orphan with nothing stored",
+			in:          planInput{Unit: nil, Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, nil)}, Now: t0},
+			wantActions: "remove:a", wantDelete: true},
+		{name: "template changed: old removed, new created",
+			in:          planInput{Unit: changed, Placed: true, Containers: []runtime.Container{ctr(u, "old", runtime.StateRunning, nil)}, Now: t0},
+			wantActions: "remove:old,create:"},
+		{name: "duplicate containers: extras removed",
+			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{
+				ctr(u, "a", runtime.StateRunning, nil), ctr(u, "b", runtime.StateRunning, nil)}},
+			wantActions: "remove:b", wantState: v1.StateRunning},
+		{name: "goal stop stops a running container and keeps it",
+			in:          planInput{Unit: stopped, Placed: true, Containers: []runtime.Container{ctr(stopped, "a", runtime.StateRunning, nil)}, Now: t0},
+			wantActions: "stop:a", wantState: v1.StateStopped},
+		{name: "goal stop with the container already stopped does nothing",
+			in:        planInput{Unit: stopped, Placed: true, Containers: []runtime.Container{ctr(stopped, "a", runtime.StateExited, nil)}, Now: t0},
+			wantState: v1.StateStopped},
+		{name: "goal stop without a container creates nothing",
+			in:        planInput{Unit: stopped, Placed: true, Now: t0},
+			wantState: v1.StateStopped},
+		{name: "created but never started is started",
+			in:          planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Containers: []runtime.Container{ctr(u, "a", runtime.StateCreated, nil)}, Now: t0},
+			wantActions: "start:a"},
+		{name: "first exit: noted, then waits the restart delay",
+			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}}, Now: t0,
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(137, t0.Add(-5*time.Second), t0))}},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 137; restarting in 1s (back-off)", wantRequeue: time.Second,
+			check: func(t *testing.T, out planOutput) {
+				if out.Mem.LastExitCode == nil || *out.Mem.LastExitCode != 137 || !out.Mem.LastExitTime.Equal(t0) {
+					t.Errorf("exit not remembered: %+v", out.Mem)
+				}
+			}},
+		{name: "delay passed: restarted",
+			in: planInput{Unit: u, Placed: true, Now: t0.Add(time.Second),
+				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-5*time.Second), t0))}},
+			wantActions: "start:a"},
+		{name: "the same exit is noted once",
+			in: planInput{Unit: u, Placed: true, Now: t0.Add(300 * time.Millisecond),
+				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-5*time.Second), t0))}},
+			wantState: v1.StateExited, wantRequeue: 700 * time.Millisecond},
+		{name: "a long run resets the delay",
+			in: planInput{Unit: u, Placed: true, Now: t0,
+				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-2 * time.Hour)}, Delay: 4 * time.Minute},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-2*time.Hour), t0))}},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second},
+		{name: "policy never: stays exited",
+			in:          planInput{Unit: never, Placed: true, Now: t0, Containers: []runtime.Container{ctr(never, "a", runtime.StateExited, exited(1, t0.Add(-time.Second), t0))}},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 1; restart policy never"},
+		{name: "on-failure after exit 0: stays exited",
+			in:          planInput{Unit: onFailure, Placed: true, Now: t0, Containers: []runtime.Container{ctr(onFailure, "a", runtime.StateExited, exited(0, t0.Add(-time.Second), t0))}},
+			wantActions: "note-exit:a", wantState: v1.StateExited},
+		{name: "on-failure after exit 3: restarts after the delay",
+			in: planInput{Unit: onFailure, Placed: true, Now: t0, Mem: memory{Hash: v1.TemplateHash(&onFailure.Spec.Container), Starts: []time.Time{t0.Add(-time.Second)}},
+				Containers: []runtime.Container{ctr(onFailure, "a", runtime.StateExited, exited(3, t0.Add(-time.Second), t0))}},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second},
+		{name: "start limit: FAILED",
+			in: planInput{Unit: limit, Placed: true, Now: t0.Add(10 * time.Second),
+				Mem: memory{Hash: v1.TemplateHash(&limit.Spec.Container), Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1,
+					Starts: []time.Time{t0.Add(-20 * time.Second), t0.Add(-10 * time.Second), t0.Add(-time.Second)}},
+				Containers: []runtime.Container{ctr(limit, "a", runtime.StateExited, exited(1, t0.Add(-time.Second), t0))}},
+			wantState: v1.StateFailed, wantMsg: "start request repeated too quickly: 3 starts within 1m0s (startLimit.burst 3)"},
+		{name: "FAILED stays failed at the same generation",
+			in: planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash, Failed: "too quick", FailedGen: 1, SeenExit: t0.Add(-time.Second)},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-time.Second), t0.Add(-time.Second)))}},
+			wantState: v1.StateFailed, wantMsg: "too quick"},
+		{name: "FAILED gets a new chance at a new generation",
+			in: planInput{Unit: testUnit(func(u *v1.Unit) { u.Metadata.Generation = 2 }), Placed: true, Now: t0, Mem: memory{Hash: hash, Failed: "too quick", FailedGen: 1, SeenExit: t0.Add(-time.Second)},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-2*time.Second), t0.Add(-time.Second)))}},
+			wantActions: "start:a"},
+		{name: "container removed by hand is created again",
+			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-time.Hour)}}},
+			wantActions: "create:"},
+		{name: "paused container: looked at again",
+			in:        planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{ctr(u, "a", runtime.StatePaused, nil)}},
+			wantState: v1.StateUnknown, wantMsg: "container is paused", wantRequeue: time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := plan(tt.in)
+			if got := kinds(out.Actions); got != tt.wantActions {
+				t.Errorf("actions = %q, want %q", got, tt.wantActions)
+			}
+			if out.State != tt.wantState {
+				t.Errorf("state = %q, want %q", out.State, tt.wantState)
+			}
+			if tt.wantMsg != "" && out.Message != tt.wantMsg {
+				t.Errorf("message = %q, want %q", out.Message, tt.wantMsg)
+			}
+			if out.RequeueAfter != tt.wantRequeue {
+				t.Errorf("requeue after %v, want %v", out.RequeueAfter, tt.wantRequeue)
+			}
+			if out.DeleteStatus != tt.wantDelete {
+				t.Errorf("delete status = %v", out.DeleteStatus)
+			}
+			if tt.check != nil {
+				tt.check(t, out)
+			}
+		})
+	}
+}
+
+// TestBackoffDoubles follows one crash-looping container through plan and
+// noteStart: the delays double from restart.delay up to maxDelay.
+func TestBackoffDoubles(t *testing.T) {
+	u := testUnit(func(u *v1.Unit) {
+		u.Spec.Restart.MaxDelay = &v1.Duration{Duration: 8 * time.Second}
+		u.Spec.Restart.StartLimit = &v1.StartLimit{Burst: 0}
+	})
+	mem := memory{}
+	now := t0
+	c := ctr(u, "a", runtime.StateRunning, func(c *runtime.Container) { c.StartedAt = now })
+	out := plan(planInput{Unit: u, Placed: true, Mem: mem, Now: now})
+	if kinds(out.Actions) != "create:" {
+		t.Fatalf("first: %s", kinds(out.Actions))
+	}
+	mem = out.Mem
+	noteStart(&mem, now, u, false)
+	var delays []time.Duration
+	for i := 0; i < 6; i++ {
+		now = now.Add(100 * time.Millisecond) // crashes at once
+		c.State, c.FinishedAt, c.ExitCode = runtime.StateExited, now, 1
+		out = plan(planInput{Unit: u, Placed: true, Mem: mem, Now: now, Containers: []runtime.Container{c}})
+		mem = out.Mem
+		delays = append(delays, out.RequeueAfter)
+		now = now.Add(out.RequeueAfter)
+		out = plan(planInput{Unit: u, Placed: true, Mem: mem, Now: now, Containers: []runtime.Container{c}})
+		if kinds(out.Actions) != "start:a" {
+			t.Fatalf("restart %d: actions %s, state %s %s", i, kinds(out.Actions), out.State, out.Message)
+		}
+		mem = out.Mem
+		noteStart(&mem, now, u, true)
+		c.State, c.StartedAt = runtime.StateRunning, now
+	}
+	want := []time.Duration{1, 2, 4, 8, 8, 8}
+	for i := range want {
+		if delays[i] != want[i]*time.Second {
+			t.Fatalf("delays = %v, want %v seconds", delays, want)
+		}
+	}
+	if mem.Restarts != 6 {
+		t.Errorf("restarts = %d", mem.Restarts)
+	}
+}
