@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,29 +13,49 @@ import (
 
 func (a *app) applyCommand() *cobra.Command {
 	var files []string
-	var recursive, dryRun bool
+	var recursive, dryRun, wait bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE|DIR|- [-f ...] [-R] [--dry-run]",
+		Use:   "apply -f FILE|DIR|- [-f ...] [-R] [--dry-run] [--wait [--timeout 5m]]",
 		Short: "Create or update objects from manifests",
 		Long: `apply stores the Units, Jobs and Services of the manifests. Every document is
 checked first, together with the stored objects (dependency cycles, Job
 versions); when any is invalid, every problem is printed and nothing is written.
 Otherwise all objects are written in one transaction and one line per object
-says whether it was created, configured or unchanged.`,
+says whether it was created, configured or unchanged.
+
+With --wait, apply then waits until every Unit it applied is Ready at its
+current generation: every instance the Unit should have (one per host it
+names, one per Up host matching its selector when it is global, else as many
+as its replicas) reports Ready=True having observed that generation. It prints
+"unit/NAME ready" for each, and progress while waiting (one line rewritten in
+place on a terminal, a line per change elsewhere). It fails at once when an
+instance at the current generation is FAILED, and after --timeout, naming each
+instance's host, state and message. Services and Jobs of the same apply are
+not waited for, nor Units whose goal is stop.`,
 		Example: `  applyctl apply -f todo.yaml
   applyctl apply -f manifests/ -R --dry-run
-  cat todo.yaml | applyctl apply -f -`,
+  cat todo.yaml | applyctl apply -f -
+  applyctl apply -f todo.yaml --wait --timeout 2m`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return usagef("apply needs -f FILE, DIR or - (standard input)")
 			}
-			return a.apply(cmd.Context(), files, recursive, dryRun)
+			if wait && dryRun {
+				return usagef("--wait cannot be used with --dry-run: nothing is written to wait for")
+			}
+			if cmd.Flags().Changed("timeout") && !wait {
+				return usagef("--timeout needs --wait")
+			}
+			return a.apply(cmd.Context(), files, recursive, dryRun, wait, timeout)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and report what would change, write nothing")
+	cmd.Flags().BoolVar(&wait, "wait", false, "after writing, wait until every Unit applied is Ready at its generation (not Jobs or Services)")
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultApplyWaitTimeout, "how long --wait waits (0: check once; negative: no limit)")
 	return cmd
 }
 
@@ -114,7 +135,9 @@ func (a *app) storedFor(ctx context.Context, st *store.Store, docs []*v1.Documen
 	return out, nil
 }
 
-func (a *app) apply(ctx context.Context, files []string, recursive, dryRun bool) error {
+// apply writes the manifests; with wait it then waits for the Units, for
+// at most timeout (apply --wait).
+func (a *app) apply(ctx context.Context, files []string, recursive, dryRun, wait bool, timeout time.Duration) error {
 	p, err := a.prepare(ctx, files, recursive)
 	if err != nil {
 		return err
@@ -125,8 +148,8 @@ func (a *app) apply(ctx context.Context, files []string, recursive, dryRun bool)
 		objs[i] = d.Object
 	}
 	rctx, cancel := a.withTimeout(ctx)
-	defer cancel()
 	results, err := store.Apply(rctx, p.st, objs, store.ApplyOptions{DryRun: dryRun})
+	cancel()
 	if err != nil {
 		return storeErr(err)
 	}
@@ -137,5 +160,8 @@ func (a *app) apply(ctx context.Context, files []string, recursive, dryRun bool)
 	for _, r := range results {
 		fmt.Fprintf(a.out, "%s %s%s\n", ref(r.Kind, r.Name), r.Action, suffix)
 	}
-	return nil
+	if !wait || dryRun {
+		return nil
+	}
+	return a.applyWait(ctx, p.st, results, timeout)
 }

@@ -66,7 +66,7 @@ func Main(ctx context.Context, args []string, streams Streams, getenv func(strin
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "applyctl",
-		Short: "applyctl controls berth: apply, get, describe, diff and delete Units, Jobs and Services",
+		Short: "applyctl controls berth: apply, get, describe, diff, delete and wait for Units, Jobs and Services",
 		Long: `applyctl controls berth: it stores Units, Jobs and Services in etcd, where
 berth's controllers pick them up, and shows what the controllers report.`,
 		SilenceErrors: true,
@@ -97,6 +97,7 @@ berth's controllers pick them up, and shows what the controllers report.`,
 		a.describeCommand(),
 		a.deleteCommand(),
 		a.diffCommand(),
+		a.waitCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -82,6 +82,14 @@ func (e *env) putJSON(key string, v any) {
 	}
 }
 
+// putEvent stores an event of its object under id, without a lease.
+func (e *env) putEvent(id string, ev v1.Event) {
+	e.t.Helper()
+	if _, err := store.PutEvent(context.Background(), e.st, id, ev, 0); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // getJSON returns one object as get -o json prints it.
 func (e *env) getJSON(kind, name string, into any) {
 	e.t.Helper()
@@ -444,9 +452,19 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("describe lacks %q:\n%s", want, out)
 		}
 	}
-	e.putJSON(store.EventPrefix("unit", "todo")+"1", map[string]any{"type": "Warning", "reason": "BackOff", "message": "restarting", "from": "host-a", "time": time.Now(), "count": 3})
-	if out := e.ok("describe", "unit/todo"); !regexp.MustCompile(`Events:\n  TYPE +REASON +AGE +FROM +MESSAGE\n  Warning +BackOff +\ds \(x3\) +host-a +restarting\n`).MatchString(out) {
-		t.Errorf("describe events:\n%s", out)
+	now := time.Now()
+	e.putEvent("1", v1.Event{Object: v1.ObjectReference{Kind: "Unit", Name: "todo"}, Type: v1.EventWarning, Reason: "BackOff",
+		Message: "back-off restarting failed container", Host: "host-a", Count: 17,
+		FirstTimestamp: now.Add(-8*time.Minute - 30*time.Second), LastTimestamp: now.Add(-3*time.Minute - 10*time.Second)})
+	e.putEvent("0", v1.Event{Object: v1.ObjectReference{Kind: "Unit", Name: "todo"}, Type: v1.EventNormal, Reason: "Pulled",
+		Message: "pulled image todo:1", Host: "host-a", Count: 1, FirstTimestamp: now.Add(-9 * time.Minute), LastTimestamp: now.Add(-9 * time.Minute)})
+	want := "Events:\n" +
+		"  Type     Reason   Age               From    Message\n" +
+		"  ----     ------   ----              ----    -------\n" +
+		"  Normal   Pulled   9m                host-a  pulled image todo:1\n" +
+		"  Warning  BackOff  3m (x17 over 8m)  host-a  back-off restarting failed container\n"
+	if out := e.ok("describe", "unit/todo"); !strings.HasSuffix(out, want) {
+		t.Errorf("describe events:\n%s\nwant it to end with:\n%s", out, want)
 	}
 	r := e.run("", "describe", "unit", "nope")
 	if r.code != 1 || r.err != "Error: unit \"nope\" not found\n" {

@@ -44,6 +44,9 @@ their kind and name are read).`,
 				if err != nil {
 					return err
 				}
+				if kind == kindEvent {
+					return usagef("events cannot be deleted: they expire an hour after they were last seen")
+				}
 				if len(names) == 0 {
 					return usagef("delete needs at least one NAME")
 				}

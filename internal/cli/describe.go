@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -28,6 +27,9 @@ func (a *app) describeCommand() *cobra.Command {
 			kind, names, err := kindAndNames(args)
 			if err != nil {
 				return err
+			}
+			if kind == kindEvent {
+				return usagef("describe shows the events of an object: describe KIND NAME; list every event with get events")
 			}
 			if len(names) != 1 {
 				return usagef("describe needs one NAME")
@@ -159,63 +161,31 @@ func (a *app) describeHost(ctx context.Context, st *store.Store, d *describer, h
 	return nil
 }
 
-// eventRecord is an event as controllers write it under
-// events/<kind>/<name>/<id>; fields it lacks show as "-".
-type eventRecord struct {
-	Type          string    `json:"type"`
-	Reason        string    `json:"reason"`
-	Message       string    `json:"message"`
-	From          string    `json:"from"`
-	Source        string    `json:"source"`
-	Host          string    `json:"host"`
-	Count         int       `json:"count"`
-	Time          time.Time `json:"time"`
-	LastTimestamp time.Time `json:"lastTimestamp"`
-}
-
 func (a *app) describeEvents(ctx context.Context, st *store.Store, d *describer, kind, name string, now time.Time) error {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	kvs, _, err := st.List(ctx, store.EventPrefix(kind, name))
+	evs, err := store.ListEvents(ctx, st, kind, name)
 	if err != nil {
 		return storeErr(err)
 	}
-	type row struct {
-		t     time.Time
-		cells []string
-	}
-	var evs []row
-	for _, kv := range kvs {
-		var e eventRecord
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			e.Message = strings.TrimSpace(string(kv.Value))
-		}
-		t := e.LastTimestamp
-		if t.IsZero() {
-			t = e.Time
-		}
-		from := e.From
-		for _, f := range []string{e.Source, e.Host} {
-			if from == "" {
-				from = f
-			}
-		}
-		when := "-"
-		if !t.IsZero() {
-			when = age(t, now)
-			if e.Count > 1 {
-				when = fmt.Sprintf("%s (x%d)", when, e.Count)
-			}
-		}
-		evs = append(evs, row{t, []string{dash(e.Type), dash(e.Reason), when, dash(from), dash(e.Message)}})
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].t.Before(evs[j].t) })
-	rows := [][]string{{"TYPE", "REASON", "AGE", "FROM", "MESSAGE"}}
+	rows := [][]string{{"Type", "Reason", "Age", "From", "Message"}, {"----", "------", "----", "----", "-------"}}
 	for _, e := range evs {
-		rows = append(rows, e.cells)
+		rows = append(rows, []string{dash(string(e.Type)), dash(e.Reason), eventAge(e, now), dash(e.Host), dash(e.Message)})
+	}
+	if len(evs) == 0 {
+		rows = rows[:1]
 	}
 	d.table("Events", rows)
 	return nil
+}
+
+// eventAge is kubectl describe's Age of an event: how long ago it was last
+// seen and, for a repeated one, "3m (x17 over 8m)".
+func eventAge(e v1.Event, now time.Time) string {
+	if e.Count > 1 {
+		return fmt.Sprintf("%s (x%d over %s)", age(e.LastTimestamp, now), e.Count, age(e.FirstTimestamp, now))
+	}
+	return age(e.LastTimestamp, now)
 }
 
 // describer writes kubectl describe's layout: aligned "Field:  value"

@@ -1,5 +1,11 @@
 // Package cli implements applyctl, berth's command line: apply, get,
-// describe, diff, delete and version, with kubectl's habits.
+// describe, diff, delete, wait and version, with kubectl's habits.
+//
+// apply --wait and wait follow the Units they wait for by list-then-watch
+// (mirror.go) and decide with one pure function (unitReadiness): a Unit is
+// Ready when the instances it should have report Ready=True at its current
+// generation. describe and get events read the events controllers record
+// with internal/events.
 //
 // applyctl talks to etcd directly through internal/store. Every command runs
 // in-process through [Main], with its arguments, standard streams and

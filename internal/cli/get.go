@@ -24,11 +24,18 @@ func (a *app) getCommand() *cobra.Command {
 		Short: "List objects and their status",
 		Long: `get lists the objects of a kind (units, jobs, services or hosts) with the status
 their hosts report: a table, or with -o json|yaml the objects as stored with
-their status. -w keeps printing the rows that change until interrupted.`,
+their status. -w keeps printing the rows that change until interrupted; an
+object deleted meanwhile is printed once more (a Unit or Job with STATE
+"deleted").
+
+get events lists the events of every object, oldest first: what the
+controllers did and saw (pulled, started, died, backed off). With -w it
+keeps printing events as they are recorded or repeated.`,
 		Example: `  applyctl get units
   applyctl get unit todo -o wide
   applyctl get jobs -o json
-  applyctl get hosts -w`,
+  applyctl get hosts -w
+  applyctl get events -w`,
 		Args: usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, names, err := kindAndNames(args)
@@ -43,6 +50,12 @@ their status. -w keeps printing the rows that change until interrupted.`,
 			name := ""
 			if len(names) > 0 {
 				name = names[0]
+			}
+			if kind == kindEvent {
+				if name != "" {
+					return usagef("get events takes no NAME: describe KIND NAME shows the events of one object")
+				}
+				return a.getEvents(cmd.Context(), output, watch)
 			}
 			return a.get(cmd.Context(), kind, name, output, watch)
 		},
@@ -69,7 +82,7 @@ func (a *app) get(ctx context.Context, kind, name, output string, watch bool) er
 	if err != nil {
 		return err
 	}
-	p := &printer{app: a, kind: kind, output: output, printed: map[string]string{}}
+	p := &printer{app: a, kind: kind, output: output, printed: map[string]string{}, last: map[string]printedObject{}}
 	switch {
 	case watch:
 		for _, o := range v.objs {
@@ -106,7 +119,15 @@ type printer struct {
 	header       bool
 	// printed is what was last printed for each name, to skip repeats.
 	printed map[string]string
+	// last is the object and rows last printed for each name, printed
+	// once more when the object is deleted.
+	last    map[string]printedObject
 	objects int
+}
+
+type printedObject struct {
+	obj  v1.Object
+	rows [][]string
 }
 
 func (p *printer) encode(doc any) error {
@@ -142,6 +163,7 @@ func (p *printer) object(v *view, o v1.Object) error {
 			return nil
 		}
 		p.printed[name] = string(b)
+		p.last[name] = printedObject{obj: o}
 		return p.encode(o)
 	}
 	wide := p.output == "wide"
@@ -151,6 +173,41 @@ func (p *printer) object(v *view, o v1.Object) error {
 		return nil
 	}
 	p.printed[name] = key
+	p.last[name] = printedObject{obj: o, rows: rows}
+	return p.rows(rows)
+}
+
+// deleted prints the object of that name once more, as kubectl get -w
+// does when an object is deleted: its last rows, with STATE "deleted" and
+// no instances for a Unit or a Job. An object never printed is skipped.
+func (p *printer) deleted(name string) error {
+	last, ok := p.last[name]
+	delete(p.last, name)
+	delete(p.printed, name) // printed again when it comes back
+	if !ok {
+		return nil
+	}
+	if p.output == "json" || p.output == "yaml" {
+		return p.encode(last.obj)
+	}
+	wide := p.output == "wide"
+	rows := last.rows
+	switch o := last.obj.DeepCopyObject().(type) {
+	case *v1.Unit:
+		o.Status = nil
+		rows = unitRows(o, wide, p.now())
+		rows[0][2] = "deleted"
+	case *v1.Job:
+		o.Status = nil
+		rows = [][]string{jobRow(o, wide, p.now())}
+		rows[0][4] = "deleted"
+	}
+	return p.rows(rows)
+}
+
+// rows prints table rows, after the header the first time.
+func (p *printer) rows(rows [][]string) error {
+	wide := p.output == "wide"
 	if !p.header {
 		p.header = true
 		rows = append([][]string{header(p.kind, wide)}, rows...)
@@ -159,18 +216,24 @@ func (p *printer) object(v *view, o v1.Object) error {
 	return nil
 }
 
-// watchPrefixes are the prefixes whose changes change what get shows.
+// watchPrefixes are the prefixes whose changes change what get shows: for
+// hosts, also the instance statuses they count (DEPLOYED, RUNNING).
 func watchPrefixes(kind string) []string {
 	if kind == v1.KindHost {
-		return []string{store.HostsPrefix, store.AlivePrefix}
+		return []string{store.HostsPrefix, store.AlivePrefix, store.StatusPrefix(v1.KindUnit), store.StatusPrefix(v1.KindJob)}
 	}
 	return []string{store.ObjectPrefix(kind), store.StatusPrefix(kind)}
 }
 
-// nameOfKey returns the object name a key under one of prefixes is about.
-func nameOfKey(key string, prefixes []string) string {
+// nameOfKey returns the name of the object of kind that a key under one of
+// prefixes is about: for hosts, the host of a status/<kind>/<name>/<host>.
+func nameOfKey(kind, key string, prefixes []string) string {
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(key, p); ok {
+			if kind == v1.KindHost && strings.HasPrefix(p, store.Prefix+"status/") {
+				_, host, _ := strings.Cut(rest, "/")
+				return host
+			}
 			name, _, _ := strings.Cut(rest, "/")
 			return name
 		}
@@ -244,7 +307,7 @@ func (a *app) follow(ctx context.Context, st *store.Store, kind, name string, pr
 		}
 		var changed []string
 		for _, ev := range b.Events {
-			n := nameOfKey(ev.KV.Key, prefixes)
+			n := nameOfKey(kind, ev.KV.Key, prefixes)
 			if n == "" || (name != "" && n != name) || slices.Contains(changed, n) {
 				continue
 			}
@@ -258,7 +321,9 @@ func (a *app) follow(ctx context.Context, st *store.Store, kind, name string, pr
 			}
 			if err != nil {
 				if isNotFound(err) {
-					delete(p.printed, n) // deleted: print it again when it comes back
+					if err := p.deleted(n); err != nil {
+						return false, err
+					}
 					continue
 				}
 				return false, err

@@ -12,7 +12,12 @@ var kindNames = map[string]string{
 	"job": v1.KindJob, "jobs": v1.KindJob,
 	"service": v1.KindService, "services": v1.KindService, "svc": v1.KindService,
 	"host": v1.KindHost, "hosts": v1.KindHost,
+	"event": kindEvent, "events": kindEvent, "ev": kindEvent,
 }
+
+// kindEvent is what get lists for "events": not a kind of object, the
+// events recorded about objects.
+const kindEvent = "Event"
 
 // parseKind returns the kind a user typed ("units", "svc", "Unit"), or a
 // usage error.
@@ -20,7 +25,7 @@ func parseKind(s string) (string, error) {
 	if k, ok := kindNames[strings.ToLower(s)]; ok {
 		return k, nil
 	}
-	return "", usagef("unknown kind %q: use units (u), jobs, services (svc) or hosts", s)
+	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), hosts or events (ev)", s)
 }
 
 // kindAndNames reads "KIND [NAME...]" or "KIND/NAME" from the arguments.

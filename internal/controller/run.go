@@ -16,6 +16,7 @@ import (
 	"berth.dev/berth/controllers/hosts"
 	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
+	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
@@ -121,8 +122,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		},
 	}
+	recorder := events.NewRecorder(st, cfg.HostName, log.With("component", "events"))
+	defer recorder.Close()
 	units := unitsctl.New(unitsctl.Options{
-		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels,
+		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
 		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 	})
