@@ -34,3 +34,8 @@ func lower(s string) string {
 	}
 	return string(b)
 }
+
+// AnnotationRestartedAt, set by `applyctl restart` to an RFC 3339 time,
+// asks the hosts running a Unit to restart its container if it started
+// before that time.
+const AnnotationRestartedAt = Group + "/restarted-at"

@@ -62,6 +62,11 @@ type Controller struct {
 
 	networkOnce sync.Mutex
 	networkOK   bool
+
+	deps    *depIndex
+	runCtx  context.Context
+	probeMu sync.Mutex
+	probers map[string]*prober
 }
 
 // instance is what the controller holds about one Unit on this host.
@@ -87,17 +92,32 @@ func New(o Options) *Controller {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{o: o, instances: map[string]*instance{}, ports: newPortAllocator(o.PortRange)}
+	c := &Controller{o: o, instances: map[string]*instance{}, ports: newPortAllocator(o.PortRange),
+		deps: newDepIndex(), probers: map[string]*prober{}, runCtx: context.Background()}
 	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
 	unitPrefix := store.ObjectPrefix(v1.KindUnit)
 	c.units = store.NewCache(o.Store, unitPrefix, func(key string) {
-		c.loop.Enqueue(strings.TrimPrefix(key, unitPrefix))
+		name := strings.TrimPrefix(key, unitPrefix)
+		u, _ := c.unit(name)
+		c.deps.set(name, u)
+		c.loop.Enqueue(name)
+		for _, r := range c.deps.related(name) {
+			c.loop.Enqueue(r)
+		}
 	})
 	bindingPrefix := strings.TrimSuffix(store.BindingKey(v1.KindUnit, "x"), "x")
 	c.bindings = store.NewCache(o.Store, bindingPrefix, func(key string) {
 		c.loop.Enqueue(strings.TrimPrefix(key, bindingPrefix))
 	})
-	c.statuses = store.NewCache(o.Store, store.StatusPrefix(v1.KindUnit), func(string) {})
+	statusPrefix := store.StatusPrefix(v1.KindUnit)
+	c.statuses = store.NewCache(o.Store, statusPrefix, func(key string) {
+		// status/unit/<name>/<host>: the units that depend on <name>, and
+		// those it depends on (a stop waits for its dependents), look again.
+		name, _, _ := strings.Cut(strings.TrimPrefix(key, statusPrefix), "/")
+		for _, r := range c.deps.related(name) {
+			c.loop.Enqueue(r)
+		}
+	})
 	return c
 }
 
@@ -111,6 +131,7 @@ func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
 
 // Run reconciles until ctx ends. Containers keep running when it returns.
 func (c *Controller) Run(ctx context.Context) error {
+	c.runCtx = ctx
 	var wg sync.WaitGroup
 	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses} {
 		wg.Add(1)
@@ -269,6 +290,9 @@ func (c *Controller) instanceOf(name string) *instance {
 			if st.State == v1.StateFailed {
 				in.mem.Failed, in.mem.FailedGen = st.Message, st.ObservedGeneration
 			}
+			if st.State == v1.StateWaiting || st.State == v1.StateStopped {
+				in.mem.DepStopped = true // stopped for its dependencies, not crashed
+			}
 		}
 	}
 	c.instances[name] = in
@@ -295,9 +319,22 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
 	}
 	in := c.instanceOf(name)
-	out := plan(planInput{Unit: u, Placed: placed, Containers: ctrs, Mem: in.mem, Now: time.Now()})
+	pin := planInput{Unit: u, Placed: placed, Containers: ctrs, Mem: in.mem, Now: time.Now()}
+	if u != nil && placed {
+		pin.Deps = judgeDeps(u, c.depInfos(u))
+		if u.Spec.Goal == v1.GoalStop {
+			pin.DependentsUp = c.dependentsUp(name)
+		}
+		pin.Health = c.ensureProber(name, u, current(u, ctrs))
+		if at := u.Metadata.Annotations[v1.AnnotationRestartedAt]; at != "" {
+			pin.RestartAt, _ = time.Parse(time.RFC3339Nano, at)
+		}
+	} else {
+		c.stopProber(name)
+	}
+	out := plan(pin)
 	in.mem = out.Mem
-	r := &run{c: c, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message}
+	r := &run{c: c, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
 
 	for _, a := range out.Actions {
 		if err := r.do(ctx, a); err != nil {
@@ -307,6 +344,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	}
 	if out.DeleteStatus {
 		c.ports.release(name)
+		c.stopProber(name)
 		if in.status != nil {
 			if _, err := c.o.Store.Delete(ctx, store.StatusKey(v1.KindUnit, name, c.o.Host)); err != nil {
 				return reconcile.Result{}, fmt.Errorf("delete status: %w", err)
@@ -329,8 +367,9 @@ type run struct {
 	in       *instance
 	cur      *runtime.Container
 	state    v1.InstanceState
-	msg      string
-	throttle v1.ThrottleState
+	msg       string
+	throttle  v1.ThrottleState
+	unhealthy bool
 }
 
 func (r *run) event(ctx context.Context, typ v1.EventType, reason, format string, args ...any) {
@@ -374,6 +413,45 @@ func (r *run) do(ctx context.Context, a action) error {
 		}
 		r.state, r.msg = v1.StateStopped, ""
 		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.reason)
+	case actKill:
+		r.event(ctx, v1.EventWarning, "Unhealthy", "container %s failed its health check: %s; restarting it", short(a.id), a.reason)
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
+		defer cancel()
+		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", short(a.id), err)
+		}
+		c.stopProber(r.name)
+		// The exit is seen by the next reconcile, which restarts the
+		// container as its restart policy says.
+	case actDepStop:
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
+		defer cancel()
+		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", short(a.id), err)
+		}
+		c.stopProber(r.name)
+		if ctr, err := c.o.Runtime.Inspect(ctx, a.id); err == nil {
+			r.cur = &ctr
+			r.in.mem.SeenExit = ctr.FinishedAt
+		}
+		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.reason)
+	case actRestart:
+		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
+		defer cancel()
+		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", short(a.id), err)
+		}
+		c.stopProber(r.name)
+		if ctr, err := c.o.Runtime.Inspect(ctx, a.id); err == nil {
+			r.in.mem.SeenExit = ctr.FinishedAt
+		}
+		r.in.mem.Failed = ""
+		noteStart(&r.in.mem, time.Now(), r.u, false)
+		if err := c.o.Runtime.Start(ctx, a.id); err != nil {
+			return fmt.Errorf("start %s: %w", short(a.id), err)
+		}
+		r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted: %s", short(a.id), a.reason)
+		return r.observe(ctx, a.id)
 	case actNoteExit:
 		code := 0
 		if r.in.mem.LastExitCode != nil {
@@ -391,7 +469,7 @@ func (r *run) do(ctx context.Context, a action) error {
 	case actCreate:
 		return r.create(ctx)
 	case actStart:
-		restart := a.reason != "created but not started"
+		restart := a.restart
 		noteStart(&r.in.mem, time.Now(), r.u, restart)
 		r.state, r.msg = v1.StateStarting, ""
 		if err := c.o.Runtime.Start(ctx, a.id); err != nil {
@@ -417,6 +495,10 @@ func (r *run) observe(ctx context.Context, id string) error {
 	switch ctr.State {
 	case runtime.StateRunning:
 		r.state, r.msg = v1.StateRunning, ""
+		if r.u.Spec.Container.HealthCheck != nil {
+			r.state = v1.StateHealthchecking
+			r.c.ensureProber(r.name, r.u, &ctr)
+		}
 	default:
 		// It already exited: the next reconcile (its die event) handles it.
 		r.state, r.msg = v1.StateExited, fmt.Sprintf("exited with code %d right after starting", ctr.ExitCode)
@@ -486,7 +568,7 @@ func (r *run) report(ctx context.Context) error {
 		}
 		prev = append(prev, in.status.Conditions...)
 	}
-	st.Conditions = conditions(prev, st, now)
+	st.Conditions = conditions(prev, st, r.unhealthy, now)
 	if in.status != nil && sameStatus(in.status, st) {
 		return nil
 	}
@@ -508,13 +590,19 @@ func sameStatus(a, b *v1.InstanceStatus) bool {
 }
 
 // conditions derives Ready and Progressing from the state.
-func conditions(prev []v1.Condition, st *v1.InstanceStatus, now time.Time) []v1.Condition {
+func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, now time.Time) []v1.Condition {
 	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	progressing := v1.Condition{Type: v1.ConditionProgressing, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	switch st.State {
 	case v1.StateRunning:
 		ready.Status, ready.Reason = v1.ConditionTrue, "Running"
 		progressing.Reason = "Running"
+		if unhealthy {
+			ready.Status, ready.Reason = v1.ConditionFalse, "Unhealthy"
+		}
+	case v1.StateWaiting:
+		ready.Reason = "WaitingForDependencies"
+		progressing.Status, progressing.Reason = v1.ConditionTrue, "WaitingForDependencies"
 	case v1.StatePullingImage, v1.StateCreating, v1.StateStarting, v1.StateHealthchecking:
 		ready.Reason = "Starting"
 		progressing.Status, progressing.Reason = v1.ConditionTrue, "Starting"
@@ -563,3 +651,73 @@ func portStatus(t *v1.ContainerTemplate, published []runtime.PortBinding) []v1.P
 	sort.Slice(out, func(i, j int) bool { return out[i].ContainerPort < out[j].ContainerPort })
 	return out
 }
+
+// current is the container of the Unit's current template (the one plan
+// keeps), or nil.
+func current(u *v1.Unit, ctrs []runtime.Container) *runtime.Container {
+	hash := v1.TemplateHash(&u.Spec.Container)
+	for i := range ctrs {
+		if ctrs[i].Labels[v1.LabelSpecHash] == hash {
+			return &ctrs[i]
+		}
+	}
+	return nil
+}
+
+// depInfos gathers what is known of the units u depends on.
+func (c *Controller) depInfos(u *v1.Unit) map[string]depInfo {
+	out := map[string]depInfo{}
+	for _, list := range [][]string{u.Spec.Requires, u.Spec.Wants, u.Spec.After} {
+		for _, d := range list {
+			if _, done := out[d]; done {
+				continue
+			}
+			out[d] = c.depInfo(d)
+		}
+	}
+	return out
+}
+
+func (c *Controller) depInfo(name string) depInfo {
+	var di depInfo
+	if d, err := c.unit(name); err == nil && d != nil {
+		di.Exists, di.Goal = true, d.Spec.Goal
+	}
+	for _, kv := range c.statuses.List() {
+		if !strings.HasPrefix(kv.Key, store.StatusPrefix(v1.KindUnit, name)) {
+			continue
+		}
+		var st v1.InstanceStatus
+		if json.Unmarshal(kv.Value, &st) == nil {
+			di.Instances = append(di.Instances, st)
+		}
+	}
+	return di
+}
+
+// dependentsUp lists the units that depend on name, go down with it, and
+// still have an instance up: a stop of name waits for them.
+func (c *Controller) dependentsUp(name string) []string {
+	var out []string
+	for _, d := range c.deps.dependentsOf(name) {
+		du, err := c.unit(d)
+		if err != nil || du == nil {
+			continue
+		}
+		requires := false
+		for _, r := range du.Spec.Requires {
+			requires = requires || r == name
+		}
+		if !requires && du.Spec.Goal != v1.GoalStop {
+			continue // it does not go down with name
+		}
+		for _, in := range c.depInfo(d).Instances {
+			if in.State == v1.StateRunning || starting(in.State) || in.State == v1.StateStopping {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+

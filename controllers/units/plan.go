@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -24,6 +25,10 @@ type memory struct {
 	Failed       string // why the instance is FAILED, "" when it is not
 	FailedGen    int64  // the generation it failed at
 	Hash         string // the template the counts above are about
+	DepStopped   bool      // berth stopped the container (goal stop, or a unit it requires went down): not a crash
+	StopWait     time.Time // since when a stop has waited for the units that depend on this one
+	Restarted    time.Time // the last restart asked for (berth.dev/restarted-at) that was done
+	KilledSick   bool      // berth stopped the container for failing its health check
 }
 
 // actionKind is what plan asks the executor to do.
@@ -35,12 +40,17 @@ const (
 	actCreate                     // pull if needed, create and start a new container
 	actStart                      // start the existing (exited or created) container
 	actNoteExit                   // record an exit seen for the first time
+	actKill                       // stop a container so that its restart policy takes over (unhealthy)
+	actRestart                    // stop and start a container (applyctl restart)
+	actDepStop                    // stop a container because a unit it requires went down
 )
 
 type action struct {
 	kind   actionKind
 	id     string
 	reason string
+	// restart: a start after a crash, counted and backed off.
+	restart bool
 }
 
 // planInput is everything plan decides from.
@@ -50,6 +60,16 @@ type planInput struct {
 	Containers []runtime.Container
 	Mem        memory
 	Now        time.Time
+	// Deps is what the Unit's dependencies allow.
+	Deps depVerdict
+	// DependentsUp are units that depend on this one, are going down with
+	// it, and still run: a stop waits for them (stop order is the reverse of
+	// start order).
+	DependentsUp []string
+	// Health is what the current container's health check has seen.
+	Health health
+	// RestartAt is when a restart was asked for (zero: never).
+	RestartAt time.Time
 }
 
 // planOutput is what to do, and what to report once it is done.
@@ -66,7 +86,13 @@ type planOutput struct {
 	DeleteStatus bool
 	// Current is the container that stays, when one does.
 	Current *runtime.Container
+	// Unhealthy: running, but its health check fails.
+	Unhealthy bool
 }
+
+// StopOrderTimeout bounds how long a stop waits for the units that depend
+// on the unit to stop first.
+const StopOrderTimeout = 2 * time.Minute
 
 // plan decides what to do about one Unit on this host. It does no I/O.
 func plan(in planInput) planOutput {
@@ -110,17 +136,41 @@ func plan(in planInput) planOutput {
 	}
 
 	if u.Spec.Goal == v1.GoalStop {
+		mem.Starts, mem.Delay, mem.Failed, mem.DepStopped = nil, 0, "", true
 		if cur != nil && cur.State == runtime.StateRunning {
+			if len(in.DependentsUp) > 0 {
+				if mem.StopWait.IsZero() {
+					mem.StopWait = in.Now
+				}
+				if in.Now.Sub(mem.StopWait) < StopOrderTimeout {
+					out.State = v1.StateStopping
+					out.Message = fmt.Sprintf("waiting for %s to stop first", strings.Join(in.DependentsUp, ", "))
+					out.RequeueAfter = time.Second
+					return out
+				}
+			}
 			out.Actions = append(out.Actions, action{kind: actStop, id: cur.ID, reason: "goal is stop"})
 		}
+		mem.StopWait = time.Time{}
 		out.State = v1.StateStopped
-		mem.Starts, mem.Delay, mem.Failed = nil, 0, ""
 		return out
+	}
+	mem.StopWait = time.Time{}
+	restartAsked := !in.RestartAt.IsZero() && in.RestartAt.After(mem.Restarted)
+	if restartAsked && mem.Failed != "" {
+		mem.Failed, mem.Starts, mem.Delay = "", nil, 0 // as systemctl restart resets a failed unit
 	}
 
 	if cur == nil {
+		if restartAsked {
+			mem.Restarted = in.RestartAt
+		}
 		if mem.Failed != "" {
 			out.State, out.Message = v1.StateFailed, mem.Failed
+			return out
+		}
+		if in.Deps.Wait != "" {
+			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
 			return out
 		}
 		if wait := nextStart(mem, in.Now, u); wait > 0 {
@@ -140,10 +190,39 @@ func plan(in planInput) planOutput {
 
 	switch cur.State {
 	case runtime.StateRunning:
-		out.State = v1.StateRunning
+		switch {
+		case in.Deps.Stop != "":
+			mem.DepStopped = true
+			out.Actions = append(out.Actions, action{kind: actDepStop, id: cur.ID, reason: in.Deps.Stop})
+			out.State, out.Message = v1.StateWaiting, in.Deps.Stop
+		case restartAsked && in.RestartAt.After(cur.StartedAt):
+			mem.Restarted = in.RestartAt
+			out.Actions = append(out.Actions, action{kind: actRestart, id: cur.ID, reason: "restart asked for"})
+		case in.Health.Unhealthy:
+			out.Unhealthy = true
+			out.State, out.Message = v1.StateRunning, "unhealthy: "+in.Health.Output
+			if u.Spec.Restart.Policy != v1.RestartNever {
+				mem.KilledSick = true
+				out.Actions = append(out.Actions, action{kind: actKill, id: cur.ID, reason: in.Health.Output})
+			}
+		case in.Health.Configured && !in.Health.Passed:
+			out.State = v1.StateHealthchecking
+			if in.Health.Failures > 0 {
+				out.Message = fmt.Sprintf("health check not passed yet (%d failures): %s", in.Health.Failures, in.Health.Output)
+			}
+		default:
+			out.State = v1.StateRunning
+		}
+		if restartAsked && !in.RestartAt.After(cur.StartedAt) {
+			mem.Restarted = in.RestartAt // it started after the restart was asked for
+		}
 		return out
 	case runtime.StateCreated:
 		// Created but never started (a crash between create and start).
+		if in.Deps.Wait != "" {
+			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
+			return out
+		}
 		out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: "created but not started"})
 		return out
 	case runtime.StateExited, runtime.StateDead:
@@ -154,6 +233,22 @@ func plan(in planInput) planOutput {
 	}
 
 	// The container exited.
+	if mem.DepStopped || restartAsked {
+		// Stopped by berth, not by a crash: start it again once its
+		// dependencies allow, without back-off.
+		if in.Deps.Wait != "" {
+			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
+			return out
+		}
+		reason := "allowed to run again"
+		if restartAsked {
+			reason = "restart asked for"
+			mem.Restarted = in.RestartAt
+		}
+		mem.DepStopped = false
+		out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: reason})
+		return out
+	}
 	if !cur.FinishedAt.IsZero() && !cur.FinishedAt.Equal(mem.SeenExit) {
 		code := cur.ExitCode
 		mem.SeenExit = cur.FinishedAt
@@ -169,7 +264,8 @@ func plan(in planInput) planOutput {
 	case v1.RestartAlways:
 		restart = true
 	case v1.RestartOnFailure:
-		restart = code != 0 || cur.OOMKilled
+		// Failing the health check is a failure, whatever the exit code.
+		restart = code != 0 || cur.OOMKilled || mem.KilledSick
 	}
 	if !restart {
 		out.State = v1.StateExited
@@ -183,6 +279,10 @@ func plan(in planInput) planOutput {
 	if mem.Delay == 0 {
 		mem.Delay = u.Spec.Restart.Delay.Duration
 	}
+	if in.Deps.Wait != "" {
+		out.State, out.Message = v1.StateWaiting, in.Deps.Wait
+		return out
+	}
 	if wait := nextStart(mem, in.Now, u); wait > 0 {
 		out.State = v1.StateExited
 		out.Message = fmt.Sprintf("exited with code %d; restarting in %s (back-off)", code, roundUp(wait))
@@ -194,7 +294,7 @@ func plan(in planInput) planOutput {
 		out.State, out.Message = v1.StateFailed, reason
 		return out
 	}
-	out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: fmt.Sprintf("exited with code %d", code)})
+	out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: fmt.Sprintf("exited with code %d", code), restart: true})
 	return out
 }
 
@@ -242,6 +342,7 @@ func noteStart(mem *memory, now time.Time, u *v1.Unit, restart bool) {
 		}
 	}
 	mem.Starts = append(kept, now)
+	mem.KilledSick = false
 	if restart {
 		mem.Restarts++
 		if mem.Delay == 0 {

@@ -39,7 +39,11 @@ func exited(code int, started, finished time.Time) func(*runtime.Container) {
 func kinds(acts []action) string {
 	var s []string
 	for _, a := range acts {
-		s = append(s, [...]string{"remove", "stop", "create", "start", "note-exit"}[a.kind]+":"+a.id)
+		k := [...]string{"remove", "stop", "create", "start", "note-exit", "kill", "restart", "dep-stop"}[a.kind]
+		if a.restart {
+			k = "crash-" + k
+		}
+		s = append(s, k+":"+a.id)
 	}
 	return strings.Join(s, ",")
 }
@@ -113,7 +117,7 @@ func TestPlan(t *testing.T) {
 			in: planInput{Unit: u, Placed: true, Now: t0.Add(time.Second),
 				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-5*time.Second), t0))}},
-			wantActions: "start:a"},
+			wantActions: "crash-start:a"},
 		{name: "the same exit is noted once",
 			in: planInput{Unit: u, Placed: true, Now: t0.Add(300 * time.Millisecond),
 				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
@@ -147,7 +151,7 @@ func TestPlan(t *testing.T) {
 		{name: "FAILED gets a new chance at a new generation",
 			in: planInput{Unit: testUnit(func(u *v1.Unit) { u.Metadata.Generation = 2 }), Placed: true, Now: t0, Mem: memory{Hash: hash, Failed: "too quick", FailedGen: 1, SeenExit: t0.Add(-time.Second)},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-2*time.Second), t0.Add(-time.Second)))}},
-			wantActions: "start:a"},
+			wantActions: "crash-start:a"},
 		{name: "container removed by hand is created again",
 			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-time.Hour)}}},
 			wantActions: "create:"},
@@ -205,7 +209,7 @@ func TestBackoffDoubles(t *testing.T) {
 		delays = append(delays, out.RequeueAfter)
 		now = now.Add(out.RequeueAfter)
 		out = plan(planInput{Unit: u, Placed: true, Mem: mem, Now: now, Containers: []runtime.Container{c}})
-		if kinds(out.Actions) != "start:a" {
+		if kinds(out.Actions) != "crash-start:a" {
 			t.Fatalf("restart %d: actions %s, state %s %s", i, kinds(out.Actions), out.State, out.Message)
 		}
 		mem = out.Mem

@@ -1,0 +1,214 @@
+package units
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	v1 "berth.dev/berth/api/v1"
+)
+
+// depInfo is what is known of a Unit that another one depends on: whether
+// it exists, its goal, and the status of its instances on every host.
+type depInfo struct {
+	Exists    bool
+	Goal      v1.Goal
+	Instances []v1.InstanceStatus
+}
+
+// depVerdict says what a Unit's dependencies allow.
+type depVerdict struct {
+	// Wait is why the Unit may not start now ("" when it may).
+	Wait string
+	// Stop is why a running Unit must stop now: a unit it requires went
+	// down ("" when none did).
+	Stop string
+}
+
+func conditionOf(u *v1.Unit, dep string) v1.StartCondition {
+	if c, ok := u.Spec.StartCondition[dep]; ok && c != "" {
+		return c
+	}
+	return v1.StartConditionStarted
+}
+
+// starting reports whether a state is on the way up.
+func starting(s v1.InstanceState) bool {
+	switch s {
+	case v1.StatePullingImage, v1.StateCreating, v1.StateStarting, v1.StateHealthchecking:
+		return true
+	}
+	return false
+}
+
+// satisfied reports whether some instance of a dependency meets the condition.
+func satisfied(cond v1.StartCondition, insts []v1.InstanceStatus) bool {
+	for _, in := range insts {
+		switch cond {
+		case v1.StartConditionStarted:
+			if in.State == v1.StateRunning || in.State == v1.StateHealthchecking {
+				return true
+			}
+		case v1.StartConditionHealthy:
+			if in.State == v1.StateRunning {
+				if c := v1.FindCondition(in.Conditions, v1.ConditionReady); c != nil && c.Status == v1.ConditionTrue {
+					return true
+				}
+			}
+		case v1.StartConditionCompleted:
+			if (in.State == v1.StateExited || in.State == v1.StateStopped) && in.LastExitCode != nil && *in.LastExitCode == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// down says why a required unit counts as down for the units running on
+// it ("" while it is up, or only restarting): systemd stops the units that
+// require a unit when it is stopped, fails or goes away, not while it is
+// restarted after a crash.
+func down(cond v1.StartCondition, insts []v1.InstanceStatus) string {
+	if len(insts) == 0 || satisfied(cond, insts) {
+		return ""
+	}
+	for _, in := range insts {
+		switch in.State {
+		case v1.StateFailed:
+		case v1.StateExited:
+			if p := v1.FindCondition(in.Conditions, v1.ConditionProgressing); p != nil && p.Status == v1.ConditionTrue {
+				return "" // restarting
+			}
+		default:
+			return ""
+		}
+	}
+	in := insts[0]
+	if in.State == v1.StateFailed {
+		return "failed: " + in.Message
+	}
+	return "exited"
+}
+
+func describeInstances(insts []v1.InstanceStatus) string {
+	if len(insts) == 0 {
+		return "no instance yet"
+	}
+	var parts []string
+	for _, in := range insts {
+		parts = append(parts, fmt.Sprintf("%s on %s", in.State, in.Host))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// judgeDeps decides, from what is known of its dependencies, whether a
+// Unit may start and whether it must stop.
+//
+//   - requires: start only once each required unit meets its start
+//     condition (started, healthy, completed); stop, and wait, when one is
+//     deleted, stopped, or failed or exited for good.
+//   - wants and after: ordering only: wait while the unit is on its way up
+//     (or, for completed, still running), never for one that is missing,
+//     stopped or failed.
+func judgeDeps(u *v1.Unit, info map[string]depInfo) depVerdict {
+	var wait, stop []string
+	required := map[string]bool{}
+	for _, d := range u.Spec.Requires {
+		required[d] = true
+		di := info[d]
+		cond := conditionOf(u, d)
+		switch {
+		case !di.Exists:
+			wait = append(wait, fmt.Sprintf("waiting for unit %s, which does not exist", d))
+			stop = append(stop, fmt.Sprintf("required unit %s does not exist", d))
+		case di.Goal == v1.GoalStop:
+			wait = append(wait, fmt.Sprintf("waiting for unit %s, which is stopped", d))
+			stop = append(stop, fmt.Sprintf("required unit %s was stopped", d))
+		case !satisfied(cond, di.Instances):
+			wait = append(wait, fmt.Sprintf("waiting for %s to be %s (%s)", d, cond, describeInstances(di.Instances)))
+			if why := down(cond, di.Instances); why != "" {
+				stop = append(stop, fmt.Sprintf("required unit %s %s", d, why))
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range append(append([]string{}, u.Spec.Wants...), u.Spec.After...) {
+		if required[d] || seen[d] {
+			continue
+		}
+		seen[d] = true
+		di := info[d]
+		if !di.Exists || di.Goal == v1.GoalStop {
+			continue
+		}
+		cond := conditionOf(u, d)
+		for _, in := range di.Instances {
+			if starting(in.State) || (cond == v1.StartConditionCompleted && in.State == v1.StateRunning) {
+				wait = append(wait, fmt.Sprintf("waiting for %s to finish starting (%s)", d, describeInstances(di.Instances)))
+				break
+			}
+		}
+	}
+	return depVerdict{Wait: strings.Join(wait, "; "), Stop: strings.Join(stop, "; ")}
+}
+
+// depIndex maps every Unit to the Units it depends on, and back.
+type depIndex struct {
+	mu         sync.Mutex
+	deps       map[string][]string        // unit -> what it requires, wants, or is after
+	dependents map[string]map[string]bool // unit -> units that depend on it
+}
+
+func newDepIndex() *depIndex {
+	return &depIndex{deps: map[string][]string{}, dependents: map[string]map[string]bool{}}
+}
+
+// set records the dependencies of a unit (nil when it is gone).
+func (x *depIndex) set(name string, u *v1.Unit) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, d := range x.deps[name] {
+		delete(x.dependents[d], name)
+	}
+	delete(x.deps, name)
+	if u == nil {
+		return
+	}
+	var ds []string
+	ds = append(ds, u.Spec.Requires...)
+	ds = append(ds, u.Spec.Wants...)
+	ds = append(ds, u.Spec.After...)
+	x.deps[name] = ds
+	for _, d := range ds {
+		if x.dependents[d] == nil {
+			x.dependents[d] = map[string]bool{}
+		}
+		x.dependents[d][name] = true
+	}
+}
+
+// related returns the units that depend on name and those name depends on:
+// what to look at again when name changes.
+func (x *depIndex) related(name string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []string
+	for d := range x.dependents[name] {
+		out = append(out, d)
+	}
+	out = append(out, x.deps[name]...)
+	sort.Strings(out)
+	return out
+}
+
+func (x *depIndex) dependentsOf(name string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []string
+	for d := range x.dependents[name] {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,253 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+)
+
+// maxProbeOutput caps what a probe's output keeps, as Consul does.
+const maxProbeOutput = 4096
+
+// health is what the prober of one container has seen.
+type health struct {
+	Configured bool
+	Passed     bool   // the check has passed since the container started
+	Unhealthy  bool   // retries consecutive failures after it passed or after startPeriod
+	Failures   int    // consecutive failures
+	Output     string // of the last probe
+}
+
+// prober runs a container's health check for as long as the container
+// runs, telling the controller about every change of verdict.
+type prober struct {
+	key    string // container id and start time: a restart gets a new prober
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	h  health
+}
+
+func (p *prober) get() health {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h
+}
+
+func proberKey(c *runtime.Container) string {
+	return c.ID + "@" + c.StartedAt.UTC().Format(time.RFC3339Nano)
+}
+
+// ensureProber starts the prober of the unit's running container if it is
+// not running yet, stops probers of other containers of the unit, and
+// returns what the current one has seen.
+func (c *Controller) ensureProber(name string, u *v1.Unit, ctr *runtime.Container) health {
+	hc := u.Spec.Container.HealthCheck
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	old := c.probers[name]
+	if hc == nil || ctr == nil || ctr.State != runtime.StateRunning {
+		if old != nil {
+			old.cancel()
+			delete(c.probers, name)
+		}
+		return health{Configured: hc != nil}
+	}
+	key := proberKey(ctr) + "/" + v1.TemplateHash(&u.Spec.Container)
+	if old != nil && old.key == key {
+		return old.get()
+	}
+	if old != nil {
+		old.cancel()
+	}
+	ctx, cancel := context.WithCancel(c.runCtx)
+	p := &prober{key: key, cancel: cancel, done: make(chan struct{}), h: health{Configured: true}}
+	c.probers[name] = p
+	go c.probe(ctx, p, name, u, *ctr)
+	return p.get()
+}
+
+func (c *Controller) stopProber(name string) {
+	c.probeMu.Lock()
+	defer c.probeMu.Unlock()
+	if p := c.probers[name]; p != nil {
+		p.cancel()
+		delete(c.probers, name)
+	}
+}
+
+func (c *Controller) probe(ctx context.Context, p *prober, name string, u *v1.Unit, ctr runtime.Container) {
+	defer close(p.done)
+	hc := u.Spec.Container.HealthCheck
+	interval, timeout := hc.Interval.Duration, hc.Timeout.Duration
+	startPeriod := time.Duration(0)
+	if hc.StartPeriod != nil {
+		startPeriod = hc.StartPeriod.Duration
+	}
+	started := ctr.StartedAt
+	if started.IsZero() {
+		started = time.Now()
+	}
+	// The first probe goes at once: a container that is up should not wait
+	// a whole interval to be found healthy.
+	wait := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = interval
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		out, err := c.runProbe(pctx, u, &ctr)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		before := p.h
+		h := &p.h
+		h.Output = truncate(out, maxProbeOutput)
+		if err == nil {
+			h.Passed, h.Unhealthy, h.Failures = true, false, 0
+			h.Output = truncate(orDefault(out, "passing"), maxProbeOutput)
+		} else {
+			h.Output = truncate(err.Error(), maxProbeOutput)
+			if h.Passed || time.Since(started) >= startPeriod {
+				h.Failures++
+			}
+			if h.Failures >= hc.Retries {
+				h.Unhealthy = true
+			}
+		}
+		changed := before.Passed != h.Passed || before.Unhealthy != h.Unhealthy || before.Failures != h.Failures
+		p.mu.Unlock()
+		if changed {
+			c.loop.Enqueue(name)
+		}
+	}
+}
+
+// runProbe runs one probe of the unit's health check against the container.
+func (c *Controller) runProbe(ctx context.Context, u *v1.Unit, ctr *runtime.Container) (string, error) {
+	hc := u.Spec.Container.HealthCheck
+	t := &u.Spec.Container
+	switch {
+	case hc.Exec != nil:
+		res, err := c.o.Runtime.Exec(ctx, ctr.ID, hc.Exec.Command)
+		if err != nil {
+			return "", fmt.Errorf("exec %s: %w", strings.Join(hc.Exec.Command, " "), err)
+		}
+		out := strings.TrimSpace(string(res.Output))
+		if res.ExitCode != 0 {
+			return out, fmt.Errorf("exec %s: exit code %d: %s", strings.Join(hc.Exec.Command, " "), res.ExitCode, out)
+		}
+		return out, nil
+	case hc.HTTP != nil:
+		addr, err := probeAddress(t, ctr, hc.HTTP.Port)
+		if err != nil {
+			return "", err
+		}
+		url := fmt.Sprintf("%s://%s%s", hc.HTTP.Scheme, addr, hc.HTTP.Path)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := probeClient.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("GET %s: %w", url, unwrapURL(err))
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+			return "", fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return fmt.Sprintf("GET %s: %s", url, resp.Status), nil
+	case hc.TCP != nil:
+		addr, err := probeAddress(t, ctr, hc.TCP.Port)
+		if err != nil {
+			return "", err
+		}
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("connect %s: %w", addr, err)
+		}
+		conn.Close()
+		return "connected to " + addr, nil
+	}
+	return "", errors.New("health check has neither http, tcp nor exec")
+}
+
+var probeClient = &http.Client{
+	// A probe looks at one answer; it does not follow redirects elsewhere.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport:     &http.Transport{DisableKeepAlives: true},
+}
+
+func unwrapURL(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+// probeAddress is where the controller reaches a container port: its
+// published host port on the host, or the port itself with host networking.
+func probeAddress(t *v1.ContainerTemplate, ctr *runtime.Container, port v1.IntOrString) (string, error) {
+	cport := int(port.IntVal)
+	proto := v1.ProtocolTCP
+	if port.IsStr {
+		cport = 0
+		for _, p := range t.Ports {
+			if p.Name == port.StrVal {
+				cport, proto = p.ContainerPort, p.Protocol
+			}
+		}
+		if cport == 0 {
+			return "", fmt.Errorf("no port named %q", port.StrVal)
+		}
+	}
+	if t.NetworkMode == "host" {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(cport)), nil
+	}
+	for _, b := range ctr.Ports {
+		if b.ContainerPort == cport && (b.Protocol == "" || b.Protocol == string(proto)) && b.HostPort != 0 {
+			ip := b.HostIP
+			if ip == "" || ip == "0.0.0.0" || ip == "::" {
+				ip = "127.0.0.1"
+			}
+			return net.JoinHostPort(ip, strconv.Itoa(b.HostPort)), nil
+		}
+	}
+	if ctr.IPAddress != "" {
+		return net.JoinHostPort(ctr.IPAddress, strconv.Itoa(cport)), nil
+	}
+	return "", fmt.Errorf("port %d is neither published nor reachable on a container address", cport)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
