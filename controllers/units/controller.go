@@ -361,12 +361,12 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 
 // run is one reconcile of one Unit under way.
 type run struct {
-	c        *Controller
-	u        *v1.Unit
-	name     string
-	in       *instance
-	cur      *runtime.Container
-	state    v1.InstanceState
+	c         *Controller
+	u         *v1.Unit
+	name      string
+	in        *instance
+	cur       *runtime.Container
+	state     v1.InstanceState
 	msg       string
 	throttle  v1.ThrottleState
 	unhealthy bool
@@ -720,4 +720,3 @@ func (c *Controller) dependentsUp(name string) []string {
 	}
 	return out
 }
-

@@ -22,9 +22,9 @@ type memory struct {
 	SeenExit     time.Time // FinishedAt of the last exit counted
 	LastExitCode *int
 	LastExitTime time.Time
-	Failed       string // why the instance is FAILED, "" when it is not
-	FailedGen    int64  // the generation it failed at
-	Hash         string // the template the counts above are about
+	Failed       string    // why the instance is FAILED, "" when it is not
+	FailedGen    int64     // the generation it failed at
+	Hash         string    // the template the counts above are about
 	DepStopped   bool      // berth stopped the container (goal stop, or a unit it requires went down): not a crash
 	StopWait     time.Time // since when a stop has waited for the units that depend on this one
 	Restarted    time.Time // the last restart asked for (berth.dev/restarted-at) that was done
