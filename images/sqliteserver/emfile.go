@@ -1,0 +1,5 @@
+package main
+
+import "syscall"
+
+var syscallEMFILE error = syscall.EMFILE
