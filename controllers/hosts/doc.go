@@ -3,8 +3,9 @@
 // address) and alive/<host>, on a lease, says that it is up. Readers show a
 // host whose alive key is gone as DOWN, not forgotten.
 //
-// A Heartbeat is run by the host's controller. It rewrites the record every
-// TTL/3 and keeps the lease alive; when etcd is unreachable for longer than
+// A Heartbeat is run by the host's controller. It keeps the lease alive and
+// rewrites the record when it changes, and every RecordRefresh for its load
+// figures, so an idle host writes little; when etcd is unreachable for longer than
 // the TTL the lease is lost, and a new one is granted once etcd answers
 // again. When its context ends it revokes the lease, so the host is DOWN at
 // once rather than a TTL later.

@@ -31,9 +31,14 @@ type Heartbeat struct {
 	OnBeat func(error)
 
 	started time.Time
-	lease   int64
-	lost    <-chan struct{}
-	stop    context.CancelFunc
+	// written is the last record written, and when: the record is
+	// rewritten when it changes, and at least every RecordRefresh for the
+	// load and memory figures; liveness itself is the lease.
+	written   *v1.Host
+	writtenAt time.Time
+	lease     int64
+	lost      <-chan struct{}
+	stop      context.CancelFunc
 }
 
 // Record returns the host record as it would be written now.
@@ -74,12 +79,17 @@ func without(list []string, s string) []string {
 func (h *Heartbeat) beat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, h.TTL/2)
 	defer cancel()
-	b, err := json.Marshal(h.Record(time.Now().UTC()))
-	if err != nil {
-		return err
-	}
-	if _, err := h.Store.Put(ctx, store.HostKey(h.Name), b, 0); err != nil {
-		return fmt.Errorf("write host record: %w", err)
+	now := time.Now().UTC()
+	rec := h.Record(now)
+	if h.lease == 0 || h.written == nil || now.Sub(h.writtenAt) >= RecordRefresh || !sameRecord(h.written, rec) {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if _, err := h.Store.Put(ctx, store.HostKey(h.Name), b, 0); err != nil {
+			return fmt.Errorf("write host record: %w", err)
+		}
+		h.written, h.writtenAt = rec, now
 	}
 	if h.lease != 0 {
 		return nil
@@ -100,6 +110,22 @@ func (h *Heartbeat) beat(ctx context.Context) error {
 	h.lease, h.lost, h.stop = lease, lost, stop
 	h.Log.Info("host is up", "host", h.Name, "lease", fmt.Sprintf("%x", lease), "ttl", h.TTL)
 	return nil
+}
+
+// RecordRefresh is how often the host record is rewritten when nothing
+// but its load and memory figures changed.
+const RecordRefresh = 30 * time.Second
+
+// sameRecord compares two records but for the figures that move all the
+// time (heartbeat, load, memory used).
+func sameRecord(a, b *v1.Host) bool {
+	x, y := *a, *b
+	x.Status.Heartbeat, y.Status.Heartbeat = time.Time{}, time.Time{}
+	x.Status.LoadAverage, y.Status.LoadAverage = [3]float64{}, [3]float64{}
+	x.Status.MemoryUsed, y.Status.MemoryUsed = 0, 0
+	jx, _ := json.Marshal(x)
+	jy, _ := json.Marshal(y)
+	return string(jx) == string(jy)
 }
 
 // Run beats until ctx ends, then revokes the lease.

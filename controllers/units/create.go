@@ -110,6 +110,7 @@ func (r *run) create(ctx context.Context) error {
 // ensureImage pulls the image when the pull policy asks for it.
 func (r *run) ensureImage(ctx context.Context) error {
 	c, t := r.c, &r.u.Spec.Container
+	r.state = v1.StatePullingImage // as Helios shows it: throttled until the image is there
 	present, err := c.o.Runtime.ImageExists(ctx, t.Image)
 	if err != nil {
 		return fmt.Errorf("look for image %s: %w", t.Image, err)

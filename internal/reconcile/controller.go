@@ -185,6 +185,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.count(resultSuccess)
 		c.queue.Forget(key)
 	}
+	c.log.Debug("reconciled", "key", key, "took", time.Since(start).Round(time.Microsecond), "requeueAfter", res.RequeueAfter, "err", err)
 	return true
 }
 
