@@ -568,6 +568,9 @@ func (r *run) report(ctx context.Context) error {
 		}
 		prev = append(prev, in.status.Conditions...)
 	}
+	if r.cur != nil && (st.State == v1.StateRunning || st.State == v1.StateHealthchecking) && !r.cur.StartedAt.IsZero() {
+		st.Since = r.cur.StartedAt.UTC() // running since the container started, restarts included
+	}
 	st.Conditions = conditions(prev, st, r.unhealthy, now)
 	if in.status != nil && sameStatus(in.status, st) {
 		return nil

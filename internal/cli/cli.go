@@ -66,7 +66,7 @@ func Main(ctx context.Context, args []string, streams Streams, getenv func(strin
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "applyctl",
-		Short: "applyctl controls berth: apply, get, describe, diff, delete and wait for Units, Jobs and Services",
+		Short: "applyctl controls berth: apply, get, describe, diff, delete and wait for Units, Jobs and Services; start, stop, restart, status and logs of Units",
 		Long: `applyctl controls berth: it stores Units, Jobs and Services in etcd, where
 berth's controllers pick them up, and shows what the controllers report.`,
 		SilenceErrors: true,
@@ -99,7 +99,10 @@ berth's controllers pick them up, and shows what the controllers report.`,
 		a.diffCommand(),
 		a.waitCommand(),
 		a.versionCommand(),
+		a.statusCommand(),
+		a.logsCommand(),
 	)
+	root.AddCommand(a.goalCommands()...)
 	return root
 }
 

@@ -1,5 +1,18 @@
 // Package cli implements applyctl, berth's command line: apply, get,
-// describe, diff, delete, wait and version, with kubectl's habits.
+// describe, diff, delete, wait and version, with kubectl's habits; start,
+// stop, restart and status with systemctl's; and logs.
+//
+// start, stop and restart are declarative: they change the stored Units
+// (spec.goal, and the restarted-at annotation) with one compare-and-swap
+// transaction (store.UpdateObjects), computing with pure functions which
+// Units a request reaches: stop follows requires backwards (what requires
+// the Unit stops too), start follows it forwards (what the Unit requires
+// starts too), as systemd does.
+//
+// logs and status read container output from the HTTP API of the
+// controller of each host that runs the Unit (GET /v1/logs/unit/NAME on
+// the address its Host record carries); the hosts come from the Unit's
+// status keys.
 //
 // apply --wait and wait follow the Units they wait for by list-then-watch
 // (mirror.go) and decide with one pure function (unitReadiness): a Unit is

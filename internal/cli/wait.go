@@ -147,6 +147,9 @@ type waitOptions struct {
 	// deletedIsNotFound makes a Unit that is absent from the start a "not
 	// found" error (wait) rather than "deleted while waiting" (apply).
 	deletedIsNotFound bool
+	// restartedAfter holds, by Unit, the time of a restart: its instances
+	// count as Ready only once running since then (restart --wait).
+	restartedAfter map[string]time.Time
 }
 
 // waitResult is where a wait stopped.
@@ -205,7 +208,11 @@ func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, ti
 				return false, fmt.Errorf("%s was deleted while waiting for it", ref(v1.KindUnit, n))
 			}
 			seen[n] = true
-			r := unitReadiness(u, m.statuses(n), hosts)
+			insts := m.statuses(n)
+			if t, ok := opts.restartedAfter[n]; ok {
+				insts = notRestarted(insts, t)
+			}
+			r := unitReadiness(u, insts, hosts)
 			res.last[n] = r
 			switch {
 			case r.failed != nil:

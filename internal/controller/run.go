@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
+	mux.Handle("GET /v1/logs/{kind}/{name}", LogsHandler(rt, cfg.HostName))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

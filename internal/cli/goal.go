@@ -1,0 +1,359 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+
+// defaultGoalWaitTimeout bounds start, stop and restart --wait.
+const defaultGoalWaitTimeout = 5 * time.Minute
+
+// goalVerb is one of the commands that change a Unit's goal.
+type goalVerb string
+
+const (
+	verbStart   goalVerb = "start"
+	verbStop    goalVerb = "stop"
+	verbRestart goalVerb = "restart"
+)
+
+func (a *app) goalCommands() []*cobra.Command {
+	return []*cobra.Command{
+		a.goalCommand(verbStart, "Set goal start on Units and on every Unit they require, transitively",
+			`start sets spec.goal: start on each Unit named and, as systemctl start pulls
+in Requires=, on every Unit they require, transitively. Wants are not pulled
+in. A required Unit that does not exist is reported on standard error: the
+Unit waits for it. The change is stored, so it survives restarts of the
+controllers; it raises the Units' generation.
+
+It prints "unit/todo started" (or "already started") per Unit, and
+"unit/db started (required by todo)" for the Units pulled in.
+With --wait it waits until they are Ready, as wait --for=condition=Ready does.`,
+			`  applyctl start unit sqliteproxy
+  applyctl start unit todo --wait`),
+		a.goalCommand(verbStop, "Set goal stop on Units and on every Unit that requires them, transitively",
+			`stop sets spec.goal: stop on each Unit named and, as an explicit stop of a
+dependency does in systemd, on every Unit that requires one of them,
+transitively. The change is stored, so it survives restarts of the
+controllers; it raises the Units' generation.
+
+It prints "unit/db stopped" (or "already stopped") per Unit, and
+"unit/todo stopped (requires db)" for the dependents.
+With --wait it waits until their instances are STOPPED (or gone).`,
+			`  applyctl stop unit sqliteserver
+  applyctl stop unit db --wait`),
+		a.goalCommand(verbRestart, "Restart Units: set the restarted-at annotation and goal start",
+			`restart sets the annotation `+v1.AnnotationRestartedAt+` to the current time on each
+Unit named, and goal start on it (and, as start does, on what it requires);
+the host controller restarts a container that started before that time, as
+kubectl rollout restart does. The annotation does not raise the generation.
+
+It prints "unit/todo restarted".
+With --wait it waits until every instance runs again since the restart and
+is Ready.`,
+			`  applyctl restart unit todo
+  applyctl restart unit todo --wait`),
+	}
+}
+
+func (a *app) goalCommand(verb goalVerb, short, long, example string) *cobra.Command {
+	var wait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:     string(verb) + " unit NAME [NAME...]",
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, names, err := kindAndNames(args)
+			if err != nil {
+				return err
+			}
+			if kind != v1.KindUnit {
+				return usagef("%s is for units, not %ss", verb, strings.ToLower(kind))
+			}
+			if len(names) == 0 {
+				return usagef("%s needs the name of a unit: %s unit NAME", verb, verb)
+			}
+			return a.changeGoal(cmd.Context(), verb, names, wait, timeout)
+		},
+	}
+	what := "Ready"
+	if verb == verbStop {
+		what = "STOPPED"
+	}
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the units are "+what)
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultGoalWaitTimeout, "how long --wait waits (negative: no limit)")
+	return cmd
+}
+
+// goalChange is one Unit a start, stop or restart changes.
+type goalChange struct {
+	name string
+	// via is the Unit it was reached from ("" for a Unit named): for stop,
+	// the Unit it requires; for start, the Unit that requires it.
+	via string
+}
+
+// missingDep is a Unit that requires one that does not exist.
+type missingDep struct{ unit, missing string }
+
+// stopSet returns the Units named and every Unit that requires one of them,
+// transitively, in breadth-first order, each once. It does no I/O.
+func stopSet(units map[string]*v1.Unit, names []string) []goalChange {
+	requiredBy := map[string][]string{}
+	for _, u := range units {
+		for _, r := range u.Spec.Requires {
+			requiredBy[r] = append(requiredBy[r], u.Metadata.Name)
+		}
+	}
+	for _, l := range requiredBy {
+		slices.Sort(l)
+	}
+	return walk(names, func(n string) []string { return requiredBy[n] })
+}
+
+// startSet returns the Units named and every Unit they require,
+// transitively, in breadth-first order, each once; and the requirements
+// on Units that do not exist. Wants are not followed. It does no I/O.
+func startSet(units map[string]*v1.Unit, names []string) ([]goalChange, []missingDep) {
+	var missing []missingDep
+	changes := walk(names, func(n string) []string {
+		u := units[n]
+		var next []string
+		for _, r := range u.Spec.Requires {
+			if _, ok := units[r]; !ok {
+				missing = append(missing, missingDep{n, r})
+				continue
+			}
+			next = append(next, r)
+		}
+		return next
+	})
+	return changes, missing
+}
+
+// walk visits names and then, breadth first, what next returns of each
+// visited name, once each.
+func walk(names []string, next func(string) []string) []goalChange {
+	seen := map[string]bool{}
+	var out []goalChange
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, goalChange{name: n})
+		}
+	}
+	for i := 0; i < len(out); i++ {
+		for _, m := range next(out[i].name) {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, goalChange{name: m, via: out[i].name})
+			}
+		}
+	}
+	return out
+}
+
+// changeGoal runs start, stop or restart on the named Units.
+func (a *app) changeGoal(ctx context.Context, verb goalVerb, names []string, wait bool, timeout time.Duration) error {
+	st, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	restartedAt := a.now().UTC()
+	var changes []goalChange
+	var missing []missingDep
+	wctx, cancel := a.withTimeout(ctx)
+	results, err := store.UpdateObjects(wctx, st, v1.KindUnit, func(objs []v1.Object) ([]v1.Object, error) {
+		units := make(map[string]*v1.Unit, len(objs))
+		for _, o := range objs {
+			u := o.(*v1.Unit)
+			units[u.Metadata.Name] = u
+		}
+		for _, n := range names {
+			if _, ok := units[n]; !ok {
+				return nil, notFound(v1.KindUnit, n)
+			}
+		}
+		goal := v1.GoalStart
+		if verb == verbStop {
+			changes, missing = stopSet(units, names), nil
+			goal = v1.GoalStop
+		} else {
+			changes, missing = startSet(units, names)
+		}
+		out := make([]v1.Object, len(changes))
+		for i, c := range changes {
+			u := units[c.name]
+			u.Spec.Goal = goal
+			if verb == verbRestart && c.via == "" {
+				if u.Metadata.Annotations == nil {
+					u.Metadata.Annotations = map[string]string{}
+				}
+				u.Metadata.Annotations[v1.AnnotationRestartedAt] = restartedAt.Format(time.RFC3339Nano)
+			}
+			out[i] = u
+		}
+		return out, nil
+	})
+	cancel()
+	if err != nil {
+		if isNotFound(err) {
+			return err
+		}
+		return storeErr(err)
+	}
+	for _, m := range missing {
+		fmt.Fprintf(a.err, "%s requires %s, which does not exist: %s will wait for it\n",
+			ref(v1.KindUnit, m.unit), ref(v1.KindUnit, m.missing), m.unit)
+	}
+	gens := map[string]int64{}
+	for i, r := range results {
+		c := changes[i]
+		gens[r.Name] = r.Object.GetObjectMeta().Generation
+		fmt.Fprintln(a.out, goalLine(verb, c, r.Action == store.Unchanged))
+	}
+	if !wait {
+		return nil
+	}
+	all := make([]string, len(changes))
+	for i, c := range changes {
+		all[i] = c.name
+	}
+	switch verb {
+	case verbStop:
+		return a.waitStopped(ctx, st, all, timeout)
+	case verbRestart:
+		after := map[string]time.Time{}
+		for _, n := range names {
+			after[n] = restartedAt
+		}
+		return a.waitGoalReady(ctx, st, all, timeout, after)
+	}
+	return a.waitGoalReady(ctx, st, all, timeout, nil)
+}
+
+// goalLine is what start, stop and restart print about one Unit:
+// "unit/todo stopped (requires db)", "unit/db already started (required by
+// todo)", "unit/todo restarted".
+func goalLine(verb goalVerb, c goalChange, unchanged bool) string {
+	s := ref(v1.KindUnit, c.name) + " "
+	if verb == verbRestart && c.via == "" {
+		return s + "restarted"
+	}
+	if unchanged {
+		s += "already "
+	}
+	if verb == verbStop {
+		s += "stopped"
+		if c.via != "" {
+			s += " (requires " + c.via + ")"
+		}
+		return s
+	}
+	s += "started"
+	if c.via != "" {
+		s += " (required by " + c.via + ")"
+	}
+	return s
+}
+
+// waitGoalReady is start and restart --wait: every Unit Ready at its
+// current generation and, for those in restartedAfter, every instance
+// running since that time.
+func (a *app) waitGoalReady(ctx context.Context, st *store.Store, names []string, timeout time.Duration, restartedAfter map[string]time.Time) error {
+	res, err := a.waitUnits(ctx, st, names, timeout, waitOptions{readyVerb: "ready", restartedAfter: restartedAfter})
+	var fe *failedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
+		for _, l := range res.last[fe.name].report(fe.name) {
+			fmt.Fprintln(a.err, l)
+		}
+		return err
+	case timedOut(ctx, err):
+		for _, n := range res.pending {
+			for _, l := range res.last[n].report(n) {
+				fmt.Fprintln(a.err, l)
+			}
+		}
+		return fmt.Errorf("timed out after %s waiting for %s to be ready", timeout, plural(len(res.pending), "unit"))
+	}
+	return err
+}
+
+// notRestarted returns insts where every instance that has not been
+// running since t reports Ready=False: restart --wait waits for the
+// container started after the request, not the one that was Ready before.
+func notRestarted(insts []v1.InstanceStatus, t time.Time) []v1.InstanceStatus {
+	out := make([]v1.InstanceStatus, len(insts))
+	for i, in := range insts {
+		if in.State == v1.StateRunning && !in.Since.Before(t) {
+			out[i] = in
+			continue
+		}
+		in.Conditions = v1.SetCondition(slices.Clone(in.Conditions), v1.Condition{
+			Type: v1.ConditionReady, Status: v1.ConditionFalse,
+			Message: "not restarted since the request at " + t.Format(time.RFC3339),
+		}, t)
+		out[i] = in
+	}
+	return out
+}
+
+// inactive reports whether an instance's container does not run: what
+// stop --wait waits for.
+func inactive(s v1.InstanceState) bool {
+	switch s {
+	case v1.StateStopped, v1.StateExited, v1.StateFailed:
+		return true
+	}
+	return false
+}
+
+// waitStopped is stop --wait: every instance of the named Units is
+// inactive, or gone.
+func (a *app) waitStopped(ctx context.Context, st *store.Store, names []string, timeout time.Duration) error {
+	m, err := a.startMirror(ctx, st, store.StatusPrefix(v1.KindUnit))
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	wctx, cancel := waitContext(ctx, timeout)
+	defer cancel()
+	pending := map[string][]v1.InstanceStatus{}
+	err = m.until(wctx, func() (bool, error) {
+		clear(pending)
+		for _, n := range names {
+			for _, in := range m.statuses(n) {
+				if !inactive(in.State) {
+					pending[n] = append(pending[n], in)
+				}
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if timedOut(ctx, err) {
+		for _, n := range names {
+			for _, in := range pending[n] {
+				fmt.Fprintf(a.err, "%s: %s\n", ref(v1.KindUnit, n), instanceLine(in, in.ObservedGeneration))
+			}
+		}
+		return fmt.Errorf("timed out after %s waiting for %s to stop", timeout, plural(len(pending), "unit"))
+	}
+	return err
+}

@@ -1,0 +1,310 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+func (a *app) logsCommand() *cobra.Command {
+	var o logsOptions
+	cmd := &cobra.Command{
+		Use:   "logs unit NAME [-f] [--tail N] [--since D] [--timestamps] [--host H]",
+		Short: "Print the logs of a Unit's container, read from the controller of the host that runs it",
+		Long: `logs prints the output of a Unit's container. It finds the hosts that run
+the Unit from their status, and reads the logs through the HTTP API of each
+host's controller (the address its Host record carries).
+
+When the Unit runs on several hosts and --host is not given, every line is
+prefixed with "[<host>] " and the hosts' output is merged as it comes.
+-f follows the output until interrupted.`,
+		Example: `  applyctl logs unit todo
+  applyctl logs unit todo -f --tail 20
+  applyctl logs unit todo --since 10m --timestamps --host host-a`,
+		Args: usageArgs(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, names, err := kindAndNames(args)
+			if err != nil {
+				return err
+			}
+			if kind != v1.KindUnit {
+				return usagef("logs is for units, not %ss", strings.ToLower(kind))
+			}
+			if len(names) != 1 {
+				return usagef("logs needs one NAME: logs unit NAME")
+			}
+			if o.tail < -1 {
+				return usagef("--tail %d: want a number of lines (0 or more), or -1 for all", o.tail)
+			}
+			if o.since != "" {
+				if _, err := parseSince(o.since); err != nil {
+					return usageError{err}
+				}
+			}
+			return a.logs(cmd.Context(), names[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.follow, "follow", "f", false, "follow the output until interrupted")
+	f.IntVar(&o.tail, "tail", -1, "number of lines to show from the end (-1: all)")
+	f.StringVar(&o.since, "since", "", "only output since this long ago (10m) or this RFC 3339 time")
+	f.BoolVar(&o.timestamps, "timestamps", false, "prefix every line with its RFC 3339 time")
+	f.StringVar(&o.host, "host", "", "only the instance on this host")
+	return cmd
+}
+
+// logsOptions are the flags of logs, passed on to the controller.
+type logsOptions struct {
+	follow     bool
+	tail       int // -1: all
+	since      string
+	timestamps bool
+	host       string
+}
+
+// parseSince checks --since: a duration (10m) or an RFC 3339 time.
+func parseSince(s string) (string, error) {
+	if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return s, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return s, nil
+	}
+	return "", fmt.Errorf("--since %s: want a duration such as 10m or an RFC 3339 time", s)
+}
+
+// query is the query string of the controller's /v1/logs endpoint.
+func (o logsOptions) query() string {
+	q := url.Values{}
+	if o.follow {
+		q.Set("follow", "true")
+	}
+	if o.tail >= 0 {
+		q.Set("tail", strconv.Itoa(o.tail))
+	}
+	if o.since != "" {
+		q.Set("since", o.since)
+	}
+	if o.timestamps {
+		q.Set("timestamps", "true")
+	}
+	return q.Encode()
+}
+
+// logSource is where the logs of one instance are read.
+type logSource struct {
+	host string
+	addr string // the controller's HTTP address, host:port
+}
+
+func (a *app) logs(ctx context.Context, name string, o logsOptions) error {
+	st, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srcs, err := a.logSources(ctx, st, name, o.host)
+	if err != nil {
+		return err
+	}
+	c := a.httpClient()
+	if len(srcs) == 1 {
+		return a.copyLogs(ctx, c, srcs[0], name, o, a.out, "")
+	}
+	// Several hosts: whole lines, prefixed, merged as they come.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(srcs))
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = a.copyLogs(ctx, c, s, name, o, &lockedWriter{mu: &mu, w: a.out}, "["+s.host+"] ")
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	for _, err := range failed[:len(failed)-1] {
+		fmt.Fprintf(a.err, "Error: %s\n", err)
+	}
+	return failed[len(failed)-1]
+}
+
+// logSources finds the hosts that run a Unit (only host, when set) and
+// their controllers' HTTP addresses.
+func (a *app) logSources(ctx context.Context, st *store.Store, name, host string) ([]logSource, error) {
+	ctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	if _, err := store.GetObject(ctx, st, v1.KindUnit, name); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, notFound(v1.KindUnit, name)
+		}
+		return nil, storeErr(err)
+	}
+	insts, err := store.ObjectStatuses(ctx, st, v1.KindUnit, name)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	var srcs []logSource
+	for _, in := range insts {
+		if host != "" && in.Host != host {
+			continue
+		}
+		h, err := store.GetHost(ctx, st, in.Host)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("host %s, which runs %s, has no host record", in.Host, ref(v1.KindUnit, name))
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		addr := dialAddress(h)
+		if addr == "" {
+			return nil, fmt.Errorf("host %s has no HTTP address in its host record", in.Host)
+		}
+		srcs = append(srcs, logSource{host: in.Host, addr: addr})
+	}
+	if len(srcs) == 0 {
+		if host != "" {
+			return nil, fmt.Errorf("%s %q has no instance on host %s", strings.ToLower(v1.KindUnit), name, host)
+		}
+		return nil, fmt.Errorf("%s %q has no instance", strings.ToLower(v1.KindUnit), name)
+	}
+	return srcs, nil
+}
+
+// dialAddress is where to reach a host's controller: its HTTP address,
+// with the host's first address (else loopback) when it listens on every
+// address (":8500", "0.0.0.0:8500").
+func dialAddress(h *v1.Host) string {
+	addr := h.Status.HTTPAddress
+	hostPart, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(hostPart); hostPart == "" || (ip != nil && ip.IsUnspecified()) {
+		hostPart = "127.0.0.1"
+		if len(h.Status.Addresses) > 0 {
+			hostPart = h.Status.Addresses[0]
+		}
+		return net.JoinHostPort(hostPart, port)
+	}
+	return addr
+}
+
+// httpClient talks to controllers: connecting and the answer's headers are
+// bounded by --request-timeout; a followed body is not.
+func (a *app) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 nil, // controllers are reached directly
+		DialContext:           (&net.Dialer{Timeout: a.requestTimeout}).DialContext,
+		ResponseHeaderTimeout: a.requestTimeout,
+		DisableCompression:    true,
+	}}
+}
+
+// openLogs starts a request for the logs of a Unit on one host and returns
+// the body of a 200 answer.
+func openLogs(ctx context.Context, c *http.Client, s logSource, name string, o logsOptions) (io.ReadCloser, error) {
+	u := url.URL{Scheme: "http", Host: s.addr, Path: "/v1/logs/unit/" + url.PathEscape(name), RawQuery: o.query()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("host %s (%s) did not answer: %w", s.host, s.addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		msg := strings.TrimSpace(string(b))
+		if msg == "" {
+			msg = resp.Status
+		}
+		return nil, fmt.Errorf("host %s (%s): %s", s.host, s.addr, msg)
+	}
+	return resp.Body, nil
+}
+
+// copyLogs streams the logs of one instance to w, prefixing each line with
+// prefix when it is set. It returns nil when ctx ends (an interrupted -f).
+func (a *app) copyLogs(ctx context.Context, c *http.Client, s logSource, name string, o logsOptions, w io.Writer, prefix string) error {
+	body, err := openLogs(ctx, c, s, name, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer body.Close()
+	if prefix == "" {
+		_, err = io.Copy(w, body)
+	} else {
+		err = prefixLines(w, body, prefix)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("host %s (%s): reading the logs: %w", s.host, s.addr, err)
+	}
+	return nil
+}
+
+// prefixLines copies r to w line by line, each line written whole with
+// prefix before it.
+func prefixLines(w io.Writer, r io.Reader, prefix string) error {
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			if !strings.HasSuffix(line, "\n") {
+				line += "\n"
+			}
+			if _, werr := io.WriteString(w, prefix+line); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// lockedWriter serialises writes of several goroutines to one writer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
