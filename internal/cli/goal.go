@@ -14,7 +14,6 @@ import (
 	"berth.dev/berth/internal/store"
 )
 
-
 // defaultGoalWaitTimeout bounds start, stop and restart --wait.
 const defaultGoalWaitTimeout = 5 * time.Minute
 
