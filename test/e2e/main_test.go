@@ -59,6 +59,7 @@ type controllerOpts struct {
 
 func startController(t *testing.T, o controllerOpts) *controller {
 	t.Helper()
+	requireDocker(t) // the controller is ready only with its engine
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
@@ -81,8 +82,11 @@ func startController(t *testing.T, o controllerOpts) *controller {
 	}
 	c.args = append(c.args, o.extra...)
 	c.logPath = filepath.Join(t.TempDir(), o.name+".log")
-	c.start()
+	// Cleanups run last-in first-out: the controller is killed, then the
+	// containers it started for its host are removed.
+	t.Cleanup(func() { removeHostContainers(t, o.name) })
 	t.Cleanup(func() { c.kill() })
+	c.start()
 	return c
 }
 

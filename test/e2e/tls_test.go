@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +23,10 @@ func TestTLSAndAuth(t *testing.T) {
 		t.Fatalf("etcd endpoint %q is not TLS", ep)
 	}
 	tlsFlags := []string{"--etcd-cacert", certs.CACert, "--etcd-cert", certs.ClientCert, "--etcd-key", certs.ClientKey}
-	todo := repoFile(t, "manifests/todo.yaml")
+	todo := writeFile(t, "unit.yaml", parkedUnit)
 
 	out, errOut, code := applyctl(t, ep, "", append(tlsFlags, "apply", "-f", todo)...)
-	if code != 0 || !strings.Contains(out, "unit/todo created") {
+	if code != 0 || !strings.Contains(out, "unit/parked created") {
 		t.Fatalf("apply over TLS: code %d out %q err %q", code, out, errOut)
 	}
 
@@ -76,8 +78,8 @@ func TestAuthPassword(t *testing.T) {
 		}
 	}
 	good := []string{"--etcd-user", "root", "--etcd-password", "rootpw"}
-	out, errOut, code := applyctl(t, ep, "", append(good, "apply", "-f", repoFile(t, "manifests/todo.yaml"))...)
-	if code != 0 || !strings.Contains(out, "unit/todo created") {
+	out, errOut, code := applyctl(t, ep, "", append(good, "apply", "-f", writeFile(t, "unit.yaml", parkedUnit))...)
+	if code != 0 || !strings.Contains(out, "unit/parked created") {
 		t.Fatalf("apply with the password: code %d out %q err %q", code, out, errOut)
 	}
 	startController(t, controllerOpts{name: "e2e-auth", etcdEndpoints: ep, extra: good})
@@ -95,4 +97,23 @@ func TestAuthPassword(t *testing.T) {
 	if strings.Contains(string(outb), "nope") || strings.Contains(errOut, "nope") {
 		t.Errorf("the password is echoed in an error")
 	}
+}
+
+// parkedUnit is placed on a host that does not exist: it is stored and
+// read back, and no container is started for it.
+const parkedUnit = `apiVersion: berth.dev/v1
+kind: Unit
+metadata: {name: parked}
+spec:
+  container: {image: berth/testapp:latest}
+  placement: {hosts: [no-such-host]}
+`
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
