@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"berth.dev/berth/controllers/hosts"
+	"berth.dev/berth/controllers/registrator"
 	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
+	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
@@ -130,12 +132,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 	})
+	cat := catalog.NewWatched(st)
+	reg := registrator.New(registrator.Options{
+		Store: st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
+		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
+		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
+	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
 	})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
+	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
+	go func() {
+		defer wg.Done()
+		_ = cat.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = reg.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		// The cluster-wide loops run on one controller at a time.
@@ -164,7 +181,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer wg.Done()
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
-		for !units.Synced() {
+		for !units.Synced() || !cat.Synced() || !reg.Synced() {
 			select {
 			case <-ctx.Done():
 				return

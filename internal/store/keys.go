@@ -1,6 +1,9 @@
 package store
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // Keys of berth's objects, as DESIGN.md's etcd table names them. Every kind
 // argument may be given as the v1 kind ("Unit") or in lower case ("unit");
@@ -63,4 +66,30 @@ func lower(kind string) string { return strings.ToLower(kind) }
 // lastSegment returns what follows the last '/' of key.
 func lastSegment(key string) string {
 	return key[strings.LastIndexByte(key, '/')+1:]
+}
+
+// CatalogPrefix holds every endpoint of every service: catalog/.
+const CatalogPrefix = Prefix + "catalog/"
+
+// CatalogKey is one endpoint of a service, on the lease of the host that
+// registered it: catalog/<service>/<endpoint-id>, the id path-escaped.
+func CatalogKey(service, id string) string {
+	return CatalogPrefix + service + "/" + url.PathEscape(id)
+}
+
+// ParseCatalogKey returns the service and endpoint id of a catalog key.
+func ParseCatalogKey(key string) (service, id string, ok bool) {
+	rest, found := strings.CutPrefix(key, CatalogPrefix)
+	if !found {
+		return "", "", false
+	}
+	service, esc, found := strings.Cut(rest, "/")
+	if !found {
+		return "", "", false
+	}
+	id, err := url.PathUnescape(esc)
+	if err != nil {
+		return "", "", false
+	}
+	return service, id, true
 }

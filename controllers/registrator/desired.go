@@ -1,0 +1,240 @@
+package registrator
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/runtime"
+)
+
+// input is everything the host's endpoints are built from.
+type input struct {
+	Host       string
+	Address    string // the host's advertise address
+	Leader     bool   // this host registers static endpoints that name no host
+	Containers []runtime.Container
+	Units      map[string]*v1.Unit
+	Services   []*v1.Service
+	Agent      []catalog.Endpoint // registered through the agent API
+}
+
+// desired builds this host's endpoints from scratch. It does no I/O: the
+// checks carry their definitions and initial status; their results are
+// merged in by the caller.
+func desired(in input) []catalog.Endpoint {
+	var out []catalog.Endpoint
+	for i := range in.Containers {
+		c := &in.Containers[i]
+		if c.State != runtime.StateRunning {
+			continue
+		}
+		selected := false
+		if c.Labels[v1.LabelHost] == in.Host && c.Labels[v1.LabelKind] == v1.KindUnit {
+			if u := in.Units[c.Labels[v1.LabelName]]; u != nil {
+				for _, s := range in.Services {
+					if len(s.Spec.Selector) == 0 || !v1.MatchesSelector(u.Metadata.Labels, s.Spec.Selector) {
+						continue
+					}
+					if e, ok := fromService(in, s, u, c); ok {
+						out = append(out, e)
+						selected = true
+					}
+				}
+			}
+		}
+		if !selected {
+			eps := fromContainer(in.Host, in.Address, c)
+			if c.Health != "" && c.Health != runtime.HealthNone {
+				for i := range eps {
+					eps[i].Checks = append(eps[i].Checks, dockerCheck(&eps[i], c.Health))
+				}
+			}
+			out = append(out, eps...)
+		}
+	}
+	for _, s := range in.Services {
+		for i, se := range s.Spec.Endpoints {
+			if se.Host != in.Host && !(se.Host == "" && in.Leader) {
+				continue
+			}
+			e := catalog.Endpoint{
+				ID: se.ID, Service: s.Metadata.Name, Host: in.Host, Address: se.Address, Port: se.Port,
+				Protocol: v1.ProtocolTCP, Tags: mergeTags(s.Spec.Tags, se.Tags), Meta: mergeMeta(s.Spec.Meta, se.Meta),
+				Source: catalog.SourceStatic, Weights: catalog.Weights{Passing: 1, Warning: 1},
+				OnlyPassing: s.Spec.OnlyPassing, DNSTTL: dnsTTL(s),
+			}
+			if e.ID == "" {
+				e.ID = fmt.Sprintf("%s:static:%d", s.Metadata.Name, i)
+			}
+			e.Checks = serviceChecks(s, &e)
+			out = append(out, e)
+		}
+	}
+	for _, a := range in.Agent {
+		a.Host = in.Host
+		if a.Address == "" {
+			a.Address = in.Address
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].ID < out[j].ID
+	})
+	// One endpoint per service and id: the first wins.
+	dedup := out[:0]
+	for i, e := range out {
+		if i > 0 && e.Service == out[i-1].Service && e.ID == out[i-1].ID {
+			continue
+		}
+		dedup = append(dedup, e)
+	}
+	return dedup
+}
+
+// fromService is the endpoint of a Unit's container for a Service that
+// selects the Unit.
+func fromService(in input, s *v1.Service, u *v1.Unit, c *runtime.Container) (catalog.Endpoint, bool) {
+	cport := 0
+	switch {
+	case s.Spec.Port.IsStr:
+		for _, p := range u.Spec.Container.Ports {
+			if p.Name == s.Spec.Port.StrVal {
+				cport = p.ContainerPort
+			}
+		}
+	case s.Spec.Port.IntVal > 0:
+		cport = int(s.Spec.Port.IntVal)
+	case len(u.Spec.Container.Ports) > 0:
+		cport = u.Spec.Container.Ports[0].ContainerPort
+	}
+	if cport == 0 {
+		return catalog.Endpoint{}, false
+	}
+	var bound *runtime.PortBinding
+	for _, p := range published(c) {
+		if p.ContainerPort == cport {
+			bound = &p
+			break
+		}
+	}
+	if bound == nil {
+		return catalog.Endpoint{}, false
+	}
+	e := catalog.Endpoint{
+		ID:      fmt.Sprintf("%s:%s:%d", in.Host, c.Name, cport),
+		Service: s.Metadata.Name, Host: in.Host, Address: in.Address, Port: bound.HostPort,
+		Protocol: v1.Protocol(orTCP(bound.Protocol)), Tags: append([]string(nil), s.Spec.Tags...),
+		Meta:   mergeMeta(s.Spec.Meta, map[string]string{"unit": u.Metadata.Name}),
+		Source: catalog.SourceContainer, Container: c.ID, OwnerKind: v1.KindUnit, OwnerName: u.Metadata.Name,
+		Weights: catalog.Weights{Passing: 1, Warning: 1}, OnlyPassing: s.Spec.OnlyPassing, DNSTTL: dnsTTL(s),
+	}
+	if bound.Protocol == runtime.UDP {
+		e.ID += ":udp"
+	}
+	e.Checks = serviceChecks(s, &e)
+	if c.Health != "" && c.Health != runtime.HealthNone {
+		e.Checks = append(e.Checks, dockerCheck(&e, c.Health))
+	}
+	return e, true
+}
+
+// serviceChecks turns a Service's checks into checks of one endpoint.
+func serviceChecks(s *v1.Service, e *catalog.Endpoint) []catalog.Check {
+	var out []catalog.Check
+	addr := e.Address + ":" + strconv.Itoa(e.Port)
+	for i, sc := range s.Spec.Checks {
+		c := catalog.Check{ID: "service:" + e.ID, Name: sc.Name, Status: sc.InitialStatus,
+			SuccessBeforePassing: sc.SuccessBeforePassing, FailuresBeforeCritical: sc.FailuresBeforeCritical}
+		if len(s.Spec.Checks) > 1 {
+			c.ID = fmt.Sprintf("service:%s:%d", e.ID, i+1)
+		}
+		if c.Name == "" {
+			c.Name = fmt.Sprintf("Service '%s' check", s.Metadata.Name)
+		}
+		if sc.Interval != nil {
+			c.Interval = sc.Interval.Duration
+		}
+		if sc.Timeout != nil {
+			c.Timeout = sc.Timeout.Duration
+		}
+		if sc.DeregisterCriticalAfter != nil {
+			c.DeregisterCriticalAfter = sc.DeregisterCriticalAfter.Duration
+		}
+		switch {
+		case sc.HTTP != "":
+			c.Type, c.Method, c.Header = catalog.CheckHTTP, sc.Method, sc.Header
+			c.HTTP = sc.HTTP
+			if strings.HasPrefix(sc.HTTP, "/") {
+				c.HTTP = "http://" + addr + sc.HTTP
+			}
+		case sc.TCP != "":
+			c.Type, c.TCP = catalog.CheckTCP, sc.TCP
+			if sc.TCP == "true" || sc.TCP == "yes" {
+				c.TCP = addr
+			}
+		case len(sc.Exec) > 0:
+			c.Type, c.Exec = catalog.CheckExec, append([]string(nil), sc.Exec...)
+		case sc.TTL != nil:
+			c.Type, c.TTL = catalog.CheckTTL, sc.TTL.Duration
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// dockerCheck reflects the container's own HEALTHCHECK status.
+func dockerCheck(e *catalog.Endpoint, h runtime.Health) catalog.Check {
+	c := catalog.Check{ID: "docker:" + e.ID, Name: "Docker health status", Type: catalog.CheckDocker}
+	switch h {
+	case runtime.HealthHealthy:
+		c.Status, c.Output = v1.CheckPassing, "the container is healthy"
+	case runtime.HealthUnhealthy:
+		c.Status, c.Output = v1.CheckCritical, "the container is unhealthy"
+	default:
+		c.Status, c.Output = v1.CheckCritical, "the container's health check has not passed yet"
+	}
+	return c
+}
+
+func dnsTTL(s *v1.Service) time.Duration {
+	if s.Spec.TTL != nil {
+		return s.Spec.TTL.Duration
+	}
+	return 0
+}
+
+func mergeTags(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, t := range b {
+		found := false
+		for _, x := range out {
+			found = found || x == t
+		}
+		if !found {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func mergeMeta(a, b map[string]string) map[string]string {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

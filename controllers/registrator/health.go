@@ -1,0 +1,245 @@
+package registrator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/runtime"
+)
+
+// maxOutput caps a check's output, as Consul's OutputMaxSize does.
+const maxOutput = 4096
+
+// runner runs one check of one endpoint and keeps its verdict.
+type runner struct {
+	def       catalog.Check
+	defKey    string // the definition it runs; a new one replaces the runner
+	container string
+	cancel    context.CancelFunc
+
+	mu            sync.Mutex
+	status        v1.CheckStatus
+	output        string
+	successes     int
+	failures      int
+	criticalSince time.Time
+	ttlDeadline   time.Time
+}
+
+func (r *runner) state() (v1.CheckStatus, string, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status, r.output, r.criticalSince
+}
+
+// record applies one result with the thresholds, and reports whether the
+// verdict or output changed.
+func (r *runner) record(result v1.CheckStatus, output string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before, beforeOut := r.status, r.output
+	r.output = truncate(output)
+	switch result {
+	case v1.CheckPassing:
+		r.successes++
+		r.failures = 0
+		if r.successes >= max(1, r.def.SuccessBeforePassing) {
+			r.status = v1.CheckPassing
+		}
+	case v1.CheckWarning:
+		r.successes, r.failures = 0, 0
+		r.status = v1.CheckWarning
+	default:
+		r.failures++
+		r.successes = 0
+		if r.failures >= max(1, r.def.FailuresBeforeCritical) {
+			r.status = v1.CheckCritical
+		}
+	}
+	if r.status == v1.CheckCritical {
+		if before != v1.CheckCritical || r.criticalSince.IsZero() {
+			r.criticalSince = time.Now()
+		}
+	} else {
+		r.criticalSince = time.Time{}
+	}
+	return before != r.status || beforeOut != r.output
+}
+
+func truncate(s string) string {
+	if len(s) > maxOutput {
+		return s[:maxOutput]
+	}
+	return s
+}
+
+// run probes until ctx ends; changed is called when the verdict or output
+// moves.
+func (r *runner) run(ctx context.Context, rt runtime.Runtime, changed func()) {
+	if r.def.Type == catalog.CheckTTL {
+		r.runTTL(ctx, changed)
+		return
+	}
+	wait := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = r.def.Interval
+		if wait <= 0 {
+			wait = DefaultCheckInterval
+		}
+		timeout := r.def.Timeout
+		if timeout <= 0 {
+			timeout = DefaultCheckTimeout
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		result, out := probe(pctx, rt, r.def, r.container)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if r.record(result, out) {
+			changed()
+		}
+	}
+}
+
+// runTTL turns the check critical when no update came within its TTL.
+func (r *runner) runTTL(ctx context.Context, changed func()) {
+	for {
+		r.mu.Lock()
+		deadline := r.ttlDeadline
+		r.mu.Unlock()
+		if deadline.IsZero() {
+			deadline = time.Now().Add(r.def.TTL)
+			r.mu.Lock()
+			r.ttlDeadline = deadline
+			r.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(deadline)):
+		}
+		r.mu.Lock()
+		expired := !r.ttlDeadline.After(time.Now())
+		r.mu.Unlock()
+		if expired {
+			if r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.def.TTL)) {
+				changed()
+			}
+			r.mu.Lock()
+			r.ttlDeadline = time.Now().Add(r.def.TTL)
+			r.mu.Unlock()
+		}
+	}
+}
+
+// update sets a TTL check's status.
+func (r *runner) update(status v1.CheckStatus, output string) bool {
+	r.mu.Lock()
+	r.ttlDeadline = time.Now().Add(r.def.TTL)
+	r.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before, beforeOut := r.status, r.output
+	r.status, r.output = status, truncate(output)
+	if status == v1.CheckCritical {
+		if before != v1.CheckCritical {
+			r.criticalSince = time.Now()
+		}
+	} else {
+		r.criticalSince = time.Time{}
+	}
+	return before != r.status || beforeOut != r.output
+}
+
+var checkClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // Consul's checks do not verify either, unless told to
+}
+
+// probe runs one check once: http (2xx passing, 429 warning, else
+// critical), tcp (connect), exec inside the container (0 passing, 1
+// warning, else critical).
+func probe(ctx context.Context, rt runtime.Runtime, c catalog.Check, container string) (v1.CheckStatus, string) {
+	switch c.Type {
+	case catalog.CheckHTTP:
+		method := c.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.HTTP, nil)
+		if err != nil {
+			return v1.CheckCritical, err.Error()
+		}
+		for k, vs := range c.Header {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
+		}
+		resp, err := checkClient.Do(req)
+		if err != nil {
+			return v1.CheckCritical, fmt.Sprintf("HTTP %s %s: %v", method, c.HTTP, unwrap(err))
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
+		out := fmt.Sprintf("HTTP %s %s: %s Output: %s", method, c.HTTP, resp.Status, strings.TrimSpace(string(body)))
+		switch {
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			return v1.CheckPassing, out
+		case resp.StatusCode == http.StatusTooManyRequests:
+			return v1.CheckWarning, out
+		}
+		return v1.CheckCritical, out
+	case catalog.CheckTCP:
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", c.TCP)
+		if err != nil {
+			return v1.CheckCritical, fmt.Sprintf("TCP connect %s: %v", c.TCP, unwrap(err))
+		}
+		conn.Close()
+		return v1.CheckPassing, fmt.Sprintf("TCP connect %s: Success", c.TCP)
+	case catalog.CheckExec:
+		if container == "" {
+			return v1.CheckCritical, "an exec check needs a container to run in"
+		}
+		res, err := rt.Exec(ctx, container, c.Exec)
+		if err != nil {
+			return v1.CheckCritical, fmt.Sprintf("exec %s: %v", strings.Join(c.Exec, " "), err)
+		}
+		out := strings.TrimSpace(string(res.Output))
+		switch res.ExitCode {
+		case 0:
+			return v1.CheckPassing, out
+		case 1:
+			return v1.CheckWarning, out
+		}
+		return v1.CheckCritical, fmt.Sprintf("exit code %d: %s", res.ExitCode, out)
+	}
+	return v1.CheckCritical, "unknown check type " + c.Type
+}
+
+func unwrap(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if in := ue.Unwrap(); in != nil {
+			return in
+		}
+	}
+	return err
+}

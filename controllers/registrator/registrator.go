@@ -1,0 +1,569 @@
+package registrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/reconcile"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/store"
+)
+
+// ErrUnknownCheck is returned for a check id this host does not have.
+var ErrUnknownCheck = errors.New("unknown check")
+
+// Options configure a Registrator.
+type Options struct {
+	Store   *store.Store
+	Runtime runtime.Runtime
+	// Host is this host's name, Address its advertise address.
+	Host    string
+	Address string
+	// Datacenter is what the agent API reports ("dc1").
+	Datacenter string
+	// DataDir keeps the agent's registrations across restarts ("": memory only).
+	DataDir string
+	// TTL of the lease the endpoints are written on (the host's heartbeat TTL).
+	TTL time.Duration
+	// Resync is the period of a full rebuild (default 30s).
+	Resync time.Duration
+	// IsLeader says whether this host registers the static endpoints that
+	// name no host.
+	IsLeader func() bool
+	Metrics  *reconcile.Metrics
+	Log      *slog.Logger
+}
+
+// Registrator keeps this host's endpoints in the catalog. It implements
+// catalog.Agent.
+type Registrator struct {
+	o        Options
+	loop     *reconcile.Controller
+	services *store.Cache
+	units    *store.Cache
+	runCtx   context.Context
+
+	syncMu  sync.Mutex // one sync at a time
+	lease   int64
+	lost    <-chan struct{}
+	stopKA  context.CancelFunc
+	written map[string]string // catalog key -> value written on the current lease
+	local   []catalog.Endpoint
+
+	mu      sync.Mutex
+	agent   map[string]catalog.Endpoint // registered through the agent API, by id
+	runners map[string]*runner          // endpoint id + "\x00" + check id
+}
+
+var _ catalog.Agent = (*Registrator)(nil)
+
+const syncKey = "sync"
+
+// New returns a Registrator; call Run.
+func New(o Options) *Registrator {
+	if o.Resync <= 0 {
+		o.Resync = 30 * time.Second
+	}
+	if o.TTL <= 0 {
+		o.TTL = 10 * time.Second
+	}
+	if o.Datacenter == "" {
+		o.Datacenter = "dc1"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.IsLeader == nil {
+		o.IsLeader = func() bool { return false }
+	}
+	r := &Registrator{o: o, agent: map[string]catalog.Endpoint{}, runners: map[string]*runner{}, runCtx: context.Background()}
+	r.loop = reconcile.New("registrator", reconcile.Func(r.reconcile), reconcile.Options{Workers: 1, Metrics: o.Metrics, Log: o.Log})
+	kick := func(string) { r.loop.Enqueue(syncKey) }
+	r.services = store.NewCache(o.Store, store.ObjectPrefix(v1.KindService), kick)
+	r.units = store.NewCache(o.Store, store.ObjectPrefix(v1.KindUnit), kick)
+	r.loadAgent()
+	return r
+}
+
+// Synced reports whether the caches have listed once.
+func (r *Registrator) Synced() bool { return r.services.HasSynced() && r.units.HasSynced() }
+
+// Run keeps the endpoints up to date until ctx ends; the lease is revoked
+// on the way out, so the endpoints go at once.
+func (r *Registrator) Run(ctx context.Context) error {
+	r.runCtx = ctx
+	var wg sync.WaitGroup
+	for _, c := range []*store.Cache{r.services, r.units} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	for !r.Synced() {
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			wg.Wait()
+			return nil
+		case <-t.C:
+		}
+	}
+	t.Stop()
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = r.loop.Start(ctx) }()
+	go func() { defer wg.Done(); r.watchEngine(ctx) }()
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.o.Resync)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				r.loop.Enqueue(syncKey)
+			}
+		}
+	}()
+	r.loop.Enqueue(syncKey)
+	wg.Wait()
+	r.stopRunners()
+	r.revoke()
+	return nil
+}
+
+func (r *Registrator) watchEngine(ctx context.Context) {
+	backoff := 500 * time.Millisecond
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		events, errs := r.o.Runtime.Events(sctx)
+		r.loop.Enqueue(syncKey)
+		for open := true; open; {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					open = false
+					break
+				}
+				switch ev.Action {
+				case runtime.ActionStart, runtime.ActionDie, runtime.ActionStop, runtime.ActionDestroy, runtime.ActionHealthStatus, runtime.ActionPause, runtime.ActionUnpause:
+					r.loop.Enqueue(syncKey)
+				}
+			case <-errs:
+				open = false
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// reconcile rebuilds this host's endpoints and writes the difference.
+func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result, error) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if err := r.ensureLease(ctx); err != nil {
+		return reconcile.Result{}, err
+	}
+	ctrs, err := r.o.Runtime.List(ctx, runtime.ListOptions{})
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
+	}
+	in := input{Host: r.o.Host, Address: r.o.Address, Leader: r.o.IsLeader(), Containers: ctrs, Units: map[string]*v1.Unit{}}
+	for _, kv := range r.units.List() {
+		u := &v1.Unit{}
+		if json.Unmarshal(kv.Value, u) == nil {
+			in.Units[u.Metadata.Name] = u
+		}
+	}
+	for _, kv := range r.services.List() {
+		s := &v1.Service{}
+		if json.Unmarshal(kv.Value, s) == nil {
+			v1.Default(s)
+			in.Services = append(in.Services, s)
+		}
+	}
+	r.mu.Lock()
+	for _, e := range r.agent {
+		in.Agent = append(in.Agent, e)
+	}
+	r.mu.Unlock()
+
+	want := r.withResults(desired(in))
+	next := map[string]string{}
+	for _, e := range want {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		key := store.CatalogKey(e.Service, e.ID)
+		next[key] = string(b)
+		if r.written[key] == string(b) {
+			continue
+		}
+		if _, err := r.o.Store.Put(ctx, key, b, r.lease); err != nil {
+			return reconcile.Result{}, fmt.Errorf("register %s/%s: %w", e.Service, e.ID, err)
+		}
+		if _, had := r.written[key]; !had {
+			r.o.Log.Info("registered", "service", e.Service, "id", e.ID, "address", fmt.Sprintf("%s:%d", e.Address, e.Port))
+		}
+		r.written[key] = string(b)
+	}
+	for key := range r.written {
+		if _, keep := next[key]; keep {
+			continue
+		}
+		if _, err := r.o.Store.Delete(ctx, key); err != nil {
+			return reconcile.Result{}, fmt.Errorf("deregister %s: %w", key, err)
+		}
+		svc, id, _ := store.ParseCatalogKey(key)
+		r.o.Log.Info("deregistered", "service", svc, "id", id)
+		delete(r.written, key)
+	}
+	r.local = want
+	return reconcile.Result{}, nil
+}
+
+// ensureLease grants the lease the endpoints live on, and takes over the
+// endpoints this host wrote before (on an older lease) so that they are
+// rewritten or removed.
+func (r *Registrator) ensureLease(ctx context.Context) error {
+	if r.lost != nil {
+		select {
+		case <-r.lost:
+			r.o.Log.Warn("catalog lease lost; registering again")
+			r.stopKA()
+			r.lease, r.lost = 0, nil
+		default:
+		}
+	}
+	if r.lease != 0 {
+		return nil
+	}
+	lease, err := r.o.Store.Grant(ctx, r.o.TTL)
+	if err != nil {
+		return fmt.Errorf("grant catalog lease: %w", err)
+	}
+	kctx, stop := context.WithCancel(context.Background())
+	lost, err := r.o.Store.KeepAlive(kctx, lease)
+	if err != nil {
+		stop()
+		return fmt.Errorf("keep catalog lease alive: %w", err)
+	}
+	r.lease, r.lost, r.stopKA = lease, lost, stop
+	go func() {
+		select {
+		case <-lost:
+			r.loop.Enqueue(syncKey) // register everything again on a new lease
+		case <-kctx.Done():
+		}
+	}()
+	// Everything this host registered before is ours to rewrite or remove.
+	kvs, _, err := r.o.Store.List(ctx, store.CatalogPrefix)
+	if err != nil {
+		return fmt.Errorf("list catalog: %w", err)
+	}
+	r.written = map[string]string{}
+	for _, kv := range kvs {
+		var e catalog.Endpoint
+		if json.Unmarshal(kv.Value, &e) == nil && e.Host == r.o.Host {
+			r.written[kv.Key] = "" // differs from anything: rewritten on the new lease
+		}
+	}
+	return nil
+}
+
+func (r *Registrator) revoke() {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if r.lease == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r.stopKA()
+	if err := r.o.Store.Revoke(ctx, r.lease); err != nil {
+		r.o.Log.Warn("revoke catalog lease", "err", err)
+	}
+	r.lease, r.lost = 0, nil
+}
+
+// withResults starts the runners of new checks, stops those of checks
+// gone, fills in each check's verdict, and drops endpoints critical for
+// longer than their checks' DeregisterCriticalAfter.
+func (r *Registrator) withResults(eps []catalog.Endpoint) []catalog.Endpoint {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := map[string]bool{}
+	out := eps[:0]
+	var drop []string
+	for _, e := range eps {
+		gone := false
+		for i := range e.Checks {
+			c := &e.Checks[i]
+			if c.Type == catalog.CheckDocker {
+				continue
+			}
+			key := e.ID + "\x00" + c.ID
+			live[key] = true
+			defKey := checkDefKey(c, e.Container)
+			rn := r.runners[key]
+			if rn == nil || rn.defKey != defKey {
+				if rn != nil {
+					rn.cancel()
+				}
+				rn = &runner{def: *c, defKey: defKey, container: e.Container, status: c.Status}
+				if rn.status == "" {
+					rn.status = v1.CheckCritical
+				}
+				if rn.status == v1.CheckCritical {
+					rn.criticalSince = time.Now()
+				}
+				ctx, cancel := context.WithCancel(r.runCtx)
+				rn.cancel = cancel
+				r.runners[key] = rn
+				go rn.run(ctx, r.o.Runtime, func() { r.loop.Enqueue(syncKey) })
+			}
+			st, outp, since := rn.state()
+			c.Status, c.Output = st, outp
+			if st == v1.CheckCritical {
+				c.CriticalSince = since.UTC().Truncate(time.Second)
+			}
+			if c.DeregisterCriticalAfter > 0 && st == v1.CheckCritical && !since.IsZero() && time.Since(since) > c.DeregisterCriticalAfter {
+				gone = true
+			}
+		}
+		if gone {
+			if e.Source == catalog.SourceAgent {
+				drop = append(drop, e.ID)
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	for key, rn := range r.runners {
+		if !live[key] {
+			rn.cancel()
+			delete(r.runners, key)
+		}
+	}
+	if len(drop) > 0 {
+		for _, id := range drop {
+			delete(r.agent, id)
+		}
+		r.saveAgentLocked()
+	}
+	return out
+}
+
+func checkDefKey(c *catalog.Check, container string) string {
+	d := *c
+	d.Status, d.Output, d.CriticalSince = "", "", time.Time{}
+	b, _ := json.Marshal(d)
+	return container + string(b)
+}
+
+func (r *Registrator) stopRunners() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, rn := range r.runners {
+		rn.cancel()
+		delete(r.runners, key)
+	}
+}
+
+// syncNow rebuilds at once, for the agent API: a registration is in the
+// catalog when the call returns.
+func (r *Registrator) syncNow(ctx context.Context) error {
+	_, err := r.reconcile(ctx, syncKey)
+	return err
+}
+
+// NodeName implements catalog.Agent.
+func (r *Registrator) NodeName() string { return r.o.Host }
+
+// Datacenter implements catalog.Agent.
+func (r *Registrator) Datacenter() string { return r.o.Datacenter }
+
+// Register implements catalog.Agent.
+func (r *Registrator) Register(ctx context.Context, e catalog.Endpoint) error {
+	if e.Service == "" {
+		return errors.New("a service needs a name")
+	}
+	if e.ID == "" {
+		e.ID = e.Service
+	}
+	if strings.ContainsAny(e.ID, "/") {
+		return fmt.Errorf("service id %q may not contain '/'", e.ID)
+	}
+	e.Source, e.Host = catalog.SourceAgent, r.o.Host
+	if e.Weights.Passing == 0 {
+		e.Weights.Passing = 1
+	}
+	if e.Weights.Warning == 0 {
+		e.Weights.Warning = 1
+	}
+	r.mu.Lock()
+	r.agent[e.ID] = e
+	r.saveAgentLocked()
+	r.mu.Unlock()
+	return r.syncNow(ctx)
+}
+
+// Deregister implements catalog.Agent.
+func (r *Registrator) Deregister(ctx context.Context, id string) error {
+	r.mu.Lock()
+	_, ok := r.agent[id]
+	delete(r.agent, id)
+	r.saveAgentLocked()
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return r.syncNow(ctx)
+}
+
+// RegisterCheck implements catalog.Agent: the check is added to the
+// endpoint registered through the agent with that id.
+func (r *Registrator) RegisterCheck(ctx context.Context, serviceID string, c catalog.Check) error {
+	r.mu.Lock()
+	e, ok := r.agent[serviceID]
+	if !ok {
+		r.mu.Unlock()
+		if serviceID == "" {
+			return errors.New("checks must belong to a service registered on this agent (ServiceID)")
+		}
+		return fmt.Errorf("no service %q registered on this agent", serviceID)
+	}
+	kept := e.Checks[:0]
+	for _, old := range e.Checks {
+		if old.ID != c.ID {
+			kept = append(kept, old)
+		}
+	}
+	e.Checks = append(kept, c)
+	r.agent[serviceID] = e
+	r.saveAgentLocked()
+	r.mu.Unlock()
+	return r.syncNow(ctx)
+}
+
+// DeregisterCheck implements catalog.Agent.
+func (r *Registrator) DeregisterCheck(ctx context.Context, checkID string) error {
+	r.mu.Lock()
+	changed := false
+	for id, e := range r.agent {
+		kept := e.Checks[:0]
+		for _, c := range e.Checks {
+			if c.ID == checkID {
+				changed = true
+				continue
+			}
+			kept = append(kept, c)
+		}
+		e.Checks = kept
+		r.agent[id] = e
+	}
+	if changed {
+		r.saveAgentLocked()
+	}
+	r.mu.Unlock()
+	if !changed {
+		return nil
+	}
+	return r.syncNow(ctx)
+}
+
+// UpdateTTL implements catalog.Agent.
+func (r *Registrator) UpdateTTL(ctx context.Context, checkID string, status v1.CheckStatus, output string) error {
+	r.mu.Lock()
+	var found *runner
+	for key, rn := range r.runners {
+		if strings.HasSuffix(key, "\x00"+checkID) && rn.def.Type == catalog.CheckTTL {
+			found = rn
+		}
+	}
+	r.mu.Unlock()
+	if found == nil {
+		return fmt.Errorf("%w %q: no TTL check of that id on this host", ErrUnknownCheck, checkID)
+	}
+	if found.update(status, output) {
+		return r.syncNow(ctx)
+	}
+	return nil
+}
+
+// Local implements catalog.Agent.
+func (r *Registrator) Local() []catalog.Endpoint {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	out := append([]catalog.Endpoint(nil), r.local...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (r *Registrator) agentFile() string {
+	if r.o.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(r.o.DataDir, "agent-services.json")
+}
+
+func (r *Registrator) loadAgent() {
+	p := r.agentFile()
+	if p == "" {
+		return
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return
+	}
+	var list []catalog.Endpoint
+	if err := json.Unmarshal(b, &list); err != nil {
+		r.o.Log.Warn("agent registrations unreadable; starting without them", "file", p, "err", err)
+		return
+	}
+	for _, e := range list {
+		r.agent[e.ID] = e
+	}
+}
+
+func (r *Registrator) saveAgentLocked() {
+	p := r.agentFile()
+	if p == "" {
+		return
+	}
+	list := make([]catalog.Endpoint, 0, len(r.agent))
+	for _, e := range r.agent {
+		list = append(list, e)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	b, _ := json.MarshalIndent(list, "", "  ")
+	tmp := p + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, p)
+		}
+		if err != nil {
+			r.o.Log.Warn("save agent registrations", "file", p, "err", err)
+		}
+	}
+}
+
+// SetLeader sets how the Registrator learns whether this host leads (it
+// then registers the static endpoints that name no host). Call before Run.
+func (r *Registrator) SetLeader(isLeader func() bool) { r.o.IsLeader = isLeader }

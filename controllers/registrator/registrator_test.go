@@ -1,0 +1,185 @@
+package registrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/runtime/fake"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
+)
+
+type env struct {
+	t    *testing.T
+	s    *store.Store
+	rt   *fake.Runtime
+	r    *Registrator
+	stop func()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New()}
+	e.rt.AddImage("berth/testapp")
+	e.r = New(Options{Store: e.s, Runtime: e.rt, Host: "h1", Address: "127.0.0.1", DataDir: t.TempDir(), TTL: 2 * time.Second, Resync: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.r.Run(ctx) }()
+	e.stop = func() { cancel(); <-done }
+	t.Cleanup(func() { cancel(); <-done })
+	return e
+}
+
+func (e *env) endpoint(service, id string) (catalog.Endpoint, bool) {
+	kv, err := e.s.Get(context.Background(), store.CatalogKey(service, id))
+	if err != nil {
+		return catalog.Endpoint{}, false
+	}
+	var ep catalog.Endpoint
+	if err := json.Unmarshal(kv.Value, &ep); err != nil {
+		e.t.Fatal(err)
+	}
+	return ep, true
+}
+
+func (e *env) eventually(what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: not true after 10s; last: %s", what, last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) run(name string, env []string, ports ...runtime.PortBinding) string {
+	ctx := context.Background()
+	id, err := e.rt.Create(ctx, runtime.ContainerSpec{Name: name, Image: "berth/testapp", Env: env, Ports: ports})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.rt.Start(ctx, id); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+func TestContainersAreRegisteredAndDeregistered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.run("files", []string{"SERVICE_NAME=files", "SERVICE_TAGS=v1"}, runtime.PortBinding{ContainerPort: 80, HostPort: 28080})
+	e.eventually("registered", func() (bool, string) {
+		ep, ok := e.endpoint("files", "h1:files:80")
+		return ok && ep.Port == 28080 && ep.Address == "127.0.0.1" && len(ep.Tags) == 1, fmt.Sprintf("%+v", ep)
+	})
+	kv, _ := e.s.Get(context.Background(), store.CatalogKey("files", "h1:files:80"))
+	if kv.Lease == 0 {
+		t.Error("the endpoint is not on a lease")
+	}
+	if err := e.rt.Stop(context.Background(), id, "", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("deregistered when the container stops", func() (bool, string) {
+		_, ok := e.endpoint("files", "h1:files:80")
+		return !ok, ""
+	})
+}
+
+func TestShutdownRemovesEndpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.run("files", []string{"SERVICE_NAME=files"}, runtime.PortBinding{ContainerPort: 80, HostPort: 28081})
+	e.eventually("registered", func() (bool, string) { _, ok := e.endpoint("files", "h1:files:80"); return ok, "" })
+	e.stop()
+	if _, ok := e.endpoint("files", "h1:files:80"); ok {
+		t.Error("the endpoint outlived its registrator")
+	}
+}
+
+func TestAgentRegistrationChecksAndTTL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	err := e.r.Register(ctx, catalog.Endpoint{ID: "api-1", Service: "api", Port: 9999, Tags: []string{"v2"},
+		Checks: []catalog.Check{
+			{ID: "api-http", Type: catalog.CheckHTTP, HTTP: srv.URL, Interval: 50 * time.Millisecond, Timeout: time.Second, Status: v1.CheckCritical},
+			{ID: "api-ttl", Type: catalog.CheckTTL, TTL: time.Minute, Status: v1.CheckCritical},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.endpoint("api", "api-1"); !ok {
+		t.Fatal("a registration is not in the catalog when Register returns")
+	}
+	status := func(id string) string {
+		ep, _ := e.endpoint("api", "api-1")
+		for _, c := range ep.Checks {
+			if c.ID == id {
+				return string(c.Status) + ": " + c.Output
+			}
+		}
+		return "none"
+	}
+	e.eventually("http check passing", func() (bool, string) { s := status("api-http"); return s[:7] == "passing", s })
+	if err := e.r.UpdateTTL(ctx, "api-ttl", v1.CheckPassing, "all good"); err != nil {
+		t.Fatal(err)
+	}
+	if s := status("api-ttl"); s != "passing: all good" {
+		t.Errorf("ttl check after update: %s", s)
+	}
+	healthy.Store(false)
+	e.eventually("http check critical", func() (bool, string) { s := status("api-http"); return s[:8] == "critical", s })
+	if err := e.r.UpdateTTL(ctx, "nope", v1.CheckPassing, ""); err == nil {
+		t.Error("an unknown check was updated")
+	}
+	if len(e.r.Local()) != 1 {
+		t.Errorf("Local = %+v", e.r.Local())
+	}
+	if err := e.r.Deregister(ctx, "api-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.endpoint("api", "api-1"); ok {
+		t.Error("deregistered endpoint still in the catalog")
+	}
+}
+
+func TestTTLExpires(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.r.Register(ctx, catalog.Endpoint{ID: "w", Service: "worker", Port: 1,
+		Checks: []catalog.Check{{ID: "w-ttl", Type: catalog.CheckTTL, TTL: 300 * time.Millisecond, Status: v1.CheckCritical}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.r.UpdateTTL(ctx, "w-ttl", v1.CheckPassing, "alive"); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("critical once the TTL passes without an update", func() (bool, string) {
+		ep, _ := e.endpoint("worker", "w")
+		return ep.Status() == v1.CheckCritical, fmt.Sprintf("%+v", ep.Checks)
+	})
+}

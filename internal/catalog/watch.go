@@ -1,0 +1,103 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+)
+
+// Watched is the Reader every controller serves from: a Memory kept in
+// step with etcd's catalog/, hosts/ and alive/ prefixes by list-then-watch
+// caches.
+type Watched struct {
+	*Memory
+	endpoints, hosts, alive *store.Cache
+	mu                      sync.Mutex
+}
+
+// NewWatched returns a Reader over the catalog in s; call Run.
+func NewWatched(s *store.Store) *Watched {
+	w := &Watched{Memory: NewMemory()}
+	w.endpoints = store.NewCache(s, store.CatalogPrefix, w.endpointChanged)
+	w.hosts = store.NewCache(s, store.HostsPrefix, func(key string) { w.nodeChanged(strings.TrimPrefix(key, store.HostsPrefix)) })
+	w.alive = store.NewCache(s, store.AlivePrefix, func(key string) { w.nodeChanged(strings.TrimPrefix(key, store.AlivePrefix)) })
+	return w
+}
+
+// Run keeps the view up to date until ctx ends.
+func (w *Watched) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, c := range []*store.Cache{w.endpoints, w.hosts, w.alive} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Run(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Synced reports whether every cache has listed once.
+func (w *Watched) Synced() bool {
+	return w.endpoints.HasSynced() && w.hosts.HasSynced() && w.alive.HasSynced()
+}
+
+func (w *Watched) endpointChanged(key string) {
+	service, id, ok := store.ParseCatalogKey(key)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	kv, present := w.endpoints.Get(key)
+	if !present {
+		w.DeleteEndpoint(service, id, 0)
+		return
+	}
+	var e Endpoint
+	if json.Unmarshal(kv.Value, &e) != nil || e.Service != service || e.ID != id {
+		return
+	}
+	e.CreateIndex = kv.CreateRevision
+	w.PutEndpoint(e, kv.ModRevision)
+}
+
+func (w *Watched) nodeChanged(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	kv, ok := w.hosts.Get(store.HostKey(name))
+	if !ok {
+		w.DeleteNode(name, 0)
+		return
+	}
+	var h v1.Host
+	if json.Unmarshal(kv.Value, &h) != nil {
+		return
+	}
+	_, up := w.alive.Get(store.AliveKey(name))
+	n := Node{Name: name, Up: up, Meta: h.Metadata.Labels, HTTPAddress: h.Status.HTTPAddress, CreateIndex: kv.CreateRevision}
+	if len(h.Status.Addresses) > 0 {
+		n.Address = h.Status.Addresses[0]
+	}
+	if old, ok := w.Node(name); ok && sameNode(old, n) {
+		return // a heartbeat that changed nothing the catalog shows
+	}
+	w.PutNode(n, kv.ModRevision)
+}
+
+func sameNode(a, b Node) bool {
+	if a.Name != b.Name || a.Address != b.Address || a.Up != b.Up || a.HTTPAddress != b.HTTPAddress || len(a.Meta) != len(b.Meta) {
+		return false
+	}
+	for k, v := range a.Meta {
+		if b.Meta[k] != v {
+			return false
+		}
+	}
+	return true
+}
