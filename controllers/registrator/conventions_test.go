@@ -108,7 +108,7 @@ func TestServiceSelection(t *testing.T) {
 		Spec: v1.UnitSpec{Container: v1.ContainerTemplate{Ports: []v1.Port{{Name: "http", ContainerPort: 8000}, {Name: "metrics", ContainerPort: 9000}}}}}
 	svc := &v1.Service{Metadata: v1.ObjectMeta{Name: "todo-web"}, Spec: v1.ServiceSpec{
 		Selector: map[string]string{"app": "todo"}, Port: v1.FromString("http"), Tags: []string{"web"},
-		Checks: []v1.Check{{HTTP: "/healthz", Interval: &v1.Duration{Duration: 2 * time.Second}, InitialStatus: v1.CheckCritical}},
+		Checks:    []v1.Check{{HTTP: "/healthz", Interval: &v1.Duration{Duration: 2 * time.Second}, InitialStatus: v1.CheckCritical}},
 		Endpoints: []v1.StaticEndpoint{{Address: "10.9.9.9", Port: 80, Host: "h1"}, {Address: "10.9.9.8", Port: 80}}}}
 	c := container("berth-unit-todo", "berth/todo", nil,
 		map[string]string{v1.LabelHost: "h1", v1.LabelKind: v1.KindUnit, v1.LabelName: "todo"}, tcp(8000, 8000), tcp(9000, 29000))
