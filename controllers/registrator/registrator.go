@@ -61,8 +61,9 @@ type Registrator struct {
 	written map[string]string // catalog key -> value written on the current lease
 	local   []catalog.Endpoint
 
-	mu      sync.Mutex
-	agent   map[string]catalog.Endpoint // registered through the agent API, by id
+	mu       sync.Mutex
+	draining map[string]bool             // containers taken out of discovery before they stop
+	agent    map[string]catalog.Endpoint // registered through the agent API, by id
 	runners map[string]*runner          // endpoint id + "\x00" + check id
 }
 
@@ -87,7 +88,8 @@ func New(o Options) *Registrator {
 	if o.IsLeader == nil {
 		o.IsLeader = func() bool { return false }
 	}
-	r := &Registrator{o: o, agent: map[string]catalog.Endpoint{}, runners: map[string]*runner{}, runCtx: context.Background()}
+	r := &Registrator{o: o, agent: map[string]catalog.Endpoint{}, runners: map[string]*runner{}, runCtx: context.Background(),
+		draining: map[string]bool{}}
 	r.loop = reconcile.New("registrator", reconcile.Func(r.reconcile), reconcile.Options{Workers: 1, Metrics: o.Metrics, Log: o.Log})
 	kick := func(string) { r.loop.Enqueue(syncKey) }
 	r.services = store.NewCache(o.Store, store.ObjectPrefix(v1.KindService), kick)
@@ -183,7 +185,22 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
 	}
-	in := input{Host: r.o.Host, Address: r.o.Address, Leader: r.o.IsLeader(), Containers: ctrs, Units: map[string]*v1.Unit{}}
+	r.mu.Lock()
+	running := ctrs[:0]
+	alive := map[string]bool{}
+	for _, c := range ctrs {
+		alive[c.ID] = true
+		if !r.draining[c.ID] {
+			running = append(running, c)
+		}
+	}
+	for id := range r.draining {
+		if !alive[id] {
+			delete(r.draining, id) // stopped: it may be registered again when it runs
+		}
+	}
+	r.mu.Unlock()
+	in := input{Host: r.o.Host, Address: r.o.Address, Leader: r.o.IsLeader(), Containers: running, Units: map[string]*v1.Unit{}}
 	for _, kv := range r.units.List() {
 		u := &v1.Unit{}
 		if json.Unmarshal(kv.Value, u) == nil {
@@ -567,3 +584,12 @@ func (r *Registrator) saveAgentLocked() {
 // SetLeader sets how the Registrator learns whether this host leads (it
 // then registers the static endpoints that name no host). Call before Run.
 func (r *Registrator) SetLeader(isLeader func() bool) { r.o.IsLeader = isLeader }
+
+// Drain takes a container's endpoints out of the catalog until it stops,
+// and returns once they are gone: a gracePeriod starts now.
+func (r *Registrator) Drain(ctx context.Context, containerID string) error {
+	r.mu.Lock()
+	r.draining[containerID] = true
+	r.mu.Unlock()
+	return r.syncNow(ctx)
+}

@@ -46,6 +46,9 @@ type Options struct {
 	PortRange [2]int
 	// OnEngine, when set, is told whether the engine answers.
 	OnEngine func(error)
+	// Drain, when set, takes a container's endpoints out of discovery; it
+	// is called gracePeriod before a running container is stopped.
+	Drain func(ctx context.Context, containerID string) error
 }
 
 // Controller reconciles the Units of one host.
@@ -62,6 +65,9 @@ type Controller struct {
 
 	networkOnce sync.Mutex
 	networkOK   bool
+
+	drainMu sync.Mutex
+	drained map[string]time.Time // container id -> when it was taken out of discovery
 
 	deps    *depIndex
 	runCtx  context.Context
@@ -93,7 +99,7 @@ func New(o Options) *Controller {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{o: o, instances: map[string]*instance{}, ports: newPortAllocator(o.PortRange),
-		deps: newDepIndex(), probers: map[string]*prober{}, runCtx: context.Background()}
+		deps: newDepIndex(), probers: map[string]*prober{}, runCtx: context.Background(), drained: map[string]time.Time{}}
 	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
 	unitPrefix := store.ObjectPrefix(v1.KindUnit)
 	c.units = store.NewCache(o.Store, unitPrefix, func(key string) {
@@ -336,6 +342,16 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 	in.mem = out.Mem
 	r := &run{c: c, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
 
+	if wait, err := c.drainFirst(ctx, r, ctrs, out.Actions); err != nil || wait > 0 {
+		if err != nil {
+			r.fail(ctx, err)
+			return reconcile.Result{}, err
+		}
+		if err := r.report(ctx); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
 	for _, a := range out.Actions {
 		if err := r.do(ctx, a); err != nil {
 			r.fail(ctx, err)
@@ -722,4 +738,74 @@ func (c *Controller) dependentsUp(name string) []string {
 		}
 	}
 	return out
+}
+
+// gracePeriod of a container: the Unit's, or the one recorded on the
+// container when the Unit is gone.
+func gracePeriod(u *v1.Unit, c *runtime.Container) time.Duration {
+	if u != nil && u.Spec.GracePeriod != nil {
+		return u.Spec.GracePeriod.Duration
+	}
+	if d, err := time.ParseDuration(c.Labels[LabelGracePeriod]); err == nil {
+		return d
+	}
+	return 0
+}
+
+// LabelGracePeriod records a Unit's gracePeriod on its container, for the
+// stop that follows its deletion.
+const LabelGracePeriod = v1.Group + "/grace-period"
+
+// drainFirst takes out of discovery the running containers that the
+// actions stop, gracePeriod before they are stopped: it returns how long
+// to wait before stopping them (0: go ahead).
+func (c *Controller) drainFirst(ctx context.Context, r *run, ctrs []runtime.Container, acts []action) (time.Duration, error) {
+	if c.o.Drain == nil {
+		return 0, nil
+	}
+	var wait time.Duration
+	for _, a := range acts {
+		if a.kind != actRemove && a.kind != actStop && a.kind != actDepStop {
+			continue
+		}
+		var ctr *runtime.Container
+		for i := range ctrs {
+			if ctrs[i].ID == a.id {
+				ctr = &ctrs[i]
+			}
+		}
+		if ctr == nil || ctr.State != runtime.StateRunning {
+			continue
+		}
+		grace := gracePeriod(r.u, ctr)
+		if grace <= 0 {
+			continue
+		}
+		c.drainMu.Lock()
+		since, ok := c.drained[a.id]
+		c.drainMu.Unlock()
+		if !ok {
+			if err := c.o.Drain(ctx, a.id); err != nil {
+				return 0, fmt.Errorf("take %s out of discovery: %w", short(a.id), err)
+			}
+			since = time.Now()
+			c.drainMu.Lock()
+			c.drained[a.id] = since
+			c.drainMu.Unlock()
+			r.event(ctx, v1.EventNormal, "Draining", "container %s taken out of discovery; stopping it in %s (gracePeriod)", short(a.id), grace)
+		}
+		if left := grace - time.Since(since); left > wait {
+			wait = left
+		}
+	}
+	if wait > 0 {
+		r.state, r.msg = v1.StateStopping, fmt.Sprintf("out of discovery; stopping in %s (gracePeriod)", roundUp(wait))
+		return wait, nil
+	}
+	c.drainMu.Lock()
+	for _, a := range acts {
+		delete(c.drained, a.id)
+	}
+	c.drainMu.Unlock()
+	return 0, nil
 }

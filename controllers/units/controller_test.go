@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +25,15 @@ type env struct {
 	c  *Controller
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, mods ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New()}
 	e.rt.AddImage("berth/testapp")
-	e.c = New(Options{Store: e.s, Runtime: e.rt, Host: "h", Resync: time.Hour, PortRange: [2]int{41000, 41999}})
+	o := Options{Store: e.s, Runtime: e.rt, Host: "h", Resync: time.Hour, PortRange: [2]int{41000, 41999}}
+	for _, m := range mods {
+		m(&o)
+	}
+	e.c = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.c.Run(ctx) }()
@@ -328,4 +333,41 @@ func TestPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitState("bound", v1.StateRunning)
+}
+
+func TestGracePeriodDrainsBeforeStopping(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	drained := map[string]time.Time{}
+	e := newEnv(t, func(o *Options) {
+		o.Drain = func(_ context.Context, id string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			drained[id] = time.Now()
+			return nil
+		}
+	})
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.GracePeriod = &v1.Duration{Duration: 300 * time.Millisecond} }))
+	st := e.waitState("web", v1.StateRunning)
+	if err := store.DeleteObject(context.Background(), e.s, v1.KindUnit, "web"); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("drained", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, ok := drained[st.ContainerID]
+		return ok, ""
+	})
+	mu.Lock()
+	at := drained[st.ContainerID]
+	mu.Unlock()
+	if c, err := e.rt.Inspect(context.Background(), st.ContainerID); err != nil || c.State != runtime.StateRunning {
+		t.Errorf("stopped before its grace period: %v %+v", err, c.State)
+	}
+	e.eventually("removed after the grace period", func() (bool, string) {
+		return len(e.containers("web")) == 0, ""
+	})
+	if gone := time.Since(at); gone < 300*time.Millisecond {
+		t.Errorf("removed %s after draining, before the 300ms grace period", gone)
+	}
 }

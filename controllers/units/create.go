@@ -60,6 +60,9 @@ func (r *run) create(ctx context.Context) error {
 	spec.Labels[v1.LabelKind] = v1.KindUnit
 	spec.Labels[v1.LabelName] = u.Metadata.Name
 	spec.Labels[v1.LabelSpecHash] = v1.TemplateHash(t)
+	if u.Spec.GracePeriod != nil && u.Spec.GracePeriod.Duration > 0 {
+		spec.Labels[LabelGracePeriod] = u.Spec.GracePeriod.Duration.String()
+	}
 	if t.NetworkMode == "" {
 		if err := c.ensureNetwork(ctx); err != nil {
 			return err

@@ -125,18 +125,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		},
 	}
+	cat := catalog.NewWatched(st)
+	reg := registrator.New(registrator.Options{
+		Store: st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
+		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
+		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
+	})
 	recorder := events.NewRecorder(st, cfg.HostName, log.With("component", "events"))
 	defer recorder.Close()
 	units := unitsctl.New(unitsctl.Options{
 		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
 		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
-	})
-	cat := catalog.NewWatched(st)
-	reg := registrator.New(registrator.Options{
-		Store: st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
-		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
-		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
+		Drain:    reg.Drain,
 	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
