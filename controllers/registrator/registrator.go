@@ -64,7 +64,7 @@ type Registrator struct {
 	mu       sync.Mutex
 	draining map[string]bool             // containers taken out of discovery before they stop
 	agent    map[string]catalog.Endpoint // registered through the agent API, by id
-	runners map[string]*runner          // endpoint id + "\x00" + check id
+	runners  map[string]*runner          // endpoint id + "\x00" + check id
 }
 
 var _ catalog.Agent = (*Registrator)(nil)
