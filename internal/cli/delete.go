@@ -44,8 +44,11 @@ their kind and name are read).`,
 				if err != nil {
 					return err
 				}
-				if kind == kindEvent {
+				switch kind {
+				case kindEvent:
 					return usagef("events cannot be deleted: they expire an hour after they were last seen")
+				case kindEndpoint:
+					return usagef("endpoints cannot be deleted: the host that registered one removes it when its container stops")
 				}
 				if len(names) == 0 {
 					return usagef("delete needs at least one NAME")

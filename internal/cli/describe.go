@@ -20,7 +20,15 @@ func (a *app) describeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "describe KIND NAME",
 		Short: "Show an object in detail: metadata, spec, instances, conditions and events",
+		Long: `describe shows one object in detail: its metadata and spec, what its hosts
+report and the events recorded about it.
+
+describe service NAME shows the Service object when there is one, then the
+service's endpoints in the catalog and every check of every endpoint with
+its full last output. A service that only registration knows (a container's
+SERVICE_NAME, the agent API) is described from its endpoints.`,
 		Example: `  applyctl describe unit todo
+  applyctl describe service web
   applyctl describe host host-a`,
 		Args: usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -28,8 +36,11 @@ func (a *app) describeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if kind == kindEvent {
+			switch kind {
+			case kindEvent:
 				return usagef("describe shows the events of an object: describe KIND NAME; list every event with get events")
+			case kindEndpoint:
+				return usagef("describe service NAME shows the endpoints of a service and their checks")
 			}
 			if len(names) != 1 {
 				return usagef("describe needs one NAME")
@@ -45,35 +56,21 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 		return err
 	}
 	defer st.Close()
+	now := a.now()
+	d := &describer{w: a.out}
+	if kind == v1.KindService {
+		return a.describeService(ctx, st, d, name, now)
+	}
 	v, err := a.load(ctx, st, kind, name)
 	if err != nil {
 		return err
 	}
-	now := a.now()
-	d := &describer{w: a.out}
 	o := v.objs[0]
 	if h, ok := o.(*v1.Host); ok {
 		return a.describeHost(ctx, st, d, h, now)
 	}
-	m := o.GetObjectMeta()
-	d.field("Name", m.Name)
-	d.field("Kind", kind)
-	d.field("Labels", labels(m.Labels))
-	d.field("Annotations", labels(m.Annotations))
-	d.field("UID", m.UID)
-	d.field("Generation", strconv.FormatInt(m.Generation, 10))
-	d.field("Resource Version", m.ResourceVersion)
-	d.field("Created", fmt.Sprintf("%s (%s ago)", m.CreationTimestamp.Format(time.RFC3339), age(m.CreationTimestamp, now)))
-	if j, ok := o.(*v1.Job); ok {
-		d.field("Job ID", j.ID())
-	}
-	spec, err := yaml.JSONToYAML(v1.SpecOf(o))
-	if err != nil {
+	if err := d.object(o, kind, now); err != nil {
 		return err
-	}
-	fmt.Fprintln(a.out, "Spec:")
-	for _, l := range strings.Split(strings.TrimRight(string(spec), "\n"), "\n") {
-		fmt.Fprintf(a.out, "  %s\n", l)
 	}
 	switch o := o.(type) {
 	case *v1.Unit, *v1.Job:
@@ -97,14 +94,38 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 		}
 		d.table("Instances", rows)
 		d.table("Conditions", append([][]string{{"HOST", "TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}}, conds...))
-	case *v1.Service:
-		st := v1.ServiceStatus{Endpoints: len(o.Spec.Endpoints)}
-		if o.Status != nil {
-			st = *o.Status
-		}
-		d.field("Endpoints", fmt.Sprintf("%d (%d passing, %d warning, %d critical)", st.Endpoints, st.Passing, st.Warning, st.Critical))
 	}
 	return a.describeEvents(ctx, st, d, kind, name, now)
+}
+
+// object prints the metadata and spec of o.
+func (d *describer) object(o v1.Object, kind string, now time.Time) error {
+	m := o.GetObjectMeta()
+	d.field("Name", m.Name)
+	d.field("Kind", kind)
+	d.field("Labels", labels(m.Labels))
+	d.field("Annotations", labels(m.Annotations))
+	d.field("UID", m.UID)
+	d.field("Generation", strconv.FormatInt(m.Generation, 10))
+	d.field("Resource Version", m.ResourceVersion)
+	d.field("Created", fmt.Sprintf("%s (%s ago)", m.CreationTimestamp.Format(time.RFC3339), age(m.CreationTimestamp, now)))
+	if j, ok := o.(*v1.Job); ok {
+		d.field("Job ID", j.ID())
+	}
+	spec, err := yaml.JSONToYAML(v1.SpecOf(o))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(d.w, "Spec:")
+	d.indent(string(spec), "  ")
+	return nil
+}
+
+// indent prints every line of text after prefix.
+func (d *describer) indent(text, prefix string) {
+	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(d.w, "%s%s\n", prefix, l)
+	}
 }
 
 func (a *app) describeHost(ctx context.Context, st *store.Store, d *describer, h *v1.Host, now time.Time) error {

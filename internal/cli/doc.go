@@ -20,6 +20,12 @@
 // generation. describe and get events read the events controllers record
 // with internal/events.
 //
+// get services, get endpoints and describe service (catalog.go) read the
+// Service objects and the endpoints the hosts registered under catalog/,
+// and build what they show with one pure function (services): a service is
+// any name a Service object or a registered endpoint carries. get -w of
+// them follows both prefixes with the same mirror.
+//
 // applyctl talks to etcd directly through internal/store. Every command runs
 // in-process through [Main], with its arguments, standard streams and
 // environment injected, so tests drive it exactly as a user does:

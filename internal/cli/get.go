@@ -22,11 +22,25 @@ func (a *app) getCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME] [-o wide|yaml|json] [-w]",
 		Short: "List objects and their status",
-		Long: `get lists the objects of a kind (units, jobs, services or hosts) with the status
-their hosts report: a table, or with -o json|yaml the objects as stored with
-their status. -w keeps printing the rows that change until interrupted; an
-object deleted meanwhile is printed once more (a Unit or Job with STATE
-"deleted").
+		Long: `get lists the objects of a kind (units, jobs, services, endpoints or hosts)
+with the status their hosts report: a table, or with -o json|yaml the objects
+as stored with their status. -w keeps printing the rows that change until
+interrupted; an object deleted meanwhile is printed once more (a Unit or Job
+with STATE "deleted", an endpoint with STATUS "deleted").
+
+get services lists every Service object and every service that has
+endpoints in the catalog, with its endpoints counted by health (an endpoint
+is critical when one of its checks is, else warning when one is, else
+passing) and the tags of the Service and of its endpoints. Services without
+a Service object come from registration (a container's SERVICE_NAME, the
+agent API): -o wide shows "-" for their SELECTOR and PORT, and -o json|yaml
+prints them with kind Service, metadata.name and status, but no spec.
+
+get endpoints [SERVICE] lists the endpoints of the catalog (of one service
+when SERVICE is given), sorted by service and id, with the output of the
+first check that is not passing (else of the first check), on one line and
+cut to 60 characters; -o json|yaml prints them as the catalog holds them.
+describe service NAME shows every check's full output.
 
 get events lists the events of every object, oldest first: what the
 controllers did and saw (pulled, started, died, backed off). With -w it
@@ -34,6 +48,8 @@ keeps printing events as they are recorded or repeated.`,
 		Example: `  applyctl get units
   applyctl get unit todo -o wide
   applyctl get jobs -o json
+  applyctl get services
+  applyctl get endpoints web -w
   applyctl get hosts -w
   applyctl get events -w`,
 		Args: usageArgs(cobra.RangeArgs(1, 2)),
@@ -51,11 +67,14 @@ keeps printing events as they are recorded or repeated.`,
 			if len(names) > 0 {
 				name = names[0]
 			}
-			if kind == kindEvent {
+			switch kind {
+			case kindEvent:
 				if name != "" {
 					return usagef("get events takes no NAME: describe KIND NAME shows the events of one object")
 				}
 				return a.getEvents(cmd.Context(), output, watch)
+			case v1.KindService, kindEndpoint:
+				return a.getCatalog(cmd.Context(), kind, name, output, watch)
 			}
 			return a.get(cmd.Context(), kind, name, output, watch)
 		},
@@ -67,9 +86,9 @@ keeps printing events as they are recorded or repeated.`,
 
 // listDoc is what get -o json|yaml prints for a list.
 type listDoc struct {
-	APIVersion string      `json:"apiVersion"`
-	Kind       string      `json:"kind"`
-	Items      []v1.Object `json:"items"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []any  `json:"items"`
 }
 
 func (a *app) get(ctx context.Context, kind, name, output string, watch bool) error {
@@ -92,7 +111,11 @@ func (a *app) get(ctx context.Context, kind, name, output string, watch bool) er
 		}
 		return a.watch(ctx, st, v, name, p)
 	case output == "json" || output == "yaml":
-		var doc any = listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: append([]v1.Object{}, v.objs...)}
+		items := make([]any, len(v.objs))
+		for i, o := range v.objs {
+			items[i] = o
+		}
+		var doc any = listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: items}
 		if name != "" {
 			doc = v.objs[0]
 		}

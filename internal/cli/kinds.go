@@ -13,6 +13,7 @@ var kindNames = map[string]string{
 	"service": v1.KindService, "services": v1.KindService, "svc": v1.KindService,
 	"host": v1.KindHost, "hosts": v1.KindHost,
 	"event": kindEvent, "events": kindEvent, "ev": kindEvent,
+	"endpoint": kindEndpoint, "endpoints": kindEndpoint, "ep": kindEndpoint,
 }
 
 // kindEvent is what get lists for "events": not a kind of object, the
@@ -25,7 +26,7 @@ func parseKind(s string) (string, error) {
 	if k, ok := kindNames[strings.ToLower(s)]; ok {
 		return k, nil
 	}
-	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), hosts or events (ev)", s)
+	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts or events (ev)", s)
 }
 
 // kindAndNames reads "KIND [NAME...]" or "KIND/NAME" from the arguments.

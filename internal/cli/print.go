@@ -60,7 +60,13 @@ func header(kind string, wide bool) []string {
 	case v1.KindService:
 		h := []string{"NAME", "ENDPOINTS", "PASSING", "WARNING", "CRITICAL", "TAGS"}
 		if wide {
-			h = append(h, "PORT", "SELECTOR")
+			h = append(h, "SELECTOR", "PORT")
+		}
+		return h
+	case kindEndpoint:
+		h := []string{"ID", "SERVICE", "HOST", "ADDRESS", "PORT", "STATUS", "CHECK OUTPUT"}
+		if wide {
+			h = append(h, "TAGS", "SOURCE", "CONTAINER")
 		}
 		return h
 	case v1.KindHost:
@@ -80,8 +86,6 @@ func (v *view) rows(o v1.Object, wide bool, now time.Time) [][]string {
 		return unitRows(o, wide, now)
 	case *v1.Job:
 		return [][]string{jobRow(o, wide, now)}
-	case *v1.Service:
-		return [][]string{serviceRow(o, wide)}
 	case *v1.Host:
 		return [][]string{hostRow(o, v.counts[o.Metadata.Name], wide, now)}
 	}
@@ -155,22 +159,6 @@ func summarizeStates(insts []v1.InstanceStatus) string {
 		parts[i] = fmt.Sprintf("%d %s", n[s], s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func serviceRow(s *v1.Service, wide bool) []string {
-	st := v1.ServiceStatus{Endpoints: len(s.Spec.Endpoints)}
-	if s.Status != nil {
-		st = *s.Status
-	}
-	r := []string{s.Metadata.Name, strconv.Itoa(st.Endpoints), strconv.Itoa(st.Passing), strconv.Itoa(st.Warning), strconv.Itoa(st.Critical), list(s.Spec.Tags)}
-	if wide {
-		port := "-"
-		if !s.Spec.Port.IsZero() {
-			port = s.Spec.Port.String()
-		}
-		r = append(r, port, labels(s.Spec.Selector))
-	}
-	return r
 }
 
 func hostRow(h *v1.Host, c hostCount, wide bool, now time.Time) []string {

@@ -10,8 +10,9 @@ import (
 	"berth.dev/berth/internal/store"
 )
 
-// view is what get and describe show of one kind: the objects with their
-// status gathered from the status keys.
+// view is what get and describe show of Units, Jobs or Hosts: the objects
+// with their status gathered from the status keys. Services come from the
+// catalog instead (catalog.go).
 type view struct {
 	kind string
 	objs []v1.Object
@@ -92,20 +93,6 @@ func (a *app) loadInto(ctx context.Context, st *store.Store, v *view, name strin
 					}
 					v.counts[in.Host] = c
 				}
-			}
-		}
-		return nil
-	case v1.KindService:
-		if err := a.loadObjects(ctx, st, v, name); err != nil {
-			return err
-		}
-		sts, err := store.ListServiceStatuses(ctx, st)
-		if err != nil {
-			return err
-		}
-		for _, o := range v.objs {
-			if s, ok := sts[o.GetObjectMeta().Name]; ok {
-				o.(*v1.Service).Status = &s
 			}
 		}
 		return nil

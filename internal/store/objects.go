@@ -352,33 +352,6 @@ func listStatuses(ctx context.Context, s *Store, prefix string) (map[string][]v1
 	return out, nil
 }
 
-// ListServiceStatuses returns, by Service name, the sum of what each host
-// reported under status/service/<name>/<host> (a v1.ServiceStatus per host).
-func ListServiceStatuses(ctx context.Context, s *Store) (map[string]v1.ServiceStatus, error) {
-	prefix := StatusPrefix(v1.KindService)
-	kvs, _, err := s.List(ctx, prefix)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]v1.ServiceStatus{}
-	for _, kv := range kvs {
-		name, _, ok := strings.Cut(strings.TrimPrefix(kv.Key, prefix), "/")
-		if !ok {
-			continue
-		}
-		var st v1.ServiceStatus
-		if err := json.Unmarshal(kv.Value, &st); err != nil {
-			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
-		}
-		sum := out[name]
-		sum.Endpoints += st.Endpoints
-		sum.Passing += st.Passing
-		sum.Warning += st.Warning
-		sum.Critical += st.Critical
-		out[name] = sum
-	}
-	return out, nil
-}
 
 // ListHosts returns every host record, sorted by name, with Status.State UP
 // when the host's alive key exists, else DOWN.
