@@ -352,7 +352,6 @@ func listStatuses(ctx context.Context, s *Store, prefix string) (map[string][]v1
 	return out, nil
 }
 
-
 // ListHosts returns every host record, sorted by name, with Status.State UP
 // when the host's alive key exists, else DOWN.
 func ListHosts(ctx context.Context, s *Store) ([]*v1.Host, error) {
