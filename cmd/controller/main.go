@@ -26,6 +26,7 @@ func run(args []string) int {
 	var (
 		cfg                     controller.Config
 		labels, endpoints       string
+		recursors               string
 		logFormat, logLevelFlag string
 	)
 	hostname, _ := os.Hostname()
@@ -58,6 +59,7 @@ func run(args []string) int {
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:8500", "HTTP: metrics, health, Consul-compatible API, logs")
 	f.StringVar(&cfg.DNSListen, "dns-listen", "127.0.0.1:8600", "DNS, UDP and TCP")
 	f.StringVar(&cfg.DNSDomain, "dns-domain", "berth.", "DNS domain")
+	f.StringVar(&recursors, "dns-recursor", "", "comma-separated DNS servers (host:port) that names outside --dns-domain are forwarded to (none: such names are refused)")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address registered for this host's endpoints (default: first non-loopback IPv4, else 127.0.0.1)")
 	f.DurationVar(&cfg.Resync, "resync", controller.DefaultResync, "full reconcile period")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
@@ -71,6 +73,11 @@ func run(args []string) int {
 		var err error
 		if cfg.HostLabels, err = controller.ParseLabels(labels); err != nil {
 			return fmt.Errorf("--host-labels: %w", err)
+		}
+		for _, r := range strings.Split(recursors, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				cfg.DNSRecursors = append(cfg.DNSRecursors, r)
+			}
 		}
 		for _, e := range strings.Split(endpoints, ",") {
 			if e = strings.TrimSpace(e); e != "" {

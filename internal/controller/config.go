@@ -28,6 +28,7 @@ type Config struct {
 	Listen           string
 	DNSListen        string
 	DNSDomain        string
+	DNSRecursors     []string
 	AdvertiseAddress string
 	Resync           time.Duration
 	HeartbeatTTL     time.Duration

@@ -18,6 +18,7 @@ import (
 	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/catalog"
+	catalogdns "berth.dev/berth/internal/catalog/dns"
 	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
@@ -131,6 +132,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
 		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
 	})
+	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
+		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
+		Log: log.With("component", "dns"), Metrics: m.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("--dns-listen/--dns-domain: %w", err)
+	}
+	dnsDone := make(chan error, 1)
+	go func() { dnsDone <- dnsSrv.Start(ctx) }()
+	select {
+	case <-dnsSrv.Ready():
+		log.Info("serving DNS", "listen", cfg.DNSListen, "domain", cfg.DNSDomain)
+	case err := <-dnsDone:
+		return fmt.Errorf("--dns-listen: %w", err)
+	}
+	defer func() { cancel(); <-dnsDone }()
 	recorder := events.NewRecorder(st, cfg.HostName, log.With("component", "events"))
 	defer recorder.Close()
 	units := unitsctl.New(unitsctl.Options{

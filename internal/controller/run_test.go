@@ -26,7 +26,7 @@ func testConfig(t *testing.T) Config {
 		EtcdListenClient: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
 		EtcdListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
 		Listen:           fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-		DNSListen:        "127.0.0.1:8600",
+		DNSListen:        fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
 		DNSDomain:        "berth.",
 		AdvertiseAddress: "127.0.0.1",
 		Resync:           DefaultResync,

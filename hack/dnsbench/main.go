@@ -1,0 +1,247 @@
+// Command dnsbench measures berth's DNS server (internal/catalog/dns) on
+// loopback against a bare miekg/dns server that replays, for the same
+// question, the answer berth gave once (the same records and bytes, nothing
+// computed per query): the ceiling of the library on the machine. It runs both in this process,
+// one after the other, with the same load generator: -clients goroutines,
+// each with its own UDP socket, sending one query at a time for -duration
+// per scenario. Its output is the table of BENCHMARKS.md's DNS section.
+//
+//	go run ./hack/dnsbench [-duration 10s] [-clients 16] [-endpoints 100]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"berth.dev/berth/internal/catalog"
+	catalogdns "berth.dev/berth/internal/catalog/dns"
+)
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "how long each scenario runs")
+	clients := flag.Int("clients", 16, "concurrent clients")
+	endpoints := flag.Int("endpoints", 100, "endpoints of the service queried, each on its own node")
+	edns := flag.Int("edns", 4096, "EDNS0 UDP buffer the clients advertise (0: no EDNS0)")
+	flag.Parse()
+	if err := run(*duration, *clients, *endpoints, uint16(*edns)); err != nil {
+		fmt.Fprintln(os.Stderr, "dnsbench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	queries   int
+	errors    int
+	truncated int
+	answers   int // in the first response
+	size      int // bytes of the first response
+	elapsed   time.Duration
+	p50, p99  time.Duration
+}
+
+func (r result) qps() float64 { return float64(r.queries) / r.elapsed.Seconds() }
+
+func run(d time.Duration, clients, endpoints int, edns uint16) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// berth's server, over a catalog of one service with endpoints on as
+	// many nodes.
+	mem := catalog.NewMemory()
+	for i := range endpoints {
+		host := fmt.Sprintf("host-%03d", i)
+		addr := fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
+		mem.PutNode(catalog.Node{Name: host, Address: addr, Up: true}, 0)
+		mem.PutEndpoint(catalog.Endpoint{ID: host + ":web:8080", Service: "web", Host: host, Address: addr,
+			Port: 8080, Source: catalog.SourceStatic}, 0)
+	}
+	mem.PutEndpoint(catalog.Endpoint{ID: "host-000:one:8080", Service: "one", Host: "host-000", Address: "10.1.0.1",
+		Port: 8080, Source: catalog.SourceStatic}, 0)
+	srv, err := catalogdns.New(mem, catalogdns.Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Start(ctx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-errc:
+		return err
+	}
+	berth, _ := srv.Addr()
+
+	// The bare server replays, for each question, the answer berth gave to
+	// it once: the same bytes, with nothing computed per query.
+	type scenario struct {
+		name  string
+		qname string
+		qtype uint16
+	}
+	scenarios := []scenario{
+		{"A, 1 endpoint", "one.service.berth.", dns.TypeA},
+		{fmt.Sprintf("A, %d endpoints", endpoints), "web.service.berth.", dns.TypeA},
+		{fmt.Sprintf("SRV, %d endpoints", endpoints), "web.service.berth.", dns.TypeSRV},
+	}
+	fixed := map[dns.Question]*dns.Msg{}
+	for _, sc := range scenarios {
+		r, err := exchangeOnce(berth.String(), sc.qname, sc.qtype, edns)
+		if err != nil {
+			return err
+		}
+		fixed[r.Question[0]] = r
+	}
+	bare, stopBare, err := startBare(fixed)
+	if err != nil {
+		return err
+	}
+	defer stopBare()
+
+	fmt.Printf("dnsbench: %d clients over UDP, EDNS0 buffer %d, %s per scenario, GOMAXPROCS %d, NumCPU %d, %s\n",
+		clients, edns, d, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+	fmt.Println()
+	fmt.Println("| query | berth q/s | bare q/s | ratio | berth p50 / p99 | bare p50 / p99 | answers | bytes | TC | errors |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, sc := range scenarios {
+		b, err := load(berth.String(), sc.qname, sc.qtype, edns, clients, d)
+		if err != nil {
+			return fmt.Errorf("berth %s: %w", sc.name, err)
+		}
+		c, err := load(bare, sc.qname, sc.qtype, edns, clients, d)
+		if err != nil {
+			return fmt.Errorf("bare %s: %w", sc.name, err)
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.2f | %s / %s | %s / %s | %d | %d | %d | %d |\n", sc.name, b.qps(), c.qps(), b.qps()/c.qps(),
+			round(b.p50), round(b.p99), round(c.p50), round(c.p99), b.answers, b.size, b.truncated, b.errors+c.errors)
+	}
+	cancel()
+	return <-errc
+}
+
+// load runs clients goroutines asking addr for qname and qtype for d.
+func load(addr, qname string, qtype uint16, edns uint16, clients int, d time.Duration) (result, error) {
+	var res result
+	// One query first, for the size of the answer.
+	first, err := exchangeOnce(addr, qname, qtype, edns)
+	if err != nil {
+		return res, err
+	}
+	res.answers = len(first.Answer)
+	first.Compress = true
+	res.size = first.Len()
+
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		wg        sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second, UDPSize: max(edns, dns.MinMsgSize)}
+			conn, err := c.Dial(addr)
+			if err != nil {
+				mu.Lock()
+				res.errors++
+				mu.Unlock()
+				return
+			}
+			defer conn.Close()
+			m := new(dns.Msg)
+			m.SetQuestion(qname, qtype)
+			if edns > 0 {
+				m.SetEdns0(edns, false)
+			}
+			var lat []time.Duration
+			var errs, tc int
+			for time.Now().Before(deadline) {
+				m.Id = dns.Id()
+				r, rtt, err := c.ExchangeWithConn(m, conn)
+				if err != nil {
+					errs++
+					continue
+				}
+				if r.Truncated {
+					tc++
+				}
+				lat = append(lat, rtt)
+			}
+			mu.Lock()
+			latencies = append(latencies, lat...)
+			res.errors += errs
+			res.truncated += tc
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.queries = len(latencies)
+	if len(latencies) == 0 {
+		return res, errors.New("no answer at all")
+	}
+	slices.Sort(latencies)
+	res.p50 = latencies[len(latencies)/2]
+	res.p99 = latencies[len(latencies)*99/100]
+	return res, nil
+}
+
+func exchangeOnce(addr, qname string, qtype, edns uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(qname, qtype)
+	if edns > 0 {
+		m.SetEdns0(edns, false)
+	}
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, addr)
+	return r, err
+}
+
+// startBare serves, on a loopback UDP port, the fixed answer of each
+// question (REFUSED for others), with only its id changed.
+func startBare(fixed map[dns.Question]*dns.Msg) (string, func(), error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &dns.Server{PacketConn: pc, UDPSize: dns.DefaultMsgSize, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		r, ok := fixed[req.Question[0]]
+		if !ok {
+			m := new(dns.Msg)
+			w.WriteMsg(m.SetRcode(req, dns.RcodeRefused))
+			return
+		}
+		m := *r // shallow: the sections are shared, read only
+		m.Id = req.Id
+		m.Compress = true
+		w.WriteMsg(&m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	done := make(chan error, 1)
+	go func() { done <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-done:
+		return "", nil, err
+	}
+	return pc.LocalAddr().String(), func() { srv.Shutdown(); <-done }, nil
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
+}

@@ -1,0 +1,148 @@
+package catalogdns
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// maxUDPSize is the largest UDP payload answered, whatever the client's
+// EDNS0 buffer says (RFC 6891's recommended 4096).
+const maxUDPSize = 4096
+
+// ServeDNS answers one query: it implements dns.Handler and is safe for
+// concurrent use. Names in the domain are answered from the Reader; others
+// are forwarded to the recursors or REFUSED. It never panics on a parsed
+// message: queries without exactly one question get FORMERR, other opcodes
+// NOTIMP, EDNS versions above 0 BADVERS.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	start := time.Now()
+	udp := isUDP(w)
+	resp := s.respond(req, udp)
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("dns: write response", "remote", addrString(w.RemoteAddr()), "err", err)
+	}
+	if s.metrics != nil {
+		var qtype uint16
+		if len(req.Question) == 1 {
+			qtype = req.Question[0].Qtype
+		}
+		proto := "tcp"
+		if udp {
+			proto = "udp"
+		}
+		s.metrics.queries.WithLabelValues(qtypeLabel(qtype), rcodeLabel(resp.Rcode)).Inc()
+		s.metrics.duration.WithLabelValues(proto).Observe(time.Since(start).Seconds())
+	}
+}
+
+// respond builds the response to req, as sent over UDP or TCP.
+func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
+	if req.Opcode != dns.OpcodeQuery {
+		return s.failure(req, dns.RcodeNotImplemented)
+	}
+	if len(req.Question) != 1 {
+		return s.failure(req, dns.RcodeFormatError)
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		m := s.failure(req, dns.RcodeBadVers)
+		m.SetEdns0(maxUDPSize, false)
+		return m
+	}
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	if name != s.domain && !strings.HasSuffix(name, s.suffix) {
+		if len(s.recursors) > 0 {
+			return s.forward(req, udp)
+		}
+		return s.failure(req, dns.RcodeRefused)
+	}
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		return s.failure(req, dns.RcodeRefused)
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	m.RecursionAvailable = len(s.recursors) > 0
+	a := s.lookup(q.Name, strings.TrimSuffix(strings.TrimSuffix(name, s.domain), "."), q.Qtype)
+	m.Rcode = a.rcode
+	m.Answer = a.answer
+	m.Extra = a.extra
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{s.soa()}
+	}
+	s.fit(req, m, udp)
+	return m
+}
+
+// failure is an empty response with rcode.
+func (s *Server) failure(req *dns.Msg, rcode int) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(req, rcode)
+	m.RecursionAvailable = len(s.recursors) > 0
+	return m
+}
+
+// fit echoes EDNS0 and makes m fit what the transport allows: the client's
+// EDNS0 buffer over UDP (512 without EDNS0, at most 4096), 64 KiB over TCP.
+// What does not fit is dropped from the end, after the shuffle; when
+// answer records had to go, the TC bit is set so the client retries over
+// TCP.
+func (s *Server) fit(req, m *dns.Msg, udp bool) {
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+		m.SetEdns0(maxUDPSize, false)
+	}
+	if !udp {
+		size = dns.MaxMsgSize
+	}
+	m.Compress = true
+	answers := len(m.Answer)
+	m.Truncate(size)
+	if m.Truncated {
+		pruneExtra(m)
+		// RFC 2181 9: TC means the answer is incomplete; additional
+		// records left out (addresses of SRV targets) do not set it.
+		m.Truncated = len(m.Answer) < answers
+	}
+}
+
+// pruneExtra drops the additional records of SRV targets that truncation
+// left out of the answer.
+func pruneExtra(m *dns.Msg) {
+	targets := map[string]bool{}
+	for _, rr := range m.Answer {
+		if srv, ok := rr.(*dns.SRV); ok {
+			targets[strings.ToLower(srv.Target)] = true
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	extra := m.Extra[:0]
+	for _, rr := range m.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT || targets[strings.ToLower(rr.Header().Name)] {
+			extra = append(extra, rr)
+		}
+	}
+	m.Extra = extra
+}
+
+func isUDP(w dns.ResponseWriter) bool {
+	switch w.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return false
+	}
+	return true
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
