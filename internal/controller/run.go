@@ -18,6 +18,7 @@ import (
 	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/catalog/consulapi"
 	catalogdns "berth.dev/berth/internal/catalog/dns"
 	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/reconcile"
@@ -132,6 +133,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
 		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
 	})
+	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi")}).Register(mux)
 	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
 		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
 		Log: log.With("component", "dns"), Metrics: m.registry,
