@@ -1,5 +1,7 @@
 package v1
 
+import "time"
+
 // Binding is what the scheduler decided for a Unit: the hosts that run it.
 // It is stored under bindings/unit/<name>.
 type Binding struct {
@@ -54,4 +56,56 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// JobBinding is what the leading controller decided for a Job: which
+// version runs on which host, the templates of the versions in use, and
+// the progress of a rollout. It is stored under bindings/job/<name>.
+type JobBinding struct {
+	// Hosts maps each host that runs the job to the version it runs.
+	Hosts map[string]string `json:"hosts"`
+	// Templates holds the container template of every version in Hosts.
+	Templates map[string]ContainerTemplate `json:"templates"`
+	// Rollout is the last rollout of a new version.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// RolloutState is the state of a rollout.
+type RolloutState string
+
+// Values of RolloutState.
+const (
+	RolloutRollingOut RolloutState = "ROLLING_OUT"
+	RolloutDone       RolloutState = "DONE"
+	RolloutFailed     RolloutState = "FAILED"
+)
+
+// RolloutStatus follows a new version across a job's hosts.
+type RolloutStatus struct {
+	Version string       `json:"version"`
+	From    string       `json:"from,omitempty"`
+	State   RolloutState `json:"state"`
+	// Done, Current and Pending are the hosts already on the new version,
+	// being moved to it, and still to move.
+	Done      []string  `json:"done,omitempty"`
+	Current   []string  `json:"current,omitempty"`
+	Pending   []string  `json:"pending,omitempty"`
+	Failed    []string  `json:"failed,omitempty"`
+	Message   string    `json:"message,omitempty"`
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	// StepStartedAt is when the hosts in Current were moved.
+	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
+	UpdatedAt     time.Time `json:"updatedAt,omitzero"`
+}
+
+// HistoryEntry is one state transition of a Job instance on a host, kept
+// under history/job/<name>/<host>/<seq>, as Helios' history shows it.
+type HistoryEntry struct {
+	Host        string        `json:"host"`
+	Timestamp   time.Time     `json:"timestamp"`
+	State       InstanceState `json:"state"`
+	Throttled   ThrottleState `json:"throttled,omitempty"`
+	ContainerID string        `json:"containerID,omitempty"`
+	Version     string        `json:"version,omitempty"`
+	Message     string        `json:"message,omitempty"`
 }

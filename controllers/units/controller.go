@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/metrics"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/store"
@@ -36,7 +37,10 @@ type Options struct {
 	Events EventRecorder
 	// Metrics are the loop's shared metrics (controller label "unit").
 	Metrics *reconcile.Metrics
-	Log     *slog.Logger
+	// BerthMetrics, when set, receives berth's own metrics: instances by
+	// state, restarts, time to RUNNING, image pulls.
+	BerthMetrics *metrics.Metrics
+	Log          *slog.Logger
 	// Workers reconcile Units in parallel (default 8).
 	Workers int
 	// Resync is the period of a full reconcile (default 30s).
@@ -53,12 +57,15 @@ type Options struct {
 
 // Controller reconciles the Units of one host.
 type Controller struct {
-	o        Options
-	units    *store.Cache
-	bindings *store.Cache
-	statuses *store.Cache
-	loop     *reconcile.Controller
-	ports    *portAllocator
+	o           Options
+	units       *store.Cache
+	bindings    *store.Cache
+	statuses    *store.Cache
+	jobs        *store.Cache
+	jobBindings *store.Cache
+	history     *historyWriter
+	loop        *reconcile.Controller
+	ports       *portAllocator
 
 	mu        sync.Mutex
 	instances map[string]*instance
@@ -78,7 +85,8 @@ type Controller struct {
 // instance is what the controller holds about one Unit on this host.
 type instance struct {
 	mem    memory
-	status *v1.InstanceStatus // last written, nil when none
+	status *v1.InstanceStatus // last written, nil when none; changed under Controller.mu
+	timing timing
 }
 
 // New returns a Controller; call Run.
@@ -101,6 +109,7 @@ func New(o Options) *Controller {
 	c := &Controller{o: o, instances: map[string]*instance{}, ports: newPortAllocator(o.PortRange),
 		deps: newDepIndex(), probers: map[string]*prober{}, runCtx: context.Background(), drained: map[string]time.Time{}}
 	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
+	c.registerMetrics()
 	unitPrefix := store.ObjectPrefix(v1.KindUnit)
 	c.units = store.NewCache(o.Store, unitPrefix, func(key string) {
 		name := strings.TrimPrefix(key, unitPrefix)
@@ -116,6 +125,15 @@ func New(o Options) *Controller {
 		c.loop.Enqueue(strings.TrimPrefix(key, bindingPrefix))
 	})
 	statusPrefix := store.StatusPrefix(v1.KindUnit)
+	jobPrefix := store.ObjectPrefix(v1.KindJob)
+	c.jobs = store.NewCache(o.Store, jobPrefix, func(key string) {
+		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobPrefix)))
+	})
+	jobBindingPrefix := strings.TrimSuffix(store.BindingKey(v1.KindJob, "x"), "x")
+	c.jobBindings = store.NewCache(o.Store, jobBindingPrefix, func(key string) {
+		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobBindingPrefix)))
+	})
+	c.history = &historyWriter{s: o.Store, host: o.Host, counts: map[string]int{}}
 	c.statuses = store.NewCache(o.Store, statusPrefix, func(key string) {
 		// status/unit/<name>/<host>: the units that depend on <name>, and
 		// those it depends on (a stop waits for its dependents), look again.
@@ -129,7 +147,8 @@ func New(o Options) *Controller {
 
 // Synced reports whether the caches have listed once.
 func (c *Controller) Synced() bool {
-	return c.units.HasSynced() && c.bindings.HasSynced() && c.statuses.HasSynced()
+	return c.units.HasSynced() && c.bindings.HasSynced() && c.statuses.HasSynced() &&
+		c.jobs.HasSynced() && c.jobBindings.HasSynced()
 }
 
 // Enqueue asks for a Unit to be reconciled.
@@ -139,7 +158,7 @@ func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
 	var wg sync.WaitGroup
-	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses} {
+	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -192,13 +211,17 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	for _, kv := range c.units.List() {
 		c.loop.Enqueue(strings.TrimPrefix(kv.Key, prefix))
 	}
+	jprefix := store.ObjectPrefix(v1.KindJob)
+	for _, kv := range c.jobs.List() {
+		c.loop.Enqueue(jobKey(strings.TrimPrefix(kv.Key, jprefix)))
+	}
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ctrs, err := c.o.Runtime.List(lctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host, v1.LabelKind: v1.KindUnit}})
+	ctrs, err := c.o.Runtime.List(lctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host}})
 	c.engine(err)
 	for _, ctr := range ctrs {
-		if n := ctr.Labels[v1.LabelName]; n != "" {
-			c.loop.Enqueue(n)
+		if k := keyOf(ctr.Labels); k != "" {
+			c.loop.Enqueue(k)
 		}
 	}
 }
@@ -226,10 +249,10 @@ func (c *Controller) watchEngine(ctx context.Context) {
 					break
 				}
 				backoff = 500 * time.Millisecond
-				if ev.Labels[v1.LabelHost] == c.o.Host && ev.Labels[v1.LabelKind] == v1.KindUnit && ev.Labels[v1.LabelName] != "" {
+				if k := keyOf(ev.Labels); k != "" && ev.Labels[v1.LabelHost] == c.o.Host {
 					switch ev.Action {
 					case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
-						c.loop.Enqueue(ev.Labels[v1.LabelName])
+						c.loop.Enqueue(k)
 					}
 				}
 			case err, ok := <-errs:
@@ -277,14 +300,20 @@ func (c *Controller) binding(name string) *v1.Binding {
 
 // instanceOf returns the memory of a Unit's instance, seeded from the
 // status this host wrote before (across a restart of the controller).
-func (c *Controller) instanceOf(name string) *instance {
+func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if in, ok := c.instances[name]; ok {
+	if in, ok := c.instances[w.key]; ok {
 		return in
 	}
 	in := &instance{}
-	if kv, ok := c.statuses.Get(store.StatusKey(v1.KindUnit, name, c.o.Host)); ok {
+	kv, ok := c.statuses.Get(w.statusKey)
+	if !ok && w.kind != v1.KindUnit {
+		var err error
+		kv, err = c.o.Store.Get(ctx, w.statusKey)
+		ok = err == nil
+	}
+	if ok {
 		st := &v1.InstanceStatus{}
 		if json.Unmarshal(kv.Value, st) == nil {
 			in.status = st
@@ -301,7 +330,7 @@ func (c *Controller) instanceOf(name string) *instance {
 			}
 		}
 	}
-	c.instances[name] = in
+	c.instances[w.key] = in
 	return in
 }
 
@@ -311,36 +340,42 @@ func (c *Controller) forget(name string) {
 	delete(c.instances, name)
 }
 
-// Reconcile brings one Unit's container on this host in line with the Unit.
-func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
-	u, err := c.unit(name)
+// Reconcile brings one Unit's or Job's container on this host in line
+// with the object. key is a Unit's name, or "job:" and a Job's name.
+func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
+	w, err := c.workloadOf(key)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	placed := u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.binding(name))
+	u, name := w.unit, w.name
+	placed := w.placed
 	ctrs, err := c.o.Runtime.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{
-		v1.LabelHost: c.o.Host, v1.LabelKind: v1.KindUnit, v1.LabelName: name}})
+		v1.LabelHost: c.o.Host, v1.LabelKind: w.kind, v1.LabelName: name}})
 	c.engine(err)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
 	}
-	in := c.instanceOf(name)
+	in := c.instanceOf(ctx, w)
+	c.sawGeneration(in, w)
 	pin := planInput{Unit: u, Placed: placed, Containers: ctrs, Mem: in.mem, Now: time.Now()}
 	if u != nil && placed {
-		pin.Deps = judgeDeps(u, c.depInfos(u))
-		if u.Spec.Goal == v1.GoalStop {
-			pin.DependentsUp = c.dependentsUp(name)
+		if w.kind == v1.KindUnit {
+			pin.Deps = judgeDeps(u, c.depInfos(u))
+			if u.Spec.Goal == v1.GoalStop {
+				pin.DependentsUp = c.dependentsUp(name)
+			}
 		}
-		pin.Health = c.ensureProber(name, u, current(u, ctrs))
+		pin.Health = c.ensureProber(key, u, current(u, ctrs))
 		if at := u.Metadata.Annotations[v1.AnnotationRestartedAt]; at != "" {
 			pin.RestartAt, _ = time.Parse(time.RFC3339Nano, at)
 		}
 	} else {
-		c.stopProber(name)
+		c.stopProber(key)
 	}
 	out := plan(pin)
 	in.mem = out.Mem
-	r := &run{c: c, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
+	r := &run{c: c, w: w, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
+	r.noteBackOff(ctx, out)
 
 	if wait, err := c.drainFirst(ctx, r, ctrs, out.Actions); err != nil || wait > 0 {
 		if err != nil {
@@ -359,14 +394,14 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 		}
 	}
 	if out.DeleteStatus {
-		c.ports.release(name)
-		c.stopProber(name)
+		c.ports.release(key)
+		c.stopProber(key)
 		if in.status != nil {
-			if _, err := c.o.Store.Delete(ctx, store.StatusKey(v1.KindUnit, name, c.o.Host)); err != nil {
+			if _, err := c.o.Store.Delete(ctx, w.statusKey); err != nil {
 				return reconcile.Result{}, fmt.Errorf("delete status: %w", err)
 			}
 		}
-		c.forget(name)
+		c.forget(key)
 		return reconcile.Result{}, nil
 	}
 	if err := r.report(ctx); err != nil {
@@ -378,6 +413,7 @@ func (c *Controller) Reconcile(ctx context.Context, name string) (reconcile.Resu
 // run is one reconcile of one Unit under way.
 type run struct {
 	c         *Controller
+	w         *workload
 	u         *v1.Unit
 	name      string
 	in        *instance
@@ -389,7 +425,7 @@ type run struct {
 }
 
 func (r *run) event(ctx context.Context, typ v1.EventType, reason, format string, args ...any) {
-	r.c.o.Events.Event(ctx, v1.KindUnit, r.name, typ, reason, format, args...)
+	r.c.o.Events.Event(ctx, r.w.kind, r.name, typ, reason, format, args...)
 }
 
 func (r *run) do(ctx context.Context, a action) error {
@@ -436,7 +472,7 @@ func (r *run) do(ctx context.Context, a action) error {
 		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", short(a.id), err)
 		}
-		c.stopProber(r.name)
+		c.stopProber(r.w.key)
 		// The exit is seen by the next reconcile, which restarts the
 		// container as its restart policy says.
 	case actDepStop:
@@ -445,7 +481,7 @@ func (r *run) do(ctx context.Context, a action) error {
 		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", short(a.id), err)
 		}
-		c.stopProber(r.name)
+		c.stopProber(r.w.key)
 		if ctr, err := c.o.Runtime.Inspect(ctx, a.id); err == nil {
 			r.cur = &ctr
 			r.in.mem.SeenExit = ctr.FinishedAt
@@ -457,7 +493,7 @@ func (r *run) do(ctx context.Context, a action) error {
 		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			return fmt.Errorf("stop %s: %w", short(a.id), err)
 		}
-		c.stopProber(r.name)
+		c.stopProber(r.w.key)
 		if ctr, err := c.o.Runtime.Inspect(ctx, a.id); err == nil {
 			r.in.mem.SeenExit = ctr.FinishedAt
 		}
@@ -466,6 +502,7 @@ func (r *run) do(ctx context.Context, a action) error {
 		if err := c.o.Runtime.Start(ctx, a.id); err != nil {
 			return fmt.Errorf("start %s: %w", short(a.id), err)
 		}
+		c.o.BerthMetrics.ContainerRestarted(r.w.kind)
 		r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted: %s", short(a.id), a.reason)
 		return r.observe(ctx, a.id)
 	case actNoteExit:
@@ -492,6 +529,7 @@ func (r *run) do(ctx context.Context, a action) error {
 			return fmt.Errorf("start %s: %w", short(a.id), err)
 		}
 		if restart {
+			c.o.BerthMetrics.ContainerRestarted(r.w.kind)
 			r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted (%s; restart %d)", short(a.id), a.reason, r.in.mem.Restarts)
 		} else {
 			r.event(ctx, v1.EventNormal, "Started", "container %s started", short(a.id))
@@ -513,7 +551,7 @@ func (r *run) observe(ctx context.Context, id string) error {
 		r.state, r.msg = v1.StateRunning, ""
 		if r.u.Spec.Container.HealthCheck != nil {
 			r.state = v1.StateHealthchecking
-			r.c.ensureProber(r.name, r.u, &ctr)
+			r.c.ensureProber(r.w.key, r.u, &ctr)
 		}
 	default:
 		// It already exited: the next reconcile (its die event) handles it.
@@ -573,6 +611,9 @@ func (r *run) report(ctx context.Context) error {
 	if st.State == "" {
 		st.State = v1.StateUnknown
 	}
+	if st.Throttled == "" && st.State == v1.StateExited && strings.Contains(st.Message, "back-off") {
+		st.Throttled = v1.ThrottleFlapping
+	}
 	if r.cur != nil {
 		st.ContainerID = r.cur.ID
 		st.Ports = portStatus(&u.Spec.Container, r.cur.Ports)
@@ -595,10 +636,14 @@ func (r *run) report(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.o.Store.Put(ctx, store.StatusKey(v1.KindUnit, r.name, c.o.Host), b, 0); err != nil {
+	if _, err := c.o.Store.Put(ctx, r.w.statusKey, b, 0); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
-	in.status = st
+	if r.w.kind == v1.KindJob && (in.status == nil || in.status.State != st.State || in.status.ContainerID != st.ContainerID || in.status.Throttled != st.Throttled) {
+		c.history.record(ctx, r.name, v1.HistoryEntry{Host: c.o.Host, Timestamp: time.Now().UTC(), State: st.State,
+			Throttled: st.Throttled, ContainerID: st.ContainerID, Version: r.w.version, Message: st.Message})
+	}
+	c.reported(r.w, in, st)
 	return nil
 }
 

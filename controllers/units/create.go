@@ -36,7 +36,7 @@ func (r *run) create(ctx context.Context) error {
 		return err
 	}
 	spec := runtime.ContainerSpec{
-		Name:        v1.ContainerName(v1.KindUnit, u.Metadata.Name, ""),
+		Name:        v1.ContainerName(r.w.kind, u.Metadata.Name, r.w.version),
 		Image:       t.Image,
 		Entrypoint:  t.Command,
 		Cmd:         t.Args,
@@ -57,7 +57,10 @@ func (r *run) create(ctx context.Context) error {
 		spec.Labels[k] = v
 	}
 	spec.Labels[v1.LabelHost] = c.o.Host
-	spec.Labels[v1.LabelKind] = v1.KindUnit
+	spec.Labels[v1.LabelKind] = r.w.kind
+	if r.w.version != "" {
+		spec.Labels[v1.LabelVersion] = r.w.version
+	}
 	spec.Labels[v1.LabelName] = u.Metadata.Name
 	spec.Labels[v1.LabelSpecHash] = v1.TemplateHash(t)
 	if u.Spec.GracePeriod != nil && u.Spec.GracePeriod.Duration > 0 {
@@ -73,9 +76,14 @@ func (r *run) create(ctx context.Context) error {
 	for _, e := range t.Env {
 		spec.Env = append(spec.Env, e.Name+"="+e.Value)
 	}
-	spec.Env = append(spec.Env, "BERTH_HOST="+c.o.Host, "BERTH_UNIT="+u.Metadata.Name)
+	spec.Env = append(spec.Env, "BERTH_HOST="+c.o.Host)
+	if r.w.kind == v1.KindJob {
+		spec.Env = append(spec.Env, "BERTH_JOB="+u.Metadata.Name, "BERTH_JOB_VERSION="+r.w.version)
+	} else {
+		spec.Env = append(spec.Env, "BERTH_UNIT="+u.Metadata.Name)
+	}
 	if t.NetworkMode != "host" && !strings.HasPrefix(t.NetworkMode, "container:") && t.NetworkMode != "none" {
-		ports, err := c.ports.assign(u.Metadata.Name, t.Ports, previous)
+		ports, err := c.ports.assign(r.w.key, t.Ports, previous)
 		if err != nil {
 			return err
 		}
@@ -131,7 +139,9 @@ func (r *run) ensureImage(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, pullTimeout)
 		defer cancel()
 		start := time.Now()
-		if err := c.o.Runtime.Pull(pctx, t.Image); err != nil {
+		err := c.o.Runtime.Pull(pctx, t.Image)
+		c.o.BerthMetrics.ImagePulled(time.Since(start), err)
+		if err != nil {
 			r.throttle = v1.ThrottleImagePullFailed
 			r.event(ctx, v1.EventWarning, "Failed", "pull %s: %v", t.Image, err)
 			return fmt.Errorf("pull %s: %w", t.Image, err)

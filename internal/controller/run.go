@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"berth.dev/berth/controllers/hosts"
+	"berth.dev/berth/controllers/jobs"
 	"berth.dev/berth/controllers/registrator"
 	"berth.dev/berth/controllers/scheduler"
 	unitsctl "berth.dev/berth/controllers/units"
@@ -161,6 +162,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
 	})
+	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
@@ -180,9 +182,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			m.leader.Set(1)
 			defer m.leader.Set(0)
 			log.Info("leading the cluster-wide loops")
+			var lwg sync.WaitGroup
+			lwg.Add(1)
+			go func() {
+				defer lwg.Done()
+				if err := jobsCtl.Run(lctx); err != nil {
+					log.Error("jobs loop stopped", "err", err)
+				}
+			}()
 			if err := sched.Run(lctx); err != nil {
 				log.Error("scheduler stopped", "err", err)
 			}
+			lwg.Wait()
 			log.Info("no longer leading")
 		})
 		if err != nil && ctx.Err() == nil {

@@ -93,3 +93,13 @@ func ParseCatalogKey(key string) (service, id string, ok bool) {
 	}
 	return service, id, true
 }
+
+// HistoryPrefix holds the history of one object on one host
+// (history/<kind>/<name>/<host>/), or on every host when host is "".
+func HistoryPrefix(kind, name, host string) string {
+	p := Prefix + "history/" + lower(kind) + "/" + name + "/"
+	if host != "" {
+		p += host + "/"
+	}
+	return p
+}

@@ -1,0 +1,15 @@
+// Package jobs is the leading controller's loop for Jobs, as Helios' master
+// ran them: it decides which version of a Job runs on which host and
+// writes that decision as the Job's binding (bindings/job/<name>); each
+// host's controller runs what the binding gives it.
+//
+// A Job runs on the hosts its deployments name (with their goal) and on
+// every Up host that matches its hostSelector, hosts that join later
+// included; after its expires time it runs nowhere. A host new to the
+// Job gets the current version at once. A new version rolls across the
+// hosts that run an older one, rollout.parallelism hosts at a time: each
+// step waits until those hosts run the new version RUNNING and Ready,
+// within rollout.timeout; a host that fails or times out stops the
+// rollout (rollout.onFailure: stop) or is passed over (continue). The
+// rollout's progress is kept in the binding for `applyctl rollout status`.
+package jobs

@@ -1,0 +1,236 @@
+package jobs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+)
+
+// HostInfo is what the plan knows of a host.
+type HostInfo struct {
+	Name   string
+	Labels map[string]string
+	Up     bool
+}
+
+// planInput is everything a Job's binding is decided from.
+type planInput struct {
+	Job      *v1.Job
+	Hosts    []HostInfo
+	Current  v1.JobBinding
+	Statuses map[string]v1.InstanceStatus // by host
+	Now      time.Time
+}
+
+// targets returns the hosts the Job should run on now.
+func targets(in planInput) []string {
+	j := in.Job
+	if j.Spec.Expires != nil && !in.Now.Before(*j.Spec.Expires) {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, d := range j.Spec.Deployments {
+		set[d.Host] = true
+	}
+	if len(j.Spec.HostSelector) > 0 {
+		for _, h := range in.Hosts {
+			if h.Up && v1.MatchesSelector(h.Labels, j.Spec.HostSelector) {
+				set[h.Name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for h := range set {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// plan computes the Job's next binding and when to look again (0: when
+// something changes).
+func plan(in planInput) (v1.JobBinding, time.Duration) {
+	j := in.Job
+	v := j.Spec.Version
+	cur := in.Current
+	next := v1.JobBinding{Hosts: map[string]string{}, Templates: map[string]v1.ContainerTemplate{}}
+	var requeue time.Duration
+	if j.Spec.Expires != nil && in.Now.Before(*j.Spec.Expires) {
+		requeue = j.Spec.Expires.Sub(in.Now)
+	}
+	want := targets(in)
+	var old []string
+	for _, h := range want {
+		have, ok := cur.Hosts[h]
+		switch {
+		case !ok || have == v:
+			next.Hosts[h] = v // a new host gets the current version at once
+		default:
+			next.Hosts[h] = have
+			old = append(old, h)
+		}
+	}
+	var ro *v1.RolloutStatus
+	if cur.Rollout != nil {
+		c := *cur.Rollout
+		ro = &c
+	}
+	if len(old) > 0 || (ro != nil && ro.Version == v && ro.State == v1.RolloutRollingOut) {
+		if ro == nil || ro.Version != v {
+			ro = &v1.RolloutStatus{Version: v, From: cur.Hosts[old0(old)], State: v1.RolloutRollingOut,
+				Pending: old, StartedAt: in.Now}
+			for _, h := range want {
+				if cur.Hosts[h] == v {
+					ro.Done = append(ro.Done, h)
+				}
+			}
+		}
+		requeue = minPositive(requeue, step(in, ro, next, old))
+	}
+	ro = prune(ro, want)
+	next.Rollout = ro
+	for _, ver := range next.Hosts {
+		if ver == v {
+			next.Templates[ver] = j.Spec.Container
+		} else if t, ok := cur.Templates[ver]; ok {
+			next.Templates[ver] = t
+		}
+	}
+	return next, requeue
+}
+
+// step moves a rollout on: it checks the hosts being moved, moves the next
+// ones, and returns when to look again.
+func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) time.Duration {
+	j := in.Job
+	v := j.Spec.Version
+	if ro.State != v1.RolloutRollingOut {
+		return 0 // failed and stopped: the remaining hosts keep their version
+	}
+	hash := v1.TemplateHash(&j.Spec.Container)
+	timeout := j.Spec.Rollout.Timeout.Duration
+	var still []string
+	for _, h := range ro.Current {
+		next.Hosts[h] = v
+		st, ok := in.Statuses[h]
+		ready := false
+		if ok && st.SpecHash == hash && st.State == v1.StateRunning {
+			c := v1.FindCondition(st.Conditions, v1.ConditionReady)
+			ready = c != nil && c.Status == v1.ConditionTrue
+		}
+		switch {
+		case ready:
+			ro.Done = append(ro.Done, h)
+		case ok && st.SpecHash == hash && st.State == v1.StateFailed:
+			fail(ro, j, h, fmt.Sprintf("host %s: %s", h, st.Message))
+		case in.Now.Sub(ro.StepStartedAt) > timeout:
+			why := "no status yet"
+			if ok {
+				why = fmt.Sprintf("%s: %s", st.State, st.Message)
+			}
+			fail(ro, j, h, fmt.Sprintf("host %s: not RUNNING and healthy within %s (%s)", h, timeout, strings.TrimSuffix(why, ": ")))
+		default:
+			still = append(still, h)
+		}
+	}
+	ro.Current = still
+	ro.UpdatedAt = in.Now
+	if ro.State == v1.RolloutFailed {
+		// The hosts already moved keep the new version; the others stay.
+		for _, h := range ro.Pending {
+			if _, ok := next.Hosts[h]; ok && contains(old, h) {
+				next.Hosts[h] = in.Current.Hosts[h]
+			}
+		}
+		return 0
+	}
+	if len(ro.Current) == 0 {
+		n := j.Spec.Rollout.Parallelism
+		for n > 0 && len(ro.Pending) > 0 {
+			h := ro.Pending[0]
+			ro.Pending = ro.Pending[1:]
+			if _, still := next.Hosts[h]; !still {
+				continue // no longer a target
+			}
+			ro.Current = append(ro.Current, h)
+			next.Hosts[h] = v
+			n--
+		}
+		ro.StepStartedAt = in.Now
+	}
+	if len(ro.Current) == 0 && len(ro.Pending) == 0 {
+		ro.State = v1.RolloutDone
+		ro.Message = fmt.Sprintf("version %s runs on %d host(s)", v, len(ro.Done))
+		return 0
+	}
+	ro.Message = fmt.Sprintf("moving %s to version %s; %d done, %d to go", strings.Join(ro.Current, ", "), v, len(ro.Done), len(ro.Pending))
+	for _, h := range ro.Pending {
+		if _, ok := next.Hosts[h]; ok {
+			next.Hosts[h] = in.Current.Hosts[h]
+		}
+	}
+	left := timeout - in.Now.Sub(ro.StepStartedAt)
+	if left <= 0 {
+		left = time.Millisecond
+	}
+	return minPositive(left, time.Second)
+}
+
+func fail(ro *v1.RolloutStatus, j *v1.Job, host, msg string) {
+	ro.Failed = append(ro.Failed, host)
+	if j.Spec.Rollout.OnFailure == v1.RolloutStop {
+		ro.State = v1.RolloutFailed
+		ro.Message = "rollout stopped: " + msg
+		return
+	}
+	ro.Message = "passed over: " + msg
+}
+
+// prune drops hosts that are no longer targets from a rollout's lists.
+func prune(ro *v1.RolloutStatus, want []string) *v1.RolloutStatus {
+	if ro == nil {
+		return nil
+	}
+	keep := func(list []string) []string {
+		var out []string
+		for _, h := range list {
+			if contains(want, h) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	ro.Pending, ro.Current = keep(ro.Pending), keep(ro.Current)
+	return ro
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func old0(old []string) string {
+	if len(old) == 0 {
+		return ""
+	}
+	return old[0]
+}
+
+func minPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	case a < b:
+		return a
+	}
+	return b
+}

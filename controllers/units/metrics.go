@@ -1,0 +1,96 @@
+package units
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+)
+
+// timing is what an instance remembers for berth_time_to_running_seconds
+// and the BackOff event.
+type timing struct {
+	gen        int64     // the generation last read
+	seenAt     time.Time // when this host first read it
+	timedGen   int64     // the generation whose RUNNING was observed
+	backOff    time.Time // the exit whose back-off was announced
+	backOffSet bool
+}
+
+// registerMetrics makes the instances the source of berth_instances.
+func (c *Controller) registerMetrics() {
+	for _, kind := range []string{v1.KindUnit, v1.KindJob} {
+		c.o.BerthMetrics.CountInstances(kind, func() map[v1.InstanceState]int { return c.instanceStates(kind) })
+	}
+}
+
+// kindOfKey returns the kind of a work-queue key.
+func kindOfKey(key string) string {
+	if strings.HasPrefix(key, jobKeyPrefix) {
+		return v1.KindJob
+	}
+	return v1.KindUnit
+}
+
+// instanceStates counts this host's instances of kind by the state last
+// reported.
+func (c *Controller) instanceStates(kind string) map[v1.InstanceState]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := map[v1.InstanceState]int{}
+	for key, in := range c.instances {
+		if in.status != nil && kindOfKey(key) == kind {
+			n[in.status.State]++
+		}
+	}
+	return n
+}
+
+// sawGeneration notes when this host first read the object's generation:
+// berth_time_to_running_seconds counts from then. A generation that was
+// already reported RUNNING (before a restart of the controller) is not
+// timed again.
+func (c *Controller) sawGeneration(in *instance, w *workload) {
+	if w.unit == nil || !w.placed {
+		return
+	}
+	gen := w.unit.Metadata.Generation
+	if in.timing.gen == gen {
+		return
+	}
+	first := in.timing.gen == 0
+	in.timing.gen, in.timing.seenAt = gen, time.Now()
+	c.mu.Lock()
+	st := in.status
+	c.mu.Unlock()
+	if first && st != nil && st.State == v1.StateRunning && st.ObservedGeneration == gen {
+		in.timing.timedGen = gen
+	}
+}
+
+// reported records the status just written, and observes the time to
+// RUNNING the first time a generation is reported RUNNING.
+func (c *Controller) reported(w *workload, in *instance, st *v1.InstanceStatus) {
+	c.mu.Lock()
+	in.status = st
+	c.mu.Unlock()
+	if st.State == v1.StateRunning && st.ObservedGeneration == in.timing.gen && in.timing.timedGen != in.timing.gen && !in.timing.seenAt.IsZero() {
+		in.timing.timedGen = in.timing.gen
+		c.o.BerthMetrics.Running(w.kind, time.Since(in.timing.seenAt))
+	}
+}
+
+// noteBackOff records a BackOff event once per exit when the plan waits
+// before restarting the container.
+func (r *run) noteBackOff(ctx context.Context, out planOutput) {
+	if out.RequeueAfter <= 0 || !strings.HasSuffix(out.Message, "(back-off)") {
+		return
+	}
+	exit := r.in.mem.SeenExit
+	if r.in.timing.backOffSet && r.in.timing.backOff.Equal(exit) {
+		return
+	}
+	r.in.timing.backOff, r.in.timing.backOffSet = exit, true
+	r.event(ctx, v1.EventWarning, "BackOff", "back-off restarting the container: %s", out.Message)
+}

@@ -1,0 +1,142 @@
+package units
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
+	"berth.dev/berth/internal/store"
+)
+
+// jobKeyPrefix marks the work-queue keys of Jobs; a Unit's key is its name.
+const jobKeyPrefix = "job:"
+
+func jobKey(name string) string { return jobKeyPrefix + name }
+
+// keyOf returns the work-queue key of a container's object from its labels.
+func keyOf(labels map[string]string) string {
+	name := labels[v1.LabelName]
+	if name == "" {
+		return ""
+	}
+	switch labels[v1.LabelKind] {
+	case v1.KindUnit:
+		return name
+	case v1.KindJob:
+		return jobKey(name)
+	}
+	return ""
+}
+
+// workload is what one key asks of this host: a Unit, or a Job seen as a
+// Unit that always restarts (Helios' behaviour), running the version its
+// binding gives this host.
+type workload struct {
+	key, kind, name string
+	// unit is the object (a Job adapted), nil when it is gone.
+	unit *v1.Unit
+	// placed: it runs on this host.
+	placed bool
+	// version of a Job on this host.
+	version   string
+	statusKey string
+}
+
+func (c *Controller) workloadOf(key string) (*workload, error) {
+	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
+		return c.jobWorkload(name)
+	}
+	u, err := c.unit(key)
+	if err != nil {
+		return nil, err
+	}
+	w := &workload{key: key, kind: v1.KindUnit, name: key, unit: u,
+		statusKey: store.StatusKey(v1.KindUnit, key, c.o.Host)}
+	w.placed = u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.binding(key))
+	return w, nil
+}
+
+// jobWorkload adapts a Job to the Unit this host runs for it.
+func (c *Controller) jobWorkload(name string) (*workload, error) {
+	w := &workload{key: jobKey(name), kind: v1.KindJob, name: name, statusKey: store.StatusKey(v1.KindJob, name, c.o.Host)}
+	kv, ok := c.jobs.Get(store.ObjectKey(v1.KindJob, name))
+	if !ok {
+		return w, nil
+	}
+	j := &v1.Job{}
+	if err := json.Unmarshal(kv.Value, j); err != nil {
+		return nil, reconcile.Terminal(fmt.Errorf("decode job %s: %w", name, err))
+	}
+	v1.Default(j)
+	var b v1.JobBinding
+	if bkv, ok := c.jobBindings.Get(store.BindingKey(v1.KindJob, name)); ok {
+		_ = json.Unmarshal(bkv.Value, &b)
+	}
+	version, placed := b.Hosts[c.o.Host]
+	tmpl, known := b.Templates[version]
+	if !known && version == j.Spec.Version {
+		tmpl, known = j.Spec.Container, true
+	}
+	goal := v1.GoalStart
+	for _, d := range j.Spec.Deployments {
+		if d.Host == c.o.Host {
+			goal = d.Goal
+		}
+	}
+	u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit}, Metadata: j.Metadata,
+		Spec: v1.UnitSpec{Container: tmpl, Goal: goal, GracePeriod: j.Spec.GracePeriod,
+			Restart: v1.RestartPolicy{Policy: v1.RestartAlways}}}
+	v1.Default(u)
+	w.unit, w.placed, w.version = u, placed && known, version
+	return w, nil
+}
+
+// historyWriter keeps a bounded history of a Job's instances on this host
+// under history/job/<name>/<host>/<seq>.
+type historyWriter struct {
+	s    *store.Store
+	host string
+
+	mu     sync.Mutex
+	counts map[string]int // job -> entries known on this host (-1: unknown)
+}
+
+// MaxHistory is how many entries a Job keeps per host.
+const MaxHistory = 100
+
+func (h *historyWriter) record(ctx context.Context, job string, e v1.HistoryEntry) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	prefix := store.HistoryPrefix(v1.KindJob, job, h.host)
+	key := fmt.Sprintf("%s%020d", prefix, e.Timestamp.UnixNano())
+	if _, err := h.s.Put(ctx, key, b, 0); err != nil {
+		return // history is best effort; status is the source of truth
+	}
+	h.mu.Lock()
+	n, known := h.counts[job]
+	h.counts[job] = n + 1
+	h.mu.Unlock()
+	if known && n+1 <= MaxHistory {
+		return
+	}
+	kvs, _, err := h.s.List(ctx, prefix)
+	if err != nil {
+		return
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	for len(kvs) > MaxHistory {
+		_, _ = h.s.Delete(ctx, kvs[0].Key)
+		kvs = kvs[1:]
+	}
+	h.mu.Lock()
+	h.counts[job] = len(kvs)
+	h.mu.Unlock()
+}
+
