@@ -139,4 +139,3 @@ func (h *historyWriter) record(ctx context.Context, job string, e v1.HistoryEntr
 	h.counts[job] = len(kvs)
 	h.mu.Unlock()
 }
-
