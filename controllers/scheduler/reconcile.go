@@ -25,6 +25,7 @@ type runner struct {
 	log   *slog.Logger
 
 	units, bindings, hosts, alive *store.Cache
+	events                        EventRecorder
 
 	mu sync.Mutex
 	st *state
@@ -67,9 +68,13 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 			Generation: e.u.Metadata.Generation,
 		}
 	}
+	var requeue time.Duration
+	if want != nil {
+		requeue = r.st.nextLoss(want.Hosts) // look again when a Down host it runs on is lost
+	}
 	if !cur.invalid && sameBinding(cur.b, want) {
 		r.mu.Unlock()
-		return reconcile.Result{}, nil
+		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	r.st.assume(name, want)
 	r.mu.Unlock()
@@ -94,7 +99,19 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	default:
 		r.log.Info("unit bound", "unit", name, "hosts", want.Hosts, "generation", want.Generation)
 	}
-	return reconcile.Result{}, nil
+	if want != nil && cur.b != nil && r.events != nil {
+		var lost []string
+		for _, h := range r.st.hosts {
+			if h.Lost && slices.Contains(cur.b.Hosts, h.Name) && !slices.Contains(want.Hosts, h.Name) {
+				lost = append(lost, h.Name)
+			}
+		}
+		if len(lost) > 0 {
+			r.events.Event(ctx, v1.KindUnit, name, v1.EventWarning, "Rescheduled",
+				"moved off %s (Down for longer than %s): now on %s", strings.Join(lost, ", "), r.st.rescheduleAfter, strings.Join(want.Hosts, ", "))
+		}
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
 // write puts b (nil: deletes) as unit name's binding if the key is still at

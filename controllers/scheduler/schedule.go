@@ -13,6 +13,9 @@ type HostInfo struct {
 	Name   string
 	Labels map[string]string
 	Up     bool
+	// Lost: Down for longer than Options.RescheduleAfter; its instances
+	// move to other hosts.
+	Lost bool
 }
 
 // Schedule returns the hosts that should run u, sorted by name, given every
@@ -25,8 +28,9 @@ type HostInfo struct {
 //   - u runs Replicas instances (at least 1), at most one per host, on
 //     hosts that are candidates (v1.Placement.Candidate).
 //   - Hosts of current that are still candidates stay, Up or Down: an
-//     instance is never moved to balance load, and moving away from a Down
-//     host is not done here (see Options.RescheduleAfter).
+//     instance is never moved to balance load, nor away from a host that
+//     is Down for a while; a host Down for longer than RescheduleAfter
+//     (Lost) loses its instances to other hosts.
 //   - When more are bound than wanted, Down hosts are dropped first, then
 //     the most loaded, then the last by name.
 //   - When fewer are bound than wanted, the Up candidates with the smallest
@@ -53,7 +57,7 @@ func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string
 	chosen := map[string]bool{}
 	if current != nil {
 		for _, name := range current.Hosts {
-			if h, ok := candidates[name]; ok && !chosen[name] {
+			if h, ok := candidates[name]; ok && !chosen[name] && !h.Lost {
 				chosen[name] = true
 				kept = append(kept, h)
 			}

@@ -31,9 +31,12 @@ type Options struct {
 	// DefaultResync).
 	Resync time.Duration
 	// RescheduleAfter is how long a host may stay Down before its instances
-	// are moved to other hosts. 0 means never, and nothing else is
-	// implemented yet: instances stay bound to a Down host.
+	// are moved to other Up hosts that match (0: never). A host that comes
+	// back sooner keeps its instances.
 	RescheduleAfter time.Duration
+	// Events, when set, records a Rescheduled event on a Unit moved off a
+	// lost host.
+	Events EventRecorder
 }
 
 // Scheduler chooses the hosts of the Units whose placement needs it and
@@ -69,7 +72,8 @@ var bindingPrefix = store.BindingKey(v1.KindUnit, "")
 // unit is enqueued again. Each Run starts from fresh caches, so a Scheduler may be
 // run again after it lost and regained leadership.
 func (s *Scheduler) Run(ctx context.Context) error {
-	r := &runner{store: s.store, log: s.opts.Log, st: newState()}
+	r := &runner{store: s.store, log: s.opts.Log, st: newState(), events: s.opts.Events}
+	r.st.rescheduleAfter = s.opts.RescheduleAfter
 	ctl := reconcile.New("scheduler", r, reconcile.Options{
 		Workers: s.opts.Workers,
 		Metrics: s.opts.Metrics,
@@ -169,4 +173,9 @@ func (h *hostLabels) changed(c *store.Cache, key string) bool {
 	}
 	h.seen[key] = now
 	return !had || old != now
+}
+
+// EventRecorder records events about objects for describe.
+type EventRecorder interface {
+	Event(ctx context.Context, kind, name string, typ v1.EventType, reason, messageFmt string, args ...any)
 }

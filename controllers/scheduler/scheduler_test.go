@@ -313,3 +313,29 @@ func TestSchedulerFailoverUnderElection(t *testing.T) {
 		t.Errorf("two schedulers ran at once %d times", n)
 	}
 }
+
+// A host Down for longer than RescheduleAfter loses its instances to an Up
+// host that matches; one that comes back sooner keeps them.
+func TestSchedulerReschedulesFromLostHost(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	putHost(t, s, "h1", nil, true)
+	apply(t, s, newUnit("a", v1.Placement{}))
+	run(t, s, scheduler.Options{RescheduleAfter: 400 * time.Millisecond})
+	waitBinding(t, s, "a", isBoundTo(1, "h1"))
+	putHost(t, s, "h2", nil, true)
+
+	// Down briefly: comes back before the delay, keeps its instance.
+	putHost(t, s, "h1", nil, false)
+	putHost(t, s, "h1", nil, true)
+	if b := binding(t, s, "a"); b == nil || !slices.Equal(b.Hosts, []string{"h1"}) {
+		t.Fatalf("moved while Down briefly: %+v", b)
+	}
+
+	downAt := time.Now()
+	putHost(t, s, "h1", nil, false)
+	waitBinding(t, s, "a", isBoundTo(1, "h2"))
+	if d := time.Since(downAt); d < 400*time.Millisecond {
+		t.Errorf("rescheduled %s after the host went Down, before RescheduleAfter", d)
+	}
+}

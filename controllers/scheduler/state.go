@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"time"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -45,6 +46,10 @@ type state struct {
 	// mine are the writes of this scheduler not yet seen by the bindings
 	// cache, by unit name.
 	mine map[string]written
+	// downSince is when this scheduler first saw each Down host down.
+	downSince map[string]time.Time
+	// rescheduleAfter and now decide which Down hosts are Lost.
+	rescheduleAfter time.Duration
 }
 
 // unitEntry is a decoded unit, or why it did not decode.
@@ -55,7 +60,7 @@ type unitEntry struct {
 }
 
 func newState() *state {
-	return &state{units: map[string]unitEntry{}, mine: map[string]written{}}
+	return &state{units: map[string]unitEntry{}, mine: map[string]written{}, downSince: map[string]time.Time{}}
 }
 
 // refresh rebuilds the state when a cache moved since the last rebuild, or
@@ -64,7 +69,7 @@ func (st *state) refresh(r *runner) {
 	// Revisions are read before the content: content at least as new as the
 	// revision recorded makes the next refresh rebuild at worst once more.
 	revs := [4]int64{r.units.Revision(), r.bindings.Revision(), r.hosts.Revision(), r.alive.Revision()}
-	if st.revs[2] != revs[2] || st.revs[3] != revs[3] || !st.valid {
+	if st.revs[2] != revs[2] || st.revs[3] != revs[3] || !st.valid || st.becameLost() {
 		st.refreshHosts(r)
 	}
 	if st.valid && revs[0] == st.revs[0] && revs[1] == st.revs[1] {
@@ -135,7 +140,18 @@ func (st *state) refreshHosts(r *runner) {
 		if err := json.Unmarshal(kv.Value, &h); err != nil {
 			continue // not a host record we can read: not a candidate
 		}
-		st.hosts = append(st.hosts, HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up[name]})
+		hi := HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up[name]}
+		if hi.Up {
+			delete(st.downSince, name)
+		} else {
+			since, ok := st.downSince[name]
+			if !ok {
+				since = time.Now()
+				st.downSince[name] = since
+			}
+			hi.Lost = st.rescheduleAfter > 0 && time.Since(since) >= st.rescheduleAfter
+		}
+		st.hosts = append(st.hosts, hi)
 	}
 }
 
@@ -204,4 +220,43 @@ func (st *state) setBinding(name string, b bound) {
 		st.bindings[name] = b
 	}
 	st.account(name)
+}
+
+// becameLost reports whether a Down host has been down for
+// rescheduleAfter since the hosts were last rebuilt.
+func (st *state) becameLost() bool {
+	if st.rescheduleAfter <= 0 {
+		return false
+	}
+	for _, h := range st.hosts {
+		if !h.Up && !h.Lost {
+			if since, ok := st.downSince[h.Name]; ok && time.Since(since) >= st.rescheduleAfter {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nextLoss returns how long until a Down host among hosts becomes Lost
+// (0: none will).
+func (st *state) nextLoss(hosts []string) time.Duration {
+	if st.rescheduleAfter <= 0 {
+		return 0
+	}
+	var soonest time.Duration
+	for _, name := range hosts {
+		since, ok := st.downSince[name]
+		if !ok {
+			continue
+		}
+		left := st.rescheduleAfter - time.Since(since)
+		if left <= 0 {
+			left = time.Millisecond
+		}
+		if soonest == 0 || left < soonest {
+			soonest = left
+		}
+	}
+	return soonest
 }
