@@ -1,11 +1,11 @@
 package scheduler
 
 import (
-	"time"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
