@@ -66,7 +66,7 @@ func Main(ctx context.Context, args []string, streams Streams, getenv func(strin
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "applyctl",
-		Short: "applyctl controls berth: apply, get, describe, diff, delete and wait for Units, Jobs and Services; start, stop, restart, status and logs of Units",
+		Short: "applyctl controls berth: apply, get, describe, diff, delete and wait for Units, Jobs and Services; start, stop, restart, status and logs of Units; Helios' deploy, undeploy, jobs, status and history of Jobs",
 		Long: `applyctl controls berth: it stores Units, Jobs and Services in etcd, where
 berth's controllers pick them up, and shows what the controllers report.`,
 		SilenceErrors: true,
@@ -101,6 +101,13 @@ berth's controllers pick them up, and shows what the controllers report.`,
 		a.versionCommand(),
 		a.statusCommand(),
 		a.logsCommand(),
+		a.deployCommand(),
+		a.undeployCommand(),
+		a.removeCommand(),
+		a.jobsCommand(),
+		a.historyCommand(),
+		a.hostsCommand(),
+		a.rolloutCommand(),
 	)
 	root.AddCommand(a.goalCommands()...)
 	return root

@@ -1,6 +1,7 @@
 // Package cli implements applyctl, berth's command line: apply, get,
 // describe, diff, delete, wait and version, with kubectl's habits; start,
-// stop, restart and status with systemctl's; and logs.
+// stop, restart and status with systemctl's; Helios' deploy, undeploy,
+// remove, jobs, status, history and hosts for Jobs; and logs.
 //
 // start, stop and restart are declarative: they change the stored Units
 // (spec.goal, and the restarted-at annotation) with one compare-and-swap
@@ -25,6 +26,19 @@
 // and build what they show with one pure function (services): a service is
 // any name a Service object or a registered endpoint carries. get -w of
 // them follows both prefixes with the same mirror.
+//
+// Helios' verbs for Jobs (deploy.go) are conveniences that change the
+// stored Job with one compare-and-swap write (store.UpdateObjects): deploy
+// and undeploy add and remove spec.deployments, start|stop job JOB HOST...
+// set their goal, and remove deletes the Job, comparing its mod revision,
+// refused while it is deployed unless --force. A JOB is a name or a
+// NAME:VERSION[:HASH] id that must name the stored version. Helios' views
+// (jobviews.go: jobs, status without a unit, history; hosts is get hosts)
+// read the Jobs, their bindings (bindings/job/<name>: which version runs
+// where), status, history and alive keys once and build their rows with
+// pure functions. rollout status job NAME (rollout.go) follows the Job and
+// its binding with the same list-then-watch mirror until the rollout the
+// leader records there is DONE (exit 0) or FAILED (exit 1).
 //
 // applyctl talks to etcd directly through internal/store. Every command runs
 // in-process through [Main], with its arguments, standard streams and

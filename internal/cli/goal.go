@@ -37,9 +37,14 @@ controllers; it raises the Units' generation.
 
 It prints "unit/todo started" (or "already started") per Unit, and
 "unit/db started (required by todo)" for the Units pulled in.
-With --wait it waits until they are Ready, as wait --for=condition=Ready does.`,
+With --wait it waits until they are Ready, as wait --for=condition=Ready does.
+
+start job JOB HOST... sets goal start on the Job's deployments to those
+hosts, as Helios' start does ("job/nc started on host-a"); a host the Job
+is not deployed to is an error and nothing is written.`,
 			`  applyctl start unit sqliteproxy
-  applyctl start unit todo --wait`),
+  applyctl start unit todo --wait
+  applyctl start job netcat host-a`),
 		a.goalCommand(verbStop, "Set goal stop on Units and on every Unit that requires them, transitively",
 			`stop sets spec.goal: stop on each Unit named and, as an explicit stop of a
 dependency does in systemd, on every Unit that requires one of them,
@@ -48,9 +53,15 @@ controllers; it raises the Units' generation.
 
 It prints "unit/db stopped" (or "already stopped") per Unit, and
 "unit/todo stopped (requires db)" for the dependents.
-With --wait it waits until their instances are STOPPED (or gone).`,
+With --wait it waits until their instances are STOPPED (or gone).
+
+stop job JOB HOST... sets goal stop on the Job's deployments to those
+hosts, as Helios' stop does ("job/nc stopped on host-a"): the Job stays
+deployed there. A host the Job is not deployed to is an error and nothing
+is written.`,
 			`  applyctl stop unit sqliteserver
-  applyctl stop unit db --wait`),
+  applyctl stop unit db --wait
+  applyctl stop job netcat host-a host-b`),
 		a.goalCommand(verbRestart, "Restart Units: set the restarted-at annotation and goal start",
 			`restart sets the annotation `+v1.AnnotationRestartedAt+` to the current time on each
 Unit named, and goal start on it (and, as start does, on what it requires);
@@ -68,19 +79,39 @@ is Ready.`,
 func (a *app) goalCommand(verb goalVerb, short, long, example string) *cobra.Command {
 	var wait bool
 	var timeout time.Duration
+	var output string
+	use := string(verb) + " unit NAME [NAME...]"
+	if verb != verbRestart {
+		use += " | " + string(verb) + " job JOB HOST [HOST...]"
+	}
 	cmd := &cobra.Command{
-		Use:     string(verb) + " unit NAME [NAME...]",
+		Use:     use,
 		Short:   short,
 		Long:    long,
 		Example: example,
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rest, ok := strings.CutPrefix(args[0], "job/"); ok && len(args) > 1 {
+				args = append([]string{"job", rest}, args[1:]...) // job/NAME HOST...
+			}
 			kind, names, err := kindAndNames(args)
 			if err != nil {
 				return err
 			}
+			if kind == v1.KindJob && verb != verbRestart {
+				if wait {
+					return usagef("--wait is for units: applyctl status --job JOB shows a job's instances")
+				}
+				if err := checkOutput(output); err != nil {
+					return err
+				}
+				return a.jobGoal(cmd.Context(), verb, names, output)
+			}
 			if kind != v1.KindUnit {
 				return usagef("%s is for units, not %ss", verb, strings.ToLower(kind))
+			}
+			if output != "" {
+				return usagef("-o is for jobs: %s job JOB HOST... -o json", verb)
 			}
 			if len(names) == 0 {
 				return usagef("%s needs the name of a unit: %s unit NAME", verb, verb)
@@ -94,6 +125,9 @@ func (a *app) goalCommand(verb goalVerb, short, long, example string) *cobra.Com
 	}
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the units are "+what)
 	cmd.Flags().DurationVar(&timeout, "timeout", defaultGoalWaitTimeout, "how long --wait waits (negative: no limit)")
+	if verb != verbRestart {
+		cmd.Flags().StringVarP(&output, "output", "o", "", "output format of "+string(verb)+" job: json or yaml")
+	}
 	return cmd
 }
 

@@ -144,7 +144,10 @@ func TestGoalErrors(t *testing.T) {
 		{[]string{"stop", "unit", "nope"}, 1, "Error: unit \"nope\" not found\n"},
 		{[]string{"start", "unit", "a", "nope"}, 1, "Error: unit \"nope\" not found\n"},
 		{[]string{"restart", "unit/nope"}, 1, "Error: unit \"nope\" not found\n"},
-		{[]string{"stop", "job", "a"}, 2, "Error: stop is for units, not jobs\nSee 'applyctl stop --help' for usage.\n"},
+		{[]string{"stop", "job", "a"}, 2, "Error: stop job needs the job and its hosts: stop job JOB HOST [HOST...]\nSee 'applyctl stop --help' for usage.\n"},
+		{[]string{"stop", "service", "a"}, 2, "Error: stop is for units, not services\nSee 'applyctl stop --help' for usage.\n"},
+		{[]string{"stop", "unit", "a", "-o", "json"}, 2, "Error: -o is for jobs: stop job JOB HOST... -o json\nSee 'applyctl stop --help' for usage.\n"},
+		{[]string{"start", "job", "a", "host-a", "--wait"}, 2, "Error: --wait is for units: applyctl status --job JOB shows a job's instances\nSee 'applyctl start --help' for usage.\n"},
 		{[]string{"start", "unit"}, 2, "Error: start needs the name of a unit: start unit NAME\nSee 'applyctl start --help' for usage.\n"},
 	} {
 		r := e.run("", tc.args...)

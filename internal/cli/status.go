@@ -19,22 +19,48 @@ import (
 
 func (a *app) statusCommand() *cobra.Command {
 	var lines int
+	var jobFilter, hostFilter, output string
+	var full bool
 	cmd := &cobra.Command{
-		Use:   "status unit NAME [-n N]",
-		Short: "Show a Unit as systemctl status does: goal, state, host, container, dependencies, then its last log lines",
-		Long: `status shows a Unit in the spirit of systemctl status: its description,
-goal, and for each instance its state and since when, host, container and
-image, command, restarts, the states of its dependencies, its health, then
-the last log lines of its container (-n, default 10), read from the
-controller of the host that runs it. When those cannot be read, status says
-why and still succeeds.`,
+		Use:   "status unit NAME [-n N] | status [--job JOB] [--host HOST]",
+		Short: "Show a Unit as systemctl status does, or Jobs' instances as Helios does",
+		Long: `status unit NAME shows a Unit in the spirit of systemctl status: its
+description, goal, and for each instance its state and since when, host,
+container and image, command, restarts, the states of its dependencies, its
+health, then the last log lines of its container (-n, default 10), read from
+the controller of the host that runs it. When those cannot be read, status
+says why and still succeeds.
+
+status without a unit shows the instances of Jobs as Helios' status does:
+JOB ID, HOST, GOAL, STATE, CONTAINER ID and PORTS, one row per host a Job
+is deployed to, bound to, or reports an instance on; --job and --host
+filter (status job NAME is status --job NAME). A host without a status
+shows STATE "-"; a host that is Down shows "UNKNOWN (host DOWN)"; a
+throttled instance shows why after its state: "EXITED (FLAPPING)".`,
 		Example: `  applyctl status unit todo
-  applyctl status unit todo -n 50`,
-		Args: usageArgs(cobra.RangeArgs(1, 2)),
+  applyctl status unit todo -n 50
+  applyctl status
+  applyctl status --job netcat --host host-a -o json`,
+		Args: usageArgs(cobra.RangeArgs(0, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return a.jobStatusArgs(cmd.Context(), jobFilter, hostFilter, full, output)
+			}
 			kind, names, err := kindAndNames(args)
 			if err != nil {
 				return err
+			}
+			if kind == v1.KindJob {
+				if len(names) != 1 || jobFilter != "" {
+					return usagef("status job needs one JOB: status job JOB, or status --job JOB")
+				}
+				return a.jobStatusArgs(cmd.Context(), names[0], hostFilter, full, output)
+			}
+			if jobFilter != "" || hostFilter != "" || output != "" || full {
+				return usagef("--job, --host, -f and -o are for jobs' status: status [--job JOB] [--host HOST]")
 			}
 			if kind != v1.KindUnit {
 				return usagef("status is for units, not %ss", strings.ToLower(kind))
@@ -50,7 +76,28 @@ why and still succeeds.`,
 	}
 	cmd.Flags().IntVarP(&lines, "lines", "n", 10, "number of log lines to show")
 	cmd.Flags().Bool("no-pager", false, "accepted for systemctl's habit; applyctl never pages")
+	cmd.Flags().StringVarP(&jobFilter, "job", "j", "", "jobs' status: only this job (NAME or NAME:VERSION[:HASH])")
+	cmd.Flags().StringVar(&hostFilter, "host", "", "jobs' status: only this host")
+	cmd.Flags().BoolVarP(&full, "full", "f", false, "jobs' status: whole job and container ids")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "jobs' status: output format json or yaml")
 	return cmd
+}
+
+// jobStatusArgs checks status' job and host filters, then runs it.
+func (a *app) jobStatusArgs(ctx context.Context, job, host string, full bool, output string) error {
+	var jr jobRef
+	if job != "" {
+		var err error
+		if jr, err = parseJobRef(job); err != nil {
+			return err
+		}
+	}
+	if host != "" {
+		if msg := v1.ValidHostName(host); msg != "" {
+			return usagef("--host %s", msg)
+		}
+	}
+	return a.jobStatus(ctx, jr, host, full, output)
 }
 
 // unitStatus is what status shows of one Unit: the Unit, its instances,
