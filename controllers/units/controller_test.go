@@ -371,3 +371,27 @@ func TestGracePeriodDrainsBeforeStopping(t *testing.T) {
 		t.Errorf("removed %s after draining, before the 300ms grace period", gone)
 	}
 }
+
+// Two hosts on one engine (a test rig, or hosts in network namespaces)
+// each run their own instance of a unit: the second takes the name with
+// its host appended.
+func TestSharedEngineNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	// Another host's instance of the same unit on this engine.
+	id, err := e.rt.Create(ctx, runtime.ContainerSpec{Name: "berth-unit-web", Image: "berth/testapp",
+		Labels: map[string]string{v1.LabelHost: "other", v1.LabelKind: v1.KindUnit, v1.LabelName: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.Container.Ports = nil }))
+	st := e.waitState("web", v1.StateRunning)
+	c, err := e.rt.Inspect(ctx, st.ContainerID)
+	if err != nil || c.Name != "berth-unit-web-h" {
+		t.Errorf("this host's container: %v %q", err, c.Name)
+	}
+	if _, err := e.rt.Inspect(ctx, id); err != nil {
+		t.Errorf("the other host's container was touched: %v", err)
+	}
+}

@@ -95,10 +95,24 @@ func (r *run) create(ctx context.Context) error {
 
 	id, err := c.o.Runtime.Create(ctx, spec)
 	if errors.Is(err, runtime.ErrConflict) {
-		if ctr, ierr := c.o.Runtime.Inspect(ctx, spec.Name); ierr == nil && ctr.Labels[v1.LabelHost] != c.o.Host {
+		ctr, ierr := c.o.Runtime.Inspect(ctx, spec.Name)
+		switch {
+		case ierr == nil && ctr.Labels[v1.LabelHost] != c.o.Host && ctr.Labels[v1.LabelHost] != "" &&
+			ctr.Labels[v1.LabelKind] == r.w.kind && ctr.Labels[v1.LabelName] == u.Metadata.Name:
+			// Several hosts share this engine (test rigs, hosts in network
+			// namespaces): the instance of another host has the name, so
+			// this host's takes the name with its host appended, which is as
+			// unique, and as stable across crashes.
+			spec.Name += "-" + c.o.Host
+			id, err = c.o.Runtime.Create(ctx, spec)
+			if errors.Is(err, runtime.ErrConflict) {
+				return fmt.Errorf("create %s: the container exists already; looking again", spec.Name)
+			}
+		case ierr == nil && ctr.Labels[v1.LabelHost] != c.o.Host:
 			return fmt.Errorf("container name %s is taken by a container berth does not own on this host: remove it", spec.Name)
+		default:
+			return fmt.Errorf("create %s: the container exists already; looking again", spec.Name)
 		}
-		return fmt.Errorf("create %s: the container exists already; looking again", spec.Name)
 	}
 	if err != nil {
 		r.event(ctx, v1.EventWarning, "Failed", "create container: %v", err)
