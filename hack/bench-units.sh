@@ -8,7 +8,9 @@
 # It builds the binaries and images, starts a controller with its embedded
 # etcd on free loopback ports under its own --host-name and data directory,
 # runs hack/bench/units (which watches status through etcd), and removes
-# everything it started. Environment: ROUNDS (5), UNITS (50), IDLE (60s).
+# everything it started. Environment: ROUNDS (5), UNITS (50), IDLE (60s);
+# BERTH_METRICS=false runs the controller with its metrics off (the hidden
+# --metrics flag), to measure what they cost.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 

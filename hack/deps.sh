@@ -2,7 +2,8 @@
 # deps.sh [--test]: makes sure what berth needs is installed and running on a
 # Debian machine: Debian's docker.io with dockerd started, and, with --test,
 # etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
-# and bind9-dnsutils (dig).
+# bind9-dnsutils (dig) and prometheus (promtool and the server the monitoring
+# tests start on loopback).
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -19,8 +20,10 @@ if ((want_test)); then
   command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
   command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
   command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 fi
 installed_etcd=0
+installed_prometheus=0
 if ((${#missing[@]})); then
   if is_root && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]}"
@@ -28,6 +31,7 @@ if ((${#missing[@]})); then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
     [[ " ${missing[*]} " == *" etcd-server "* ]] && installed_etcd=1
+    [[ " ${missing[*]} " == *" prometheus "* ]] && installed_prometheus=1
   else
     say "missing: ${missing[*]}"
     say "install them with: sudo apt-get install -y ${missing[*]}"
@@ -41,6 +45,12 @@ fi
 if ((installed_etcd)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   say "stopping and disabling the etcd service Debian started (berth runs its own)"
   systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+# The same for the Prometheus service: the tests start their own on loopback.
+if ((installed_prometheus)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  say "stopping and disabling the prometheus service Debian started (the tests run their own)"
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi
 
 if ! docker info >/dev/null 2>&1; then

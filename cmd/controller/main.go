@@ -28,6 +28,7 @@ func run(args []string) int {
 		labels, endpoints       string
 		recursors               string
 		logFormat, logLevelFlag string
+		metricsOn               bool
 	)
 	hostname, _ := os.Hostname()
 	dockerHost := os.Getenv("DOCKER_HOST")
@@ -63,8 +64,12 @@ func run(args []string) int {
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address registered for this host's endpoints (default: first non-loopback IPv4, else 127.0.0.1)")
 	f.DurationVar(&cfg.Resync, "resync", controller.DefaultResync, "full reconcile period")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
+	f.DurationVar(&cfg.RescheduleAfter, "reschedule-after", controller.DefaultRescheduleAfter, "how long a host may be Down before its Units are moved to other hosts (0: never); Jobs stay where they are deployed")
+	f.DurationVar(&cfg.HostGCAfter, "host-gc-after", controller.DefaultHostGCAfter, "how long a Down host is kept, shown DOWN, before it and its statuses are removed (0: never)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
+	f.BoolVar(&metricsOn, "metrics", true, "collect the reconcile, workqueue and berth_* metrics (false: only to measure their cost)")
+	_ = f.MarkHidden("metrics")
 
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := fromEnv(f); err != nil {
@@ -84,6 +89,7 @@ func run(args []string) int {
 				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
 			}
 		}
+		cfg.DisableMetrics = !metricsOn
 		log, err := newLogger(logFormat, logLevelFlag)
 		if err != nil {
 			return err

@@ -26,6 +26,8 @@ type runner struct {
 	defKey    string // the definition it runs; a new one replaces the runner
 	container string
 	cancel    context.CancelFunc
+	// ran counts each result in berth_health_checks_total.
+	ran func(typ string, result v1.CheckStatus)
 
 	mu            sync.Mutex
 	status        v1.CheckStatus
@@ -111,6 +113,7 @@ func (r *runner) run(ctx context.Context, rt runtime.Runtime, changed func()) {
 		if ctx.Err() != nil {
 			return
 		}
+		r.ran(r.def.Type, result)
 		if r.record(result, out) {
 			changed()
 		}
@@ -138,6 +141,7 @@ func (r *runner) runTTL(ctx context.Context, changed func()) {
 		expired := !r.ttlDeadline.After(time.Now())
 		r.mu.Unlock()
 		if expired {
+			r.ran(r.def.Type, v1.CheckCritical)
 			if r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.def.TTL)) {
 				changed()
 			}
@@ -150,6 +154,7 @@ func (r *runner) runTTL(ctx context.Context, changed func()) {
 
 // update sets a TTL check's status.
 func (r *runner) update(status v1.CheckStatus, output string) bool {
+	r.ran(r.def.Type, status)
 	r.mu.Lock()
 	r.ttlDeadline = time.Now().Add(r.def.TTL)
 	r.mu.Unlock()

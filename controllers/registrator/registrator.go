@@ -15,6 +15,7 @@ import (
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/metrics"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/store"
@@ -42,7 +43,18 @@ type Options struct {
 	// name no host.
 	IsLeader func() bool
 	Metrics  *reconcile.Metrics
-	Log      *slog.Logger
+	// BerthMetrics, when set, receives berth's own metrics: check runs and
+	// this host's endpoints by status.
+	BerthMetrics *metrics.Metrics
+	// Events, when set, records Registered and Deregistered about the Unit
+	// or Job that owns an endpoint (endpoints without an owner have none).
+	Events EventRecorder
+	Log    *slog.Logger
+}
+
+// EventRecorder records events about objects for describe.
+type EventRecorder interface {
+	Event(ctx context.Context, kind, name string, typ v1.EventType, reason, messageFmt string, args ...any)
 }
 
 // Registrator keeps this host's endpoints in the catalog. It implements
@@ -237,6 +249,7 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		}
 		if _, had := r.written[key]; !had {
 			r.o.Log.Info("registered", "service", e.Service, "id", e.ID, "address", fmt.Sprintf("%s:%d", e.Address, e.Port))
+			r.ownerEvent(ctx, e, "Registered", "endpoint %s of service %s registered at %s:%d", e.ID, e.Service, e.Address, e.Port)
 		}
 		r.written[key] = string(b)
 	}
@@ -249,9 +262,14 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		}
 		svc, id, _ := store.ParseCatalogKey(key)
 		r.o.Log.Info("deregistered", "service", svc, "id", id)
+		var gone catalog.Endpoint
+		if json.Unmarshal([]byte(r.written[key]), &gone) == nil {
+			r.ownerEvent(ctx, gone, "Deregistered", "endpoint %s of service %s deregistered", id, svc)
+		}
 		delete(r.written, key)
 	}
 	r.local = want
+	r.countEndpoints(want)
 	return reconcile.Result{}, nil
 }
 
@@ -343,7 +361,7 @@ func (r *Registrator) withResults(eps []catalog.Endpoint) []catalog.Endpoint {
 				if rn != nil {
 					rn.cancel()
 				}
-				rn = &runner{def: *c, defKey: defKey, container: e.Container, status: c.Status}
+				rn = &runner{def: *c, defKey: defKey, container: e.Container, status: c.Status, ran: r.o.BerthMetrics.CheckRan}
 				if rn.status == "" {
 					rn.status = v1.CheckCritical
 				}
@@ -592,4 +610,24 @@ func (r *Registrator) Drain(ctx context.Context, containerID string) error {
 	r.draining[containerID] = true
 	r.mu.Unlock()
 	return r.syncNow(ctx)
+}
+
+// ownerEvent records an event about the Unit or Job that owns e, if any.
+func (r *Registrator) ownerEvent(ctx context.Context, e catalog.Endpoint, reason, format string, args ...any) {
+	if r.o.Events == nil || e.OwnerKind == "" || e.OwnerName == "" {
+		return
+	}
+	r.o.Events.Event(ctx, e.OwnerKind, e.OwnerName, v1.EventNormal, reason, format, args...)
+}
+
+// countEndpoints sets berth_endpoints from what this host registers.
+func (r *Registrator) countEndpoints(eps []catalog.Endpoint) {
+	if r.o.BerthMetrics == nil {
+		return
+	}
+	n := map[v1.CheckStatus]int{}
+	for i := range eps {
+		n[eps[i].Status()]++
+	}
+	r.o.BerthMetrics.SetEndpoints(n)
 }

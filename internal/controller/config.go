@@ -32,6 +32,13 @@ type Config struct {
 	AdvertiseAddress string
 	Resync           time.Duration
 	HeartbeatTTL     time.Duration
+	RescheduleAfter  time.Duration
+	HostGCAfter      time.Duration
+
+	// DisableMetrics leaves out controller-runtime's, the workqueue's and
+	// berth's own metrics (the hidden --metrics=false, for measuring their
+	// cost); /metrics then has only the Go, process, heartbeat and build ones.
+	DisableMetrics bool
 
 	// Runtime, when set, is used instead of the engine at DockerHost.
 	Runtime runtime.Runtime
@@ -81,4 +88,9 @@ func ParseLabels(s string) (map[string]string, error) {
 const (
 	DefaultResync       = 30 * time.Second
 	DefaultHeartbeatTTL = 10 * time.Second
+	// DefaultRescheduleAfter is how long a host may be Down before its
+	// Units move to other hosts.
+	DefaultRescheduleAfter = time.Minute
+	// DefaultHostGCAfter is how long a Down host is kept and shown DOWN.
+	DefaultHostGCAfter = 24 * time.Hour
 )

@@ -11,8 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"berth.dev/berth/controllers/gc"
 	"berth.dev/berth/controllers/hosts"
 	"berth.dev/berth/controllers/jobs"
 	"berth.dev/berth/controllers/registrator"
@@ -21,7 +23,9 @@ import (
 	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/catalog/consulapi"
 	catalogdns "berth.dev/berth/internal/catalog/dns"
+	"berth.dev/berth/internal/catalog/promsd"
 	"berth.dev/berth/internal/events"
+	berthmetrics "berth.dev/berth/internal/metrics"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
@@ -42,7 +46,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	ready := newReadiness("etcd", "docker", "caches")
 	m := newMetrics()
-	loopMetrics := reconcile.NewMetrics(m.registry)
+	var loopMetrics *reconcile.Metrics // nil (no metrics) under DisableMetrics
+	var bm *berthmetrics.Metrics
+	var dnsMetrics prometheus.Registerer
+	if !cfg.DisableMetrics {
+		loopMetrics, bm, dnsMetrics = reconcile.NewMetrics(m.registry), berthmetrics.New(m.registry), m.registry
+	}
 
 	rt := cfg.Runtime
 	if rt == nil {
@@ -53,6 +62,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer d.Close()
 		rt = d
 	}
+	rt = bm.Runtime(rt)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -102,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Info("embedded etcd started", "data-dir", filepath.Join(cfg.DataDir, "etcd"), "client-urls", endpoints)
 	}
 
-	st, err := connect(ctx, cfg, endpoints, ready, log)
+	st, err := connect(ctx, cfg, endpoints, ready, bm, log)
 	if err != nil {
 		return err
 	}
@@ -128,16 +138,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 		},
 	}
+	recorder := events.NewRecorder(st, cfg.HostName, log.With("component", "events"))
+	defer recorder.Close()
 	cat := catalog.NewWatched(st)
 	reg := registrator.New(registrator.Options{
 		Store: st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
-		Metrics: loopMetrics, Log: log.With("controller", "registrator"),
+		Metrics: loopMetrics, BerthMetrics: bm, Events: recorder, Log: log.With("controller", "registrator"),
 	})
 	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi")}).Register(mux)
+	promsd.Register(mux, cat)
 	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
 		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
-		Log: log.With("component", "dns"), Metrics: m.registry,
+		Log: log.With("component", "dns"), Metrics: dnsMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("--dns-listen/--dns-domain: %w", err)
@@ -151,17 +164,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("--dns-listen: %w", err)
 	}
 	defer func() { cancel(); <-dnsDone }()
-	recorder := events.NewRecorder(st, cfg.HostName, log.With("component", "events"))
-	defer recorder.Close()
 	units := unitsctl.New(unitsctl.Options{
 		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
-		Metrics: loopMetrics, Log: log.With("controller", "unit"), Resync: cfg.Resync,
+		Metrics: loopMetrics, BerthMetrics: bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 		Drain:    reg.Drain,
 	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
+		RescheduleAfter: cfg.RescheduleAfter, Events: recorder,
 	})
+	collector := gc.New(st, gc.Options{HostGCAfter: cfg.HostGCAfter, Log: log.With("component", "gc")})
 	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
@@ -183,12 +196,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			defer m.leader.Set(0)
 			log.Info("leading the cluster-wide loops")
 			var lwg sync.WaitGroup
-			lwg.Add(1)
+			lwg.Add(2)
 			go func() {
 				defer lwg.Done()
 				if err := jobsCtl.Run(lctx); err != nil {
 					log.Error("jobs loop stopped", "err", err)
 				}
+			}()
+			go func() {
+				defer lwg.Done()
+				_ = collector.Run(lctx)
 			}()
 			if err := sched.Run(lctx); err != nil {
 				log.Error("scheduler stopped", "err", err)
@@ -246,13 +263,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // connect dials etcd, retrying with backoff until it answers or ctx ends;
 // meanwhile /readyz says why it is not ready.
-func connect(ctx context.Context, cfg Config, endpoints []string, ready *readiness, log *slog.Logger) (*store.Store, error) {
+func connect(ctx context.Context, cfg Config, endpoints []string, ready *readiness, bm *berthmetrics.Metrics, log *slog.Logger) (*store.Store, error) {
+	var observe func(string, time.Duration, error)
+	if bm != nil {
+		observe = bm.EtcdRequest
+	}
 	backoff := 500 * time.Millisecond
 	for {
 		st, err := store.New(ctx, store.Config{
 			Endpoints: endpoints,
 			CACert:    cfg.EtcdCACert, Cert: cfg.EtcdCert, Key: cfg.EtcdKey,
 			Username: cfg.EtcdUser, Password: cfg.EtcdPassword,
+			Observe: observe,
 		})
 		if err == nil {
 			return st, nil

@@ -71,8 +71,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Containers restarted by berth on this host (restart policy, health check or applyctl restart), by kind.",
 		}, []string{"kind"}),
 		timeToRunning: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "berth_time_to_running_seconds",
-			Help: "Seconds from this host's controller first reading a new generation of an object placed on it to the instance of that generation being RUNNING (healthy, when it has a health check).",
+			Name:    "berth_time_to_running_seconds",
+			Help:    "Seconds from this host's controller first reading a new generation of an object placed on it to the instance of that generation being RUNNING (healthy, when it has a health check).",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600},
 		}, []string{"kind"}),
 		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{

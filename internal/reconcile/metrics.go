@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -24,7 +26,12 @@ type Metrics struct {
 	retries        *prometheus.CounterVec
 }
 
-// NewMetrics creates the loop's metrics and registers them with reg.
+// NewMetrics creates the loop's metrics and registers them with reg. Names,
+// labels, help and buckets are controller-runtime's (pkg/internal/controller/metrics
+// and pkg/internal/metrics/workqueue.go), so its dashboards and alerts work
+// unchanged: workqueue_depth carries controller-runtime's priority label
+// (always "" here) and the two queue histograms are also native histograms
+// (factor 1.1) for a scraper that asks for them.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	queueBuckets := prometheus.ExponentialBuckets(10e-9, 10, 12)
 	m := &Metrics{
@@ -60,8 +67,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"controller"}),
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "workqueue_depth",
-			Help: "Current depth of workqueue",
-		}, []string{"name", "controller"}),
+			Help: "Current depth of workqueue by workqueue and priority",
+		}, []string{"name", "controller", "priority"}),
 		adds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "workqueue_adds_total",
 			Help: "Total number of adds handled by workqueue",
@@ -70,11 +77,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:    "workqueue_queue_duration_seconds",
 			Help:    "How long in seconds an item stays in workqueue before being requested",
 			Buckets: queueBuckets,
+
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
 		}, []string{"name", "controller"}),
 		workDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "workqueue_work_duration_seconds",
 			Help:    "How long in seconds processing an item from workqueue takes.",
 			Buckets: queueBuckets,
+
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
 		}, []string{"name", "controller"}),
 		unfinished: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "workqueue_unfinished_work_seconds",
@@ -115,7 +130,9 @@ type queueProvider struct {
 }
 
 func (p queueProvider) NewDepthMetric(string) workqueue.GaugeMetric {
-	return p.m.depth.WithLabelValues(p.name, p.name)
+	// Berth's queues have no priorities: one series with priority="", as
+	// controller-runtime's plain queue reports.
+	return p.m.depth.WithLabelValues(p.name, p.name, "")
 }
 func (p queueProvider) NewAddsMetric(string) workqueue.CounterMetric {
 	return p.m.adds.WithLabelValues(p.name, p.name)

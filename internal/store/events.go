@@ -116,7 +116,9 @@ func SortEvents(evs []v1.Event) {
 // It lives here, next to the events that are its first user; it belongs
 // with Grant and KeepAlive in lease.go.
 func (s *Store) LeaseTimeToLive(ctx context.Context, lease int64) (time.Duration, error) {
+	done := s.track("lease_ttl")
 	resp, err := s.cli.TimeToLive(ctx, clientv3.LeaseID(lease))
+	done(err)
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return 0, fmt.Errorf("store: time to live of lease %x: %w", lease, ErrNotFound)

@@ -18,7 +18,9 @@ func (s *Store) Grant(ctx context.Context, ttl time.Duration) (int64, error) {
 	if secs < 1 {
 		secs = 1
 	}
+	done := s.track("grant")
 	resp, err := s.cli.Grant(ctx, secs)
+	done(err)
 	if err != nil {
 		return 0, wrapErr("grant lease", err)
 	}
@@ -31,7 +33,9 @@ func (s *Store) Grant(ctx context.Context, ttl time.Duration) (int64, error) {
 // keys; it also closes when ctx ends or the Store is closed. A lease that does not
 // exist gives an error wrapping ErrNotFound.
 func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, error) {
+	done := s.track("lease_ttl")
 	ttl, err := s.cli.TimeToLive(ctx, clientv3.LeaseID(lease))
+	done(err)
 	if err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return nil, fmt.Errorf("store: keep alive lease %x: %w", lease, ErrNotFound)
@@ -57,7 +61,9 @@ func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, er
 // Revoke revokes lease: every key attached to it is deleted. A lease that does not
 // exist gives an error wrapping ErrNotFound.
 func (s *Store) Revoke(ctx context.Context, lease int64) error {
+	done := s.track("revoke")
 	_, err := s.cli.Revoke(ctx, clientv3.LeaseID(lease))
+	done(err)
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("store: revoke lease %x: %w", lease, ErrNotFound)
 	}

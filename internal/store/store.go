@@ -41,6 +41,12 @@ type Config struct {
 	CACert, Cert, Key  string   // file paths; any set => TLS
 	Username, Password string
 	DialTimeout        time.Duration // default 5s
+	// Observe, when set, is called after every request to etcd made through
+	// the Store (not watches) with the operation (get, list, put, delete,
+	// txn, grant, revoke, lease_ttl), how long it took and etcd's
+	// error (nil when etcd answered, even when the key was absent or a
+	// compare did not hold). It must be cheap and safe for concurrent use.
+	Observe func(op string, took time.Duration, err error)
 }
 
 // KV is one key as etcd stores it.
@@ -60,7 +66,17 @@ type Store struct {
 	closed    atomic.Bool
 	// maxOps is the largest number of operations the server accepted in one
 	// transaction after it refused a bigger one (0: no limit seen yet).
-	maxOps atomic.Int64
+	maxOps  atomic.Int64
+	observe func(op string, took time.Duration, err error)
+}
+
+// track times one request: call the function it returns with etcd's error.
+func (s *Store) track(op string) func(error) {
+	if s.observe == nil {
+		return func(error) {}
+	}
+	start := time.Now()
+	return func(err error) { s.observe(op, time.Since(start), err) }
 }
 
 // New connects to etcd and verifies the connection (a linearizable read of Prefix)
@@ -122,7 +138,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		cli.Close()
 		return nil, connectError(cfg.Endpoints, tlsCfg, err)
 	}
-	return &Store{cli: cli, endpoints: append([]string(nil), cfg.Endpoints...)}, nil
+	return &Store{cli: cli, endpoints: append([]string(nil), cfg.Endpoints...), observe: cfg.Observe}, nil
 }
 
 // Close closes the connection. Watches, keep-alives and elections of this Store end.
@@ -138,7 +154,9 @@ func (s *Store) Endpoints() []string { return append([]string(nil), s.endpoints.
 
 // Get returns the key, or an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (KV, error) {
+	done := s.track("get")
 	resp, err := s.cli.Get(ctx, key)
+	done(err)
 	if err != nil {
 		return KV{}, wrapErr("get "+key, err)
 	}
@@ -151,8 +169,10 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 // List returns every key under prefix, sorted by key, and the revision of the read:
 // watch from that revision+1 to see every later change.
 func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
+	done := s.track("list")
 	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	done(err)
 	if err != nil {
 		return nil, 0, wrapErr("list "+prefix, err)
 	}
@@ -165,7 +185,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 
 // Revision returns etcd's current revision.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
+	done := s.track("get")
 	resp, err := s.cli.Get(ctx, Prefix, clientv3.WithCountOnly())
+	done(err)
 	if err != nil {
 		return 0, wrapErr("revision", err)
 	}
@@ -179,7 +201,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, lease int64) 
 	if lease != 0 {
 		opts = append(opts, clientv3.WithLease(clientv3.LeaseID(lease)))
 	}
+	done := s.track("put")
 	resp, err := s.cli.Put(ctx, key, string(value), opts...)
+	done(err)
 	if err != nil {
 		return 0, wrapErr("put "+key, err)
 	}
@@ -188,7 +212,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, lease int64) 
 
 // Delete deletes key unconditionally; it reports false when the key was absent.
 func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
+	done := s.track("delete")
 	resp, err := s.cli.Delete(ctx, key)
+	done(err)
 	if err != nil {
 		return false, wrapErr("delete "+key, err)
 	}
@@ -201,7 +227,9 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int64, error) 
 	if prefix == "" {
 		return 0, errors.New("store: delete prefix: empty prefix would delete everything")
 	}
+	done := s.track("delete")
 	resp, err := s.cli.Delete(ctx, prefix, clientv3.WithPrefix())
+	done(err)
 	if err != nil {
 		return 0, wrapErr("delete prefix "+prefix, err)
 	}

@@ -111,7 +111,9 @@ func (s *Store) txnOnce(ctx context.Context, ops []Op) (int64, error) {
 			thens = append(thens, clientv3.OpPut(op.Key, string(op.Value)))
 		}
 	}
+	done := s.track("txn")
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
+	done(err)
 	if err != nil {
 		if tooLarge(err) {
 			return 0, err
