@@ -25,6 +25,7 @@ type runner struct {
 	log   *slog.Logger
 
 	units, bindings, hosts, alive *store.Cache
+	statuses                      *store.Cache
 	events                        EventRecorder
 
 	mu sync.Mutex
@@ -64,7 +65,7 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	var want *v1.Binding
 	if exists && e.u.Spec.Placement.NeedsScheduler() {
 		want = &v1.Binding{
-			Hosts:      Schedule(e.u, r.st.hosts, cur.b, r.st.loadWithout(name)),
+			Hosts:      Schedule(e.u, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name)),
 			Generation: e.u.Metadata.Generation,
 		}
 	}
@@ -148,4 +149,30 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// hostsFor returns the hosts as Schedule should see them for unit name: a
+// Down host bound to it that never reported an instance of it (it went
+// down before starting it) counts as lost at once, since there is nothing
+// there to wait for.
+func (r *runner) hostsFor(name string, b *v1.Binding) []HostInfo {
+	if b == nil || r.statuses == nil {
+		return r.st.hosts
+	}
+	out := r.st.hosts
+	copied := false
+	for i, h := range out {
+		if h.Up || h.Lost || !slices.Contains(b.Hosts, h.Name) {
+			continue
+		}
+		if _, ran := r.statuses.Get(store.StatusKey(v1.KindUnit, name, h.Name)); ran {
+			continue
+		}
+		if !copied {
+			out = slices.Clone(out)
+			copied = true
+		}
+		out[i].Lost = true
+	}
+	return out
 }

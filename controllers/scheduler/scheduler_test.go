@@ -196,6 +196,7 @@ func TestSchedulerDownHost(t *testing.T) {
 	if _, err := s.Put(testCtx(t), store.BindingKey(v1.KindUnit, "a"), []byte(`{"hosts":["h3"]}`), 0); err != nil {
 		t.Fatal(err)
 	}
+	ranOn(t, s, "a", "h3") // an instance that ran there is waited for
 	run(t, s, scheduler.Options{})
 
 	waitBinding(t, s, "a", isBoundTo(1, "h3"))
@@ -323,6 +324,7 @@ func TestSchedulerReschedulesFromLostHost(t *testing.T) {
 	apply(t, s, newUnit("a", v1.Placement{}))
 	run(t, s, scheduler.Options{RescheduleAfter: 400 * time.Millisecond})
 	waitBinding(t, s, "a", isBoundTo(1, "h1"))
+	ranOn(t, s, "a", "h1")
 	putHost(t, s, "h2", nil, true)
 
 	// Down briefly: comes back before the delay, keeps its instance.
@@ -337,5 +339,26 @@ func TestSchedulerReschedulesFromLostHost(t *testing.T) {
 	waitBinding(t, s, "a", isBoundTo(1, "h2"))
 	if d := time.Since(downAt); d < 400*time.Millisecond {
 		t.Errorf("rescheduled %s after the host went Down, before RescheduleAfter", d)
+	}
+}
+
+// A unit bound to a host that goes Down before it ever ran there moves at
+// once: there is nothing there to wait for.
+func TestSchedulerMovesAtOnceWhatNeverRan(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	putHost(t, s, "h1", nil, true)
+	apply(t, s, newUnit("a", v1.Placement{}))
+	run(t, s, scheduler.Options{RescheduleAfter: time.Hour})
+	waitBinding(t, s, "a", isBoundTo(1, "h1"))
+	putHost(t, s, "h2", nil, true)
+	putHost(t, s, "h1", nil, false)
+	waitBinding(t, s, "a", isBoundTo(1, "h2"))
+}
+
+func ranOn(t *testing.T, s *store.Store, unit, host string) {
+	t.Helper()
+	if _, err := s.Put(testCtx(t), store.StatusKey(v1.KindUnit, unit, host), []byte(`{"host":"`+host+`","state":"RUNNING"}`), 0); err != nil {
+		t.Fatal(err)
 	}
 }
