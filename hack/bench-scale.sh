@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bench-scale.sh: berth at many hosts with the fake runtime (issue 6). It
+# starts Debian's etcd on free loopback ports, one leading controller in its
+# own process (hack/bench/scale -mode leader), then HOSTS host controllers in
+# one process (-mode hosts), each with its own fake runtime, applies UNITS
+# Units of REPLICAS replicas on hostSelector role=web at once, and prints the
+# time to all RUNNING, the etcd writes per converged instance, the memory of
+# the leader and of one host controller, and the time to reschedule the Units
+# of one lost host. Run by hand (not in CI); the figures go into
+# BENCHMARKS.md ("Jobs and hosts at scale"). Environment: HOSTS (100), UNITS
+# (50), REPLICAS (5), RESCHEDULE_AFTER (3s).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+work="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do
+    kill -TERM "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/scale" ./hack/bench/scale
+
+client="http://127.0.0.1:$(free_port)"
+etcd --name scale --data-dir "$work/etcd" --listen-client-urls "$client" --advertise-client-urls "$client" \
+  --listen-peer-urls "http://127.0.0.1:$(free_port)" --initial-advertise-peer-urls "http://127.0.0.1:$(free_port)" \
+  --initial-cluster-state new --quota-backend-bytes 4294967296 >"$work/etcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fs "$client/health" >/dev/null 2>&1 && break; sleep 0.1; done
+
+leader_listen="127.0.0.1:$(free_port)"
+"$work/scale" -mode leader -etcd "$client" -leader-listen "$leader_listen" -dir "$work" \
+  -reschedule-after "${RESCHEDULE_AFTER:-3s}" 2>"$work/leader.log" &
+leader_pid=$!
+pids+=("$leader_pid")
+for _ in $(seq 300); do
+  curl -fs "http://$leader_listen/metrics" 2>/dev/null | grep -q '^berth_leader 1' && break
+  kill -0 "$leader_pid" || { cat "$work/leader.log"; exit 1; }
+  sleep 0.1
+done
+
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), etcd $(etcd --version | head -1 | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$work/scale" -mode hosts -etcd "$client" -leader-listen "$leader_listen" -leader-pid "$leader_pid" -dir "$work" \
+  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
