@@ -42,7 +42,10 @@ type Options struct {
 	// IsLeader says whether this host registers the static endpoints that
 	// name no host.
 	IsLeader func() bool
-	Metrics  *reconcile.Metrics
+	// Visible, when set, waits until the catalog this host serves has seen
+	// etcd revision rev: agent calls return once their change is readable.
+	Visible func(ctx context.Context, rev int64) error
+	Metrics *reconcile.Metrics
 	// BerthMetrics, when set, receives berth's own metrics: check runs and
 	// this host's endpoints by status.
 	BerthMetrics *metrics.Metrics
@@ -71,6 +74,7 @@ type Registrator struct {
 	lost    <-chan struct{}
 	stopKA  context.CancelFunc
 	written map[string]string // catalog key -> value written on the current lease
+	lastRev int64             // revision of the last write
 	local   []catalog.Endpoint
 
 	mu       sync.Mutex
@@ -244,9 +248,11 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		if r.written[key] == string(b) {
 			continue
 		}
-		if _, err := r.o.Store.Put(ctx, key, b, r.lease); err != nil {
+		rev, err := r.o.Store.Put(ctx, key, b, r.lease)
+		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("register %s/%s: %w", e.Service, e.ID, err)
 		}
+		r.lastRev = max(r.lastRev, rev)
 		if _, had := r.written[key]; !had {
 			r.o.Log.Info("registered", "service", e.Service, "id", e.ID, "address", fmt.Sprintf("%s:%d", e.Address, e.Port))
 			r.ownerEvent(ctx, e, "Registered", "endpoint %s of service %s registered at %s:%d", e.ID, e.Service, e.Address, e.Port)
@@ -257,9 +263,11 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		if _, keep := next[key]; keep {
 			continue
 		}
-		if _, err := r.o.Store.Delete(ctx, key); err != nil {
+		rev, err := r.o.Store.Txn(ctx, []store.Op{{Key: key, Delete: true, Force: true}})
+		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("deregister %s: %w", key, err)
 		}
+		r.lastRev = max(r.lastRev, rev)
 		svc, id, _ := store.ParseCatalogKey(key)
 		r.o.Log.Info("deregistered", "service", svc, "id", id)
 		var gone catalog.Endpoint
@@ -424,8 +432,18 @@ func (r *Registrator) stopRunners() {
 // syncNow rebuilds at once, for the agent API: a registration is in the
 // catalog when the call returns.
 func (r *Registrator) syncNow(ctx context.Context) error {
-	_, err := r.reconcile(ctx, syncKey)
-	return err
+	if _, err := r.reconcile(ctx, syncKey); err != nil {
+		return err
+	}
+	if r.o.Visible == nil {
+		return nil
+	}
+	r.syncMu.Lock()
+	rev := r.lastRev
+	r.syncMu.Unlock()
+	// Read your writes: the catalog this host serves shows the change
+	// when the call returns.
+	return r.o.Visible(ctx, rev)
 }
 
 // NodeName implements catalog.Agent.

@@ -183,3 +183,37 @@ func TestTTLExpires(t *testing.T) {
 		return ep.Status() == v1.CheckCritical, fmt.Sprintf("%+v", ep.Checks)
 	})
 }
+
+// An agent registration is readable from the host's own catalog view when
+// Register returns, and gone from it when Deregister does.
+func TestAgentReadYourWrites(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	rt := fake.New()
+	cat := catalog.NewWatched(s)
+	r := New(Options{Store: s, Runtime: rt, Host: "h1", Address: "127.0.0.1", TTL: 2 * time.Second, Resync: time.Hour, Visible: cat.WaitRevision})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = cat.Run(ctx); done <- struct{}{} }()
+	go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	for !cat.Synced() || !r.Synced() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("svc-%d", i)
+		if err := r.Register(ctx, catalog.Endpoint{ID: id, Service: "ryw", Port: 1000 + i}); err != nil {
+			t.Fatal(err)
+		}
+		eps, _ := cat.Endpoints("ryw")
+		if len(eps) != i+1 {
+			t.Fatalf("after registering %s the catalog shows %d endpoints", id, len(eps))
+		}
+	}
+	if err := r.Deregister(ctx, "svc-0"); err != nil {
+		t.Fatal(err)
+	}
+	if eps, _ := cat.Endpoints("ryw"); len(eps) != 19 {
+		t.Errorf("after deregistering, the catalog shows %d endpoints", len(eps))
+	}
+}

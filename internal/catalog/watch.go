@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
@@ -17,6 +18,8 @@ type Watched struct {
 	*Memory
 	endpoints, hosts, alive *store.Cache
 	mu                      sync.Mutex
+	// seen is the etcd revision of the last endpoint change applied.
+	seen int64
 }
 
 // NewWatched returns a Reader over the catalog in s; call Run.
@@ -57,8 +60,10 @@ func (w *Watched) endpointChanged(key string) {
 	kv, present := w.endpoints.Get(key)
 	if !present {
 		w.DeleteEndpoint(service, id, 0)
+		w.seen = max(w.seen, w.endpoints.Revision())
 		return
 	}
+	defer func() { w.seen = max(w.seen, kv.ModRevision) }()
 	var e Endpoint
 	if json.Unmarshal(kv.Value, &e) != nil || e.Service != service || e.ID != id {
 		return
@@ -100,4 +105,27 @@ func sameNode(a, b Node) bool {
 		}
 	}
 	return true
+}
+
+// WaitRevision waits until the catalog's view has seen etcd revision rev
+// (at most two seconds: a slow watch makes a call slow, never stuck).
+func (w *Watched) WaitRevision(ctx context.Context, rev int64) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for w.seenRevision() < rev {
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (w *Watched) seenRevision() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen
 }

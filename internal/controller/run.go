@@ -142,7 +142,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer recorder.Close()
 	cat := catalog.NewWatched(st)
 	reg := registrator.New(registrator.Options{
-		Store: st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
+		Visible: cat.WaitRevision,
+		Store:   st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
 		Metrics: loopMetrics, BerthMetrics: bm, Events: recorder, Log: log.With("controller", "registrator"),
 	})
