@@ -129,3 +129,27 @@ func TestServiceSelection(t *testing.T) {
 		t.Errorf("the leader registers the static endpoint that names no host: %d endpoints", n)
 	}
 }
+
+func TestJobRegistrationAndSelection(t *testing.T) {
+	job := &v1.Job{Metadata: v1.ObjectMeta{Name: "nc", Labels: map[string]string{"app": "nc"}}, Spec: v1.JobSpec{Version: "2",
+		Container: v1.ContainerTemplate{Ports: []v1.Port{{Name: "http", ContainerPort: 8080, Protocol: v1.ProtocolTCP}, {Name: "admin", ContainerPort: 9090, Protocol: v1.ProtocolTCP}},
+			HealthCheck: &v1.HealthCheck{HTTP: &v1.HTTPCheck{Path: "/healthz", Port: v1.FromString("http"), Scheme: "http"},
+				Interval: &v1.Duration{Duration: time.Second}, Timeout: &v1.Duration{Duration: time.Second}}},
+		Registration: []v1.Registration{{Port: "http", Service: "netcat", Tags: []string{"v2"}}}}}
+	c := container("berth-job-nc-2", "berth/testapp", nil,
+		map[string]string{v1.LabelHost: "h1", v1.LabelKind: v1.KindJob, v1.LabelName: "nc", v1.LabelVersion: "2"}, tcp(8080, 21000), tcp(9090, 21001))
+	got := briefs(desired(input{Host: "h1", Address: "10.0.0.1", Containers: []runtime.Container{c}, Jobs: map[string]*v1.Job{"nc": job}}))
+	want := []brief{{Service: "netcat", ID: "h1:berth-job-nc-2:8080", Port: 21000, Tags: []string{"v2"},
+		Meta: map[string]string{"job": "nc", "version": "2"}, Checks: []string{"http http://10.0.0.1:21000/healthz every 1s critical"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("registration:\ngot  %+v\nwant %+v", got, want)
+	}
+	// A Service whose selector matches the Job's labels registers it too.
+	job.Spec.Registration = nil
+	svc := &v1.Service{Metadata: v1.ObjectMeta{Name: "nc-admin"}, Spec: v1.ServiceSpec{Selector: map[string]string{"app": "nc"}, Port: v1.FromString("admin")}}
+	got = briefs(desired(input{Host: "h1", Address: "10.0.0.1", Containers: []runtime.Container{c}, Jobs: map[string]*v1.Job{"nc": job}, Services: []*v1.Service{svc}}))
+	want = []brief{{Service: "nc-admin", ID: "h1:berth-job-nc-2:9090", Port: 21001, Meta: map[string]string{"job": "nc"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("selection:\ngot  %+v\nwant %+v", got, want)
+	}
+}

@@ -19,6 +19,7 @@ type input struct {
 	Leader     bool   // this host registers static endpoints that name no host
 	Containers []runtime.Container
 	Units      map[string]*v1.Unit
+	Jobs       map[string]*v1.Job
 	Services   []*v1.Service
 	Agent      []catalog.Endpoint // registered through the agent API
 }
@@ -34,18 +35,21 @@ func desired(in input) []catalog.Endpoint {
 			continue
 		}
 		selected := false
-		if c.Labels[v1.LabelHost] == in.Host && c.Labels[v1.LabelKind] == v1.KindUnit {
-			if u := in.Units[c.Labels[v1.LabelName]]; u != nil {
-				for _, s := range in.Services {
-					if len(s.Spec.Selector) == 0 || !v1.MatchesSelector(u.Metadata.Labels, s.Spec.Selector) {
-						continue
-					}
-					if e, ok := fromService(in, s, u, c); ok {
-						out = append(out, e)
-						selected = true
-					}
+		kind, u, job := owner(in, c)
+		if u != nil {
+			for _, s := range in.Services {
+				if len(s.Spec.Selector) == 0 || !v1.MatchesSelector(u.Metadata.Labels, s.Spec.Selector) {
+					continue
+				}
+				if e, ok := fromService(in, s, kind, u, c); ok {
+					out = append(out, e)
+					selected = true
 				}
 			}
+		}
+		if job != nil && len(job.Spec.Registration) > 0 {
+			out = append(out, fromRegistration(in, job, c)...)
+			selected = true
 		}
 		if !selected {
 			eps := fromContainer(in.Host, in.Address, c)
@@ -101,7 +105,101 @@ func desired(in input) []catalog.Endpoint {
 
 // fromService is the endpoint of a Unit's container for a Service that
 // selects the Unit.
-func fromService(in input, s *v1.Service, u *v1.Unit, c *runtime.Container) (catalog.Endpoint, bool) {
+// owner returns the berth object whose container c is on this host, as a
+// Unit (a Job's template and labels), with the Job itself for a Job.
+func owner(in input, c *runtime.Container) (string, *v1.Unit, *v1.Job) {
+	if c.Labels[v1.LabelHost] != in.Host {
+		return "", nil, nil
+	}
+	name := c.Labels[v1.LabelName]
+	switch c.Labels[v1.LabelKind] {
+	case v1.KindUnit:
+		if u := in.Units[name]; u != nil {
+			return v1.KindUnit, u, nil
+		}
+	case v1.KindJob:
+		if j := in.Jobs[name]; j != nil {
+			return v1.KindJob, &v1.Unit{Metadata: j.Metadata, Spec: v1.UnitSpec{Container: j.Spec.Container}}, j
+		}
+	}
+	return "", nil, nil
+}
+
+// fromRegistration registers a Job's named ports under the services its
+// registration names, as Helios' registration does.
+func fromRegistration(in input, j *v1.Job, c *runtime.Container) []catalog.Endpoint {
+	var out []catalog.Endpoint
+	for _, r := range j.Spec.Registration {
+		cport, proto := 0, v1.ProtocolTCP
+		for _, p := range j.Spec.Container.Ports {
+			if p.Name == r.Port {
+				cport, proto = p.ContainerPort, p.Protocol
+			}
+		}
+		var bound *runtime.PortBinding
+		for _, p := range published(c) {
+			if p.ContainerPort == cport && orTCP(p.Protocol) == string(proto) {
+				bound = &p
+				break
+			}
+		}
+		if bound == nil {
+			continue
+		}
+		e := catalog.Endpoint{
+			ID:      fmt.Sprintf("%s:%s:%d", in.Host, c.Name, cport),
+			Service: r.Service, Host: in.Host, Address: in.Address, Port: bound.HostPort, Protocol: proto,
+			Tags: append([]string(nil), r.Tags...),
+			Meta: map[string]string{"job": j.Metadata.Name, "version": c.Labels[v1.LabelVersion]},
+			Source: catalog.SourceContainer, Container: c.ID, OwnerKind: v1.KindJob, OwnerName: j.Metadata.Name,
+			Weights: catalog.Weights{Passing: 1, Warning: 1},
+		}
+		if proto == v1.ProtocolUDP {
+			e.ID += ":udp"
+		}
+		if hc := j.Spec.Container.HealthCheck; hc != nil {
+			// Helios registers a job once its health check passes: the same
+			// check keeps it out of discovery until then.
+			chk := catalog.Check{ID: "service:" + e.ID, Name: "Job '" + j.Metadata.Name + "' health check", Status: v1.CheckCritical,
+				Interval: hc.Interval.Duration, Timeout: hc.Timeout.Duration}
+			addr := func(port v1.IntOrString) string {
+				p := int(port.IntVal)
+				if port.IsStr {
+					for _, tp := range j.Spec.Container.Ports {
+						if tp.Name == port.StrVal {
+							p = tp.ContainerPort
+						}
+					}
+				}
+				for _, b := range published(c) {
+					if b.ContainerPort == p {
+						return in.Address + ":" + strconv.Itoa(b.HostPort)
+					}
+				}
+				return ""
+			}
+			switch {
+			case hc.HTTP != nil:
+				if a := addr(hc.HTTP.Port); a != "" {
+					chk.Type, chk.HTTP, chk.Method = catalog.CheckHTTP, hc.HTTP.Scheme+"://"+a+hc.HTTP.Path, "GET"
+				}
+			case hc.TCP != nil:
+				if a := addr(hc.TCP.Port); a != "" {
+					chk.Type, chk.TCP = catalog.CheckTCP, a
+				}
+			case hc.Exec != nil:
+				chk.Type, chk.Exec = catalog.CheckExec, append([]string(nil), hc.Exec.Command...)
+			}
+			if chk.Type != "" {
+				e.Checks = []catalog.Check{chk}
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func fromService(in input, s *v1.Service, kind string, u *v1.Unit, c *runtime.Container) (catalog.Endpoint, bool) {
 	cport := 0
 	switch {
 	case s.Spec.Port.IsStr:
@@ -132,8 +230,8 @@ func fromService(in input, s *v1.Service, u *v1.Unit, c *runtime.Container) (cat
 		ID:      fmt.Sprintf("%s:%s:%d", in.Host, c.Name, cport),
 		Service: s.Metadata.Name, Host: in.Host, Address: in.Address, Port: bound.HostPort,
 		Protocol: v1.Protocol(orTCP(bound.Protocol)), Tags: append([]string(nil), s.Spec.Tags...),
-		Meta:   mergeMeta(s.Spec.Meta, map[string]string{"unit": u.Metadata.Name}),
-		Source: catalog.SourceContainer, Container: c.ID, OwnerKind: v1.KindUnit, OwnerName: u.Metadata.Name,
+		Meta:   mergeMeta(s.Spec.Meta, map[string]string{strings.ToLower(kind): u.Metadata.Name}),
+		Source: catalog.SourceContainer, Container: c.ID, OwnerKind: kind, OwnerName: u.Metadata.Name,
 		Weights: catalog.Weights{Passing: 1, Warning: 1}, OnlyPassing: s.Spec.OnlyPassing, DNSTTL: dnsTTL(s),
 	}
 	if bound.Protocol == runtime.UDP {

@@ -67,6 +67,7 @@ type Registrator struct {
 	loop     *reconcile.Controller
 	services *store.Cache
 	units    *store.Cache
+	jobs     *store.Cache
 	runCtx   context.Context
 
 	syncMu  sync.Mutex // one sync at a time
@@ -110,19 +111,22 @@ func New(o Options) *Registrator {
 	kick := func(string) { r.loop.Enqueue(syncKey) }
 	r.services = store.NewCache(o.Store, store.ObjectPrefix(v1.KindService), kick)
 	r.units = store.NewCache(o.Store, store.ObjectPrefix(v1.KindUnit), kick)
+	r.jobs = store.NewCache(o.Store, store.ObjectPrefix(v1.KindJob), kick)
 	r.loadAgent()
 	return r
 }
 
 // Synced reports whether the caches have listed once.
-func (r *Registrator) Synced() bool { return r.services.HasSynced() && r.units.HasSynced() }
+func (r *Registrator) Synced() bool {
+	return r.services.HasSynced() && r.units.HasSynced() && r.jobs.HasSynced()
+}
 
 // Run keeps the endpoints up to date until ctx ends; the lease is revoked
 // on the way out, so the endpoints go at once.
 func (r *Registrator) Run(ctx context.Context) error {
 	r.runCtx = ctx
 	var wg sync.WaitGroup
-	for _, c := range []*store.Cache{r.services, r.units} {
+	for _, c := range []*store.Cache{r.services, r.units, r.jobs} {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = c.Run(ctx) }()
 	}
@@ -216,7 +220,15 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		}
 	}
 	r.mu.Unlock()
-	in := input{Host: r.o.Host, Address: r.o.Address, Leader: r.o.IsLeader(), Containers: running, Units: map[string]*v1.Unit{}}
+	in := input{Host: r.o.Host, Address: r.o.Address, Leader: r.o.IsLeader(), Containers: running,
+		Units: map[string]*v1.Unit{}, Jobs: map[string]*v1.Job{}}
+	for _, kv := range r.jobs.List() {
+		j := &v1.Job{}
+		if json.Unmarshal(kv.Value, j) == nil {
+			v1.Default(j)
+			in.Jobs[j.Metadata.Name] = j
+		}
+	}
 	for _, kv := range r.units.List() {
 		u := &v1.Unit{}
 		if json.Unmarshal(kv.Value, u) == nil {
