@@ -149,8 +149,8 @@ func fromRegistration(in input, j *v1.Job, c *runtime.Container) []catalog.Endpo
 		e := catalog.Endpoint{
 			ID:      fmt.Sprintf("%s:%s:%d", in.Host, c.Name, cport),
 			Service: r.Service, Host: in.Host, Address: in.Address, Port: bound.HostPort, Protocol: proto,
-			Tags: append([]string(nil), r.Tags...),
-			Meta: map[string]string{"job": j.Metadata.Name, "version": c.Labels[v1.LabelVersion]},
+			Tags:   append([]string(nil), r.Tags...),
+			Meta:   map[string]string{"job": j.Metadata.Name, "version": c.Labels[v1.LabelVersion]},
 			Source: catalog.SourceContainer, Container: c.ID, OwnerKind: v1.KindJob, OwnerName: j.Metadata.Name,
 			Weights: catalog.Weights{Passing: 1, Warning: 1},
 		}
