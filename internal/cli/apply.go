@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/applyset"
 	"berth.dev/berth/internal/store"
 )
 
@@ -15,8 +16,9 @@ func (a *app) applyCommand() *cobra.Command {
 	var files []string
 	var recursive, dryRun, wait bool
 	var timeout time.Duration
+	var set setFlags
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE|DIR|- [-f ...] [-R] [--dry-run] [--wait [--timeout 5m]]",
+		Use:   "apply -f FILE|DIR|- [-f ...] [-R] [--dry-run] [--prune --applyset NAME [--prune-allow-empty]] [--wait [--timeout 5m]]",
 		Short: "Create or update objects from manifests",
 		Long: `apply stores the Units, Jobs and Services of the manifests. Every document is
 checked first, together with the stored objects (dependency cycles, Job
@@ -32,9 +34,21 @@ as its replicas) reports Ready=True having observed that generation. It prints
 place on a terminal, a line per change elsewhere). It fails at once when an
 instance at the current generation is FAILED, and after --timeout, naming each
 instance's host, state and message. Services and Jobs of the same apply are
-not waited for, nor Units whose goal is stop.`,
+not waited for, nor Units whose goal is stop.
+
+With --prune --applyset NAME the objects are applied as one apply set, as
+kubectl's ApplySet does: each gets the label applyset.berth.dev/part-of=NAME,
+the set is recorded under applysets/NAME, and the stored objects labelled
+with NAME that the manifests no longer hold are deleted ("unit/old pruned"),
+in the same transaction. Objects without that label (applied by hand, or by
+another set) are never pruned. An object labelled with another set is
+refused, and so is an empty input that would prune every object of the set
+unless --prune-allow-empty; nothing is written then. A directory without
+manifests is an empty input. kubectl's --prune with a label selector is not
+supported: --prune needs --applyset.`,
 		Example: `  applyctl apply -f todo.yaml
   applyctl apply -f manifests/ -R --dry-run
+  applyctl apply -f manifests/ --prune --applyset web
   cat todo.yaml | applyctl apply -f -
   applyctl apply -f todo.yaml --wait --timeout 2m`,
 		Args: usageArgs(cobra.NoArgs),
@@ -48,9 +62,13 @@ not waited for, nor Units whose goal is stop.`,
 			if cmd.Flags().Changed("timeout") && !wait {
 				return usagef("--timeout needs --wait")
 			}
-			return a.apply(cmd.Context(), files, recursive, dryRun, wait, timeout)
+			if err := set.check(); err != nil {
+				return err
+			}
+			return a.apply(cmd.Context(), files, recursive, dryRun, wait, timeout, set)
 		},
 	}
+	set.register(cmd, true)
 	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "manifest file, directory or - for standard input (repeatable)")
 	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read directories recursively")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check and report what would change, write nothing")
@@ -71,9 +89,9 @@ type prepared struct {
 // prepare reads, decodes, defaults and validates the manifests, whole and
 // against the stored objects, and returns every problem together. The
 // manifests are checked even when etcd cannot be reached; the caller closes
-// the store.
-func (a *app) prepare(ctx context.Context, files []string, recursive bool) (*prepared, error) {
-	srcs, errs := a.readSources(files, recursive)
+// the store. Manifests without objects are an error unless emptyOK.
+func (a *app) prepare(ctx context.Context, files []string, recursive, emptyOK bool) (*prepared, error) {
+	srcs, errs := a.readSources(files, recursive, emptyOK)
 	docs, derrs := decodeAll(srcs)
 	errs = append(errs, derrs...)
 
@@ -104,7 +122,7 @@ func (a *app) prepare(ctx context.Context, files []string, recursive bool) (*pre
 		}
 		return nil, connErr
 	}
-	if len(docs) == 0 {
+	if len(docs) == 0 && !emptyOK {
 		st.Close()
 		return nil, fmt.Errorf("no objects in %v", files)
 	}
@@ -135,10 +153,10 @@ func (a *app) storedFor(ctx context.Context, st *store.Store, docs []*v1.Documen
 	return out, nil
 }
 
-// apply writes the manifests; with wait it then waits for the Units, for
-// at most timeout (apply --wait).
-func (a *app) apply(ctx context.Context, files []string, recursive, dryRun, wait bool, timeout time.Duration) error {
-	p, err := a.prepare(ctx, files, recursive)
+// apply writes the manifests, as an apply set when set names one; with
+// wait it then waits for the Units, for at most timeout (apply --wait).
+func (a *app) apply(ctx context.Context, files []string, recursive, dryRun, wait bool, timeout time.Duration, set setFlags) error {
+	p, err := a.prepare(ctx, files, recursive, set.prune)
 	if err != nil {
 		return err
 	}
@@ -147,11 +165,21 @@ func (a *app) apply(ctx context.Context, files []string, recursive, dryRun, wait
 	for i, d := range p.docs {
 		objs[i] = d.Object
 	}
+	var results []store.ApplyResult
+	var pruned []applyset.Pruned
 	rctx, cancel := a.withTimeout(ctx)
-	results, err := store.Apply(rctx, p.st, objs, store.ApplyOptions{DryRun: dryRun})
+	if set.name != "" {
+		var res *applyset.Result
+		res, err = applyset.Apply(rctx, p.st, set.name, objs, set.options(dryRun))
+		if res != nil {
+			results, pruned = res.Applied, res.Pruned
+		}
+	} else {
+		results, err = store.Apply(rctx, p.st, objs, store.ApplyOptions{DryRun: dryRun})
+	}
 	cancel()
 	if err != nil {
-		return storeErr(err)
+		return storeErr(setHint(err))
 	}
 	suffix := ""
 	if dryRun {
@@ -159,6 +187,9 @@ func (a *app) apply(ctx context.Context, files []string, recursive, dryRun, wait
 	}
 	for _, r := range results {
 		fmt.Fprintf(a.out, "%s %s%s\n", ref(r.Kind, r.Name), r.Action, suffix)
+	}
+	for _, r := range pruned {
+		fmt.Fprintf(a.out, "%s pruned%s\n", ref(r.Kind, r.Name), suffix)
 	}
 	if !wait || dryRun {
 		return nil

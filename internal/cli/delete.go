@@ -27,7 +27,7 @@ their kind and name are read).`,
 			case len(files) > 0 && len(args) > 0:
 				return usagef("use either KIND NAME... or -f, not both")
 			case len(files) > 0:
-				srcs, errs := a.readSources(files, recursive)
+				srcs, errs := a.readSources(files, recursive, false)
 				for _, s := range srcs {
 					r, e := refsOf(s)
 					refs = append(refs, r...)
@@ -49,6 +49,8 @@ their kind and name are read).`,
 					return usagef("events cannot be deleted: they expire an hour after they were last seen")
 				case kindEndpoint:
 					return usagef("endpoints cannot be deleted: the host that registered one removes it when its container stops")
+				case kindApplySet:
+					return usagef("apply sets cannot be deleted: apply --prune --applyset NAME --prune-allow-empty with empty manifests prunes every object of one")
 				}
 				if len(names) == 0 {
 					return usagef("delete needs at least one NAME")

@@ -41,6 +41,8 @@ SERVICE_NAME, the agent API) is described from its endpoints.`,
 				return usagef("describe shows the events of an object: describe KIND NAME; list every event with get events")
 			case kindEndpoint:
 				return usagef("describe service NAME shows the endpoints of a service and their checks")
+			case kindApplySet:
+				return usagef("get applyset NAME -o yaml shows the record of an apply set")
 			}
 			if len(names) != 1 {
 				return usagef("describe needs one NAME")

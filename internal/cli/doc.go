@@ -40,6 +40,11 @@
 // its binding with the same list-then-watch mirror until the rollout the
 // leader records there is DONE (exit 0) or FAILED (exit 1).
 //
+// apply --prune --applyset NAME and diff --prune --applyset NAME (applyset.go)
+// hand the objects to internal/applyset, which labels them with the set,
+// prunes what the set no longer holds and records the set in one
+// transaction; get applysets lists the records.
+//
 // applyctl talks to etcd directly through internal/store. Every command runs
 // in-process through [Main], with its arguments, standard streams and
 // environment injected, so tests drive it exactly as a user does:

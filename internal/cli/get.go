@@ -44,7 +44,11 @@ describe service NAME shows every check's full output.
 
 get events lists the events of every object, oldest first: what the
 controllers did and saw (pulled, started, died, backed off). With -w it
-keeps printing events as they are recorded or repeated.`,
+keeps printing events as they are recorded or repeated.
+
+get applysets lists the apply sets (apply --prune --applyset) with the
+number of objects each owns and when it last changed; -o json|yaml prints
+their records.`,
 		Example: `  applyctl get units
   applyctl get unit todo -o wide
   applyctl get jobs -o json
@@ -75,6 +79,11 @@ keeps printing events as they are recorded or repeated.`,
 				return a.getEvents(cmd.Context(), output, watch)
 			case v1.KindService, kindEndpoint:
 				return a.getCatalog(cmd.Context(), kind, name, output, watch)
+			case kindApplySet:
+				if watch {
+					return usagef("get applysets does not support -w")
+				}
+				return a.getApplySets(cmd.Context(), name, output)
 			}
 			return a.get(cmd.Context(), kind, name, output, watch)
 		},

@@ -14,7 +14,12 @@ var kindNames = map[string]string{
 	"host": v1.KindHost, "hosts": v1.KindHost,
 	"event": kindEvent, "events": kindEvent, "ev": kindEvent,
 	"endpoint": kindEndpoint, "endpoints": kindEndpoint, "ep": kindEndpoint,
+	"applyset": kindApplySet, "applysets": kindApplySet,
 }
+
+// kindApplySet is what get lists for "applysets": the records of apply
+// sets (apply --prune --applyset), not objects.
+const kindApplySet = "ApplySet"
 
 // kindEvent is what get lists for "events": not a kind of object, the
 // events recorded about objects.
@@ -26,7 +31,7 @@ func parseKind(s string) (string, error) {
 	if k, ok := kindNames[strings.ToLower(s)]; ok {
 		return k, nil
 	}
-	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts or events (ev)", s)
+	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts, events (ev) or applysets", s)
 }
 
 // kindAndNames reads "KIND [NAME...]" or "KIND/NAME" from the arguments.

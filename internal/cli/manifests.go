@@ -28,8 +28,10 @@ var manifestExts = []string{".yaml", ".yml", ".json"}
 
 // readSources reads every -f argument: a file, a directory (its *.yaml,
 // *.yml and *.json files in name order, recursively with -R) or "-" for
-// standard input. Problems are returned located by path.
-func (a *app) readSources(paths []string, recursive bool) ([]source, v1.ErrorList) {
+// standard input. A directory without manifests is a problem unless
+// emptyOK (apply --prune: an empty input prunes the whole set). Problems
+// are returned located by path.
+func (a *app) readSources(paths []string, recursive, emptyOK bool) ([]source, v1.ErrorList) {
 	var out []source
 	var errs v1.ErrorList
 	fail := func(path string, format string, args ...any) {
@@ -79,7 +81,7 @@ func (a *app) readSources(paths []string, recursive bool) ([]source, v1.ErrorLis
 			fail(p, "%v", cleanPathError(err))
 			continue
 		}
-		if len(files) == 0 {
+		if len(files) == 0 && !emptyOK {
 			hint := ""
 			if !recursive {
 				hint = " (use -R for subdirectories)"

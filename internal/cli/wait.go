@@ -95,7 +95,7 @@ func waitRefs(args []string) ([]objectRef, error) {
 		}
 	}
 	for _, r := range refs {
-		if r.kind == v1.KindHost || r.kind == kindEvent || r.kind == kindEndpoint {
+		if r.kind == v1.KindHost || r.kind == kindEvent || r.kind == kindEndpoint || r.kind == kindApplySet {
 			return nil, usagef("wait is for units, jobs and services, not %ss", strings.ToLower(r.kind))
 		}
 	}

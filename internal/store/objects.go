@@ -153,6 +153,26 @@ func readKeys(ctx context.Context, s *Store, objs []v1.Object) (map[string]KV, e
 	return out, nil
 }
 
+// PlanApply computes, without I/O, what Apply would do with objs given the
+// stored KV of each object that exists, by ObjectKey: a result per object,
+// in the order of objs, and the writes, each comparing the mod revision read
+// (0: the key must not exist). It is for callers that write an apply
+// together with other operations in one transaction (internal/applyset);
+// objs are not changed.
+func PlanApply(objs []v1.Object, stored map[string]KV, now time.Time) ([]ApplyResult, []Op, error) {
+	return planApply(objs, stored, now)
+}
+
+// DecodeObject decodes the stored object of kind held by kv, with its
+// resourceVersion set to the key's mod revision.
+func DecodeObject(kind string, kv KV) (v1.Object, error) {
+	o, err := decodeObject(kind, kv)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return o, nil
+}
+
 // planApply computes, without I/O, what an apply of objs does given the
 // stored keys: a result per object and the writes, each comparing the mod
 // revision read (0: the key must not exist).
