@@ -165,33 +165,14 @@ func (r *Registrator) Run(ctx context.Context) error {
 }
 
 func (r *Registrator) watchEngine(ctx context.Context) {
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		sctx, cancel := context.WithCancel(ctx)
-		events, errs := r.o.Runtime.Events(sctx)
-		r.loop.Enqueue(syncKey)
-		for open := true; open; {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					open = false
-					break
-				}
-				switch ev.Action {
-				case runtime.ActionStart, runtime.ActionDie, runtime.ActionStop, runtime.ActionDestroy, runtime.ActionHealthStatus, runtime.ActionPause, runtime.ActionUnpause:
-					r.loop.Enqueue(syncKey)
-				}
-			case <-errs:
-				open = false
+	runtime.Watch(ctx, r.o.Runtime,
+		func() { r.loop.Enqueue(syncKey) },
+		func(ev runtime.Event) {
+			switch ev.Action {
+			case runtime.ActionStart, runtime.ActionDie, runtime.ActionStop, runtime.ActionDestroy, runtime.ActionHealthStatus, runtime.ActionPause, runtime.ActionUnpause:
+				r.loop.Enqueue(syncKey)
 			}
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+		}, nil)
 }
 
 // reconcile rebuilds this host's endpoints and writes the difference.

@@ -235,41 +235,20 @@ func (c *Controller) engine(err error) {
 // watchEngine turns the engine's container events into reconciles of the
 // Units they belong to, re-subscribing (and resyncing) when the stream breaks.
 func (c *Controller) watchEngine(ctx context.Context) {
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		sctx, cancel := context.WithCancel(ctx)
-		events, errs := c.o.Runtime.Events(sctx)
-		c.enqueueAll(ctx) // events are not replayed: look at everything once
-		broken := false
-		for !broken {
-			select {
-			case ev, ok := <-events:
-				if !ok {
-					broken = true
-					break
+	runtime.Watch(ctx, c.o.Runtime,
+		func() { c.enqueueAll(ctx) }, // events are not replayed: look at everything once
+		func(ev runtime.Event) {
+			if k := keyOf(ev.Labels); k != "" && ev.Labels[v1.LabelHost] == c.o.Host {
+				switch ev.Action {
+				case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
+					c.loop.Enqueue(k)
 				}
-				backoff = 500 * time.Millisecond
-				if k := keyOf(ev.Labels); k != "" && ev.Labels[v1.LabelHost] == c.o.Host {
-					switch ev.Action {
-					case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
-						c.loop.Enqueue(k)
-					}
-				}
-			case err, ok := <-errs:
-				if ok && err != nil {
-					c.o.Log.Warn("engine event stream broken; re-subscribing", "err", err, "in", backoff)
-					c.engine(err)
-				}
-				broken = true
 			}
-		}
-		cancel()
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+		},
+		func(err error, retryIn time.Duration) {
+			c.o.Log.Warn("engine event stream broken; re-subscribing", "err", err, "in", retryIn)
+			c.engine(err)
+		})
 }
 
 // unit returns the stored Unit, or nil when it does not exist.
