@@ -49,6 +49,8 @@ func SpecOf(o Object) []byte {
 		spec = v.Spec
 	case *Service:
 		spec = v.Spec
+	case *GitSource:
+		spec = v.Spec
 	default:
 		return nil
 	}
@@ -70,6 +72,8 @@ func KindOf(o Object) string {
 		return KindService
 	case *Host:
 		return KindHost
+	case *GitSource:
+		return KindGitSource
 	}
 	return ""
 }
@@ -83,6 +87,8 @@ func New(kind string) Object {
 		return &Job{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindJob}}
 	case KindService:
 		return &Service{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindService}}
+	case KindGitSource:
+		return &GitSource{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindGitSource}}
 	case KindHost:
 		return &Host{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindHost}}
 	}
@@ -90,4 +96,4 @@ func New(kind string) Object {
 }
 
 // AppliableKinds are the kinds a user may apply, in the order they are listed.
-var AppliableKinds = []string{KindUnit, KindJob, KindService}
+var AppliableKinds = []string{KindUnit, KindJob, KindService, KindGitSource}

@@ -15,6 +15,10 @@ const (
 	DefaultCheckInterval      = 10 * time.Second
 	DefaultCheckTimeout       = 10 * time.Second
 	DefaultRolloutTimeout     = 5 * time.Minute
+	DefaultGitInterval        = time.Minute
+	DefaultGitTimeout         = 60 * time.Second
+	DefaultGitBranch          = "main"
+	MinGitInterval            = 5 * time.Second
 )
 
 // Default fills in the defaults of every field the user left out. It is
@@ -64,6 +68,16 @@ func Default(o Object) {
 		if r.OnFailure == "" {
 			r.OnFailure = RolloutStop
 		}
+	case *GitSource:
+		s := &v.Spec
+		if s.Ref == (GitRef{}) {
+			s.Ref.Branch = DefaultGitBranch
+		}
+		if s.Path == "" {
+			s.Path = "."
+		}
+		setDuration(&s.Interval, DefaultGitInterval)
+		setDuration(&s.Timeout, DefaultGitTimeout)
 	case *Service:
 		for i := range v.Spec.Checks {
 			c := &v.Spec.Checks[i]

@@ -13,10 +13,11 @@ const (
 
 // Kinds that can be applied or read.
 const (
-	KindUnit    = "Unit"
-	KindJob     = "Job"
-	KindService = "Service"
-	KindHost    = "Host"
+	KindUnit      = "Unit"
+	KindJob       = "Job"
+	KindService   = "Service"
+	KindHost      = "Host"
+	KindGitSource = "GitSource"
 )
 
 // TypeMeta names the schema of an object.

@@ -130,6 +130,8 @@ func Validate(o Object) []FieldError {
 		validateJob(&e, v)
 	case *Service:
 		validateService(&e, v)
+	case *GitSource:
+		validateGitSource(&e, v)
 	case *Host:
 		if msg := ValidHostName(meta.Name); msg != "" {
 			e = e[:0]

@@ -65,7 +65,7 @@ func (c *Collector) Collect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	objects := map[string]bool{} // "unit/name"
-	for _, kind := range []string{v1.KindUnit, v1.KindJob, v1.KindService} {
+	for _, kind := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindGitSource} {
 		kvs, _, err := c.s.List(ctx, store.ObjectPrefix(kind))
 		if err != nil {
 			return err

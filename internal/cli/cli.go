@@ -108,6 +108,7 @@ berth's controllers pick them up, and shows what the controllers report.`,
 		a.historyCommand(),
 		a.hostsCommand(),
 		a.rolloutCommand(),
+		a.syncCommand(),
 	)
 	root.AddCommand(a.goalCommands()...)
 	return root

@@ -84,6 +84,11 @@ their records.`,
 					return usagef("get applysets does not support -w")
 				}
 				return a.getApplySets(cmd.Context(), name, output)
+			case v1.KindGitSource:
+				if watch {
+					return usagef("get gitsources does not support -w")
+				}
+				return a.getGitSources(cmd.Context(), name, output)
 			}
 			return a.get(cmd.Context(), kind, name, output, watch)
 		},

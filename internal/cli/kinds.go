@@ -15,6 +15,7 @@ var kindNames = map[string]string{
 	"event": kindEvent, "events": kindEvent, "ev": kindEvent,
 	"endpoint": kindEndpoint, "endpoints": kindEndpoint, "ep": kindEndpoint,
 	"applyset": kindApplySet, "applysets": kindApplySet,
+	"gitsource": v1.KindGitSource, "gitsources": v1.KindGitSource, "gs": v1.KindGitSource,
 }
 
 // kindApplySet is what get lists for "applysets": the records of apply
@@ -31,7 +32,7 @@ func parseKind(s string) (string, error) {
 	if k, ok := kindNames[strings.ToLower(s)]; ok {
 		return k, nil
 	}
-	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts, events (ev) or applysets", s)
+	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts, events (ev), applysets or gitsources (gs)", s)
 }
 
 // kindAndNames reads "KIND [NAME...]" or "KIND/NAME" from the arguments.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"berth.dev/berth/controllers/gc"
+	"berth.dev/berth/controllers/gitsources"
 	"berth.dev/berth/controllers/hosts"
 	"berth.dev/berth/controllers/jobs"
 	"berth.dev/berth/controllers/registrator"
@@ -177,6 +178,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	collector := gc.New(st, gc.Options{HostGCAfter: cfg.HostGCAfter, Log: log.With("component", "gc")})
 	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync})
+	gitCtl := gitsources.New(st, gitsources.Options{
+		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
+	})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
@@ -197,11 +201,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			defer m.leader.Set(0)
 			log.Info("leading the cluster-wide loops")
 			var lwg sync.WaitGroup
-			lwg.Add(2)
+			lwg.Add(3)
 			go func() {
 				defer lwg.Done()
 				if err := jobsCtl.Run(lctx); err != nil {
 					log.Error("jobs loop stopped", "err", err)
+				}
+			}()
+			go func() {
+				defer lwg.Done()
+				if err := gitCtl.Run(lctx); err != nil {
+					log.Error("gitsource loop stopped", "err", err)
 				}
 			}()
 			go func() {

@@ -1,0 +1,150 @@
+package gitsources_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/controllers/gitsources"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
+)
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func unitYAML(name, image string) string {
+	return "apiVersion: berth.dev/v1\nkind: Unit\nmetadata:\n  name: " + name + "\nspec:\n  container:\n    image: " + image + "\n"
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("git is not installed")
+		}
+		t.Skip("git is not installed")
+	}
+	repo := t.TempDir()
+	git(t, repo, "init", "-q", "-b", "main")
+	if err := os.WriteFile(filepath.Join(repo, "web.yaml"), []byte(unitYAML("web", "web:1")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git(t, repo, "add", ".")
+	git(t, repo, "commit", "-q", "-m", "web")
+	head := git(t, repo, "rev-parse", "HEAD")
+
+	st := testenv.EtcdStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := gitsources.New(st, gitsources.Options{CacheDir: t.TempDir()})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	src := v1.New(v1.KindGitSource).(*v1.GitSource)
+	src.Metadata.Name = "apps"
+	src.Spec = v1.GitSourceSpec{URL: "file://" + repo, Prune: true, Interval: &v1.Duration{Duration: 5 * time.Second}}
+	v1.Default(src)
+	apply := func(o v1.Object) {
+		t.Helper()
+		if _, err := store.Apply(ctx, st, []v1.Object{o}, store.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(src)
+
+	status := func() v1.GitSourceStatus {
+		var s v1.GitSourceStatus
+		if kv, err := st.Get(ctx, gitsources.StatusKey("apps")); err == nil {
+			_ = json.Unmarshal(kv.Value, &s)
+		}
+		return s
+	}
+	imageOf := func() string {
+		o, err := store.GetObject(ctx, st, v1.KindUnit, "web")
+		if err != nil {
+			return ""
+		}
+		return o.(*v1.Unit).Spec.Container.Image
+	}
+	eventually(t, 10*time.Second, "the first sync", func() bool {
+		r := v1.FindCondition(status().Conditions, v1.ConditionReady)
+		return r != nil && r.Status == v1.ConditionTrue && r.Message == "Applied revision: main@sha1:"+head
+	})
+	if imageOf() != "web:1" {
+		t.Fatalf("web image %q", imageOf())
+	}
+
+	// A change by hand is reverted within an interval.
+	setImage := func(img string) {
+		o, err := store.GetObject(ctx, st, v1.KindUnit, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.(*v1.Unit).Spec.Container.Image = img
+		apply(o)
+	}
+	setImage("hand:1")
+	eventually(t, 8*time.Second, "drift to be reverted", func() bool { return imageOf() == "web:1" })
+
+	// Suspended, a change by hand stays past an interval.
+	src.Spec.Suspend = true
+	apply(src)
+	suspended, err := store.GetObject(ctx, st, v1.KindGitSource, "apps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the suspension to be seen", func() bool {
+		kv, err := st.Get(ctx, gitsources.StatusKey("apps"))
+		if err != nil {
+			return false
+		}
+		var s v1.GitSourceStatus
+		return json.Unmarshal(kv.Value, &s) == nil && s.ObservedGeneration == suspended.GetObjectMeta().Generation
+	})
+	setImage("hand:2")
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		if imageOf() != "hand:2" {
+			t.Fatalf("a suspended source was synced: image %q", imageOf())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Deleting the source removes its status.
+	if err := store.DeleteObject(ctx, st, v1.KindGitSource, "apps"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the status to be removed", func() bool {
+		_, err := st.Get(ctx, gitsources.StatusKey("apps"))
+		return err != nil
+	})
+}

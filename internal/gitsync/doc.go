@@ -1,0 +1,25 @@
+// Package gitsync fetches a Git repository into a local cache and applies
+// the manifests under a path of it as one apply set: what the leader's
+// GitSource loop (controllers/gitsources) and `applyctl sync` do.
+//
+// Fetch clones a repository once into a directory (a cache under the
+// controller's data directory) and on every later call fetches it, forcing
+// every ref, so a force-pushed branch is followed; it then checks the ref
+// out (branch, tag or commit) and returns the revision as Flux writes it:
+// "main@sha1:<40 hex>".
+//
+// Sync fetches a GitSource, reads every *.yaml, *.yml and *.json file under
+// spec.path recursively, in name order, decodes and validates all of them
+// (v1.Decode, v1.Prepare), and only when every document is valid applies
+// them with applyset.Apply as the set "gitsource-<name>", tooling
+// "berth-gitsync", pruning when spec.prune is set. A bad manifest applies
+// nothing; the returned status names the file and the field. Re-applying
+// the same revision reverts objects of the set changed by hand.
+//
+//	rev, err := gitsync.Fetch(ctx, "file:///srv/repo", v1.GitRef{Branch: "main"}, cacheDir)
+//	status, err := gitsync.Sync(ctx, s, src, prevStatus, cacheDir, time.Now())
+//
+// Credentials: anonymous https, ssh through the agent/defaults of go-git, and
+// file:// work; credentials from a file or the environment are not wired
+// yet. Nothing here is safe for concurrent use on the same directory.
+package gitsync

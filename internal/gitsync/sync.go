@@ -1,0 +1,265 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/applyset"
+	"berth.dev/berth/internal/store"
+)
+
+// Tooling is the tooling recorded on the apply sets Sync writes.
+const Tooling = "berth-gitsync"
+
+// StatusHost is the last segment of a GitSource's status key: the status
+// is the leader's, whichever host leads.
+const StatusHost = "leader"
+
+// StatusKey is where a GitSource's status is stored:
+// status/gitsource/<name>/leader.
+func StatusKey(name string) string { return store.StatusKey(v1.KindGitSource, name, StatusHost) }
+
+// SetName is the apply set of a GitSource: "gitsource-<name>".
+func SetName(source string) string { return "gitsource-" + source }
+
+// manifestExts are the files Sync reads under the path.
+var manifestExts = []string{".yaml", ".yml", ".json"}
+
+// Options of one sync.
+type Options struct {
+	// URL, Ref, Path and Prune say what to apply (a GitSource's spec).
+	URL   string
+	Ref   v1.GitRef
+	Path  string
+	Prune bool
+	// SetName is the apply set written.
+	SetName string
+	// Timeout bounds the Git operations (60s when 0).
+	Timeout time.Duration
+	// DryRun computes the results and writes nothing.
+	DryRun bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Result is what one sync did.
+type Result struct {
+	Revision string
+	Apply    *applyset.Result
+}
+
+// Error is why a sync failed, with the Ready reason Flux would give it.
+type Error struct {
+	Reason string // v1.ReasonArtifactFailed, v1.ReasonBuildFailed, ...
+	Err    error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run fetches o.URL into workdir and applies the manifests under o.Path as
+// the apply set o.SetName. The revision is returned even when applying
+// failed. Errors are *Error.
+func Run(ctx context.Context, st *store.Store, workdir string, o Options) (Result, error) {
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = v1.DefaultGitTimeout
+	}
+	fctx, cancel := context.WithTimeout(ctx, timeout)
+	rev, err := Fetch(fctx, o.URL, o.Ref, workdir)
+	cancel()
+	if err != nil {
+		return Result{}, &Error{v1.ReasonArtifactFailed, err}
+	}
+	res := Result{Revision: rev}
+	objs, err := Build(ctx, st, workdir, o.Path)
+	if err != nil {
+		return res, &Error{v1.ReasonBuildFailed, err}
+	}
+	ar, err := applyset.Apply(ctx, st, o.SetName, objs, applyset.Options{
+		Prune: o.Prune, DryRun: o.DryRun, Tooling: Tooling, Now: o.Now,
+	})
+	if err != nil {
+		reason := v1.ReasonReconciliationFailed
+		if errors.Is(err, applyset.ErrPruneAll) {
+			reason = v1.ReasonPruneFailed
+		}
+		return res, &Error{reason, err}
+	}
+	res.Apply = ar
+	return res, nil
+}
+
+// Build reads, decodes and validates every manifest under dir/sub,
+// recursively and in path order, and returns the objects, defaulted. Any
+// problem returns an error naming the file (relative to dir), the document
+// and the field, and no objects.
+func Build(ctx context.Context, st *store.Store, dir, sub string) ([]v1.Object, error) {
+	if sub == "" {
+		sub = "."
+	}
+	clean := filepath.Clean(filepath.FromSlash(sub))
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return nil, fmt.Errorf("path %q is outside the repository", sub)
+	}
+	root := filepath.Join(dir, clean)
+	if real, err := filepath.EvalSymlinks(root); err != nil {
+		return nil, fmt.Errorf("path %q: %w", sub, cleanPathError(err))
+	} else if realDir, err := filepath.EvalSymlinks(dir); err != nil || !inside(realDir, real) {
+		return nil, fmt.Errorf("path %q is outside the repository", sub)
+	}
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() && slices.Contains(manifestExts, strings.ToLower(filepath.Ext(p))) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("path %q: %w", sub, cleanPathError(err))
+	}
+	var docs []*v1.Document
+	var errs v1.ErrorList
+	for _, f := range files {
+		rel, _ := filepath.Rel(dir, f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, &v1.Error{Source: rel, Msg: cleanPathError(err).Error()})
+			continue
+		}
+		d, e := v1.Decode(filepath.ToSlash(rel), b)
+		docs = append(docs, d...)
+		errs = append(errs, e...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	stored, err := storedFor(ctx, st, docs)
+	if err != nil {
+		return nil, err
+	}
+	if errs := v1.Prepare(docs, stored); len(errs) > 0 {
+		return nil, errs
+	}
+	objs := make([]v1.Object, len(docs))
+	for i, d := range docs {
+		objs[i] = d.Object
+	}
+	return objs, nil
+}
+
+// storedFor lists the stored objects of the kinds in docs, which
+// v1.ValidateSet checks the documents against.
+func storedFor(ctx context.Context, st *store.Store, docs []*v1.Document) ([]v1.Object, error) {
+	kinds := map[string]bool{}
+	for _, d := range docs {
+		kinds[v1.KindOf(d.Object)] = true
+	}
+	var out []v1.Object
+	for _, k := range v1.AppliableKinds {
+		if !kinds[k] {
+			continue
+		}
+		objs, _, err := store.ListObjects(ctx, st, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+func inside(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+func cleanPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Sync syncs a GitSource (its spec defaulted) into workdir and returns its
+// new status, computed from prev (the stored status, nil when none) so that
+// the Ready condition keeps its transition time. The error is the one the
+// status reports, returned so the caller can retry sooner.
+func Sync(ctx context.Context, st *store.Store, src *v1.GitSource, prev *v1.GitSourceStatus, workdir string, now time.Time) (v1.GitSourceStatus, error) {
+	spec := src.Spec
+	var timeout time.Duration
+	if spec.Timeout != nil {
+		timeout = spec.Timeout.Duration
+	}
+	res, err := Run(ctx, st, workdir, Options{
+		URL: spec.URL, Ref: spec.Ref, Path: spec.Path, Prune: spec.Prune,
+		SetName: SetName(src.Metadata.Name), Timeout: timeout,
+		Now: func() time.Time { return now },
+	})
+	return NewStatus(src, prev, res, err, now), err
+}
+
+// NewStatus is the status of a GitSource after a sync that gave res and
+// err: a pure function of its inputs.
+func NewStatus(src *v1.GitSource, prev *v1.GitSourceStatus, res Result, err error, now time.Time) v1.GitSourceStatus {
+	var s v1.GitSourceStatus
+	if prev != nil {
+		s.Conditions = slices.Clone(prev.Conditions)
+		s.LastAppliedRevision = prev.LastAppliedRevision
+		s.LastAttemptedRevision = prev.LastAttemptedRevision
+	}
+	s.ObservedGeneration = src.Metadata.Generation
+	s.LastSyncTime = now
+	if res.Revision != "" {
+		s.LastAttemptedRevision = res.Revision
+	}
+	if err != nil {
+		reason := v1.ReasonReconciliationFailed
+		var se *Error
+		if errors.As(err, &se) {
+			reason = se.Reason
+		}
+		s.LastError = err.Error()
+		msg := s.LastError
+		if res.Revision != "" {
+			msg = res.Revision + ": " + msg
+		}
+		s.Conditions = v1.SetCondition(s.Conditions, v1.Condition{
+			Type: v1.ConditionReady, Status: v1.ConditionFalse, Reason: reason, Message: msg,
+			ObservedGeneration: s.ObservedGeneration,
+		}, now)
+		return s
+	}
+	s.LastAppliedRevision = res.Revision
+	if res.Apply != nil {
+		for _, a := range res.Apply.Applied {
+			s.Applied = append(s.Applied, strings.ToLower(a.Kind)+"/"+a.Name+" "+string(a.Action))
+		}
+		for _, p := range res.Apply.Pruned {
+			s.Pruned = append(s.Pruned, strings.ToLower(p.Kind)+"/"+p.Name)
+		}
+	}
+	s.Conditions = v1.SetCondition(s.Conditions, v1.Condition{
+		Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: v1.ReasonReconciliationSucceeded,
+		Message: "Applied revision: " + res.Revision, ObservedGeneration: s.ObservedGeneration,
+	}, now)
+	return s
+}
