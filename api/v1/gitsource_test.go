@@ -18,6 +18,7 @@ func TestGitSourceDecodeDefaultsValidate(t *testing.T) {
 		{"ssh", "  url: ssh://git@git.example.com/apps.git\n", ""},
 		{"scp-like", "  url: git@git.example.com:org/apps.git\n", ""},
 		{"file", "  url: file:///srv/apps\n", ""},
+		{"git daemon", "  url: git://127.0.0.1:9418/apps.git\n", ""},
 		{"tag", "  url: file:///srv/apps\n  ref: {tag: v1.2.0}\n", ""},
 		{"commit", "  url: file:///srv/apps\n  ref: {commit: 0123456789abcdef0123456789abcdef01234567}\n", ""},
 		{"no url", "  path: deploy\n", "spec.url: is required"},

@@ -16,7 +16,8 @@ type GitSource struct {
 
 // GitSourceSpec is what the user asks of a GitSource.
 type GitSourceSpec struct {
-	// URL of the repository: https://, ssh:// (or user@host:path) or file://.
+	// URL of the repository: https://, ssh:// (or user@host:path), git://
+	// (read-only, unauthenticated) or file://.
 	URL string `json:"url"`
 	// Ref to follow; the branch main when empty.
 	Ref GitRef `json:"ref,omitzero"`
@@ -32,6 +33,10 @@ type GitSourceSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 	// Timeout of one sync's Git operations (default 60s).
 	Timeout *Duration `json:"timeout,omitempty"`
+	// Wait makes a sync count as done (Ready True) only when every Unit it
+	// applied is Ready at its generation; until then Ready is False with
+	// reason Progressing, or HealthCheckFailed when an instance FAILED.
+	Wait bool `json:"wait,omitempty"`
 }
 
 // GitRef is what a GitSource follows: at most one of Branch, Tag and Commit.
@@ -60,6 +65,8 @@ const (
 	ReasonPruneFailed             = "PruneFailed"
 	ReasonReconciliationFailed    = "ReconciliationFailed"
 	ReasonSuspended               = "Suspended"
+	ReasonProgressing             = "Progressing"
+	ReasonHealthCheckFailed       = "HealthCheckFailed"
 )
 
 // GitSourceStatus is what the leading controller last did with a
@@ -67,8 +74,8 @@ const (
 type GitSourceStatus struct {
 	ObservedGeneration int64       `json:"observedGeneration"`
 	Conditions         []Condition `json:"conditions,omitempty"`
-	// LastAppliedRevision is the last revision applied whole:
-	// "main@sha1:<40 hex>".
+	// LastAppliedRevision is the last revision applied whole (and, with
+	// spec.wait, whose Units all became Ready): "main@sha1:<40 hex>".
 	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
 	// LastAttemptedRevision is the revision of the last attempt.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`

@@ -13,12 +13,13 @@ var (
 	scpLikeRe = regexp.MustCompile(`^([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:.+$`)
 )
 
-// GitURLScheme returns the scheme of a Git URL (https, ssh or file; "ssh"
-// for the scp-like user@host:path), or "" when it is none of those.
+// GitURLScheme returns the scheme of a Git URL (https, ssh, git or file;
+// "ssh" for the scp-like user@host:path), or "" when it is none of those.
+// git:// is Git's own unauthenticated protocol (git daemon).
 func GitURLScheme(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && strings.Contains(raw, "://") {
 		switch u.Scheme {
-		case "https", "ssh", "file":
+		case "https", "ssh", "git", "file":
 			if u.Scheme != "file" && u.Host == "" {
 				return ""
 			}
@@ -41,7 +42,7 @@ func validateGitSource(e *errs, g *GitSource) {
 	case s.URL == "":
 		e.add("spec.url", "is required")
 	case GitURLScheme(s.URL) == "":
-		e.add("spec.url", "%q is not a Git URL berth can fetch: use https://, ssh:// (or user@host:path) or file://", s.URL)
+		e.add("spec.url", "%q is not a Git URL berth can fetch: use https://, ssh:// (or user@host:path), git:// or file://", s.URL)
 	default:
 		if u, err := url.Parse(s.URL); err == nil && u.User != nil {
 			if _, ok := u.User.Password(); ok {

@@ -61,6 +61,7 @@ func run(args []string) int {
 	f.StringVar(&cfg.DNSListen, "dns-listen", "127.0.0.1:8600", "DNS, UDP and TCP")
 	f.StringVar(&cfg.DNSDomain, "dns-domain", "berth.", "DNS domain")
 	f.StringVar(&recursors, "dns-recursor", "", "comma-separated DNS servers (host:port) that names outside --dns-domain are forwarded to (none: such names are refused)")
+	f.StringVar(&cfg.GitCredentialsFile, "git-credentials-file", "", "file of GitSource credentials, one per line: <url-prefix> <username> <password-or-token> (https) or <url-prefix> ssh-key <key-path>")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address registered for this host's endpoints (default: first non-loopback IPv4, else 127.0.0.1)")
 	f.DurationVar(&cfg.Resync, "resync", controller.DefaultResync, "full reconcile period")
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")

@@ -30,6 +30,10 @@ type Options struct {
 	Metrics  *reconcile.Metrics
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// CredentialsFile is the controller's Git credentials file
+	// (gitsync.LoadCredentials), "" for none. It is read again at every
+	// sync, so a rotated token is used without a restart.
+	CredentialsFile string
 }
 
 // Controller syncs GitSources. Run it on the leading controller only.
@@ -105,7 +109,13 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		return reconcile.Result{}, nil
 	}
 	now := c.o.Now().UTC().Truncate(time.Second)
-	st, syncErr := gitsync.Sync(ctx, c.s, src, prev, workdir, now)
+	var st v1.GitSourceStatus
+	creds, syncErr := c.credentials()
+	if syncErr != nil {
+		st = gitsync.NewStatus(src, prev, gitsync.Result{}, syncErr, now)
+	} else {
+		st, syncErr = gitsync.Sync(ctx, c.s, src, prev, workdir, now, gitsync.WithCredentials(creds))
+	}
 	if syncErr != nil {
 		c.o.Log.Info("gitsource sync failed", "gitsource", name, "err", syncErr)
 	}
@@ -119,7 +129,28 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 			return reconcile.Result{}, fmt.Errorf("gitsource %s: write status: %w", name, err)
 		}
 	}
-	return reconcile.Result{RequeueAfter: src.Spec.Interval.Duration}, nil
+	after := src.Spec.Interval.Duration
+	if c := v1.FindCondition(st.Conditions, v1.ConditionReady); c != nil && c.Reason == v1.ReasonProgressing {
+		after = min(after, waitPoll)
+	}
+	return reconcile.Result{RequeueAfter: after}, nil
+}
+
+// waitPoll is how soon a GitSource with spec.wait whose Units are still
+// progressing is synced again (its interval when shorter).
+const waitPoll = 5 * time.Second
+
+// credentials reads the credentials file (nil when none is configured);
+// its error is the sync's, as a fetch without them would fail.
+func (c *Controller) credentials() (*gitsync.Credentials, error) {
+	if c.o.CredentialsFile == "" {
+		return nil, nil
+	}
+	creds, err := gitsync.LoadCredentials(c.o.CredentialsFile)
+	if err != nil {
+		return nil, &gitsync.Error{Reason: v1.ReasonArtifactFailed, Err: err}
+	}
+	return creds, nil
 }
 
 // status reads the stored status, nil when there is none.

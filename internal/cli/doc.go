@@ -16,7 +16,7 @@
 // status keys.
 //
 // apply --wait and wait follow the Units they wait for by list-then-watch
-// (mirror.go) and decide with one pure function (unitReadiness): a Unit is
+// (mirror.go) and decide with one pure function (unitready.Of, through unitReadiness): a Unit is
 // Ready when the instances it should have report Ready=True at its current
 // generation. describe and get events read the events controllers record
 // with internal/events.

@@ -22,7 +22,7 @@ import (
 const syncLong = `sync applies the manifests of a Git repository as one apply set, as the
 leading controller does for a GitSource, from a pipeline or a laptop.
 
-The repository (--repo: https://, ssh:// or file://) is cloned into a cache
+The repository (--repo: https://, ssh://, git:// or file://) is cloned into a cache
 (--cache-dir) and fetched on every sync; --ref names a branch (main by
 default), a tag as tags/NAME, or a commit as its 40 hex digits. Every
 *.yaml, *.yml and *.json file under --path is read, recursively; when any is
@@ -51,7 +51,7 @@ func (a *app) syncCommand() *cobra.Command {
 				return usagef("--repo is required")
 			}
 			if v1.GitURLScheme(repo) == "" {
-				return usagef("--repo %q: use https://, ssh:// (or user@host:path) or file://", repo)
+				return usagef("--repo %q: use https://, ssh:// (or user@host:path), git:// or file://", repo)
 			}
 			if once && cmd.Flags().Changed("interval") {
 				return usagef("--once and --interval exclude each other")
@@ -99,7 +99,7 @@ func (a *app) syncCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&repo, "repo", "", "URL of the Git repository (https://, ssh:// or file://)")
+	f.StringVar(&repo, "repo", "", "URL of the Git repository (https://, ssh://, git:// or file://)")
 	f.StringVar(&refFlag, "ref", "", "branch (default main), tags/NAME, or a 40-hex commit")
 	f.StringVar(&dir, "path", ".", "directory of the manifests inside the repository")
 	f.BoolVar(&prune, "prune", false, "delete the objects of the apply set that left the repository")

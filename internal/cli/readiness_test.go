@@ -61,12 +61,12 @@ func TestUnitReadiness(t *testing.T) {
 			u := &v1.Unit{Metadata: v1.ObjectMeta{Name: "todo", Generation: 2}, Spec: v1.UnitSpec{Placement: tc.placement}}
 			r := unitReadiness(u, tc.insts, hosts)
 			failed := ""
-			if r.failed != nil {
-				failed = r.failed.Host
+			if r.Failed != nil {
+				failed = r.Failed.Host
 			}
-			if r.expected != tc.expected || r.ready != tc.ready || r.Ready() != tc.isReady || failed != tc.failed {
+			if r.Expected != tc.expected || r.ReadyCount != tc.ready || r.Ready() != tc.isReady || failed != tc.failed {
 				t.Errorf("expected %d ready %d Ready() %v failed %q; want %d %d %v %q",
-					r.expected, r.ready, r.Ready(), failed, tc.expected, tc.ready, tc.isReady, tc.failed)
+					r.Expected, r.ReadyCount, r.Ready(), failed, tc.expected, tc.ready, tc.isReady, tc.failed)
 			}
 		})
 	}

@@ -215,8 +215,8 @@ func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, ti
 			r := unitReadiness(u, insts, hosts)
 			res.last[n] = r
 			switch {
-			case r.failed != nil:
-				return false, &failedError{n, *r.failed}
+			case r.Failed != nil:
+				return false, &failedError{n, *r.Failed}
 			case r.Ready():
 				prog.println(ref(v1.KindUnit, n) + " " + verb)
 				continue

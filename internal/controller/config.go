@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/gitsync"
 	"berth.dev/berth/internal/runtime"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	HeartbeatTTL     time.Duration
 	RescheduleAfter  time.Duration
 	HostGCAfter      time.Duration
+	// GitCredentialsFile holds the GitSource loop's credentials by URL
+	// prefix (gitsync.LoadCredentials); "" for none.
+	GitCredentialsFile string
 
 	// DisableMetrics leaves out controller-runtime's, the workqueue's and
 	// berth's own metrics (the hidden --metrics=false, for measuring their
@@ -60,6 +64,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Resync <= 0 {
 		return fmt.Errorf("--resync %s: must be longer than 0", c.Resync)
+	}
+	if c.GitCredentialsFile != "" {
+		if _, err := gitsync.LoadCredentials(c.GitCredentialsFile); err != nil {
+			return fmt.Errorf("--git-credentials-file: %w", err)
+		}
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return fmt.Errorf("--advertise-address %q: not an IP address", c.AdvertiseAddress)

@@ -180,6 +180,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync})
 	gitCtl := gitsources.New(st, gitsources.Options{
 		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
+		CredentialsFile: cfg.GitCredentialsFile,
 	})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)

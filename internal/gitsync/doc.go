@@ -19,7 +19,13 @@
 //	rev, err := gitsync.Fetch(ctx, "file:///srv/repo", v1.GitRef{Branch: "main"}, cacheDir)
 //	status, err := gitsync.Sync(ctx, s, src, prevStatus, cacheDir, time.Now())
 //
-// Credentials: anonymous https, ssh through the agent/defaults of go-git, and
-// file:// work; credentials from a file or the environment are not wired
-// yet. Nothing here is safe for concurrent use on the same directory.
+// Credentials never live in etcd: the controller is given a file
+// (--git-credentials-file, or BERTH_GIT_CREDENTIALS_FILE) of lines
+// "<url-prefix> <username> <password-or-token>" (https basic auth) or
+// "<url-prefix> ssh-key <private-key-path>", read with LoadCredentials and
+// passed to Fetch or Sync as WithCredentials; the longest prefix matching
+// the URL wins. URLs no prefix matches are fetched anonymously (ssh then
+// uses go-git's defaults, the agent). git:// and file:// take no
+// credentials. Nothing here is safe for concurrent use on the same
+// directory.
 package gitsync

@@ -20,8 +20,17 @@ const remoteName = "origin"
 // fetching with forced ref updates afterwards), checks ref out in dir's
 // worktree, removing files that are not in the commit, and returns the
 // revision: "<branch or tag>@sha1:<hash>", or "sha1:<hash>" for a commit.
-// A dir holding a clone of another URL is cloned again. Errors wrap go-git's.
-func Fetch(ctx context.Context, url string, ref v1.GitRef, dir string) (string, error) {
+// A dir holding a clone of another URL is cloned again. Options add
+// credentials (WithCredentials). Errors wrap go-git's.
+func Fetch(ctx context.Context, url string, ref v1.GitRef, dir string, opts ...FetchOption) (string, error) {
+	var fo fetchOptions
+	for _, o := range opts {
+		o(&fo)
+	}
+	auth, err := fo.creds.AuthFor(url)
+	if err != nil {
+		return "", err
+	}
 	if ref == (v1.GitRef{}) {
 		ref.Branch = v1.DefaultGitBranch
 	}
@@ -38,6 +47,7 @@ func Fetch(ctx context.Context, url string, ref v1.GitRef, dir string) (string, 
 		Force: true,
 		Prune: true,
 		Tags:  git.NoTags,
+		Auth:  auth,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return "", fmt.Errorf("git: fetch %s: %w", url, err)

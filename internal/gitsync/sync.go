@@ -46,14 +46,22 @@ type Options struct {
 	Timeout time.Duration
 	// DryRun computes the results and writes nothing.
 	DryRun bool
+	// Wait computes the Health of the applied Units (a GitSource's
+	// spec.wait); Run does not block on it.
+	Wait bool
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Fetch are options of the fetch (WithCredentials).
+	Fetch []FetchOption
 }
 
 // Result is what one sync did.
 type Result struct {
 	Revision string
 	Apply    *applyset.Result
+	// Health is how far the applied Units are from Ready, when the sync
+	// waited for them (Options.Wait); nil otherwise.
+	Health *Health
 }
 
 // Error is why a sync failed, with the Ready reason Flux would give it.
@@ -74,7 +82,7 @@ func Run(ctx context.Context, st *store.Store, workdir string, o Options) (Resul
 		timeout = v1.DefaultGitTimeout
 	}
 	fctx, cancel := context.WithTimeout(ctx, timeout)
-	rev, err := Fetch(fctx, o.URL, o.Ref, workdir)
+	rev, err := Fetch(fctx, o.URL, o.Ref, workdir, o.Fetch...)
 	cancel()
 	if err != nil {
 		return Result{}, &Error{v1.ReasonArtifactFailed, err}
@@ -95,6 +103,13 @@ func Run(ctx context.Context, st *store.Store, workdir string, o Options) (Resul
 		return res, &Error{reason, err}
 	}
 	res.Apply = ar
+	if o.Wait && !o.DryRun {
+		h, err := health(ctx, st, ar.Applied)
+		if err != nil {
+			return res, &Error{v1.ReasonReconciliationFailed, err}
+		}
+		res.Health = h
+	}
 	return res, nil
 }
 
@@ -201,18 +216,19 @@ func cleanPathError(err error) error {
 
 // Sync syncs a GitSource (its spec defaulted) into workdir and returns its
 // new status, computed from prev (the stored status, nil when none) so that
-// the Ready condition keeps its transition time. The error is the one the
-// status reports, returned so the caller can retry sooner.
-func Sync(ctx context.Context, st *store.Store, src *v1.GitSource, prev *v1.GitSourceStatus, workdir string, now time.Time) (v1.GitSourceStatus, error) {
+// the Ready condition keeps its transition time; opts are passed to Fetch.
+// The error is the one the status reports, returned so the caller can
+// retry sooner.
+func Sync(ctx context.Context, st *store.Store, src *v1.GitSource, prev *v1.GitSourceStatus, workdir string, now time.Time, opts ...FetchOption) (v1.GitSourceStatus, error) {
 	spec := src.Spec
 	var timeout time.Duration
 	if spec.Timeout != nil {
 		timeout = spec.Timeout.Duration
 	}
 	res, err := Run(ctx, st, workdir, Options{
-		URL: spec.URL, Ref: spec.Ref, Path: spec.Path, Prune: spec.Prune,
+		URL: spec.URL, Ref: spec.Ref, Path: spec.Path, Prune: spec.Prune, Wait: spec.Wait,
 		SetName: SetName(src.Metadata.Name), Timeout: timeout,
-		Now: func() time.Time { return now },
+		Now: func() time.Time { return now }, Fetch: opts,
 	})
 	return NewStatus(src, prev, res, err, now), err
 }
@@ -248,7 +264,6 @@ func NewStatus(src *v1.GitSource, prev *v1.GitSourceStatus, res Result, err erro
 		}, now)
 		return s
 	}
-	s.LastAppliedRevision = res.Revision
 	if res.Apply != nil {
 		for _, a := range res.Apply.Applied {
 			s.Applied = append(s.Applied, strings.ToLower(a.Kind)+"/"+a.Name+" "+string(a.Action))
@@ -257,6 +272,19 @@ func NewStatus(src *v1.GitSource, prev *v1.GitSourceStatus, res Result, err erro
 			s.Pruned = append(s.Pruned, strings.ToLower(p.Kind)+"/"+p.Name)
 		}
 	}
+	if !res.Health.Ready() {
+		reason := v1.ReasonProgressing
+		if res.Health.Failed {
+			reason = v1.ReasonHealthCheckFailed
+		}
+		s.Conditions = v1.SetCondition(s.Conditions, v1.Condition{
+			Type: v1.ConditionReady, Status: v1.ConditionFalse, Reason: reason,
+			Message:            "Applied revision " + res.Revision + "; not ready: " + strings.Join(res.Health.NotReady, "; "),
+			ObservedGeneration: s.ObservedGeneration,
+		}, now)
+		return s
+	}
+	s.LastAppliedRevision = res.Revision
 	s.Conditions = v1.SetCondition(s.Conditions, v1.Condition{
 		Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: v1.ReasonReconciliationSucceeded,
 		Message: "Applied revision: " + res.Revision, ObservedGeneration: s.ObservedGeneration,
