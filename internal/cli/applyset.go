@@ -68,19 +68,8 @@ func (a *app) getApplySets(ctx context.Context, name, output string) error {
 		return storeErr(err)
 	}
 	p := &printer{app: a, output: output}
-	switch {
-	case output == "json" || output == "yaml":
-		if name != "" {
-			return p.encode(recs[0])
-		}
-		items := make([]any, len(recs))
-		for i, r := range recs {
-			items[i] = r
-		}
-		return p.encode(listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: items})
-	case len(recs) == 0:
-		fmt.Fprintln(a.err, "No resources found.")
-		return nil
+	if done, err := encodeOrEmpty(a, p, output, name, recs); done {
+		return err
 	}
 	rows := [][]string{{"NAME", "OBJECTS", "UPDATED"}}
 	if output == "wide" {
@@ -111,4 +100,25 @@ func setHint(err error) error {
 
 func (f *setFlags) options(dryRun bool) applyset.Options {
 	return applyset.Options{Prune: f.prune, AllowEmpty: f.allowEmpty, DryRun: dryRun, Tooling: applyset.DefaultTooling}
+}
+
+// encodeOrEmpty prints items as a JSON or YAML List (the one item when a
+// name was asked for), or says there is nothing to show; done reports
+// that the caller has nothing left to print.
+func encodeOrEmpty[T any](a *app, p *printer, output, name string, items []T) (done bool, err error) {
+	switch {
+	case output == "json" || output == "yaml":
+		if name != "" && len(items) > 0 {
+			return true, p.encode(items[0])
+		}
+		list := make([]any, len(items))
+		for i, it := range items {
+			list[i] = it
+		}
+		return true, p.encode(listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: list})
+	case len(items) == 0:
+		fmt.Fprintln(a.err, "No resources found.")
+		return true, nil
+	}
+	return false, nil
 }

@@ -224,19 +224,8 @@ func (a *app) getGitSources(ctx context.Context, name, output string) error {
 		}
 	}
 	p := &printer{app: a, output: output}
-	switch {
-	case output == "json" || output == "yaml":
-		if name != "" {
-			return p.encode(srcs[0])
-		}
-		items := make([]any, len(srcs))
-		for i, s := range srcs {
-			items[i] = s
-		}
-		return p.encode(listDoc{APIVersion: v1.APIVersion, Kind: "List", Items: items})
-	case len(srcs) == 0:
-		fmt.Fprintln(a.err, "No resources found.")
-		return nil
+	if done, err := encodeOrEmpty(a, p, output, name, srcs); done {
+		return err
 	}
 	rows := [][]string{{"NAME", "URL", "REF", "REVISION", "READY", "MESSAGE", "AGE"}}
 	now := a.now()
