@@ -64,21 +64,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = cache.Run(ctx) }()
 	}
-	t := time.NewTicker(10 * time.Millisecond)
-	for synced := false; !synced; {
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			wg.Wait()
-			return nil
-		case <-t.C:
-		}
-		synced = true
-		for _, cache := range caches {
-			synced = synced && cache.HasSynced()
-		}
+	if !store.WaitSynced(ctx, caches...) {
+		wg.Wait()
+		return nil
 	}
-	t.Stop()
 	c.enqueueAll()
 	// Bindings of jobs that no longer exist.
 	for _, kv := range c.bindings.List() {

@@ -130,17 +130,10 @@ func (r *Registrator) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = c.Run(ctx) }()
 	}
-	t := time.NewTicker(10 * time.Millisecond)
-	for !r.Synced() {
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			wg.Wait()
-			return nil
-		case <-t.C:
-		}
+	if !store.WaitSynced(ctx, r.services, r.units, r.jobs) {
+		wg.Wait()
+		return nil
 	}
-	t.Stop()
 	wg.Add(3)
 	go func() { defer wg.Done(); _ = r.loop.Start(ctx) }()
 	go func() { defer wg.Done(); r.watchEngine(ctx) }()

@@ -109,7 +109,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for _, c := range caches {
 		wg.Go(func() { _ = c.Run(ctx) }) // Cache.Run only returns nil, when ctx ends
 	}
-	if waitSynced(ctx, caches) {
+	if store.WaitSynced(ctx, caches...) {
 		r.enqueueAll(ctl)
 	}
 	wg.Go(func() { _ = ctl.Start(ctx) }) // shuts the queue down when ctx ends
@@ -124,27 +124,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			r.enqueueAll(ctl)
 		case <-tick.C:
 			r.enqueueAll(ctl)
-		}
-	}
-}
-
-// waitSynced waits until every cache has listed once, and reports false
-// when ctx ended first.
-func waitSynced(ctx context.Context, caches []*store.Cache) bool {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		synced := true
-		for _, c := range caches {
-			synced = synced && c.HasSynced()
-		}
-		if synced {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
 		}
 	}
 }

@@ -165,17 +165,10 @@ func (c *Controller) Run(ctx context.Context) error {
 			_ = cache.Run(ctx)
 		}()
 	}
-	t := time.NewTicker(10 * time.Millisecond)
-	for !c.Synced() {
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			wg.Wait()
-			return nil
-		case <-t.C:
-		}
+	if !store.WaitSynced(ctx, c.units, c.bindings, c.statuses, c.jobs, c.jobBindings) {
+		wg.Wait()
+		return nil
 	}
-	t.Stop()
 	c.o.Log.Info("unit caches synced", "units", len(c.units.List()))
 	wg.Add(3)
 	go func() {

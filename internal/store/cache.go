@@ -178,3 +178,25 @@ func (c *Cache) Revision() int64 {
 	defer c.mu.RUnlock()
 	return c.rev
 }
+
+// WaitSynced waits until every cache has listed once, and reports false
+// when ctx ended first. Caches give no signal on their first list, so it
+// looks every 10 ms.
+func WaitSynced(ctx context.Context, caches ...*Cache) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		synced := true
+		for _, c := range caches {
+			synced = synced && c.HasSynced()
+		}
+		if synced {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
