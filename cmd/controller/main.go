@@ -27,6 +27,7 @@ func run(args []string) int {
 		cfg                     controller.Config
 		labels, endpoints       string
 		recursors               string
+		capabilities, hostPaths string
 		logFormat, logLevelFlag string
 		metricsOn               bool
 	)
@@ -67,6 +68,19 @@ func run(args []string) int {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
 	f.DurationVar(&cfg.RescheduleAfter, "reschedule-after", controller.DefaultRescheduleAfter, "how long a host may be Down before its Units are moved to other hosts (0: never); Jobs stay where they are deployed")
 	f.DurationVar(&cfg.HostGCAfter, "host-gc-after", controller.DefaultHostGCAfter, "how long a Down host is kept, shown DOWN, before it and its statuses are removed (0: never)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) the HTTP API is served with over TLS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "key (PEM) of --tls-cert")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP even when --listen is not a loopback address")
+	f.StringVar(&cfg.APITokenFile, "api-token-file", "", "file holding the token (X-Consul-Token or Authorization: Bearer) that API writes and logs require")
+	f.StringVar(&cfg.APIReads, "api-reads", "open", "API reads: open (no token needed) or token (the --api-token-file token is needed)")
+	f.Float64Var(&cfg.DNSRateLimit, "dns-rate-limit", 100, "DNS queries a second one client address may send before its UDP queries are dropped or truncated (0: no limit)")
+	f.IntVar(&cfg.DNSRateBurst, "dns-rate-burst", 200, "DNS queries one client address may send at once")
+	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")
+	f.StringVar(&capabilities, "allowed-capabilities", "", "comma-separated Linux capabilities Units and Jobs may add (ALL for any)")
+	f.BoolVar(&cfg.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
+	f.StringVar(&hostPaths, "allowed-host-paths", "", "comma-separated host directories under which hostPath volumes may be mounted (none: no hostPath volumes)")
+	f.BoolVar(&cfg.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
+	f.StringVar(&cfg.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&metricsOn, "metrics", true, "collect the reconcile, workqueue and berth_* metrics (false: only to measure their cost)")
@@ -85,6 +99,8 @@ func run(args []string) int {
 				cfg.DNSRecursors = append(cfg.DNSRecursors, r)
 			}
 		}
+		cfg.AllowedCapabilities = splitList(capabilities)
+		cfg.AllowedHostPaths = splitList(hostPaths)
 		for _, e := range strings.Split(endpoints, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
@@ -109,6 +125,17 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // fromEnv sets every flag not given on the command line from

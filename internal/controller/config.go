@@ -39,6 +39,32 @@ type Config struct {
 	// prefix (gitsync.LoadCredentials); "" for none.
 	GitCredentialsFile string
 
+	// The HTTP API's protection (SECURITY.md). TLSCert and TLSKey serve it
+	// over TLS; InsecureHTTP allows plain HTTP on an address that is not
+	// loopback. APITokenFile holds the token that writes and logs need;
+	// APIReads is "open" (reads need no token) or "token".
+	TLSCert      string
+	TLSKey       string
+	InsecureHTTP bool
+	APITokenFile string
+	APIReads     string
+
+	// DNSRateLimit is how many queries a second one client address may
+	// send before its UDP queries are dropped or truncated (0: no limit);
+	// DNSRateBurst is how many it may send at once.
+	DNSRateLimit float64
+	DNSRateBurst int
+
+	// Container policy of this host (SECURITY.md): what Units and Jobs may
+	// ask for. Everything outside it is refused with a status message.
+	AllowPrivileged          bool
+	AllowedCapabilities      []string
+	AllowHostNetwork         bool
+	AllowedHostPaths         []string
+	AllowPrivilegeEscalation bool
+	// SecretsDir is where env valueFrom.file names are read from.
+	SecretsDir string
+
 	// DisableMetrics leaves out controller-runtime's, the workqueue's and
 	// berth's own metrics (the hidden --metrics=false, for measuring their
 	// cost); /metrics then has only the Go, process, heartbeat and build ones.
