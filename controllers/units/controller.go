@@ -50,6 +50,8 @@ type Options struct {
 	PortRange [2]int
 	// OnEngine, when set, is told whether the engine answers.
 	OnEngine func(error)
+	// Policy is what this host lets Units and Jobs ask for.
+	Policy Policy
 	// Drain, when set, takes a container's endpoints out of discovery; it
 	// is called gracePeriod before a running container is stopped.
 	Drain func(ctx context.Context, containerID string) error

@@ -152,6 +152,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	promsd.Register(mux, cat)
 	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
 		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
+		RateLimit: cfg.DNSRateLimit, RateBurst: cfg.DNSRateBurst,
 		Log: log.With("component", "dns"), Metrics: dnsMetrics,
 	})
 	if err != nil {
@@ -171,6 +172,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics: loopMetrics, BerthMetrics: bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 		Drain:    reg.Drain,
+		Policy: unitsctl.Policy{
+			AllowPrivileged: cfg.AllowPrivileged, AllowedCapabilities: cfg.AllowedCapabilities,
+			AllowHostNetwork: cfg.AllowHostNetwork, AllowedHostPaths: cfg.AllowedHostPaths,
+			AllowPrivilegeEscalation: cfg.AllowPrivilegeEscalation, SecretsDir: cfg.SecretsDir,
+		},
 	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,

@@ -40,6 +40,11 @@ type Config struct {
 	// RecursorTimeout bounds each forwarded exchange (Consul's
 	// recursor_timeout), 2s by default.
 	RecursorTimeout time.Duration
+	// RateLimit is how many queries a second one client address may send
+	// over UDP before its queries are dropped or answered truncated
+	// (0: no limit); RateBurst is how many it may send at once.
+	RateLimit float64
+	RateBurst int
 	// NodeTTL is the TTL of <host>.node answers, 0 by default.
 	NodeTTL time.Duration
 	// Log receives errors of the listeners and of forwarding; nil discards.
