@@ -43,13 +43,46 @@
 // 64 KiB). An OPT record is echoed when the client sent one; EDNS versions
 // above 0 get BADVERS.
 //
-// Names outside the domain are REFUSED, unless Config.Recursors are set:
-// then they are forwarded to each recursor in turn over the query's
-// transport (RecursorTimeout, 2s by default, each), the first NOERROR or
-// NXDOMAIN answer wins, and SERVFAIL is returned when none gives one. The
-// RA bit is set only when recursors are. Queries with zero or several
-// questions get FORMERR, other opcodes NOTIMP; packets that do not parse
-// get FORMERR from miekg/dns's server before the handler sees them.
+// Names outside the domain are REFUSED, whatever the RD bit says, unless
+// Config.Recursors are set: then they are forwarded to each recursor in
+// turn over the query's transport (RecursorTimeout, 2s by default, each),
+// the first NOERROR or NXDOMAIN answer wins (cut to the client's buffer
+// over UDP, with TC), and SERVFAIL is returned when none gives one. Names
+// in the domain are never forwarded. The RA bit is set only when
+// recursors are.
+//
+// # Abuse
+//
+// The server may listen where anyone can send to it, so it refuses what
+// serves only to amplify or to exhaust it:
+//
+//   - Zone transfers (AXFR, IXFR) are REFUSED, in the domain or out of it.
+//   - ANY over UDP gets an empty answer with the TC bit (RFC 8482 4.4):
+//     the client asks again over TCP, where it is answered (dig does so
+//     by itself).
+//   - Over UDP, each client address (IPv4 address, IPv6 /64) has a token
+//     bucket of Config.RateLimit queries a second, Config.RateBurst at
+//     once (0: no limit). Past it, one query in two is dropped and the
+//     other answered with an empty response with the TC bit, as BIND's
+//     response rate limiting with slip 2: a spoofed victim gets no more
+//     bytes than were sent in its name, and a real client retries over
+//     TCP. The limit applies before the packet is parsed. Buckets are
+//     kept for the 16384 clients seen last, and a client is forgotten once
+//     its bucket has filled up again.
+//   - TCP is not rate limited (the client proved its address and the
+//     answer goes to it alone), but bounded: 2s to send the first query,
+//     8s between queries, 128 queries a connection, 32 connections open
+//     at once per client address and 1024 in all; past those, a new
+//     connection is closed as soon as it is accepted.
+//   - UDP packets are read into 4096 bytes (what is longer is cut and
+//     does not parse); TCP messages are at most 64 KiB by their framing.
+//     miekg/dns's server drops packets shorter than a header and
+//     responses, answers FORMERR to those that do not parse (including
+//     compression pointer loops) or that do not ask exactly one question,
+//     and NOTIMP to opcodes other than QUERY and NOTIFY, before the
+//     handler; the handler answers NOTIFY with NOTIMP and EDNS versions
+//     above 0 with BADVERS. Malformed packets are logged at debug level,
+//     without their contents.
 //
 // # Metrics
 //
@@ -59,6 +92,10 @@
 //	                                              CNAME, MX, HTTPS or "other"; rcode NOERROR, NXDOMAIN,
 //	                                              REFUSED, SERVFAIL, FORMERR, NOTIMP, BADVERS or "other"
 //	berth_dns_request_duration_seconds{proto}     histogram; proto udp or tcp
+//	berth_dns_rate_limited_total{action}          counter; UDP queries over their client's rate:
+//	                                              action drop (not answered) or truncate (answered
+//	                                              empty with TC)
 //
-// Packets that miekg/dns rejects before the handler are not counted.
+// Packets that miekg/dns rejects before the handler, and queries over the
+// rate limit, are not counted in berth_dns_queries_total.
 package catalogdns

@@ -160,6 +160,9 @@ func TestMetrics(t *testing.T) {
 	if durations["proto=udp"] != 3 || durations["proto=tcp"] != 1 || len(durations) != 2 {
 		t.Errorf("berth_dns_request_duration_seconds counts %v, want udp 3 and tcp 1", durations)
 	}
+	if limited := gather(t, reg, "berth_dns_rate_limited_total"); len(limited) != 2 || limited["action=drop"] != 0 || limited["action=truncate"] != 0 {
+		t.Errorf("berth_dns_rate_limited_total %v, want drop and truncate at 0", limited)
+	}
 	if _, err := New(fixture(), Config{Metrics: reg}); err == nil {
 		t.Error("registering the metrics twice: no error")
 	}

@@ -15,13 +15,8 @@ import (
 // port) that answers every query with handler, until the test ends.
 func startRecursor(t *testing.T, handler dns.HandlerFunc) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := listen("127.0.0.1:0") // another port when TCP's is taken
 	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		t.Fatal(err)
 	}
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: ln, Handler: handler}} {
@@ -153,5 +148,33 @@ func TestRecursorAddresses(t *testing.T) {
 	}
 	if _, err := New(catalog.NewMemory(), Config{Recursors: []string{"dns.google"}}); err == nil {
 		t.Error("a recursor named by host name was accepted")
+	}
+}
+
+func TestForwardedAnswersFitTheUDPClient(t *testing.T) {
+	t.Parallel()
+	// A recursor that answers 400 A records (about 6.5 KB) whatever it
+	// is asked, over UDP too.
+	big := startRecursor(t, func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.RecursionAvailable = true
+		for i := range 400 {
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr(req.Question[0].Name, dns.TypeA, 60), A: net.IPv4(10, 2, byte(i>>8), byte(i))})
+		}
+		if opt := req.IsEdns0(); opt != nil {
+			m.SetEdns0(opt.UDPSize(), false)
+		}
+		w.WriteMsg(m)
+	})
+	_, addr := startServer(t, catalog.NewMemory(), Config{Recursors: []string{big}})
+	r := query(t, addr, "udp", "example.com.", dns.TypeA, 65000)
+	if n := wireLen(r); !r.Truncated || n > maxUDPSize || len(r.Answer) == 0 {
+		t.Errorf("UDP with a 65000-byte buffer: TC=%v, %d bytes, %d answers: want TC and some answers in at most %d bytes",
+			r.Truncated, n, len(r.Answer), maxUDPSize)
+	}
+	r = query(t, addr, "tcp", "example.com.", dns.TypeA, 0)
+	if r.Truncated || len(r.Answer) != 400 {
+		t.Errorf("TCP: TC=%v with %d answers, want the 400", r.Truncated, len(r.Answer))
 	}
 }

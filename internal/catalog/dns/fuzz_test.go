@@ -1,6 +1,7 @@
 package catalogdns
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -9,10 +10,13 @@ import (
 	"berth.dev/berth/internal/catalog"
 )
 
-// FuzzServeDNS feeds raw packets to the handler as miekg/dns's server
-// would: packets that do not parse get FORMERR without reaching it. The
-// response must pack, keep the query's id, and fit a UDP client's buffer.
-// Seeds are under testdata/fuzz/FuzzServeDNS.
+// FuzzServeDNS feeds raw packets to the handler, every one that parses:
+// more than miekg/dns's server lets through (dns.DefaultMsgAcceptFunc
+// answers FORMERR or NOTIMP, or drops, some before the handler), as
+// another server could call it. The response must pack, keep the query's
+// id, and fit a UDP client's buffer. The truncated response that the rate
+// limit sends instead must parse, with the query's id, TC and no record,
+// in 512 bytes. Seeds are under testdata/fuzz/FuzzServeDNS.
 func FuzzServeDNS(f *testing.F) {
 	mem := fixture()
 	bigService(mem, "big", 60)
@@ -26,6 +30,16 @@ func FuzzServeDNS(f *testing.F) {
 	s := mustNew(f, mem, Config{})
 
 	f.Fuzz(func(t *testing.T, packet []byte, tcp bool) {
+		if b := s.truncatedReply(packet); b != nil {
+			r := new(dns.Msg)
+			if err := r.Unpack(b); err != nil {
+				t.Fatalf("the truncated response does not parse: %v", err)
+			}
+			if !r.Truncated || !r.Response || len(r.Answer)+len(r.Ns)+len(r.Extra) > 0 || len(b) > dns.MinMsgSize ||
+				binary.BigEndian.Uint16(packet) != r.Id {
+				t.Fatalf("truncated response of %d bytes:\n%v", len(b), r)
+			}
+		}
 		req := new(dns.Msg)
 		if err := req.Unpack(packet); err != nil {
 			return // miekg/dns's server answers FORMERR itself

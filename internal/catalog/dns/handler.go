@@ -14,9 +14,11 @@ const maxUDPSize = 4096
 
 // ServeDNS answers one query: it implements dns.Handler and is safe for
 // concurrent use. Names in the domain are answered from the Reader; others
-// are forwarded to the recursors or REFUSED. It never panics on a parsed
-// message: queries without exactly one question get FORMERR, other opcodes
-// NOTIMP, EDNS versions above 0 BADVERS.
+// are forwarded to the recursors or REFUSED, whatever the RD bit says.
+// Zone transfers (AXFR, IXFR) are REFUSED, and ANY over UDP gets an empty
+// truncated answer. It never panics on a parsed message: queries without
+// exactly one question get FORMERR, other opcodes NOTIMP, EDNS versions
+// above 0 BADVERS.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	start := time.Now()
 	udp := isUDP(w)
@@ -53,13 +55,25 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
-	if name != s.domain && !strings.HasSuffix(name, s.suffix) {
-		if len(s.recursors) > 0 {
-			return s.forward(req, udp)
-		}
+	inDomain := name == s.domain || strings.HasSuffix(name, s.suffix)
+	switch {
+	case !inDomain && len(s.recursors) == 0:
+		// Never an open resolver: the RD bit asks for nothing here.
 		return s.failure(req, dns.RcodeRefused)
-	}
-	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		// The catalog is not a zone to copy, nor are the recursors'.
+		return s.failure(req, dns.RcodeRefused)
+	case q.Qtype == dns.TypeANY && udp:
+		// RFC 8482 4.4: ANY is answered over TCP only, where the client
+		// proved its address; over UDP it would amplify.
+		m := s.failure(req, dns.RcodeSuccess)
+		m.Authoritative = inDomain
+		s.fit(req, m, udp)
+		m.Truncated = true
+		return m
+	case !inDomain:
+		return s.forward(req, udp)
+	case q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY:
 		return s.failure(req, dns.RcodeRefused)
 	}
 
@@ -92,13 +106,12 @@ func (s *Server) failure(req *dns.Msg, rcode int) *dns.Msg {
 // answer records had to go, the TC bit is set so the client retries over
 // TCP.
 func (s *Server) fit(req, m *dns.Msg, udp bool) {
-	size := dns.MinMsgSize
-	if opt := req.IsEdns0(); opt != nil {
-		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+	if req.IsEdns0() != nil {
 		m.SetEdns0(maxUDPSize, false)
 	}
-	if !udp {
-		size = dns.MaxMsgSize
+	size := dns.MaxMsgSize
+	if udp {
+		size = udpSize(req)
 	}
 	m.Compress = true
 	answers := len(m.Answer)
@@ -109,6 +122,15 @@ func (s *Server) fit(req, m *dns.Msg, udp bool) {
 		// records left out (addresses of SRV targets) do not set it.
 		m.Truncated = len(m.Answer) < answers
 	}
+}
+
+// udpSize is the largest UDP response req may get: its EDNS0 buffer, at
+// least 512 and at most maxUDPSize; 512 without EDNS0.
+func udpSize(req *dns.Msg) int {
+	if opt := req.IsEdns0(); opt != nil {
+		return min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDPSize)
+	}
+	return dns.MinMsgSize
 }
 
 // pruneExtra drops the additional records of SRV targets that truncation

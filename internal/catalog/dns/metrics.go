@@ -19,6 +19,7 @@ var (
 type metrics struct {
 	queries  *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,8 +35,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			// forwarded ones up to the recursor timeout.
 			Buckets: prometheus.ExponentialBuckets(25e-6, 4, 10),
 		}, []string{"proto"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "berth_dns_rate_limited_total",
+			Help: "UDP queries over their client's rate limit, by what became of them: drop (not answered) or truncate (answered empty with TC).",
+		}, []string{"action"}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.duration} {
+	for _, c := range []prometheus.Collector{m.queries, m.duration, m.limited} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("dns: register metrics: %w", err)
 		}
@@ -47,6 +52,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.duration.WithLabelValues("udp")
 	m.duration.WithLabelValues("tcp")
+	m.limited.WithLabelValues("drop")
+	m.limited.WithLabelValues("truncate")
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -42,15 +43,17 @@ type Config struct {
 	RecursorTimeout time.Duration
 	// RateLimit is how many queries a second one client address may send
 	// over UDP before its queries are dropped or answered truncated
-	// (0: no limit); RateBurst is how many it may send at once.
+	// (0: no limit); RateBurst is how many it may send at once (0: one
+	// second's worth). IPv6 clients are counted by /64. TCP is not rate
+	// limited: see the package documentation.
 	RateLimit float64
 	RateBurst int
 	// NodeTTL is the TTL of <host>.node answers, 0 by default.
 	NodeTTL time.Duration
 	// Log receives errors of the listeners and of forwarding; nil discards.
 	Log *slog.Logger
-	// Metrics, when set, registers berth_dns_queries_total and
-	// berth_dns_request_duration_seconds.
+	// Metrics, when set, registers berth_dns_queries_total,
+	// berth_dns_request_duration_seconds and berth_dns_rate_limited_total.
 	Metrics prometheus.Registerer
 }
 
@@ -66,6 +69,7 @@ type Server struct {
 	nodeTTL   uint32
 	log       *slog.Logger
 	metrics   *metrics
+	limiter   *clientLimiter // nil: no rate limit
 
 	mu      sync.Mutex
 	started bool
@@ -76,8 +80,9 @@ type Server struct {
 
 var _ dns.Handler = (*Server)(nil)
 
-// New returns a Server answering from r. It fails when the domain or a
-// recursor address is not valid, or when the metrics cannot be registered.
+// New returns a Server answering from r. It fails when the domain, a
+// recursor address or the rate limit is not valid, or when the metrics
+// cannot be registered.
 func New(r catalog.Reader, cfg Config) (*Server, error) {
 	if r == nil {
 		return nil, errors.New("dns: nil catalog reader")
@@ -115,6 +120,18 @@ func New(r catalog.Reader, cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.recursors = append(s.recursors, addr)
+	}
+	switch {
+	case math.IsNaN(cfg.RateLimit) || math.IsInf(cfg.RateLimit, 0) || cfg.RateLimit < 0:
+		return nil, fmt.Errorf("dns: rate limit %v: want a number of queries a second, 0 or more", cfg.RateLimit)
+	case cfg.RateBurst < 0:
+		return nil, fmt.Errorf("dns: rate burst %d: want a number of queries, 0 or more", cfg.RateBurst)
+	case cfg.RateLimit > 0:
+		burst := cfg.RateBurst
+		if burst == 0 {
+			burst = int(min(math.Ceil(cfg.RateLimit), 1<<20))
+		}
+		s.limiter = newClientLimiter(cfg.RateLimit, burst, maxClients)
 	}
 	if cfg.Metrics != nil {
 		m, err := newMetrics(cfg.Metrics)
@@ -158,8 +175,19 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 
-	udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: dns.DefaultMsgSize}
-	tcp := &dns.Server{Listener: ln, Handler: s}
+	// miekg/dns's server drops packets shorter than a header and
+	// responses, and answers FORMERR to those that do not parse or do not
+	// ask exactly one question (dns.DefaultMsgAcceptFunc), before the
+	// handler. Over UDP, clients over their rate are dropped or truncated
+	// before that (limitedReader); UDP payloads are read into 4096 bytes,
+	// what is longer is cut and does not parse.
+	udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxUDPSize, MsgInvalidFunc: s.invalid("udp")}
+	if s.limiter != nil {
+		udp.DecorateReader = func(r dns.Reader) dns.Reader { return newLimitedReader(r, s) }
+	}
+	tcp := &dns.Server{Listener: newConnLimitListener(ln, maxTCPConns, maxTCPConnsPerClient, s.log), Handler: s,
+		ReadTimeout: tcpReadTimeout, WriteTimeout: tcpWriteTimeout, IdleTimeout: func() time.Duration { return tcpIdleTimeout },
+		MaxTCPQueries: maxTCPQueries, MsgInvalidFunc: s.invalid("tcp")}
 	type result struct{ err error }
 	errc := make(chan result, 2)
 	started := make(chan struct{}, 2)
@@ -210,6 +238,14 @@ func (s *Server) Start(ctx context.Context) error {
 		<-errc
 	}
 	return serveErr
+}
+
+// invalid logs, at debug level, packets that miekg/dns's server could not
+// parse (their contents are not logged).
+func (s *Server) invalid(proto string) dns.MsgInvalidFunc {
+	return func(m []byte, err error) {
+		s.log.Debug("dns: malformed packet", "proto", proto, "bytes", len(m), "err", err)
+	}
 }
 
 // listen binds UDP and TCP on addr. With port 0, TCP takes the port UDP

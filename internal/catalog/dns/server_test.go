@@ -189,6 +189,9 @@ func TestLookups(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, netw := range []string{"udp", "tcp"} {
+			if tc.qtype == dns.TypeANY && netw == "udp" {
+				continue // truncated, to be asked again over TCP: TestANYOverUDPIsTruncated
+			}
 			t.Run(netw+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				r := query(t, addr, netw, tc.qname, tc.qtype, 0)
