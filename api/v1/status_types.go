@@ -41,7 +41,7 @@ type PortStatus struct {
 }
 
 // InstanceStatus is the status of one instance, written by the controller of
-// the host that runs it, under status/<kind>/<name>/<host>.
+// the host that runs it, under status/<host>/<kind>/<name>.
 type InstanceStatus struct {
 	Host               string        `json:"host"`
 	Goal               Goal          `json:"goal,omitempty"`

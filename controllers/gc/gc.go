@@ -7,6 +7,7 @@ package gc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ type Collector struct {
 	o Options
 	// downSince is when this collector first saw each host Down.
 	downSince map[string]time.Time
+	// deniedSaid: the log said once that etcd refused a removal.
+	deniedSaid bool
 }
 
 // New returns a Collector.
@@ -106,16 +109,19 @@ func (c *Collector) Collect(ctx context.Context) error {
 			gone[name] = true
 		}
 	}
-	removed := 0
+	removed, denied := 0, 0
 	del := func(key, why string) {
-		if ok, err := c.s.Delete(ctx, key); err == nil && ok {
+		ok, err := c.s.Delete(ctx, key)
+		switch {
+		case err == nil && ok:
 			removed++
 			c.o.Log.Debug("collected", "key", key, "why", why)
+		case errors.Is(err, store.ErrPermissionDenied):
+			denied++
 		}
 	}
-	// status/<kind>/<name>/<host>, history/<kind>/<name>/<host>/<seq>,
 	// bindings/<kind>/<name>, events/<kind>/<name>/<id>.
-	for _, area := range []string{"status/", "history/", "bindings/", "events/"} {
+	for _, area := range []string{"bindings/", "events/"} {
 		kvs, _, err := c.s.List(ctx, store.Prefix+area)
 		if err != nil {
 			return err
@@ -125,13 +131,31 @@ func (c *Collector) Collect(ctx context.Context) error {
 			if len(parts) < 2 {
 				continue
 			}
-			obj := parts[0] + "/" + parts[1]
-			if !objects[obj] {
+			if obj := parts[0] + "/" + parts[1]; !objects[obj] {
 				del(kv.Key, "object "+obj+" deleted")
-				continue
 			}
-			if (area == "status/" || area == "history/") && len(parts) >= 3 && gone[parts[2]] {
-				del(kv.Key, "host "+parts[2]+" gone")
+		}
+	}
+	// status/<host>/<kind>/<name> and history/<host>/<kind>/<name>/<seq>:
+	// every host removes its own (CollectHost); these are those of hosts
+	// that are down, which etcd's roles may not let this host remove.
+	for _, prefix := range []string{store.StatusesPrefix, store.HistoriesPrefix} {
+		kvs, _, err := c.s.List(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			parse := store.ParseStatusKey
+			if prefix == store.HistoriesPrefix {
+				parse = store.ParseHistoryKey
+			}
+			kind, name, host, ok := parse(kv.Key)
+			switch {
+			case !ok:
+			case gone[host]:
+				del(kv.Key, "host "+host+" gone")
+			case !objects[kind+"/"+name] && host != gitsyncHost:
+				del(kv.Key, "object "+kind+"/"+name+" deleted")
 			}
 		}
 	}
@@ -143,5 +167,41 @@ func (c *Collector) Collect(ctx context.Context) error {
 	if removed > 0 {
 		c.o.Log.Info("garbage collected", "keys", removed)
 	}
+	if denied > 0 && !c.deniedSaid {
+		c.deniedSaid = true
+		c.o.Log.Info("etcd's roles do not let this controller remove other hosts' keys; they stay until a controller with the berth-gc role leads", "keys", denied)
+	}
 	return nil
+}
+
+// gitsyncHost is the pseudo-host of GitSource statuses, written by the
+// leader (status/leader/gitsource/<name>).
+const gitsyncHost = "leader"
+
+// CollectHost removes host's own statuses and history of objects that no
+// longer exist: each controller runs it for its own keys, which etcd's
+// roles let it write.
+func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	removed := 0
+	for _, prefix := range []string{store.HostStatusPrefix(host), store.HistoriesPrefix + host + "/"} {
+		kvs, _, err := s.List(ctx, prefix)
+		if err != nil {
+			return removed, err
+		}
+		for _, kv := range kvs {
+			parts := strings.SplitN(strings.TrimPrefix(kv.Key, prefix), "/", 3)
+			if len(parts) < 2 {
+				continue
+			}
+			if _, err := s.Get(ctx, store.ObjectKey(parts[0], parts[1])); !errors.Is(err, store.ErrNotFound) {
+				continue // exists, or cannot tell
+			}
+			if ok, err := s.Delete(ctx, kv.Key); err == nil && ok {
+				removed++
+			}
+		}
+	}
+	return removed, nil
 }

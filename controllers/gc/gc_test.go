@@ -61,3 +61,42 @@ func TestCollect(t *testing.T) {
 		}
 	}
 }
+
+// TestCollectHost: a host removes its own statuses and history of objects
+// deleted while it was down, and nothing of other hosts or live objects.
+func TestCollectHost(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	ctx := context.Background()
+	u := v1.New(v1.KindUnit).(*v1.Unit)
+	u.Metadata.Name = "kept"
+	u.Spec.Container.Image = "x"
+	v1.Default(u)
+	if _, err := store.Apply(ctx, s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{
+		store.StatusKey(v1.KindUnit, "kept", "h1"):           true,
+		store.StatusKey(v1.KindUnit, "deleted", "h1"):        false,
+		store.StatusKey(v1.KindUnit, "deleted", "h2"):        true, // another host's
+		store.HistoryPrefix(v1.KindJob, "gone", "h1") + "1":  false,
+		store.HistoryPrefix(v1.KindJob, "gone", "h2") + "1":  true,
+		store.StatusKey(v1.KindGitSource, "repo", "leader"):  true,
+		store.StatusKey(v1.KindUnit, "deleted", "h1-longer"): true,
+	}
+	for k := range keys {
+		if _, err := s.Put(ctx, k, []byte("{}"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := CollectHost(ctx, s, "h1")
+	if err != nil || n != 2 {
+		t.Fatalf("CollectHost = %d, %v; want 2 removed", n, err)
+	}
+	for key, want := range keys {
+		_, err := s.Get(ctx, key)
+		if got := !errors.Is(err, store.ErrNotFound); got != want {
+			t.Errorf("%s present = %v, want %v", key, got, want)
+		}
+	}
+}

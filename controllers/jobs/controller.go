@@ -48,12 +48,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.loop = reconcile.New("job", reconcile.Func(c.reconcile), reconcile.Options{Workers: 2, Metrics: c.o.Metrics, Log: c.o.Log})
 	jobPrefix := store.ObjectPrefix(v1.KindJob)
 	bindingPrefix := store.BindingKey(v1.KindJob, "")
-	statusPrefix := store.StatusPrefix(v1.KindJob)
 	c.jobs = store.NewCache(c.s, jobPrefix, func(k string) { c.loop.Enqueue(strings.TrimPrefix(k, jobPrefix)) })
 	c.bindings = store.NewCache(c.s, bindingPrefix, func(k string) { c.loop.Enqueue(strings.TrimPrefix(k, bindingPrefix)) })
-	c.statuses = store.NewCache(c.s, statusPrefix, func(k string) {
-		name, _, _ := strings.Cut(strings.TrimPrefix(k, statusPrefix), "/")
-		c.loop.Enqueue(name)
+	c.statuses = store.NewCache(c.s, store.StatusesPrefix, func(k string) {
+		if kind, name, _, ok := store.ParseStatusKey(k); ok && kind == "job" {
+			c.loop.Enqueue(name)
+		}
 	})
 	all := func(string) { c.enqueueAll() }
 	c.hosts = store.NewCache(c.s, store.HostsPrefix, all)
@@ -132,9 +132,8 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		_, up := c.alive.Get(store.AliveKey(h.Metadata.Name))
 		in.Hosts = append(in.Hosts, HostInfo{Name: h.Metadata.Name, Labels: h.Metadata.Labels, Up: up})
 	}
-	prefix := store.StatusPrefix(v1.KindJob, name)
 	for _, skv := range c.statuses.List() {
-		if !strings.HasPrefix(skv.Key, prefix) {
+		if !store.IsStatusOf(skv.Key, v1.KindJob, name) {
 			continue
 		}
 		var st v1.InstanceStatus

@@ -4,7 +4,7 @@
 // Unit changed, a check changed its verdict, a registration through the
 // agent API) and every resync it rebuilds the host's endpoints from
 // scratch with a pure function, compares them with what it wrote, and
-// writes the difference to etcd under catalog/<service>/<id>, on a lease
+// writes the difference to etcd under catalog/<host>/<service>/<id>, on a lease
 // of this host, so that a dead host's endpoints vanish with its lease.
 //
 // Endpoints come from:

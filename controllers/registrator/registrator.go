@@ -229,7 +229,7 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		key := store.CatalogKey(e.Service, e.ID)
+		key := store.CatalogKey(r.o.Host, e.Service, e.ID)
 		next[key] = string(b)
 		if r.written[key] == string(b) {
 			continue
@@ -254,7 +254,7 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 			return reconcile.Result{}, fmt.Errorf("deregister %s: %w", key, err)
 		}
 		r.lastRev = max(r.lastRev, rev)
-		svc, id, _ := store.ParseCatalogKey(key)
+		_, svc, id, _ := store.ParseCatalogKey(key)
 		r.o.Log.Info("deregistered", "service", svc, "id", id)
 		var gone catalog.Endpoint
 		if json.Unmarshal([]byte(r.written[key]), &gone) == nil {
@@ -302,16 +302,13 @@ func (r *Registrator) ensureLease(ctx context.Context) error {
 		}
 	}()
 	// Everything this host registered before is ours to rewrite or remove.
-	kvs, _, err := r.o.Store.List(ctx, store.CatalogPrefix)
+	kvs, _, err := r.o.Store.List(ctx, store.CatalogHostPrefix(r.o.Host))
 	if err != nil {
 		return fmt.Errorf("list catalog: %w", err)
 	}
 	r.written = map[string]string{}
 	for _, kv := range kvs {
-		var e catalog.Endpoint
-		if json.Unmarshal(kv.Value, &e) == nil && e.Host == r.o.Host {
-			r.written[kv.Key] = "" // differs from anything: rewritten on the new lease
-		}
+		r.written[kv.Key] = "" // differs from anything: rewritten on the new lease
 	}
 	return nil
 }

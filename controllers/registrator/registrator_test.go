@@ -40,7 +40,7 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) endpoint(service, id string) (catalog.Endpoint, bool) {
-	kv, err := e.s.Get(context.Background(), store.CatalogKey(service, id))
+	kv, err := e.s.Get(context.Background(), store.CatalogKey("h1", service, id))
 	if err != nil {
 		return catalog.Endpoint{}, false
 	}
@@ -86,7 +86,7 @@ func TestContainersAreRegisteredAndDeregistered(t *testing.T) {
 		ep, ok := e.endpoint("files", "h1:files:80")
 		return ok && ep.Port == 28080 && ep.Address == "127.0.0.1" && len(ep.Tags) == 1, fmt.Sprintf("%+v", ep)
 	})
-	kv, _ := e.s.Get(context.Background(), store.CatalogKey("files", "h1:files:80"))
+	kv, _ := e.s.Get(context.Background(), store.CatalogKey("h1", "files", "h1:files:80"))
 	if kv.Lease == 0 {
 		t.Error("the endpoint is not on a lease")
 	}

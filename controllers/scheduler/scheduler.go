@@ -101,7 +101,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	r.alive = store.NewCache(s.store, store.AlivePrefix, func(string) { onHost() })
 	// Statuses say whether an instance ever ran on a host: one that never
 	// did is moved off a Down host at once.
-	r.statuses = store.NewCache(s.store, store.StatusPrefix(v1.KindUnit), func(string) {})
+	r.statuses = store.NewCache(s.store, store.StatusesPrefix, func(string) {})
 	caches := []*store.Cache{r.units, r.bindings, r.hosts, r.alive, r.statuses}
 
 	var wg sync.WaitGroup

@@ -126,7 +126,6 @@ func New(o Options) *Controller {
 	c.bindings = store.NewCache(o.Store, bindingPrefix, func(key string) {
 		c.loop.Enqueue(strings.TrimPrefix(key, bindingPrefix))
 	})
-	statusPrefix := store.StatusPrefix(v1.KindUnit)
 	jobPrefix := store.ObjectPrefix(v1.KindJob)
 	c.jobs = store.NewCache(o.Store, jobPrefix, func(key string) {
 		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobPrefix)))
@@ -136,10 +135,13 @@ func New(o Options) *Controller {
 		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobBindingPrefix)))
 	})
 	c.history = &historyWriter{s: o.Store, host: o.Host, counts: map[string]int{}}
-	c.statuses = store.NewCache(o.Store, statusPrefix, func(key string) {
-		// status/unit/<name>/<host>: the units that depend on <name>, and
+	c.statuses = store.NewCache(o.Store, store.StatusesPrefix, func(key string) {
+		// status/<host>/unit/<name>: the units that depend on <name>, and
 		// those it depends on (a stop waits for its dependents), look again.
-		name, _, _ := strings.Cut(strings.TrimPrefix(key, statusPrefix), "/")
+		kind, name, _, ok := store.ParseStatusKey(key)
+		if !ok || kind != "unit" {
+			return
+		}
 		for _, r := range c.deps.related(name) {
 			c.loop.Enqueue(r)
 		}
@@ -722,7 +724,7 @@ func (c *Controller) depInfo(name string) depInfo {
 		di.Exists, di.Goal = true, d.Spec.Goal
 	}
 	for _, kv := range c.statuses.List() {
-		if !strings.HasPrefix(kv.Key, store.StatusPrefix(v1.KindUnit, name)) {
+		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
 			continue
 		}
 		var st v1.InstanceStatus

@@ -2,7 +2,7 @@
 // service, their health checks and the hosts they run on, as Consul's
 // catalog holds them.
 //
-// Endpoints live in etcd under catalog/<service>/<endpoint-id>, each written
+// Endpoints live in etcd under catalog/<host>/<service>/<endpoint-id>, each written
 // by the host that registered it and attached to a lease of that host, so
 // a dead host's endpoints vanish when its lease expires. Readers (the DNS
 // server, the Consul-compatible HTTP API, applyctl) use a Reader: an

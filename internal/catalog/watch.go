@@ -51,7 +51,7 @@ func (w *Watched) Synced() bool {
 }
 
 func (w *Watched) endpointChanged(key string) {
-	service, id, ok := store.ParseCatalogKey(key)
+	_, service, id, ok := store.ParseCatalogKey(key)
 	if !ok {
 		return
 	}

@@ -18,7 +18,7 @@ import (
 
 // The catalog commands (get services, get endpoints, describe service) read
 // two prefixes: the Service objects (objects/service/) and the endpoints
-// the hosts registered (catalog/<service>/<id>, a catalog.Endpoint each).
+// the hosts registered (catalog/<host>/<service>/<id>, a catalog.Endpoint each).
 // A service is whatever either of them names: a Service object without
 // endpoints, or endpoints registered under a name no Service object has
 // (Registrator's SERVICE_NAME, the agent API).
@@ -61,7 +61,7 @@ func services(objects, endpoints []store.KV) ([]serviceInfo, error) {
 		info(o.Metadata.Name).object = &o
 	}
 	for _, kv := range endpoints {
-		service, id, ok := store.ParseCatalogKey(kv.Key)
+		_, service, id, ok := store.ParseCatalogKey(kv.Key)
 		if !ok {
 			continue
 		}
@@ -257,11 +257,24 @@ func (a *app) readCatalog(ctx context.Context, st *store.Store, name string) ([]
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, storeErr(err)
 		}
-		if endpoints, _, err = st.List(ctx, store.CatalogPrefix+name+"/"); err != nil {
+		if endpoints, _, err = st.List(ctx, store.CatalogPrefix); err != nil {
 			return nil, storeErr(err)
 		}
+		endpoints = endpointsOf(endpoints, name)
 	}
 	return services(objects, endpoints)
+}
+
+// endpointsOf keeps the catalog entries (catalog/<host>/<service>/<id>)
+// of one service.
+func endpointsOf(kvs []store.KV, service string) []store.KV {
+	var out []store.KV
+	for _, kv := range kvs {
+		if _, s, _, ok := store.ParseCatalogKey(kv.Key); ok && s == service {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // getCatalog is get services and get endpoints.
@@ -312,11 +325,7 @@ func (a *app) getCatalog(ctx context.Context, kind, name, output string, watch b
 // ctx ends.
 func (a *app) watchCatalog(ctx context.Context, st *store.Store, kind, name string, p *printer) error {
 	objPrefix := store.ObjectPrefix(v1.KindService)
-	catPrefix := store.CatalogPrefix
-	if name != "" {
-		catPrefix += name + "/"
-	}
-	m, err := a.startMirror(ctx, st, objPrefix, catPrefix)
+	m, err := a.startMirror(ctx, st, objPrefix, store.CatalogPrefix)
 	if err != nil {
 		return err
 	}
@@ -331,7 +340,11 @@ func (a *app) watchCatalog(ctx context.Context, st *store.Store, kind, name stri
 		} else if kv, ok := m.get(store.ObjectKey(v1.KindService, name)); ok {
 			objects = []store.KV{kv}
 		}
-		svcs, err := services(objects, m.under(catPrefix))
+		endpoints := m.under(store.CatalogPrefix)
+		if name != "" {
+			endpoints = endpointsOf(endpoints, name)
+		}
+		svcs, err := services(objects, endpoints)
 		if err != nil {
 			return false, err
 		}

@@ -16,7 +16,7 @@ import (
 // putEndpoint registers e in the catalog as a host would (without a lease).
 func (e *env) putEndpoint(ep catalog.Endpoint) {
 	e.t.Helper()
-	e.putJSON(store.CatalogKey(ep.Service, ep.ID), ep)
+	e.putJSON(store.CatalogKey(ep.Host, ep.Service, ep.ID), ep)
 }
 
 // applyServices stores Service objects as applyctl apply does.
@@ -296,7 +296,7 @@ func TestGetCatalogWatch(t *testing.T) {
 		e.putEndpoint(late)
 		out.waitFor(t, "host-b:files:8000  files    host-b  10.0.0.2  8000  passing   200 OK\n")
 		e.putEndpoint(catalog.Endpoint{ID: "x", Service: "web", Host: "host-c", Address: "10.0.0.3", Port: 1})
-		if _, err := e.st.Delete(context.Background(), store.CatalogKey("files", late.ID)); err != nil {
+		if _, err := e.st.Delete(context.Background(), store.CatalogKey(late.Host, "files", late.ID)); err != nil {
 			t.Fatal(err)
 		}
 		out.waitFor(t, "host-b:files:8000  files    host-b  10.0.0.2  8000  deleted   200 OK\n")

@@ -221,5 +221,8 @@ func storeErr(err error) error {
 	if errors.Is(err, store.ErrUnavailable) {
 		return fmt.Errorf("etcd unavailable: %s", strings.TrimPrefix(err.Error(), "store: "))
 	}
+	if errors.Is(err, store.ErrPermissionDenied) {
+		return fmt.Errorf("etcd refused: the roles of this etcd user do not allow it (%s); see SECURITY.md", strings.ReplaceAll(err.Error(), "store: ", ""))
+	}
 	return err
 }

@@ -257,20 +257,26 @@ func (p *printer) rows(rows [][]string) error {
 // hosts, also the instance statuses they count (DEPLOYED, RUNNING).
 func watchPrefixes(kind string) []string {
 	if kind == v1.KindHost {
-		return []string{store.HostsPrefix, store.AlivePrefix, store.StatusPrefix(v1.KindUnit), store.StatusPrefix(v1.KindJob)}
+		return []string{store.HostsPrefix, store.AlivePrefix, store.StatusesPrefix}
 	}
-	return []string{store.ObjectPrefix(kind), store.StatusPrefix(kind)}
+	return []string{store.ObjectPrefix(kind), store.StatusesPrefix}
 }
 
 // nameOfKey returns the name of the object of kind that a key under one of
-// prefixes is about: for hosts, the host of a status/<kind>/<name>/<host>.
+// prefixes is about: for hosts, the host of a status/<host>/<kind>/<name>;
+// for other kinds, the object of a status of that kind ("" for others).
 func nameOfKey(kind, key string, prefixes []string) string {
+	if k, name, host, ok := store.ParseStatusKey(key); ok {
+		switch {
+		case kind == v1.KindHost && (k == "unit" || k == "job"):
+			return host
+		case k == strings.ToLower(kind):
+			return name
+		}
+		return ""
+	}
 	for _, p := range prefixes {
 		if rest, ok := strings.CutPrefix(key, p); ok {
-			if kind == v1.KindHost && strings.HasPrefix(p, store.Prefix+"status/") {
-				_, host, _ := strings.Cut(rest, "/")
-				return host
-			}
 			name, _, _ := strings.Cut(rest, "/")
 			return name
 		}

@@ -407,11 +407,12 @@ type historyItem struct {
 
 // historyItems decodes the history keys of a Job, keeps those of version
 // (all when ""), and sorts them by time, then host and key. It does no I/O.
-func historyItems(prefix string, kvs []store.KV, version string) ([]v1.HistoryEntry, error) {
+func historyItems(job string, kvs []store.KV, version string) ([]v1.HistoryEntry, error) {
 	var items []historyItem
 	for _, kv := range kvs {
-		host, seq, ok := strings.Cut(strings.TrimPrefix(kv.Key, prefix), "/")
-		if !ok || host == "" || seq == "" {
+		kind, name, host, ok := store.ParseHistoryKey(kv.Key)
+		seq := kv.Key[strings.LastIndexByte(kv.Key, '/')+1:]
+		if !ok || kind != "job" || name != job || seq == "" {
 			continue
 		}
 		var e v1.HistoryEntry
@@ -469,17 +470,16 @@ func (a *app) history(ctx context.Context, job jobRef, full bool, output string)
 	defer st.Close()
 	rctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	prefix := store.HistoryPrefix(v1.KindJob, job.name, "")
-	kvs, _, err := st.List(rctx, prefix)
+	kvs, _, err := st.List(rctx, store.HistoriesPrefix)
 	if err != nil {
 		return storeErr(err)
 	}
-	entries, err := historyItems(prefix, kvs, job.version)
+	entries, err := historyItems(job.name, kvs, job.version)
 	if err != nil {
 		return err
 	}
-	if len(kvs) == 0 {
-		// No history at all: say whether the job exists.
+	if len(entries) == 0 {
+		// No history: say whether the job exists.
 		if _, err := store.GetObject(rctx, st, v1.KindJob, job.name); errors.Is(err, store.ErrNotFound) {
 			return notFound(v1.KindJob, job.name)
 		} else if err != nil {

@@ -199,11 +199,10 @@ func (m *mirror) unit(name string) (*v1.Unit, bool, error) {
 // statuses returns the instance statuses of a Unit, by host. Values that
 // do not decode are skipped: they are no instance anyone can wait for.
 func (m *mirror) statuses(name string) []v1.InstanceStatus {
-	prefix := store.StatusPrefix(v1.KindUnit, name)
 	var out []v1.InstanceStatus
-	for _, kv := range m.under(prefix) {
-		host := strings.TrimPrefix(kv.Key, prefix)
-		if host == "" || strings.Contains(host, "/") {
+	for _, kv := range m.under(store.StatusesPrefix) {
+		kind, n, host, ok := store.ParseStatusKey(kv.Key)
+		if !ok || kind != "unit" || n != name {
 			continue
 		}
 		var st v1.InstanceStatus

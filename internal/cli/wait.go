@@ -179,7 +179,7 @@ func (e *failedError) Error() string {
 // timeout) with the Units still pending, or the error of etcd.
 func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, timeout time.Duration, opts waitOptions) (waitResult, error) {
 	res := waitResult{pending: append([]string(nil), names...), last: map[string]readiness{}}
-	m, err := a.startMirror(ctx, st, store.ObjectPrefix(v1.KindUnit), store.StatusPrefix(v1.KindUnit), store.HostsPrefix, store.AlivePrefix)
+	m, err := a.startMirror(ctx, st, store.ObjectPrefix(v1.KindUnit), store.StatusesPrefix, store.HostsPrefix, store.AlivePrefix)
 	if err != nil {
 		return res, err
 	}

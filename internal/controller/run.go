@@ -191,7 +191,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
+	go func() {
+		defer wg.Done()
+		// This host's own statuses and history of objects deleted while it
+		// was down; etcd's roles may let only this host remove them.
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if n, err := gc.CollectHost(ctx, st, cfg.HostName); err != nil && ctx.Err() == nil {
+				log.Debug("collect own keys", "err", err)
+			} else if n > 0 {
+				log.Info("garbage collected own keys", "keys", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		_ = cat.Run(ctx)

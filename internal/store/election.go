@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -59,6 +60,11 @@ func (e *Election) Run(ctx context.Context, lead func(ctx context.Context)) erro
 			t.Stop()
 		}
 		backoff = min(backoff*2, 5*time.Second)
+		if errors.Is(err, ErrPermissionDenied) {
+			// etcd's roles do not let this host lead (it lacks the
+			// berth-leader role): others lead; look again now and then.
+			backoff = time.Minute
+		}
 	}
 	return nil
 }

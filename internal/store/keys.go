@@ -19,21 +19,42 @@ func ObjectPrefix(kind string) string {
 	return Prefix + "objects/" + lower(kind) + "/"
 }
 
+// Keys a host writes begin with the host's name (status/<host>/...,
+// history/<host>/..., catalog/<host>/...), so that etcd's roles, which
+// grant key ranges, can let a controller write its own keys and no other
+// host's (SECURITY.md).
+
+// StatusesPrefix holds every status of every host.
+const StatusesPrefix = Prefix + "status/"
+
 // StatusKey is the status of one instance of an object on one host:
-// status/<kind>/<name>/<host>, written by that host's controller only.
+// status/<host>/<kind>/<name>, written by that host's controller only.
 func StatusKey(kind, name, host string) string {
-	return StatusPrefix(kind, name) + host
+	return HostStatusPrefix(host) + lower(kind) + "/" + name
 }
 
-// StatusPrefix holds the statuses of every object of a kind
-// (status/<kind>/), or of one object when a name is given
-// (status/<kind>/<name>/).
-func StatusPrefix(kind string, name ...string) string {
-	p := Prefix + "status/" + lower(kind) + "/"
-	if len(name) > 0 && name[0] != "" {
-		p += name[0] + "/"
+// HostStatusPrefix holds the statuses written by one host: status/<host>/.
+func HostStatusPrefix(host string) string { return StatusesPrefix + host + "/" }
+
+// ParseStatusKey returns the kind (lower case), object name and host of a
+// status key.
+func ParseStatusKey(key string) (kind, name, host string, ok bool) {
+	rest, found := strings.CutPrefix(key, StatusesPrefix)
+	if !found {
+		return "", "", "", false
 	}
-	return p
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[1], parts[2], parts[0], true
+}
+
+// IsStatusOf reports whether key is a status of the object kind/name on
+// any host; name "" matches every object of the kind.
+func IsStatusOf(key, kind, name string) bool {
+	k, n, _, ok := ParseStatusKey(key)
+	return ok && k == lower(kind) && (name == "" || n == name)
 }
 
 // HostsPrefix holds every host record.
@@ -72,34 +93,52 @@ func lastSegment(key string) string {
 const CatalogPrefix = Prefix + "catalog/"
 
 // CatalogKey is one endpoint of a service, on the lease of the host that
-// registered it: catalog/<service>/<endpoint-id>, the id path-escaped.
-func CatalogKey(service, id string) string {
-	return CatalogPrefix + service + "/" + url.PathEscape(id)
+// registered it: catalog/<host>/<service>/<endpoint-id>, the id
+// path-escaped.
+func CatalogKey(host, service, id string) string {
+	return CatalogHostPrefix(host) + service + "/" + url.PathEscape(id)
 }
 
-// ParseCatalogKey returns the service and endpoint id of a catalog key.
-func ParseCatalogKey(key string) (service, id string, ok bool) {
+// CatalogHostPrefix holds the endpoints one host registered.
+func CatalogHostPrefix(host string) string { return CatalogPrefix + host + "/" }
+
+// ParseCatalogKey returns the host, service and endpoint id of a catalog
+// key.
+func ParseCatalogKey(key string) (host, service, id string, ok bool) {
 	rest, found := strings.CutPrefix(key, CatalogPrefix)
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
-	service, esc, found := strings.Cut(rest, "/")
-	if !found {
-		return "", "", false
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", false
 	}
-	id, err := url.PathUnescape(esc)
+	id, err := url.PathUnescape(parts[2])
 	if err != nil {
-		return "", "", false
+		return "", "", "", false
 	}
-	return service, id, true
+	return parts[0], parts[1], id, true
 }
 
-// HistoryPrefix holds the history of one object on one host
-// (history/<kind>/<name>/<host>/), or on every host when host is "".
+// HistoriesPrefix holds the history of every object on every host.
+const HistoriesPrefix = Prefix + "history/"
+
+// HistoryPrefix holds the history of one object on one host:
+// history/<host>/<kind>/<name>/.
 func HistoryPrefix(kind, name, host string) string {
-	p := Prefix + "history/" + lower(kind) + "/" + name + "/"
-	if host != "" {
-		p += host + "/"
+	return HistoriesPrefix + host + "/" + lower(kind) + "/" + name + "/"
+}
+
+// ParseHistoryKey returns the kind (lower case), object name and host of
+// a history key.
+func ParseHistoryKey(key string) (kind, name, host string, ok bool) {
+	rest, found := strings.CutPrefix(key, HistoriesPrefix)
+	if !found {
+		return "", "", "", false
 	}
-	return p
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) != 4 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[1], parts[2], parts[0], true
 }

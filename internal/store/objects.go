@@ -330,32 +330,30 @@ func DeleteObject(ctx context.Context, s *Store, kind, name string) error {
 // or Job), by object name, each list sorted by host. A status without a
 // host takes the host of its key.
 func ListStatuses(ctx context.Context, s *Store, kind string) (map[string][]v1.InstanceStatus, error) {
-	return listStatuses(ctx, s, StatusPrefix(kind))
+	return listStatuses(ctx, s, kind, "")
 }
 
 // ObjectStatuses returns the instance statuses of one object, sorted by host.
 func ObjectStatuses(ctx context.Context, s *Store, kind, name string) ([]v1.InstanceStatus, error) {
-	m, err := listStatuses(ctx, s, StatusPrefix(kind, name))
+	m, err := listStatuses(ctx, s, kind, name)
 	if err != nil {
 		return nil, err
 	}
 	return m[name], nil
 }
 
-func listStatuses(ctx context.Context, s *Store, prefix string) (map[string][]v1.InstanceStatus, error) {
-	kvs, _, err := s.List(ctx, prefix)
+// listStatuses reads every host's statuses (status/<host>/<kind>/<name>)
+// and keeps those of kind, and of name unless it is "".
+func listStatuses(ctx context.Context, s *Store, kind, name string) (map[string][]v1.InstanceStatus, error) {
+	kvs, _, err := s.List(ctx, StatusesPrefix)
 	if err != nil {
 		return nil, err
 	}
-	kindPrefix := prefix
-	if i := strings.Index(prefix[len(Prefix+"status/"):], "/"); i >= 0 {
-		kindPrefix = prefix[:len(Prefix+"status/")+i+1]
-	}
 	out := map[string][]v1.InstanceStatus{}
 	for _, kv := range kvs {
-		name, host, ok := strings.Cut(strings.TrimPrefix(kv.Key, kindPrefix), "/")
-		if !ok || name == "" || host == "" {
-			continue // not a status/<kind>/<name>/<host> key
+		k, n, host, ok := ParseStatusKey(kv.Key)
+		if !ok || k != lower(kind) || (name != "" && n != name) {
+			continue
 		}
 		var st v1.InstanceStatus
 		if err := json.Unmarshal(kv.Value, &st); err != nil {
@@ -364,7 +362,7 @@ func listStatuses(ctx context.Context, s *Store, prefix string) (map[string][]v1
 		if st.Host == "" {
 			st.Host = host
 		}
-		out[name] = append(out[name], st)
+		out[n] = append(out[n], st)
 	}
 	for _, l := range out {
 		sort.SliceStable(l, func(i, j int) bool { return l[i].Host < l[j].Host })

@@ -52,9 +52,10 @@ func TestKeys(t *testing.T) {
 		{store.ObjectKey("unit", "todo"), "/berth/v1/objects/unit/todo"},
 		{store.ObjectKey(v1.KindUnit, "todo"), "/berth/v1/objects/unit/todo"},
 		{store.ObjectPrefix("job"), "/berth/v1/objects/job/"},
-		{store.StatusKey("unit", "todo", "host-a"), "/berth/v1/status/unit/todo/host-a"},
-		{store.StatusPrefix("unit"), "/berth/v1/status/unit/"},
-		{store.StatusPrefix("unit", "todo"), "/berth/v1/status/unit/todo/"},
+		{store.StatusKey("unit", "todo", "host-a"), "/berth/v1/status/host-a/unit/todo"},
+		{store.HostStatusPrefix("host-a"), "/berth/v1/status/host-a/"},
+		{store.HistoryPrefix("Job", "web", "host-a"), "/berth/v1/history/host-a/job/web/"},
+		{store.CatalogKey("host-a", "web", "host-a:web:80"), "/berth/v1/catalog/host-a/web/host-a:web:80"},
 		{store.HostKey("host-a"), "/berth/v1/hosts/host-a"},
 		{store.AliveKey("host-a"), "/berth/v1/alive/host-a"},
 		{store.BindingKey("Unit", "todo"), "/berth/v1/bindings/unit/todo"},
@@ -64,6 +65,30 @@ func TestKeys(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	t.Parallel()
+	kind, name, host, ok := store.ParseStatusKey(store.StatusKey(v1.KindJob, "web", "host-a"))
+	if !ok || kind != "job" || name != "web" || host != "host-a" {
+		t.Errorf("ParseStatusKey = %q %q %q %v", kind, name, host, ok)
+	}
+	kind, name, host, ok = store.ParseHistoryKey(store.HistoryPrefix(v1.KindJob, "web", "host-a") + "7")
+	if !ok || kind != "job" || name != "web" || host != "host-a" {
+		t.Errorf("ParseHistoryKey = %q %q %q %v", kind, name, host, ok)
+	}
+	host, svc, id, ok := store.ParseCatalogKey(store.CatalogKey("host-a", "web", "a/b c"))
+	if !ok || host != "host-a" || svc != "web" || id != "a/b c" {
+		t.Errorf("ParseCatalogKey = %q %q %q %v", host, svc, id, ok)
+	}
+	for _, bad := range []string{"/berth/v1/status/host-a/unit", "/berth/v1/status//unit/x", "/berth/v1/objects/unit/x"} {
+		if _, _, _, ok := store.ParseStatusKey(bad); ok {
+			t.Errorf("ParseStatusKey(%q) ok", bad)
+		}
+	}
+	if !store.IsStatusOf(store.StatusKey("Unit", "todo", "h"), v1.KindUnit, "todo") || store.IsStatusOf(store.StatusKey("Unit", "todo2", "h"), v1.KindUnit, "todo") {
+		t.Error("IsStatusOf matches the wrong object")
 	}
 }
 

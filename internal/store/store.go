@@ -33,6 +33,9 @@ var (
 	// (deadline exceeded, connection refused, no leader), so callers can report not-ready
 	// and retry.
 	ErrUnavailable = errors.New("etcd unavailable")
+	// ErrPermissionDenied is wrapped by errors where etcd's authentication
+	// refused a request: the user's roles do not allow it (SECURITY.md).
+	ErrPermissionDenied = errors.New("permission denied by etcd's roles")
 )
 
 // Config says how to reach etcd.
@@ -263,11 +266,22 @@ func (e *unavailableError) Error() string        { return e.err.Error() }
 func (e *unavailableError) Unwrap() error        { return e.err }
 func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
 
-// wrapErr prefixes err with "store: what" and marks connection problems ErrUnavailable.
+// deniedError marks an error as ErrPermissionDenied while keeping its message.
+type deniedError struct{ err error }
+
+func (e *deniedError) Error() string        { return e.err.Error() }
+func (e *deniedError) Unwrap() error        { return e.err }
+func (e *deniedError) Is(target error) bool { return target == ErrPermissionDenied }
+
+// wrapErr prefixes err with "store: what" and marks connection problems
+// ErrUnavailable and refusals of etcd's roles ErrPermissionDenied.
 func wrapErr(what string, err error) error {
 	w := fmt.Errorf("store: %s: %w", what, err)
 	if isUnavailable(err) {
 		return &unavailableError{w}
+	}
+	if errors.Is(err, rpctypes.ErrPermissionDenied) || status.Code(err) == codes.PermissionDenied {
+		return &deniedError{w}
 	}
 	return w
 }

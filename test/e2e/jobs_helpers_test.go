@@ -195,6 +195,17 @@ func (cl *cluster) keys(prefix string) []string {
 	return out
 }
 
+// statusKeys lists the status keys of one object, on every host.
+func (cl *cluster) statusKeys(kind, name string) []string {
+	var out []string
+	for _, k := range cl.keys(store.StatusesPrefix) {
+		if store.IsStatusOf(k, kind, name) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // history returns the Job's history on host from etcd, oldest first.
 func (cl *cluster) history(short, host string) []v1.HistoryEntry {
 	cl.t.Helper()

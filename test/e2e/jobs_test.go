@@ -107,7 +107,7 @@ func TestJobNetcatLifecycle(t *testing.T) {
 		t.Fatalf("delete job: exit %d: %s%s", code, out, errOut)
 	}
 	eventually(t, 30*time.Second, "status and binding of the removed job gone", func() (bool, string) {
-		left := append(cl.keys(store.StatusPrefix(v1.KindJob, job)), cl.keys(store.BindingKey(v1.KindJob, job))...)
+		left := append(cl.statusKeys(v1.KindJob, job), cl.keys(store.BindingKey(v1.KindJob, job))...)
 		return len(left) == 0, fmt.Sprint(left)
 	})
 }

@@ -175,7 +175,7 @@ func (b *bench) applyAndWait(ctx context.Context, names []string) (time.Duration
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	watch := b.st.Watch(wctx, store.StatusPrefix(v1.KindUnit), rev+1)
+	watch := b.st.Watch(wctx, store.HostStatusPrefix(b.o.host), rev+1)
 	want := map[string]bool{}
 	for _, n := range names {
 		want[store.StatusKey(v1.KindUnit, n, b.o.host)] = true
@@ -215,7 +215,7 @@ func (b *bench) deleteAndWait(ctx context.Context, names []string) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		out, err := docker("ps", "-aq", "--filter", "label=berth.dev/host="+b.o.host)
-		kvs, _, lerr := b.st.List(ctx, store.StatusPrefix(v1.KindUnit))
+		kvs, _, lerr := b.st.List(ctx, store.HostStatusPrefix(b.o.host))
 		if err == nil && lerr == nil && strings.TrimSpace(out) == "" && len(kvs) == 0 {
 			return nil
 		}
