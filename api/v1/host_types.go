@@ -25,6 +25,7 @@ type HostStatus struct {
 	State         HostState  `json:"state,omitempty"`
 	Addresses     []string   `json:"addresses,omitempty"`
 	HTTPAddress   string     `json:"httpAddress,omitempty"`
+	HTTPScheme    string     `json:"httpScheme,omitempty"` // of HTTPAddress: "https" under TLS, else "http" (or empty)
 	DNSAddress    string     `json:"dnsAddress,omitempty"`
 	CPUs          int        `json:"cpus"`
 	MemoryBytes   int64      `json:"memoryBytes"`

@@ -22,6 +22,7 @@ type Heartbeat struct {
 	// AdvertiseAddress is listed first among the host's addresses.
 	AdvertiseAddress string
 	HTTPAddress      string
+	HTTPScheme       string // of HTTPAddress: "https" under TLS, else "http"
 	DNSAddress       string
 	Log              *slog.Logger
 	// Extra, when set, fills in what other components know, such as
@@ -54,6 +55,7 @@ func (h *Heartbeat) Record(now time.Time) *v1.Host {
 		st.Addresses = append([]string{h.AdvertiseAddress}, without(st.Addresses, h.AdvertiseAddress)...)
 	}
 	st.HTTPAddress = h.HTTPAddress
+	st.HTTPScheme = h.HTTPScheme
 	st.DNSAddress = h.DNSAddress
 	st.BerthVersion = version.Version
 	st.StartedAt = h.started

@@ -41,6 +41,9 @@ type app struct {
 	caCert, cert, key  string
 	username, password string
 	requestTimeout     time.Duration
+
+	// The controllers' HTTP API (logs, status).
+	apiTokenFile, apiCACert string
 }
 
 // Main runs applyctl with args (without the program name) and returns its
@@ -90,6 +93,8 @@ berth's controllers pick them up, and shows what the controllers report.`,
 	// The password's default is read when connecting, so --help never shows it.
 	f.StringVar(&a.password, "etcd-password", "", "etcd password ($BERTH_ETCD_PASSWORD)")
 	f.DurationVar(&a.requestTimeout, "request-timeout", 10*time.Second, "how long to wait for etcd, connection included")
+	f.StringVar(&a.apiTokenFile, "api-token-file", env("BERTH_API_TOKEN_FILE", ""), "file holding the token of the controllers' HTTP API, for logs and status ($BERTH_API_TOKEN_FILE)")
+	f.StringVar(&a.apiCACert, "api-cacert", env("BERTH_API_CACERT", ""), "CA certificate (PEM) of controllers that serve their HTTP API over TLS (default: the system's) ($BERTH_API_CACERT)")
 
 	root.AddCommand(
 		a.applyCommand(),

@@ -2,13 +2,17 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +35,11 @@ host's controller (the address its Host record carries).
 
 When the Unit runs on several hosts and --host is not given, every line is
 prefixed with "[<host>] " and the hosts' output is merged as it comes.
--f follows the output until interrupted.`,
+-f follows the output until interrupted.
+
+A controller that serves its API over HTTPS (its Host record says so) is
+trusted with --api-cacert, else with the system's CAs; one that asks for a
+token gets the one in --api-token-file.`,
 		Example: `  applyctl logs unit todo
   applyctl logs unit todo -f --tail 20
   applyctl logs unit todo --since 10m --timestamps --host host-a`,
@@ -107,8 +115,9 @@ func (o logsOptions) query() string {
 
 // logSource is where the logs of one instance are read.
 type logSource struct {
-	host string
-	addr string // the controller's HTTP address, host:port
+	host   string
+	scheme string // "http" or "https", as the host record says
+	addr   string // the controller's HTTP address, host:port
 }
 
 func (a *app) logs(ctx context.Context, name string, o logsOptions) error {
@@ -121,7 +130,10 @@ func (a *app) logs(ctx context.Context, name string, o logsOptions) error {
 	if err != nil {
 		return err
 	}
-	c := a.httpClient()
+	c, err := a.controllerClient()
+	if err != nil {
+		return err
+	}
 	if len(srcs) == 1 {
 		return a.copyLogs(ctx, c, srcs[0], name, o, a.out, "")
 	}
@@ -183,7 +195,7 @@ func (a *app) logSources(ctx context.Context, st *store.Store, name, host string
 		if addr == "" {
 			return nil, fmt.Errorf("host %s has no HTTP address in its host record", in.Host)
 		}
-		srcs = append(srcs, logSource{host: in.Host, addr: addr})
+		srcs = append(srcs, logSource{host: in.Host, scheme: apiScheme(h), addr: addr})
 	}
 	if len(srcs) == 0 {
 		if host != "" {
@@ -213,30 +225,84 @@ func dialAddress(h *v1.Host) string {
 	return addr
 }
 
-// httpClient talks to controllers: connecting and the answer's headers are
-// bounded by --request-timeout; a followed body is not.
-func (a *app) httpClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 nil, // controllers are reached directly
-		DialContext:           (&net.Dialer{Timeout: a.requestTimeout}).DialContext,
-		ResponseHeaderTimeout: a.requestTimeout,
-		DisableCompression:    true,
+// apiScheme is how a host's controller speaks its HTTP API.
+func apiScheme(h *v1.Host) string {
+	if h.Status.HTTPScheme == "https" {
+		return "https"
+	}
+	return "http"
+}
+
+// controllerClient talks to controllers' HTTP APIs: connecting and the
+// answer's headers are bounded by --request-timeout, a followed body is
+// not. It sends the token of --api-token-file, when given, as
+// Authorization: Bearer, and trusts the CA of --api-cacert (else the
+// system's) for controllers that serve HTTPS.
+type controllerClient struct {
+	http      *http.Client
+	token     string
+	tokenFile string
+}
+
+// controllerClient reads --api-token-file and --api-cacert. Its errors
+// name the file, never the token.
+func (a *app) controllerClient() (*controllerClient, error) {
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if a.apiCACert != "" {
+		b, err := os.ReadFile(a.apiCACert)
+		if err != nil {
+			return nil, fmt.Errorf("--api-cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--api-cacert %s: no PEM certificate in it", a.apiCACert)
+		}
+		tlsConf.RootCAs = pool
+	}
+	c := &controllerClient{tokenFile: a.apiTokenFile, http: &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil, // controllers are reached directly
+			DialContext:           (&net.Dialer{Timeout: a.requestTimeout}).DialContext,
+			TLSClientConfig:       tlsConf,
+			TLSHandshakeTimeout:   a.requestTimeout,
+			ResponseHeaderTimeout: a.requestTimeout,
+			DisableCompression:    true,
+		},
+		// The token goes to the address of the host record, nowhere else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	if a.apiTokenFile != "" {
+		b, err := os.ReadFile(a.apiTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-token-file: %w", err)
+		}
+		if c.token = strings.TrimSpace(string(b)); c.token == "" {
+			return nil, fmt.Errorf("--api-token-file %s: the file is empty; it should hold the controllers' token", a.apiTokenFile)
+		}
+	}
+	return c, nil
 }
 
 // openLogs starts a request for the logs of a Unit on one host and returns
 // the body of a 200 answer.
-func openLogs(ctx context.Context, c *http.Client, s logSource, name string, o logsOptions) (io.ReadCloser, error) {
-	u := url.URL{Scheme: "http", Host: s.addr, Path: "/v1/logs/unit/" + url.PathEscape(name), RawQuery: o.query()}
+func openLogs(ctx context.Context, c *controllerClient, s logSource, name string, o logsOptions) (io.ReadCloser, error) {
+	u := url.URL{Scheme: cmp.Or(s.scheme, "http"), Host: s.addr, Path: "/v1/logs/unit/" + url.PathEscape(name), RawQuery: o.query()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.Do(req)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		var unknownCA x509.UnknownAuthorityError
+		if errors.As(err, &unknownCA) {
+			return nil, fmt.Errorf("host %s (%s) did not answer: %w (give the CA of its certificate with --api-cacert)", s.host, s.addr, err)
 		}
 		return nil, fmt.Errorf("host %s (%s) did not answer: %w", s.host, s.addr, err)
 	}
@@ -244,6 +310,9 @@ func openLogs(ctx context.Context, c *http.Client, s logSource, name string, o l
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		msg := strings.TrimSpace(string(b))
+		if resp.StatusCode == http.StatusForbidden {
+			return nil, c.refused(s, msg)
+		}
 		if msg == "" {
 			msg = resp.Status
 		}
@@ -252,9 +321,21 @@ func openLogs(ctx context.Context, c *http.Client, s logSource, name string, o l
 	return resp.Body, nil
 }
 
+// refused is the error of a 403 from a host's controller, saying which
+// flag would help.
+func (c *controllerClient) refused(s logSource, msg string) error {
+	switch {
+	case strings.Contains(msg, "no --api-token-file"):
+		return fmt.Errorf("host %s refused: its controller has no --api-token-file, so it serves logs to its own loopback address only", s.host)
+	case c.token == "":
+		return fmt.Errorf("host %s refused: a token is required (--api-token-file)", s.host)
+	}
+	return fmt.Errorf("host %s refused the token of --api-token-file %s", s.host, c.tokenFile)
+}
+
 // copyLogs streams the logs of one instance to w, prefixing each line with
 // prefix when it is set. It returns nil when ctx ends (an interrupted -f).
-func (a *app) copyLogs(ctx context.Context, c *http.Client, s logSource, name string, o logsOptions, w io.Writer, prefix string) error {
+func (a *app) copyLogs(ctx context.Context, c *controllerClient, s logSource, name string, o logsOptions, w io.Writer, prefix string) error {
 	body, err := openLogs(ctx, c, s, name, o)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -1,10 +1,13 @@
 package cli_test
 
 import (
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,5 +212,73 @@ func TestLogsErrors(t *testing.T) {
 		if r.code != tc.code || !strings.HasPrefix(r.err, tc.err) || r.out != "" {
 			t.Errorf("applyctl %s: exit %d, stdout %q, stderr %q; want exit %d, stderr %q", strings.Join(tc.args, " "), r.code, r.out, r.err, tc.code, tc.err)
 		}
+	}
+}
+
+// TestLogsTLSAndToken: a host whose record says https is read over TLS,
+// trusting --api-cacert, with the token of --api-token-file; a 403 says
+// which flag is missing, and no error repeats a token.
+func TestLogsTLSAndToken(t *testing.T) {
+	t.Parallel()
+	const token = "cli-T0ken"
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/logs/unit/{name}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer " + token:
+			fmt.Fprintln(w, "secret line")
+		case "":
+			http.Error(w, "Permission denied: this API needs a token", http.StatusForbidden)
+		default:
+			http.Error(w, "Permission denied: the token sent is not this controller's --api-token-file token", http.StatusForbidden)
+		}
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ca := write("ca.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	tokenFile := write("token", []byte(token+"\n"))
+	wrongFile := write("wrong", []byte("guessed\n"))
+	emptyFile := write("empty", []byte("\n"))
+
+	e := newEnv(t)
+	e.putJSON(store.HostKey("vm"), v1.Host{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindHost},
+		Metadata: v1.ObjectMeta{Name: "vm"}, Status: v1.HostStatus{HTTPAddress: srv.Listener.Addr().String(), HTTPScheme: "https"}})
+	e.putJSON(store.AliveKey("vm"), map[string]string{})
+	e.applyDocs(unitDoc("todo"))
+	e.setStatus("todo", status("vm", v1.StateRunning, 1, ""))
+
+	wantEqual(t, "logs with the token and the CA", e.ok("--api-token-file", tokenFile, "--api-cacert", ca, "logs", "unit", "todo"), "secret line\n")
+	for _, tc := range []struct {
+		args []string
+		err  string // stderr, or its start
+	}{
+		{[]string{"--api-cacert", ca}, "Error: host vm refused: a token is required (--api-token-file)\n"},
+		{[]string{"--api-cacert", ca, "--api-token-file", wrongFile}, "Error: host vm refused the token of --api-token-file " + wrongFile + "\n"},
+		{[]string{"--api-token-file", tokenFile}, "Error: host vm (" + srv.Listener.Addr().String() + ") did not answer: tls: failed to verify certificate: x509: certificate signed by unknown authority (give the CA of its certificate with --api-cacert)\n"},
+		{[]string{"--api-cacert", ca, "--api-token-file", emptyFile}, "Error: --api-token-file " + emptyFile + ": the file is empty; it should hold the controllers' token\n"},
+		{[]string{"--api-cacert", tokenFile}, "Error: --api-cacert " + tokenFile + ": no PEM certificate in it\n"},
+		{[]string{"--api-cacert", filepath.Join(dir, "missing.pem")}, "Error: --api-cacert: open " + filepath.Join(dir, "missing.pem") + ": no such file or directory\n"},
+	} {
+		r := e.run("", append(tc.args, "logs", "unit", "todo")...)
+		if r.code != 1 || r.err != tc.err || r.out != "" {
+			t.Errorf("applyctl %s logs unit todo: exit %d, stdout %q, stderr %q; want exit 1, stderr %q", strings.Join(tc.args, " "), r.code, r.out, r.err, tc.err)
+		}
+		if strings.Contains(r.err, token) || strings.Contains(r.err, "guessed") {
+			t.Errorf("applyctl %s: stderr repeats a token: %q", strings.Join(tc.args, " "), r.err)
+		}
+	}
+	// status shows the logs the same way.
+	if out := e.ok("--api-token-file", tokenFile, "--api-cacert", ca, "status", "unit", "todo"); !strings.Contains(out, "secret line") {
+		t.Errorf("status with the token: no log line:\n%s", out)
+	}
+	if out := e.ok("--api-cacert", ca, "status", "unit", "todo"); !strings.Contains(out, "(logs unavailable: host vm refused: a token is required (--api-token-file))") {
+		t.Errorf("status without the token: no refusal in place of the logs:\n%s", out)
 	}
 }

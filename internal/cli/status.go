@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -130,7 +129,12 @@ func (a *app) status(ctx context.Context, name string, lines int) error {
 		io.WriteString(a.out, formatUnitStatus(us, nil, now, tty))
 		return nil
 	}
-	c := a.httpClient()
+	var c *controllerClient
+	if lines != 0 {
+		if c, err = a.controllerClient(); err != nil {
+			return err
+		}
+	}
 	for i := range us.insts {
 		if i > 0 {
 			fmt.Fprintln(a.out)
@@ -189,7 +193,7 @@ func (a *app) loadUnitStatus(ctx context.Context, st *store.Store, name string) 
 
 // tailLogs prints the last lines of the instance's logs on host, read
 // from that host's controller within --request-timeout.
-func (a *app) tailLogs(ctx context.Context, st *store.Store, c *http.Client, name, host string, lines int) error {
+func (a *app) tailLogs(ctx context.Context, st *store.Store, c *controllerClient, name, host string, lines int) error {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
 	h, err := store.GetHost(ctx, st, host)
@@ -203,7 +207,7 @@ func (a *app) tailLogs(ctx context.Context, st *store.Store, c *http.Client, nam
 	if addr == "" {
 		return fmt.Errorf("host %s has no HTTP address in its host record", host)
 	}
-	body, err := openLogs(ctx, c, logSource{host: host, addr: addr}, name, logsOptions{tail: lines})
+	body, err := openLogs(ctx, c, logSource{host: host, scheme: apiScheme(h), addr: addr}, name, logsOptions{tail: lines})
 	if err != nil {
 		return err
 	}

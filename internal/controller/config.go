@@ -67,7 +67,8 @@ type Config struct {
 
 	// DisableMetrics leaves out controller-runtime's, the workqueue's and
 	// berth's own metrics (the hidden --metrics=false, for measuring their
-	// cost); /metrics then has only the Go, process, heartbeat and build ones.
+	// cost); /metrics then has only the Go, process, heartbeat, build and
+	// API refusal ones.
 	DisableMetrics bool
 
 	// Runtime, when set, is used instead of the engine at DockerHost.
@@ -99,7 +100,7 @@ func (c *Config) Validate() error {
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return fmt.Errorf("--advertise-address %q: not an IP address", c.AdvertiseAddress)
 	}
-	return nil
+	return c.validateAPI()
 }
 
 // ParseLabels parses "k=v,k=v" as --host-labels takes it.

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +66,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	rt = bm.Runtime(rt)
 
+	tlsConfig, err := cfg.apiTLSConfig()
+	if err != nil {
+		return err
+	}
+	var token []byte
+	if cfg.APITokenFile != "" {
+		if token, err = readToken(cfg.APITokenFile); err != nil {
+			return err
+		}
+	}
+	auth := newAPIAuth(token, cfg.APIReads == APIReadsToken, m.registry, log.With("component", "api"))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
@@ -77,9 +89,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", ready.serveHTTP)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	mux.Handle("GET /v1/logs/{kind}/{name}", LogsHandler(rt, cfg.HostName))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           auth.Handler(mux),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		IdleTimeout:       2 * time.Minute,
+		// What the server says of a client's mistakes (a failed TLS
+		// handshake) is for debugging: anyone can provoke it.
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		go func() { served <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { served <- srv.Serve(ln) }()
+	}
 	var httpOnce sync.Once
 	stopHTTP := func() {
 		httpOnce.Do(func() {
@@ -90,7 +117,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		})
 	}
 	defer stopHTTP()
-	log.Info("serving HTTP", "listen", ln.Addr().String())
+	log.Info("serving HTTP", "listen", ln.Addr().String(), "scheme", scheme,
+		"token", cfg.APITokenFile != "", "reads", cmp.Or(cfg.APIReads, APIReadsOpen))
 
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
@@ -125,7 +153,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	eng := &engineWatch{rt: rt, log: log, ready: ready}
 	hb := &hosts.Heartbeat{
 		Store: st, Name: cfg.HostName, Labels: cfg.HostLabels, TTL: cfg.HeartbeatTTL,
-		AdvertiseAddress: cfg.AdvertiseAddress, HTTPAddress: cfg.Listen, DNSAddress: cfg.DNSListen,
+		AdvertiseAddress: cfg.AdvertiseAddress, HTTPAddress: cfg.Listen, HTTPScheme: scheme, DNSAddress: cfg.DNSListen,
 		Log:   log,
 		Extra: eng.fill,
 		OnBeat: func(err error) {
@@ -297,6 +325,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	<-done
 	return nil
 }
+
+// maxHeaderBytes bounds the headers of an HTTP API request.
+const maxHeaderBytes = 64 << 10
 
 // connect dials etcd, retrying with backoff until it answers or ctx ends;
 // meanwhile /readyz says why it is not ready.

@@ -67,8 +67,11 @@
 // and ?near are accepted; every answer comes from this host's in-memory
 // catalog. ?node-meta=key:value filters nodes. ?filter (Consul's bexpr
 // expressions) is accepted and ignored: the answer is unfiltered. ?dc of
-// another datacenter is 400. The X-Consul-Token header is accepted and
-// ignored (no ACLs).
+// another datacenter is 400. A Server has no ACLs of its own: it
+// ignores X-Consul-Token and ?token=, which the controller that mounts it
+// checks (--api-token-file) before a request reaches it.
+//
+// A body must arrive whole within 10 seconds, or the request is 400.
 //
 // A Server is safe for concurrent use; it holds no state of its own beyond
 // its options.

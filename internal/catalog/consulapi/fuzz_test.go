@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
@@ -31,6 +32,10 @@ func FuzzRegister(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	// Hostile sizes: over the limit by one byte, and many small fields.
+	over := append([]byte(`{"Name":"`), bytes.Repeat([]byte("a"), 64<<10)...)
+	f.Add(append(over, `"}`...))
+	f.Add([]byte(`{"Name":"m","Meta":{` + strings.Repeat(`"k":"v",`, 5000) + `"k":"v"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		mem := catalog.NewMemory()
 		mem.PutNode(catalog.Node{Name: "host-a", Address: "10.0.0.5", Up: true}, 0)

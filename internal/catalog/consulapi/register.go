@@ -22,7 +22,7 @@ const (
 )
 
 // checkName validates a service's name or id: they are parts of etcd keys
-// (catalog/<service>/<id>) and of URL paths.
+// (catalog/<host>/<service>/<id>) and of URL paths.
 func checkName(what, s string) error {
 	switch {
 	case s == "":

@@ -24,6 +24,7 @@ const (
 	defaultWait  = 5 * time.Minute
 	maxWait      = 10 * time.Minute
 	writeTimeout = 10 * time.Second
+	bodyTimeout  = 10 * time.Second
 )
 
 // Options configure a Server. The zero value is usable.
@@ -245,13 +246,21 @@ func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, err.Error(), http.StatusBadRequest)
 }
 
-// readBody reads a request body of at most s.max bytes. It writes the 413
-// or 400 itself and returns ok false when the body cannot be had.
+// readBody reads a request body of at most s.max bytes, which must arrive
+// within bodyTimeout. It writes the 413 or 400 itself and returns ok false
+// when the body cannot be had.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	// A client that sends its body slowly does not hold the request open
+	// for ever (a recorder in tests has no deadlines: not supported).
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.max))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			s.log.Debug("consulapi: body too large", "method", r.Method, "path", r.URL.Path, "limit", s.max)
 			http.Error(w, fmt.Sprintf("request body larger than %d bytes", s.max), http.StatusRequestEntityTooLarge)
 			return nil, false
 		}
