@@ -1,5 +1,7 @@
 package v1
 
+import "strings"
+
 // PullPolicy says when the image is pulled.
 type PullPolicy string
 
@@ -49,12 +51,89 @@ type ContainerTemplate struct {
 	StopTimeout *Duration         `json:"stopTimeout,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	HealthCheck *HealthCheck      `json:"healthCheck,omitempty"`
+	// SecurityContext asks for privileges beyond the engine's defaults;
+	// each host grants them only as its controller's flags allow.
+	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
 }
 
-// EnvVar is one environment variable of the container.
+// EnvVar is one environment variable of the container: Value, or the
+// content of a file on the host (ValueFrom), never both.
 type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
+}
+
+// EnvVarSource says where an environment variable's value comes from.
+//
+// File names a file on the host that runs the container: a name relative
+// to the host's secrets directory (the controller's --secrets-dir,
+// /etc/berth/secrets by default), or an absolute path under it. The host
+// reads it each time it creates the container, so the value is never
+// stored in etcd, in status or in events; only the name is. One trailing
+// newline ("\n" or "\r\n") is dropped, as "echo secret > file" adds one; a
+// file larger than MaxEnvFileBytes or holding a NUL byte is refused.
+type EnvVarSource struct {
+	File string `json:"file"`
+}
+
+// MaxEnvFileBytes is the largest file an environment variable is read from:
+// the kernel refuses a single "NAME=value" string longer than 128 KiB.
+const MaxEnvFileBytes = 64 << 10
+
+// SecurityContext is the privileges a container asks for, in Kubernetes'
+// shape. A host refuses to run a container that asks for more than its
+// policy allows, and says so in the instance's status.
+type SecurityContext struct {
+	// Privileged runs the container with every capability and access to
+	// the host's devices (controller --allow-privileged).
+	Privileged bool `json:"privileged,omitempty"`
+	// Capabilities adds and drops Linux capabilities; names are written
+	// without CAP_ in upper case (NET_ADMIN), or ALL.
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+	// AllowPrivilegeEscalation true lets processes gain privileges (setuid
+	// binaries, file capabilities): the container runs without
+	// no-new-privileges (controller --allow-privilege-escalation). Unset
+	// or false: no-new-privileges.
+	AllowPrivilegeEscalation *bool `json:"allowPrivilegeEscalation,omitempty"`
+	// ReadOnlyRootFilesystem mounts the image's file system read-only.
+	ReadOnlyRootFilesystem bool `json:"readOnlyRootFilesystem,omitempty"`
+}
+
+// Capabilities are Linux capabilities added to and dropped from the
+// engine's default set.
+type Capabilities struct {
+	Add  []string `json:"add,omitempty"`
+	Drop []string `json:"drop,omitempty"`
+}
+
+// Reasons of the Ready and Progressing conditions of an instance whose
+// container its host refuses to create; its state is FAILED.
+const (
+	// ReasonPolicyDenied: the template asks for more than the host's policy
+	// allows (privileged, capabilities, host network, hostPath volumes,
+	// privilege escalation, env files outside the secrets directory).
+	ReasonPolicyDenied = "PolicyDenied"
+	// ReasonEnvFileUnavailable: an env valueFrom.file cannot be read on
+	// the host (missing, unreadable, too large).
+	ReasonEnvFileUnavailable = "EnvFileUnavailable"
+)
+
+// CapabilityAll names every capability, in Add or Drop.
+const CapabilityAll = "ALL"
+
+// NormalizeCapability returns a capability name as berth writes it: upper
+// case, without the CAP_ prefix ("cap_net_admin" -> "NET_ADMIN").
+func NormalizeCapability(name string) string {
+	n := strings.ToUpper(strings.TrimSpace(name))
+	return strings.TrimPrefix(n, "CAP_")
+}
+
+// PrivilegeEscalation reports whether the template asks to run without
+// no-new-privileges.
+func (t *ContainerTemplate) PrivilegeEscalation() bool {
+	sc := t.SecurityContext
+	return sc != nil && sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation
 }
 
 // Port is a container port, published on the host when HostPort is set or

@@ -22,7 +22,8 @@ const (
 )
 
 // Default fills in the defaults of every field the user left out. It is
-// idempotent and touches nothing the user set.
+// idempotent and touches nothing the user set, but for writing capability
+// names in one form (NET_ADMIN for cap_net_admin).
 func Default(o Object) {
 	tm := o.GetTypeMeta()
 	if tm.APIVersion == "" {
@@ -113,6 +114,14 @@ func defaultTemplate(t *ContainerTemplate) {
 		t.StopSignal = "SIGTERM"
 	}
 	setDuration(&t.StopTimeout, DefaultStopTimeout)
+	if sc := t.SecurityContext; sc != nil && sc.Capabilities != nil {
+		// "cap_net_admin" and "NET_ADMIN" are one capability, and hash as one.
+		for _, l := range [][]string{sc.Capabilities.Add, sc.Capabilities.Drop} {
+			for i := range l {
+				l[i] = NormalizeCapability(l[i])
+			}
+		}
+	}
 	if h := t.HealthCheck; h != nil {
 		setDuration(&h.Interval, DefaultHealthInterval)
 		setDuration(&h.Timeout, DefaultHealthTimeout)

@@ -405,6 +405,12 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 			e.add(ep+".name", "duplicate environment variable %q", v.Name)
 		}
 		envSeen[v.Name] = true
+		if v.ValueFrom != nil {
+			if v.Value != "" {
+				e.add(ep, "value and valueFrom cannot both be set")
+			}
+			validateEnvFile(e, ep+".valueFrom.file", v.ValueFrom.File)
+		}
 	}
 	names := map[string]int{}
 	hostPorts := map[string]int{}
@@ -516,6 +522,10 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 			e.add(p+".stopSignal", "%v", err)
 		}
 	}
+	if sc := t.SecurityContext; sc != nil && sc.Capabilities != nil {
+		validateCapabilities(e, p+".securityContext.capabilities.add", sc.Capabilities.Add)
+		validateCapabilities(e, p+".securityContext.capabilities.drop", sc.Capabilities.Drop)
+	}
 	validateLabels(e, p+".labels", t.Labels)
 	for k := range t.Labels {
 		if strings.HasPrefix(k, Group+"/") {
@@ -568,6 +578,72 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 		}
 		if h.Retries < 0 {
 			e.add(hp+".retries", "must not be negative")
+		}
+	}
+}
+
+// validateEnvFile checks the name of an env valueFrom.file: a path
+// relative to the host's secrets directory, or an absolute one (which the
+// host accepts only under that directory), without "..".
+func validateEnvFile(e *errs, p, file string) {
+	switch {
+	case file == "":
+		e.add(p, "is required: name a file in the host's secrets directory (controller --secrets-dir)")
+		return
+	case strings.ContainsRune(file, 0):
+		e.add(p, "must not contain a NUL byte")
+		return
+	}
+	rel := strings.TrimPrefix(file, "/")
+	for _, part := range strings.Split(rel, "/") {
+		switch part {
+		case "..":
+			e.add(p, "%q must not contain '..': name a file in the host's secrets directory (controller --secrets-dir)", file)
+			return
+		case "", ".":
+			if c := path.Clean(file); c == "." || c == "/" {
+				e.add(p, "%q is not a file name", file)
+			} else {
+				e.add(p, "%q is not a clean file name: write it as %q", file, c)
+			}
+			return
+		}
+	}
+}
+
+// knownCapabilities are the Linux capabilities, without CAP_.
+var knownCapabilities = map[string]bool{
+	"CHOWN": true, "DAC_OVERRIDE": true, "DAC_READ_SEARCH": true, "FOWNER": true, "FSETID": true,
+	"KILL": true, "SETGID": true, "SETUID": true, "SETPCAP": true, "LINUX_IMMUTABLE": true,
+	"NET_BIND_SERVICE": true, "NET_BROADCAST": true, "NET_ADMIN": true, "NET_RAW": true,
+	"IPC_LOCK": true, "IPC_OWNER": true, "SYS_MODULE": true, "SYS_RAWIO": true, "SYS_CHROOT": true,
+	"SYS_PTRACE": true, "SYS_PACCT": true, "SYS_ADMIN": true, "SYS_BOOT": true, "SYS_NICE": true,
+	"SYS_RESOURCE": true, "SYS_TIME": true, "SYS_TTY_CONFIG": true, "MKNOD": true, "LEASE": true,
+	"AUDIT_WRITE": true, "AUDIT_CONTROL": true, "SETFCAP": true, "MAC_OVERRIDE": true,
+	"MAC_ADMIN": true, "SYSLOG": true, "WAKE_ALARM": true, "BLOCK_SUSPEND": true,
+	"AUDIT_READ": true, "PERFMON": true, "BPF": true, "CHECKPOINT_RESTORE": true,
+}
+
+// KnownCapability reports whether name (normalized, see
+// NormalizeCapability) is a Linux capability or ALL.
+func KnownCapability(name string) bool {
+	return name == CapabilityAll || knownCapabilities[name]
+}
+
+func validateCapabilities(e *errs, p string, caps []string) {
+	seen := map[string]int{}
+	for i, c := range caps {
+		n := NormalizeCapability(c)
+		switch {
+		case n == "":
+			e.add(idx(p, i), "is empty: name a capability such as NET_ADMIN, or ALL")
+		case !KnownCapability(n):
+			e.add(idx(p, i), "unknown capability %q: use a Linux capability name such as NET_ADMIN or SYS_TIME (CAP_ optional), or ALL", c)
+		default:
+			if j, dup := seen[n]; dup {
+				e.add(idx(p, i), "duplicate capability %s (also [%d])", n, j)
+			}
+			seen[n] = i
 		}
 	}
 }

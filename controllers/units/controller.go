@@ -112,6 +112,7 @@ func New(o Options) *Controller {
 		deps: newDepIndex(), probers: map[string]*prober{}, runCtx: context.Background(), drained: map[string]time.Time{}}
 	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
 	c.registerMetrics()
+	c.checkPolicyFlags()
 	unitPrefix := store.ObjectPrefix(v1.KindUnit)
 	c.units = store.NewCache(o.Store, unitPrefix, func(key string) {
 		name := strings.TrimPrefix(key, unitPrefix)
@@ -298,7 +299,7 @@ func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
 			in.mem.LastExitTime = st.LastExitTime
 			in.mem.SeenExit = st.LastExitTime
 			in.mem.Hash = st.SpecHash
-			if st.State == v1.StateFailed {
+			if st.State == v1.StateFailed && !refusedStatus(st) {
 				in.mem.Failed, in.mem.FailedGen = st.Message, st.ObservedGeneration
 			}
 			if st.State == v1.StateWaiting || st.State == v1.StateStopped {
@@ -348,6 +349,12 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	} else {
 		c.stopProber(key)
 	}
+	var denied *refusal
+	if u != nil && placed && u.Spec.Goal == v1.GoalStart {
+		if denied = c.refuse(&u.Spec.Container); denied != nil {
+			pin.Refused = denied.msg
+		}
+	}
 	out := plan(pin)
 	in.mem = out.Mem
 	r := &run{c: c, w: w, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
@@ -363,8 +370,18 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		}
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
+	if denied != nil {
+		r.refused(ctx, denied)
+	}
 	for _, a := range out.Actions {
 		if err := r.do(ctx, a); err != nil {
+			var ref *refusal
+			if errors.As(err, &ref) {
+				// Reported, not retried: a change of the object, the
+				// resync or a restart of the controller looks again.
+				r.refused(ctx, ref)
+				break
+			}
 			r.fail(ctx, err)
 			return reconcile.Result{}, err
 		}
@@ -398,6 +415,17 @@ type run struct {
 	msg       string
 	throttle  v1.ThrottleState
 	unhealthy bool
+	// reason of the conditions when the host refuses the container.
+	reason string
+}
+
+// refused reports that this host will not create the container, with a
+// warning event when the reason is new.
+func (r *run) refused(ctx context.Context, ref *refusal) {
+	r.state, r.msg, r.reason = v1.StateFailed, ref.msg, ref.reason
+	if prev := r.in.status; prev == nil || prev.Message != ref.msg || prev.State != v1.StateFailed {
+		r.event(ctx, v1.EventWarning, ref.reason, "%s", ref.msg)
+	}
 }
 
 func (r *run) event(ctx context.Context, typ v1.EventType, reason, format string, args ...any) {
@@ -604,7 +632,7 @@ func (r *run) report(ctx context.Context) error {
 	if r.cur != nil && (st.State == v1.StateRunning || st.State == v1.StateHealthchecking) && !r.cur.StartedAt.IsZero() {
 		st.Since = r.cur.StartedAt.UTC() // running since the container started, restarts included
 	}
-	st.Conditions = conditions(prev, st, r.unhealthy, now)
+	st.Conditions = conditions(prev, st, r.unhealthy, r.reason, now)
 	if in.status != nil && sameStatus(in.status, st) {
 		return nil
 	}
@@ -629,8 +657,9 @@ func sameStatus(a, b *v1.InstanceStatus) bool {
 	return string(ja) == string(jb)
 }
 
-// conditions derives Ready and Progressing from the state.
-func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, now time.Time) []v1.Condition {
+// conditions derives Ready and Progressing from the state; refusal, when
+// set, is the reason of both.
+func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, refusal string, now time.Time) []v1.Condition {
 	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	progressing := v1.Condition{Type: v1.ConditionProgressing, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	switch st.State {
@@ -658,6 +687,9 @@ func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, now 
 		ready.Reason, progressing.Reason = "Stopped", "Stopped"
 	default:
 		ready.Reason, progressing.Reason = "Unknown", "Unknown"
+	}
+	if refusal != "" {
+		ready.Reason, progressing.Reason = refusal, refusal
 	}
 	ready.Message, progressing.Message = st.Message, st.Message
 	conds := append([]v1.Condition(nil), prev...)

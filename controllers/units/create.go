@@ -23,6 +23,10 @@ func (r *run) create(ctx context.Context) error {
 	c, u := r.c, r.u
 	t := &u.Spec.Container
 	previous := r.previousPorts() // before the status is rewritten without them
+	env, ref := c.containerEnv(t)
+	if ref != nil {
+		return ref
+	}
 	if err := r.ensureImage(ctx); err != nil {
 		return err
 	}
@@ -34,6 +38,19 @@ func (r *run) create(ctx context.Context) error {
 	mounts, err := prepareVolumes(t.Volumes)
 	if err != nil {
 		return err
+	}
+	for i := range mounts {
+		if mounts[i].Type != runtime.MountBind {
+			continue
+		}
+		// Checked again now that the path exists, and mounted where it
+		// leads: a link changed since the policy's check cannot move the
+		// mount outside the allowed directories.
+		resolved, msg := c.o.Policy.hostPath(mounts[i].Source)
+		if msg != "" {
+			return c.denied("volumes[%d].hostPath %s", i, msg)
+		}
+		mounts[i].Source = resolved
 	}
 	spec := runtime.ContainerSpec{
 		Name:        v1.ContainerName(r.w.kind, u.Metadata.Name, r.w.version),
@@ -47,6 +64,8 @@ func (r *run) create(ctx context.Context) error {
 		Hostname:    t.Hostname,
 		NetworkMode: t.NetworkMode,
 		StopSignal:  t.StopSignal,
+		Env:         env,
+		Security:    security(t),
 	}
 	if t.StopTimeout != nil {
 		spec.StopTimeout = t.StopTimeout.Duration
@@ -72,9 +91,6 @@ func (r *run) create(ctx context.Context) error {
 		}
 		spec.Network = v1.NetworkName
 		spec.Aliases = []string{u.Metadata.Name}
-	}
-	for _, e := range t.Env {
-		spec.Env = append(spec.Env, e.Name+"="+e.Value)
 	}
 	spec.Env = append(spec.Env, "BERTH_HOST="+c.o.Host)
 	if r.w.kind == v1.KindJob {

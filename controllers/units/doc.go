@@ -23,4 +23,25 @@
 // berth.dev/kind, berth.dev/name and berth.dev/spec-hash; only containers
 // labelled with this host are ever touched. The name makes a second
 // container for a Unit impossible, even across a crash of the controller.
+//
+// Policy: before a container is created, its template is checked against
+// the host's Policy (the controller's --allow-privileged,
+// --allowed-capabilities, --allow-host-network, --allowed-host-paths,
+// --allow-privilege-escalation, --secrets-dir). What it refuses gets no
+// container (and loses one made before the policy changed): the instance
+// is FAILED, its Ready and Progressing conditions have reason PolicyDenied
+// and a message naming the field and the flag, and a PolicyDenied warning
+// event is recorded once. hostPath volumes are checked with the symbolic
+// links of their existing part followed, and mounted at the resolved path.
+// Every container runs with no-new-privileges unless its template asks
+// allowPrivilegeEscalation: true and the host allows it.
+//
+// Env values from files (valueFrom.file) are read when the container is
+// created, from the host's secrets directory: at most 64 KiB, one trailing
+// newline dropped, never written to etcd, status, events or logs. A file
+// that cannot be read leaves the instance FAILED with reason
+// EnvFileUnavailable, naming the file; a refusal is not retried as an
+// error but looked at again when the object changes, at every resync and
+// when the controller starts again. A file's new content reaches a
+// container when it is next created.
 package units

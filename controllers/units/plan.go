@@ -70,6 +70,9 @@ type planInput struct {
 	Health health
 	// RestartAt is when a restart was asked for (zero: never).
 	RestartAt time.Time
+	// Refused says why this host's policy refuses the template ("": it
+	// does not).
+	Refused string
 }
 
 // planOutput is what to do, and what to report once it is done.
@@ -133,6 +136,18 @@ func plan(in planInput) planOutput {
 		if mem.Hash != hash {
 			mem.Restarts, mem.Hash = 0, hash // restarts count the current template's container
 		}
+	}
+
+	if in.Refused != "" && u.Spec.Goal != v1.GoalStop {
+		// Nothing runs that the host's policy refuses, even a container
+		// made before the policy changed. Not remembered as a failure: the
+		// next look decides again.
+		if cur != nil {
+			out.Actions = append(out.Actions, action{kind: actRemove, id: cur.ID, reason: "refused by this host's policy"})
+			out.Current = nil
+		}
+		out.State, out.Message = v1.StateFailed, in.Refused
+		return out
 	}
 
 	if u.Spec.Goal == v1.GoalStop {

@@ -158,6 +158,20 @@ func TestPlan(t *testing.T) {
 		{name: "paused container: looked at again",
 			in:        planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{ctr(u, "a", runtime.StatePaused, nil)}},
 			wantState: v1.StateUnknown, wantMsg: "container is paused", wantRequeue: time.Second},
+		{name: "refused by the policy: nothing created, not remembered as a failure",
+			in:        planInput{Unit: u, Placed: true, Now: t0, Refused: "refused by host h's policy: networkMode host is not allowed"},
+			wantState: v1.StateFailed, wantMsg: "refused by host h's policy: networkMode host is not allowed",
+			check: func(t *testing.T, out planOutput) {
+				if out.Mem.Failed != "" || out.Current != nil {
+					t.Errorf("mem.Failed %q, current %v", out.Mem.Failed, out.Current)
+				}
+			}},
+		{name: "refused by the policy: a container made before is removed",
+			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash}, Refused: "refused", Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}},
+			wantActions: "remove:a", wantState: v1.StateFailed, wantMsg: "refused"},
+		{name: "refused, goal stop: stopped as usual",
+			in:          planInput{Unit: stopped, Placed: true, Now: t0, Mem: memory{Hash: hash}, Refused: "refused", Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}},
+			wantActions: "stop:a", wantState: v1.StateStopped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -88,7 +88,7 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 			if g == "" {
 				g = goal
 			}
-			rows = append(rows, []string{in.Host, string(g), dash(string(in.State)), strconv.Itoa(in.Restarts),
+			rows = append(rows, []string{in.Host, string(g), stateColumn(in), strconv.Itoa(in.Restarts),
 				dash(shortID(in.ContainerID)), ports(in.Ports), strconv.FormatInt(in.ObservedGeneration, 10), dash(in.Message)})
 			for _, c := range in.Conditions {
 				conds = append(conds, []string{in.Host, c.Type, string(c.Status), dash(c.Reason), age(c.LastTransitionTime, now), dash(c.Message)})

@@ -105,7 +105,7 @@ func unitRows(u *v1.Unit, wide bool, now time.Time) [][]string {
 	}
 	var out [][]string
 	for _, in := range insts {
-		r := []string{u.Metadata.Name, in.Host, dash(string(in.State)), strconv.Itoa(in.Restarts), dash(shortID(in.ContainerID)), ports(in.Ports), age}
+		r := []string{u.Metadata.Name, in.Host, stateColumn(in), strconv.Itoa(in.Restarts), dash(shortID(in.ContainerID)), ports(in.Ports), age}
 		if wide {
 			goal := in.Goal
 			if goal == "" {
@@ -116,6 +116,17 @@ func unitRows(u *v1.Unit, wide bool, now time.Time) [][]string {
 		out = append(out, r)
 	}
 	return out
+}
+
+// stateColumn is an instance's state, with the reason when its host
+// refuses to create its container: "FAILED (PolicyDenied)".
+func stateColumn(in v1.InstanceStatus) string {
+	s := dash(string(in.State))
+	if c := v1.FindCondition(in.Conditions, v1.ConditionReady); c != nil &&
+		(c.Reason == v1.ReasonPolicyDenied || c.Reason == v1.ReasonEnvFileUnavailable) {
+		s += " (" + c.Reason + ")"
+	}
+	return s
 }
 
 func jobRow(j *v1.Job, wide bool, now time.Time) []string {

@@ -98,6 +98,27 @@ type ContainerSpec struct {
 	MemoryBytes int64   // 0: unlimited
 	StopSignal  string  // "": SIGTERM
 	StopTimeout time.Duration
+	// Security is what the container may do beyond the engine's defaults.
+	Security Security
+}
+
+// Security is what a container may do beyond the engine's defaults: the
+// engine's HostConfig Privileged, CapAdd, CapDrop, SecurityOpt
+// no-new-privileges and ReadonlyRootfs. The zero Security is the engine's
+// default container.
+type Security struct {
+	// Privileged gives the container every capability and the host's
+	// devices.
+	Privileged bool
+	// CapAdd and CapDrop name Linux capabilities without CAP_ ("NET_ADMIN"),
+	// or "ALL".
+	CapAdd  []string
+	CapDrop []string
+	// NoNewPrivileges keeps the container's processes from gaining
+	// privileges (setuid binaries, file capabilities).
+	NoNewPrivileges bool
+	// ReadOnlyRootfs mounts the image's file system read-only.
+	ReadOnlyRootfs bool
 }
 
 // Container is what the engine reports about a container.
@@ -116,6 +137,9 @@ type Container struct {
 
 	Ports     []PortBinding // as actually published (host ports filled in), sorted
 	IPAddress string        // on its network, when known
+
+	// Security is what the engine applied; capability names without CAP_.
+	Security Security
 }
 
 // ExecResult is the outcome of Exec.

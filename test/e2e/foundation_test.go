@@ -18,7 +18,9 @@ import (
 func TestWalkThrough(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	c := startController(t, controllerOpts{name: "e2e-walk", dataDir: dataDir})
+	// As hack/run.sh starts it: the examples keep their data under
+	// /var/lib/berth-volumes.
+	c := startController(t, controllerOpts{name: "e2e-walk", dataDir: dataDir, extra: []string{"--allowed-host-paths", "/var/lib/berth-volumes"}})
 	todo := repoFile(t, "manifests/todo.yaml")
 
 	out, errOut, code := applyctl(t, c.etcd, "", "apply", "-f", todo)

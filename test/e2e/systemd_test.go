@@ -28,8 +28,9 @@ import (
 // volume), and the server deleted (the proxy waits for it) and re-applied.
 func TestSqliteExample(t *testing.T) {
 	t.Parallel()
-	h := newUnitHost(t, controllerOpts{}, false)
-	docs, ports := h.exampleCopy("manifests/sqlite.yaml", t.TempDir())
+	volumes := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", volumes}}, false)
+	docs, ports := h.exampleCopy("manifests/sqlite.yaml", volumes)
 	server, proxy := h.unit("sqliteserver"), h.unit("sqliteproxy")
 	proxyAddr := fmt.Sprintf("127.0.0.1:%d", ports[12346])
 
@@ -112,8 +113,9 @@ func TestSqliteExample(t *testing.T) {
 // container, and status and logs show it as systemctl and journalctl would.
 func TestTodoExample(t *testing.T) {
 	t.Parallel()
-	h := newUnitHost(t, controllerOpts{}, false)
-	docs, ports := h.exampleCopy("manifests/todo.yaml", t.TempDir())
+	volumes := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", volumes}}, false)
+	docs, ports := h.exampleCopy("manifests/todo.yaml", volumes)
 	todo := h.unit("todo")
 	base := fmt.Sprintf("http://127.0.0.1:%d", ports[8000])
 	h.applyWait(docs...)
@@ -177,8 +179,8 @@ func httpPost(url, body string) (int, string) {
 // is HEALTHCHECKING, and starts once the check passes.
 func TestHealthyConditionHoldsDependent(t *testing.T) {
 	t.Parallel()
-	h := newUnitHost(t, controllerOpts{}, false)
 	dir := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", dir}}, false)
 	sick := filepath.Join(dir, "sick")
 	if err := os.WriteFile(sick, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -281,8 +283,8 @@ func TestCompletedCondition(t *testing.T) {
 // and settles once it is healthy again.
 func TestUnhealthyContainerRestarted(t *testing.T) {
 	t.Parallel()
-	h := newUnitHost(t, controllerOpts{}, false)
 	dir := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", dir}}, false)
 	sick := filepath.Join(dir, "sick")
 	h.apply(h.doc("app", testapp(fmt.Sprintf(`    args: ["--unhealthy-file", "/data/sick"]
     ports: [{name: http, containerPort: 8080}]

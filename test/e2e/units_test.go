@@ -26,9 +26,9 @@ import (
 // fixed and UDP) and told to the container, and no Docker restart policy.
 func TestUnitRunsWithItsTemplate(t *testing.T) {
 	t.Parallel()
-	h := newUnitHost(t, controllerOpts{}, false)
-	fixed := testenv.FreePort(t)
 	dir := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", dir}}, false)
+	fixed := testenv.FreePort(t)
 	dataDir := filepath.Join(dir, "made", "data")
 	confFile := filepath.Join(dir, "made-too", "app.conf")
 	h.apply(h.doc("app", testapp(fmt.Sprintf(`    args: ["--listen", ":8080,:8081", "--udp", ":9090"]

@@ -208,6 +208,13 @@ func createOptions(spec runtime.ContainerSpec) (client.ContainerCreateOptions, e
 			NanoCPUs: int64(math.Round(spec.CPUs * 1e9)),
 			Memory:   spec.MemoryBytes,
 		},
+		Privileged:     spec.Security.Privileged,
+		CapAdd:         slices.Clone(spec.Security.CapAdd),
+		CapDrop:        slices.Clone(spec.Security.CapDrop),
+		ReadonlyRootfs: spec.Security.ReadOnlyRootfs,
+	}
+	if spec.Security.NoNewPrivileges {
+		host.SecurityOpt = []string{noNewPrivileges}
 	}
 	if spec.Network != "" && spec.NetworkMode != "" && spec.NetworkMode != spec.Network {
 		return client.ContainerCreateOptions{}, fmt.Errorf("network %q conflicts with network mode %q", spec.Network, spec.NetworkMode)
@@ -260,6 +267,10 @@ func createOptions(spec runtime.ContainerSpec) (client.ContainerCreateOptions, e
 	}
 	return opts, nil
 }
+
+// noNewPrivileges is the security option that sets no_new_privs on the
+// container's processes.
+const noNewPrivileges = "no-new-privileges"
 
 // userNetwork reports whether a network mode names a user-defined network.
 func userNetwork(mode string) bool {

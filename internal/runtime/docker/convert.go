@@ -43,6 +43,9 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 			out.FinishedAt = time.Time{}
 		}
 	}
+	if hc := in.HostConfig; hc != nil {
+		out.Security = security(hc)
+	}
 	if ns := in.NetworkSettings; ns != nil {
 		out.Ports = ports(ns.Ports)
 		mode := ""
@@ -50,6 +53,32 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 			mode = string(in.HostConfig.NetworkMode)
 		}
 		out.IPAddress = ipAddress(ns, mode)
+	}
+	return out
+}
+
+// security reads back what the engine applied. Engines write capabilities
+// with or without CAP_ and no-new-privileges as "no-new-privileges",
+// "no-new-privileges:true" or "no-new-privileges=true".
+func security(hc *container.HostConfig) runtime.Security {
+	s := runtime.Security{Privileged: hc.Privileged, ReadOnlyRootfs: hc.ReadonlyRootfs,
+		CapAdd: capNames(hc.CapAdd), CapDrop: capNames(hc.CapDrop)}
+	for _, opt := range hc.SecurityOpt {
+		k, v, _ := strings.Cut(strings.Replace(opt, "=", ":", 1), ":")
+		if k == noNewPrivileges {
+			s.NoNewPrivileges = v == "" || v == "true"
+		}
+	}
+	return s
+}
+
+func capNames(caps []string) []string {
+	if len(caps) == 0 {
+		return nil
+	}
+	out := make([]string, len(caps))
+	for i, c := range caps {
+		out[i] = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
 	}
 	return out
 }

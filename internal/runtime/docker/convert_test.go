@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
@@ -116,6 +117,42 @@ func TestCreateOptions(t *testing.T) {
 	} {
 		if _, err := createOptions(bad); err == nil {
 			t.Errorf("createOptions(%+v) accepted", bad)
+		}
+	}
+}
+
+func TestSecurityToAndFromHostConfig(t *testing.T) {
+	want := runtime.Security{Privileged: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true}
+	opts, err := createOptions(runtime.ContainerSpec{Image: "i", Security: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := opts.HostConfig
+	if !h.Privileged || !h.ReadonlyRootfs || !reflect.DeepEqual(h.SecurityOpt, []string{"no-new-privileges"}) ||
+		!reflect.DeepEqual(h.CapAdd, []string{"NET_ADMIN"}) || !reflect.DeepEqual(h.CapDrop, []string{"ALL"}) {
+		t.Errorf("host config = %+v", h)
+	}
+	if got := security(h); !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %+v, want %+v", got, want)
+	}
+	plain, _ := createOptions(runtime.ContainerSpec{Image: "i"})
+	if h := plain.HostConfig; h.Privileged || h.ReadonlyRootfs || h.SecurityOpt != nil || h.CapAdd != nil || h.CapDrop != nil {
+		t.Errorf("a spec without Security made %+v", h)
+	}
+	tests := []struct {
+		name string
+		in   container.HostConfig
+		want runtime.Security
+	}{
+		{"engine spelling of capabilities", container.HostConfig{CapAdd: []string{"CAP_NET_ADMIN"}, CapDrop: []string{"cap_mknod"}},
+			runtime.Security{CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"MKNOD"}}},
+		{"no-new-privileges:true", container.HostConfig{SecurityOpt: []string{"label=disable", "no-new-privileges:true"}}, runtime.Security{NoNewPrivileges: true}},
+		{"no-new-privileges=true", container.HostConfig{SecurityOpt: []string{"no-new-privileges=true"}}, runtime.Security{NoNewPrivileges: true}},
+		{"no-new-privileges:false", container.HostConfig{SecurityOpt: []string{"no-new-privileges:false"}}, runtime.Security{}},
+	}
+	for _, tc := range tests {
+		if got := security(&tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: security() = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -375,14 +375,15 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 		spec:    cloneSpec(spec),
 		changed: make(chan struct{}),
 		c: runtime.Container{
-			ID:      id,
-			Name:    name,
-			Image:   spec.Image,
-			Labels:  maps.Clone(spec.Labels),
-			Env:     slices.Clone(spec.Env),
-			State:   runtime.StateCreated,
-			Health:  runtime.HealthNone,
-			Created: time.Now(),
+			ID:       id,
+			Name:     name,
+			Image:    spec.Image,
+			Labels:   maps.Clone(spec.Labels),
+			Env:      slices.Clone(spec.Env),
+			State:    runtime.StateCreated,
+			Health:   runtime.HealthNone,
+			Created:  time.Now(),
+			Security: cloneSecurity(spec.Security),
 		},
 	}
 	if c.c.Labels == nil {
@@ -837,6 +838,13 @@ func cloneSpec(s runtime.ContainerSpec) runtime.ContainerSpec {
 	s.Ports = slices.Clone(s.Ports)
 	s.Mounts = slices.Clone(s.Mounts)
 	s.Aliases = slices.Clone(s.Aliases)
+	s.Security = cloneSecurity(s.Security)
+	return s
+}
+
+func cloneSecurity(s runtime.Security) runtime.Security {
+	s.CapAdd = slices.Clone(s.CapAdd)
+	s.CapDrop = slices.Clone(s.CapDrop)
 	return s
 }
 
@@ -844,6 +852,7 @@ func copyContainer(c runtime.Container) runtime.Container {
 	c.Labels = maps.Clone(c.Labels)
 	c.Env = slices.Clone(c.Env)
 	c.Ports = slices.Clone(c.Ports)
+	c.Security = cloneSecurity(c.Security)
 	return c
 }
 

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 		{"Remove", testRemove},
 		{"ListFilters", testListFilters},
 		{"Network", testNetwork},
+		{"Security", testSecurity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -572,5 +575,82 @@ func testNetwork(e *env) {
 	orphan.Network = e.prefix + "missing"
 	if _, err := e.rt.Create(e.ctx(time.Minute), orphan); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("Create on a missing network = %v, want ErrNotFound", err)
+	}
+}
+
+// Linux capability numbers the Security test looks for in /proc's masks.
+const (
+	capNetAdmin = 12
+	capMknod    = 27
+)
+
+func testSecurity(e *env) {
+	t := e.t
+	plain := e.spec("plain")
+	locked := e.spec("locked")
+	locked.Security = runtime.Security{
+		CapAdd:          []string{"NET_ADMIN"},
+		CapDrop:         []string{"MKNOD"},
+		NoNewPrivileges: true,
+		ReadOnlyRootfs:  true,
+	}
+	// Created only: engines that run inside a container without every
+	// capability themselves cannot start a privileged one.
+	priv := e.spec("privileged")
+	priv.Security = runtime.Security{Privileged: true, NoNewPrivileges: true}
+	plainID, lockedID, privID := e.run(plain), e.run(locked), e.create(priv)
+
+	if got := e.inspect(plainID).Security; !reflect.DeepEqual(got, runtime.Security{}) {
+		t.Errorf("Security of a container created without any = %+v, want none", got)
+	}
+	if got := e.inspect(lockedID).Security; !reflect.DeepEqual(got, locked.Security) {
+		t.Errorf("Security = %+v, want %+v", got, locked.Security)
+	}
+	if got := e.inspect(privID).Security; !reflect.DeepEqual(got, priv.Security) {
+		t.Errorf("Security = %+v, want %+v", got, priv.Security)
+	}
+	if !e.h.Real {
+		return
+	}
+	// What the kernel applied, seen from inside.
+	status := func(id string) map[string]string {
+		res := e.exec(id, "/testapp", "cat", "/proc/self/status")
+		out := map[string]string{}
+		for _, l := range strings.Split(string(res.Output), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok {
+				out[k] = strings.TrimSpace(v)
+			}
+		}
+		return out
+	}
+	hasCap := func(mask string, bit uint) bool {
+		n, err := strconv.ParseUint(mask, 16, 64)
+		if err != nil {
+			t.Fatalf("capability mask %q: %v", mask, err)
+		}
+		return n&(1<<bit) != 0
+	}
+	rootReadOnly := func(id string) bool {
+		res := e.exec(id, "/testapp", "cat", "/proc/self/mounts")
+		for _, l := range strings.Split(string(res.Output), "\n") {
+			if f := strings.Fields(l); len(f) >= 4 && f[1] == "/" {
+				return slices.Contains(strings.Split(f[3], ","), "ro")
+			}
+		}
+		t.Fatalf("no / in the mounts of %s:\n%s", id, res.Output)
+		return false
+	}
+	ps, ls := status(plainID), status(lockedID)
+	if ps["NoNewPrivs"] != "0" || ls["NoNewPrivs"] != "1" {
+		t.Errorf("NoNewPrivs plain %q, locked %q; want 0, 1", ps["NoNewPrivs"], ls["NoNewPrivs"])
+	}
+	if hasCap(ps["CapBnd"], capNetAdmin) || !hasCap(ps["CapBnd"], capMknod) {
+		t.Errorf("plain container's bounding set %s: want MKNOD and not NET_ADMIN (the engine's default)", ps["CapBnd"])
+	}
+	if !hasCap(ls["CapBnd"], capNetAdmin) || hasCap(ls["CapBnd"], capMknod) {
+		t.Errorf("locked container's bounding set %s: want NET_ADMIN added and MKNOD dropped", ls["CapBnd"])
+	}
+	if rootReadOnly(plainID) || !rootReadOnly(lockedID) {
+		t.Errorf("root file system read-only: plain %v, locked %v; want false, true", rootReadOnly(plainID), rootReadOnly(lockedID))
 	}
 }
