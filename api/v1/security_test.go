@@ -139,3 +139,22 @@ func TestNormalizeCapability(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectSizeLimit: an object larger than MaxObjectBytes once encoded
+// is refused by name, before anything is written, and a host may not be
+// named "leader".
+func TestObjectSizeLimit(t *testing.T) {
+	big := strings.Repeat("x", MaxObjectBytes)
+	doc := "apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: big}\nspec:\n  container:\n    image: x\n    env: [{name: BIG, value: " + big + "}]\n"
+	docs, errs := Decode("big.yaml", []byte(doc))
+	if len(errs) > 0 {
+		t.Fatalf("Decode: %v", errs)
+	}
+	errs = Prepare(docs, nil)
+	if len(errs) != 1 || !strings.Contains(errs.Error(), "big.yaml") || !strings.Contains(errs.Error(), "more than the limit of 524288") {
+		t.Fatalf("Prepare of a %d-byte object = %v; want the size limit named with the file", len(doc), errs)
+	}
+	if msg := ValidHostName("leader"); !strings.Contains(msg, "reserved") {
+		t.Errorf("ValidHostName(leader) = %q; want reserved", msg)
+	}
+}

@@ -1,6 +1,7 @@
 package v1
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"path"
@@ -74,6 +75,8 @@ func ValidHostName(name string) string {
 		return fmt.Sprintf("%q is longer than 253 characters", name)
 	case !dnsSubdomainRe.MatchString(name):
 		return fmt.Sprintf("%q is not a valid host name: use lower case letters, digits, '-' and '.'", name)
+	case name == reservedHostName:
+		return fmt.Sprintf("%q is reserved: it names the writer of cluster-wide statuses", name)
 	}
 	return ""
 }
@@ -138,8 +141,20 @@ func Validate(o Object) []FieldError {
 			e.add("metadata.name", "%s", msg)
 		}
 	}
+	if b, err := json.Marshal(o); err == nil && len(b) > MaxObjectBytes {
+		e.add("", "object is %d bytes once encoded, more than the limit of %d", len(b), MaxObjectBytes)
+	}
 	return e
 }
+
+// MaxObjectBytes is the largest object, encoded as stored, that is
+// accepted: well under etcd's default request limit of 1.5 MiB, so that an
+// object always fits in one write with its neighbours in a transaction.
+const MaxObjectBytes = 512 << 10
+
+// reservedHostName, "leader", names the writer of cluster-wide
+// statuses (status/leader/...) and is no host's name.
+const reservedHostName = "leader"
 
 func validateUnit(e *errs, u *Unit) {
 	s := &u.Spec
