@@ -135,6 +135,8 @@ type Node struct {
 	Meta    map[string]string `json:"meta,omitempty"` // the host's labels
 	// HTTPAddress is the node's controller API (--listen).
 	HTTPAddress string `json:"httpAddress,omitempty"`
+	// HTTPScheme is "https" when the controller serves its API over TLS.
+	HTTPScheme  string `json:"httpScheme,omitempty"`
 	CreateIndex int64  `json:"-"`
 	ModifyIndex int64  `json:"-"`
 }

@@ -85,7 +85,7 @@ func (w *Watched) nodeChanged(name string) {
 		return
 	}
 	_, up := w.alive.Get(store.AliveKey(name))
-	n := Node{Name: name, Up: up, Meta: h.Metadata.Labels, HTTPAddress: h.Status.HTTPAddress, CreateIndex: kv.CreateRevision}
+	n := Node{Name: name, Up: up, Meta: h.Metadata.Labels, HTTPAddress: h.Status.HTTPAddress, HTTPScheme: h.Status.HTTPScheme, CreateIndex: kv.CreateRevision}
 	if len(h.Status.Addresses) > 0 {
 		n.Address = h.Status.Addresses[0]
 	}
@@ -96,7 +96,7 @@ func (w *Watched) nodeChanged(name string) {
 }
 
 func sameNode(a, b Node) bool {
-	if a.Name != b.Name || a.Address != b.Address || a.Up != b.Up || a.HTTPAddress != b.HTTPAddress || len(a.Meta) != len(b.Meta) {
+	if a.Name != b.Name || a.Address != b.Address || a.Up != b.Up || a.HTTPAddress != b.HTTPAddress || a.HTTPScheme != b.HTTPScheme || len(a.Meta) != len(b.Meta) {
 		return false
 	}
 	for k, v := range a.Meta {

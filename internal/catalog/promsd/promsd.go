@@ -143,10 +143,11 @@ func controllerGroups(cat catalog.Reader) []Group {
 		if !n.Up || n.HTTPAddress == "" {
 			continue
 		}
-		out = append(out, Group{
-			Targets: []string{controllerTarget(n)},
-			Labels:  map[string]string{LabelService: ControllerService, LabelHost: n.Name},
-		})
+		labels := map[string]string{LabelService: ControllerService, LabelHost: n.Name}
+		if n.HTTPScheme == "https" {
+			labels["__scheme__"] = "https" // Prometheus scrapes it over TLS
+		}
+		out = append(out, Group{Targets: []string{controllerTarget(n)}, Labels: labels})
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 func testCatalog() *catalog.Memory {
 	m := catalog.NewMemory()
 	m.PutNode(catalog.Node{Name: "node-a", Address: "10.0.0.1", Up: true, HTTPAddress: "0.0.0.0:8500"}, 1)
-	m.PutNode(catalog.Node{Name: "node-b", Address: "10.0.0.2", Up: true, HTTPAddress: "10.0.0.2:8500"}, 2)
+	m.PutNode(catalog.Node{Name: "node-b", Address: "10.0.0.2", Up: true, HTTPAddress: "10.0.0.2:8500", HTTPScheme: "https"}, 2)
 	m.PutNode(catalog.Node{Name: "node-c", Address: "10.0.0.3", Up: false, HTTPAddress: "10.0.0.3:8500"}, 3)
 	put := func(e catalog.Endpoint, rev int64) { m.PutEndpoint(e, rev) }
 	put(catalog.Endpoint{ID: "a1", Service: "web", Host: "node-a", Address: "10.0.0.1", Port: 20001, Tags: []string{"http", "v2"}, Meta: map[string]string{"version": "2", "team.name": "x"}}, 4)
@@ -36,7 +36,7 @@ func TestTargets(t *testing.T) {
 	db := Group{Targets: []string{"10.0.0.2:5432"}, Labels: map[string]string{LabelService: "db", LabelHost: "node-b", LabelTags: ",,"}}
 	controllers := []Group{
 		{Targets: []string{"10.0.0.1:8500"}, Labels: map[string]string{LabelService: "berth", LabelHost: "node-a"}},
-		{Targets: []string{"10.0.0.2:8500"}, Labels: map[string]string{LabelService: "berth", LabelHost: "node-b"}},
+		{Targets: []string{"10.0.0.2:8500"}, Labels: map[string]string{LabelService: "berth", LabelHost: "node-b", "__scheme__": "https"}},
 	}
 	tests := []struct {
 		name   string
