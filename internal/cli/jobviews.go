@@ -196,7 +196,7 @@ func jobItems(w *jobWorld, pattern string, full, deployedOnly bool) []jobItem {
 		if len(it.env) > 0 {
 			it.Environment = map[string]string{}
 			for _, e := range it.env {
-				it.Environment[e.Name] = e.Value
+				it.Environment[e.Name] = envShown(e)
 			}
 		}
 		out = append(out, it)
@@ -205,12 +205,21 @@ func jobItems(w *jobWorld, pattern string, full, deployedOnly bool) []jobItem {
 	return out
 }
 
+// envShown is an environment variable's value as listed: a value read
+// from a file on the host is shown by the file's name, never read.
+func envShown(e v1.EnvVar) string {
+	if e.ValueFrom != nil && e.ValueFrom.File != "" {
+		return "<from file " + e.ValueFrom.File + ">"
+	}
+	return e.Value
+}
+
 func jobItemRows(items []jobItem) [][]string {
 	rows := [][]string{{"JOB ID", "NAME", "VERSION", "HOSTS", "COMMAND", "ENVIRONMENT"}}
 	for _, it := range items {
 		env := make([]string, len(it.env))
 		for i, e := range it.env {
-			env[i] = e.Name + "=" + e.Value
+			env[i] = e.Name + "=" + envShown(e)
 		}
 		rows = append(rows, []string{it.ID, it.Name, it.Version, strconv.Itoa(len(it.Hosts)),
 			dash(argv(it.Command)), dash(strings.Join(env, ","))})
