@@ -96,7 +96,9 @@ etcd)
 	[ $# -eq 2 ] || usage
 	valid_name "$1" "etcd member name"
 	ca
-	leaf "etcd-$1" "$1" serverAuth,clientAuth "$(sans "$1,localhost,127.0.0.1,$2")"
+	# CN etcd-member-NAME: the certificate also authenticates the member to
+	# its peers as a client, and must never sign in as an etcd user.
+	leaf "etcd-$1" "etcd-member-$1" serverAuth,clientAuth "$(sans "$1,localhost,127.0.0.1,$2")"
 	;;
 controller)
 	[ $# -ge 1 ] && [ $# -le 2 ] || usage

@@ -87,7 +87,7 @@ user() { # user NAME PASSWORD-FILE ROLE...
 	shift 2
 	if [ -n "$pwfile" ]; then
 		[ -r "$pwfile" ] || { echo "etcd-auth.sh: --password-file $pwfile: cannot read it" >&2; exit 1; }
-		try user add "$name" --new-user-password "$(head -n1 "$pwfile")"
+		try user add "$name" --interactive=false <"$pwfile" # not on the command line, where ps shows it
 	else
 		try user add "$name" --no-password
 	fi

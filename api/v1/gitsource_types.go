@@ -70,7 +70,7 @@ const (
 )
 
 // GitSourceStatus is what the leading controller last did with a
-// GitSource, stored under status/gitsource/<name>/leader.
+// GitSource, stored under status/leader/gitsource/<name>.
 type GitSourceStatus struct {
 	ObservedGeneration int64       `json:"observedGeneration"`
 	Conditions         []Condition `json:"conditions,omitempty"`

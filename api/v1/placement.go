@@ -99,7 +99,7 @@ type RolloutStatus struct {
 }
 
 // HistoryEntry is one state transition of a Job instance on a host, kept
-// under history/job/<name>/<host>/<seq>, as Helios' history shows it.
+// under history/<host>/job/<name>/<seq>, as Helios' history shows it.
 type HistoryEntry struct {
 	Host        string        `json:"host"`
 	Timestamp   time.Time     `json:"timestamp"`

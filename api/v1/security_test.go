@@ -154,7 +154,10 @@ func TestObjectSizeLimit(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs.Error(), "big.yaml") || !strings.Contains(errs.Error(), "more than the limit of 524288") {
 		t.Fatalf("Prepare of a %d-byte object = %v; want the size limit named with the file", len(doc), errs)
 	}
-	if msg := ValidHostName("leader"); !strings.Contains(msg, "reserved") {
-		t.Errorf("ValidHostName(leader) = %q; want reserved", msg)
+	if msg := ValidNewHostName("leader"); !strings.Contains(msg, "reserved") {
+		t.Errorf("ValidNewHostName(leader) = %q; want reserved", msg)
+	}
+	if msg := ValidHostName("leader"); msg != "" {
+		t.Errorf("ValidHostName(leader) = %q; a container's hostname may be leader", msg)
 	}
 }

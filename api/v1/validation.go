@@ -75,8 +75,6 @@ func ValidHostName(name string) string {
 		return fmt.Sprintf("%q is longer than 253 characters", name)
 	case !dnsSubdomainRe.MatchString(name):
 		return fmt.Sprintf("%q is not a valid host name: use lower case letters, digits, '-' and '.'", name)
-	case name == reservedHostName:
-		return fmt.Sprintf("%q is reserved: it names the writer of cluster-wide statuses", name)
 	}
 	return ""
 }
@@ -136,7 +134,7 @@ func Validate(o Object) []FieldError {
 	case *GitSource:
 		validateGitSource(&e, v)
 	case *Host:
-		if msg := ValidHostName(meta.Name); msg != "" {
+		if msg := ValidNewHostName(meta.Name); msg != "" {
 			e = e[:0]
 			e.add("metadata.name", "%s", msg)
 		}
@@ -152,9 +150,18 @@ func Validate(o Object) []FieldError {
 // object always fits in one write with its neighbours in a transaction.
 const MaxObjectBytes = 512 << 10
 
-// reservedHostName, "leader", names the writer of cluster-wide
-// statuses (status/leader/...) and is no host's name.
-const reservedHostName = "leader"
+// ReservedHostName names the writer of cluster-wide statuses
+// (status/leader/...): no host may take it.
+const ReservedHostName = "leader"
+
+// ValidNewHostName is ValidHostName for the name a host takes: it may not
+// be ReservedHostName.
+func ValidNewHostName(name string) string {
+	if name == ReservedHostName {
+		return fmt.Sprintf("%q is reserved: it names the writer of cluster-wide statuses", name)
+	}
+	return ValidHostName(name)
+}
 
 func validateUnit(e *errs, u *Unit) {
 	s := &u.Spec

@@ -160,9 +160,12 @@ func (c *Collector) Collect(ctx context.Context) error {
 		}
 	}
 	for name := range gone {
+		before := removed
 		del(store.HostKey(name), "host down for longer than --host-gc-after")
-		delete(c.downSince, name)
-		c.o.Log.Info("host forgotten", "host", name, "after", c.o.HostGCAfter)
+		if removed > before {
+			delete(c.downSince, name)
+			c.o.Log.Info("host forgotten", "host", name, "after", c.o.HostGCAfter)
+		}
 	}
 	if removed > 0 {
 		c.o.Log.Info("garbage collected", "keys", removed)
@@ -185,6 +188,14 @@ func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	removed := 0
+	objects, _, err := s.List(ctx, store.Prefix+"objects/")
+	if err != nil {
+		return 0, err
+	}
+	exists := make(map[string]bool, len(objects)) // "unit/name"
+	for _, kv := range objects {
+		exists[strings.TrimPrefix(kv.Key, store.Prefix+"objects/")] = true
+	}
 	for _, prefix := range []string{store.HostStatusPrefix(host), store.HistoriesPrefix + host + "/"} {
 		kvs, _, err := s.List(ctx, prefix)
 		if err != nil {
@@ -192,11 +203,8 @@ func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) 
 		}
 		for _, kv := range kvs {
 			parts := strings.SplitN(strings.TrimPrefix(kv.Key, prefix), "/", 3)
-			if len(parts) < 2 {
+			if len(parts) < 2 || exists[parts[0]+"/"+parts[1]] {
 				continue
-			}
-			if _, err := s.Get(ctx, store.ObjectKey(parts[0], parts[1])); !errors.Is(err, store.ErrNotFound) {
-				continue // exists, or cannot tell
 			}
 			if ok, err := s.Delete(ctx, kv.Key); err == nil && ok {
 				removed++

@@ -4,7 +4,7 @@
 // "gitsource-<name>" (internal/gitsync) and reconciles it again every
 // spec.interval, which also reverts changes made by hand to the objects of
 // the set. A suspended GitSource is left alone. The status is written under
-// status/gitsource/<name>/leader, only when it changes (the time of the
+// status/leader/gitsource/<name>, only when it changes (the time of the
 // last sync alone does not count as a change).
 //
 // Run it on the leading controller only: two leaders would apply the same

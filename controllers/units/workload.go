@@ -97,7 +97,7 @@ func (c *Controller) jobWorkload(name string) (*workload, error) {
 }
 
 // historyWriter keeps a bounded history of a Job's instances on this host
-// under history/job/<name>/<host>/<seq>.
+// under history/<host>/job/<name>/<seq>.
 type historyWriter struct {
 	s    *store.Store
 	host string

@@ -283,6 +283,19 @@ func (a *app) controllerClient() (*controllerClient, error) {
 	return c, nil
 }
 
+// loopbackAddr reports whether host:port names this machine's loopback.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // openLogs starts a request for the logs of a Unit on one host and returns
 // the body of a 200 answer.
 func openLogs(ctx context.Context, c *controllerClient, s logSource, name string, o logsOptions) (io.ReadCloser, error) {
@@ -292,6 +305,9 @@ func openLogs(ctx context.Context, c *controllerClient, s logSource, name string
 		return nil, err
 	}
 	if c.token != "" {
+		if u.Scheme != "https" && !loopbackAddr(s.addr) {
+			return nil, fmt.Errorf("host %s serves its API over plain HTTP at %s: the token of --api-token-file is not sent in clear; give that controller --tls-cert and --tls-key", s.host, s.addr)
+		}
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)

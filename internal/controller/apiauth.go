@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -66,7 +67,16 @@ func newAPIAuth(token []byte, readsNeedToken bool, reg prometheus.Registerer, lo
 // Handler wraps next with the access control.
 func (a *apiAuth) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := path.Clean("/" + r.URL.Path)
+		if uncleanPath(r.URL) {
+			// The check below and the router must see the same path: one
+			// with an escaped '/', '.' or '..' segments, or '//' could be
+			// judged one thing here and routed to another.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte("malformed path: no escaped '/', no '.' or '..' segments, no empty segments\n"))
+			return
+		}
+		p := r.URL.Path
 		if p == "/healthz" || p == "/readyz" {
 			next.ServeHTTP(w, r)
 			return
@@ -91,6 +101,19 @@ func (a *apiAuth) Handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// uncleanPath reports whether u's path is not in its clean form, or holds
+// an escaped '/'. A trailing '/' is allowed.
+func uncleanPath(u *url.URL) bool {
+	if strings.Contains(strings.ToLower(u.EscapedPath()), "%2f") {
+		return true
+	}
+	p := u.Path
+	if len(p) > 1 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return path.Clean("/"+p) != p
 }
 
 // deny answers 403 as Consul does, and counts it.

@@ -56,7 +56,10 @@ func TestAPIAuth(t *testing.T) {
 		{name: "no token file: a deregistration from another address is refused", req: put("/v1/agent/service/deregister/web", remote), want: 403, reason: deniedNotLoopback},
 		{name: "no token file: logs from another address are refused", req: get("/v1/logs/unit/todo", remote), want: 403, reason: deniedNotLoopback},
 		{name: "no token file: HEAD of logs from another address is refused", req: req{"HEAD", "/v1/logs/unit/todo", remote, nil}, want: 403, reason: deniedNotLoopback},
-		{name: "no token file: logs by an unclean path are refused", req: get("/v1/./logs//unit/todo", remote), want: 403, reason: deniedNotLoopback},
+		{name: "an unclean path is refused before any check", req: get("/v1/./logs//unit/todo", remote), want: 400},
+		{name: "an escaped slash cannot turn logs into an open read", token: token, req: get("/v1/logs/unit/x%2F..%2F..%2F..%2Fcatalog", remote), want: 400},
+		{name: "escaped dots cannot reach an open path", token: token, readsToken: true, req: get("/v1/logs/%2E%2E/%2E%2E/healthz", remote), want: 400},
+		{name: "a trailing slash is allowed", req: get("/v1/catalog/services/", remote), want: 200},
 		{name: "no token file: logs from loopback are served", req: get("/v1/logs/unit/todo", loop4), want: 200},
 		{name: "no token file: DELETE from another address is refused", req: req{"DELETE", "/v1/anything", remote, nil}, want: 403, reason: deniedNotLoopback},
 
@@ -116,6 +119,12 @@ func TestAPIAuth(t *testing.T) {
 			}
 			if seen != nil {
 				t.Error("a refused request was passed on")
+			}
+			if tc.want == 400 {
+				if !strings.HasPrefix(string(body), "malformed path") {
+					t.Errorf("400 body %q does not say the path is malformed", body)
+				}
+				return
 			}
 			if !strings.HasPrefix(string(body), "Permission denied: ") {
 				t.Errorf("403 body %q does not start like Consul's", body)

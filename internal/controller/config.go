@@ -77,7 +77,7 @@ type Config struct {
 
 // Validate checks the configuration and says what is wrong with which flag.
 func (c *Config) Validate() error {
-	if msg := v1.ValidHostName(c.HostName); msg != "" {
+	if msg := v1.ValidNewHostName(c.HostName); msg != "" {
 		return fmt.Errorf("--host-name: %s", msg)
 	}
 	if c.DataDir == "" {

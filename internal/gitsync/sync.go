@@ -24,7 +24,7 @@ const Tooling = "berth-gitsync"
 const StatusHost = "leader"
 
 // StatusKey is where a GitSource's status is stored:
-// status/gitsource/<name>/leader.
+// status/leader/gitsource/<name>.
 func StatusKey(name string) string { return store.StatusKey(v1.KindGitSource, name, StatusHost) }
 
 // SetName is the apply set of a GitSource: "gitsource-<name>".

@@ -82,6 +82,8 @@ func TestEtcdRoles(t *testing.T) {
 	hackEtcdAuth(t, dir, ep, "host", "ra2", "--no-leader")
 	hackEtcdAuth(t, dir, ep, "operator", "alice")
 	hackEtcdAuth(t, dir, ep, "readonly", "dash")
+	pwFile := writeFile(t, "bob-password", "b0b-pass\n")
+	hackEtcdAuth(t, dir, ep, "readonly", "bob", "--password-file", pwFile)
 	hackEtcdAuth(t, dir, ep, "enable") // a second run changes nothing and does not fail
 
 	ctx := context.Background()
@@ -123,6 +125,17 @@ func TestEtcdRoles(t *testing.T) {
 	if kvs, _, err := dash.List(ctx, store.Prefix); err != nil || len(kvs) == 0 {
 		t.Errorf("read-only dash lists %d keys, %v; want what was written", len(kvs), err)
 	}
+	// bob signs in with the password of his file, over TLS without a
+	// client certificate of his own, and may only read.
+	bob := []string{"--etcd-cacert", filepath.Join(dir, "ca.pem"), "--etcd-cert", filepath.Join(dir, "user-dash.pem"),
+		"--etcd-key", filepath.Join(dir, "user-dash-key.pem"), "--etcd-user", "bob", "--etcd-password", "b0b-pass"}
+	if out, errOut, code := applyctl(t, ep, "", append(bob, "get", "units")...); code != 0 {
+		t.Errorf("get units as bob with his password: exit %d: %s%s", code, out, errOut)
+	}
+	_, errOut, code := applyctl(t, ep, "", append(bob, "apply", "-f", writeFile(t, "bob.yaml", parkedUnit))...)
+	if code != 1 || !strings.Contains(errOut, "etcd refused") {
+		t.Errorf("apply as read-only bob: exit %d, stderr %q; want etcd's refusal", code, errOut)
+	}
 	for _, st := range []*store.Store{h1, alice} {
 		if _, err := st.DeletePrefix(ctx, store.Prefix); err != nil && !errors.Is(err, store.ErrPermissionDenied) {
 			t.Fatal(err)
@@ -162,7 +175,7 @@ spec:
 		ok := strings.Count(out, "RUNNING") == 2 && strings.Contains(eps, "ra1") && strings.Contains(eps, "ra2")
 		return ok, out + eps
 	})
-	_, errOut, code := applyctl(t, ep, "", append(etcdFlags(dir, "host-ra1"), "delete", "unit", "roles-web")...)
+	_, errOut, code = applyctl(t, ep, "", append(etcdFlags(dir, "host-ra1"), "delete", "unit", "roles-web")...)
 	if code != 1 || !strings.Contains(errOut, "etcd refused") || !strings.Contains(errOut, "permission denied") {
 		t.Errorf("delete as controller ra1: exit %d, stderr %q; want 1 and etcd's refusal", code, errOut)
 	}
