@@ -45,17 +45,58 @@ func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, er
 	if ttl.TTL <= 0 {
 		return nil, fmt.Errorf("store: keep alive lease %x: %w", lease, ErrNotFound)
 	}
-	kch, err := s.cli.KeepAlive(ctx, clientv3.LeaseID(lease))
-	if err != nil {
-		return nil, wrapErr(fmt.Sprintf("keep alive lease %x", lease), err)
-	}
 	lost := make(chan struct{})
-	go func() {
-		defer close(lost)
-		for range kch { // closes when the lease is gone, keep-alive gave up, or ctx ended
-		}
-	}()
+	go s.keepAlive(ctx, clientv3.LeaseID(lease), time.Duration(ttl.GrantedTTL)*time.Second, lost)
 	return lost, nil
+}
+
+// keepAlive renews a lease every third of its TTL until ctx ends, and
+// closes lost when the lease is gone or could not be renewed for a whole
+// TTL. Each renewal is a one-off request on a new stream rather than the
+// client's long-lived keep-alive stream: that stream lives on one member,
+// and when the member is cut off (no error, just silence) gRPC notices only
+// after its own keep-alive timeout, which may be longer than the lease's
+// TTL. A renewal that times out is tried again at once, and the balancer
+// gives the new stream to another member.
+func (s *Store) keepAlive(ctx context.Context, id clientv3.LeaseID, ttl time.Duration, lost chan<- struct{}) {
+	defer close(lost)
+	every, try := ttl/3, max(ttl/6, 100*time.Millisecond)
+	last := time.Now()
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		for {
+			if time.Since(last) >= ttl {
+				return // expired on the server by now, or as good as
+			}
+			octx, cancel := context.WithTimeout(ctx, try)
+			done := s.track("lease_keepalive")
+			resp, err := s.cli.KeepAliveOnce(octx, id)
+			done(err)
+			cancel()
+			if err == nil {
+				if resp.TTL <= 0 {
+					return
+				}
+				last = time.Now()
+				break
+			}
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) || ctx.Err() != nil || s.closed.Load() {
+				return
+			}
+			select { // every member down: do not spin
+			case <-ctx.Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		timer.Reset(every)
+	}
 }
 
 // Revoke revokes lease: every key attached to it is deleted. A lease that does not

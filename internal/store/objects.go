@@ -326,9 +326,36 @@ func DeleteObject(ctx context.Context, s *Store, kind, name string) error {
 	return nil
 }
 
+// ErrOtherHost is returned by DecodeStatus for a value under one host's
+// key that names another host.
+var ErrOtherHost = errors.New("the value names another host than its key")
+
+// DecodeStatus decodes the instance status stored under a status key
+// (status/<host>/<kind>/<name>). Its host is the key's, which etcd's roles
+// let only that host write, never the value's: a value naming no host takes
+// the key's, and one naming another host is refused with ErrOtherHost, so
+// that no host can report an instance as another host's. A key that is not
+// a status key, or a value that does not decode, is an error.
+func DecodeStatus(kv KV) (v1.InstanceStatus, error) {
+	_, _, host, ok := ParseStatusKey(kv.Key)
+	if !ok {
+		return v1.InstanceStatus{}, fmt.Errorf("store: %s is not a status key", kv.Key)
+	}
+	var st v1.InstanceStatus
+	if err := json.Unmarshal(kv.Value, &st); err != nil {
+		return v1.InstanceStatus{}, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+	}
+	if st.Host != "" && st.Host != host {
+		return v1.InstanceStatus{}, fmt.Errorf("store: %s: host %q: %w", kv.Key, st.Host, ErrOtherHost)
+	}
+	st.Host = host
+	return st, nil
+}
+
 // ListStatuses returns the instance statuses of every object of kind (Unit
-// or Job), by object name, each list sorted by host. A status without a
-// host takes the host of its key.
+// or Job), by object name, each list sorted by host. Each status is decoded
+// by DecodeStatus: its host is its key's, and one whose value names
+// another host is left out.
 func ListStatuses(ctx context.Context, s *Store, kind string) (map[string][]v1.InstanceStatus, error) {
 	return listStatuses(ctx, s, kind, "")
 }
@@ -351,16 +378,16 @@ func listStatuses(ctx context.Context, s *Store, kind, name string) (map[string]
 	}
 	out := map[string][]v1.InstanceStatus{}
 	for _, kv := range kvs {
-		k, n, host, ok := ParseStatusKey(kv.Key)
+		k, n, _, ok := ParseStatusKey(kv.Key)
 		if !ok || k != lower(kind) || (name != "" && n != name) {
 			continue
 		}
-		var st v1.InstanceStatus
-		if err := json.Unmarshal(kv.Value, &st); err != nil {
-			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		st, err := DecodeStatus(kv)
+		if errors.Is(err, ErrOtherHost) {
+			continue
 		}
-		if st.Host == "" {
-			st.Host = host
+		if err != nil {
+			return nil, err
 		}
 		out[n] = append(out[n], st)
 	}

@@ -357,6 +357,67 @@ func TestListStatusesAndHosts(t *testing.T) {
 	}
 }
 
+// A host writes only under status/<itself>/ (etcd's roles): a status whose
+// value names another host is a host posing as another, and is no
+// instance of either.
+func TestStatusNamingAnotherHostIsIgnored(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	ctx := context.Background()
+	putJSON(t, s, store.StatusKey("unit", "web", "host-a"), v1.InstanceStatus{Host: "host-b", State: v1.StateRunning})
+	putJSON(t, s, store.StatusKey("unit", "web", "host-c"), v1.InstanceStatus{Host: "host-c", State: v1.StateExited})
+	one, err := store.ObjectStatuses(ctx, s, "unit", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != 1 || one[0].Host != "host-c" {
+		t.Errorf("ObjectStatuses = %+v, want host-c's only: host-a's value names host-b", one)
+	}
+	all, err := store.ListStatuses(ctx, s, "unit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all["web"]) != 1 || all["web"][0].Host != "host-c" {
+		t.Errorf("ListStatuses = %+v, want host-c's only", all)
+	}
+}
+
+func TestDecodeStatus(t *testing.T) {
+	t.Parallel()
+	key := store.StatusKey(v1.KindJob, "nc", "host-a")
+	value := func(st v1.InstanceStatus) []byte {
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name      string
+		kv        store.KV
+		wantHost  string
+		wantOther bool
+		wantErr   bool
+	}{
+		{"the key's host", store.KV{Key: key, Value: value(v1.InstanceStatus{Host: "host-a"})}, "host-a", false, false},
+		{"no host takes the key's", store.KV{Key: key, Value: value(v1.InstanceStatus{State: v1.StateRunning})}, "host-a", false, false},
+		{"another host", store.KV{Key: key, Value: value(v1.InstanceStatus{Host: "host-b"})}, "", true, true},
+		{"not JSON", store.KV{Key: key, Value: []byte("{")}, "", false, true},
+		{"not a status key", store.KV{Key: store.HostKey("host-a"), Value: value(v1.InstanceStatus{})}, "", false, true},
+	}
+	for _, tt := range tests {
+		st, err := store.DecodeStatus(tt.kv)
+		switch {
+		case (err != nil) != tt.wantErr:
+			t.Errorf("%s: error %v, want error %v", tt.name, err, tt.wantErr)
+		case errors.Is(err, store.ErrOtherHost) != tt.wantOther:
+			t.Errorf("%s: error %v, want ErrOtherHost %v", tt.name, err, tt.wantOther)
+		case err == nil && st.Host != tt.wantHost:
+			t.Errorf("%s: host %q, want %q", tt.name, st.Host, tt.wantHost)
+		}
+	}
+}
+
 func benchmarkApply(b *testing.B, n int) {
 	s := testenv.EtcdStore(b)
 	ctx := context.Background()
