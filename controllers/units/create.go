@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +28,10 @@ func (r *run) create(ctx context.Context) error {
 	if ref != nil {
 		return ref
 	}
+	networkMode, err := c.joinNetwork(ctx, t.NetworkMode)
+	if err != nil {
+		return err
+	}
 	if err := r.ensureImage(ctx); err != nil {
 		return err
 	}
@@ -35,22 +40,9 @@ func (r *run) create(ctx context.Context) error {
 	if err := r.report(ctx); err != nil {
 		return err
 	}
-	mounts, err := prepareVolumes(t.Volumes)
+	mounts, err := c.volumeMounts(t.Volumes)
 	if err != nil {
 		return err
-	}
-	for i := range mounts {
-		if mounts[i].Type != runtime.MountBind {
-			continue
-		}
-		// Checked again now that the path exists, and mounted where it
-		// leads: a link changed since the policy's check cannot move the
-		// mount outside the allowed directories.
-		resolved, msg := c.o.Policy.hostPath(mounts[i].Source)
-		if msg != "" {
-			return c.denied("volumes[%d].hostPath %s", i, msg)
-		}
-		mounts[i].Source = resolved
 	}
 	spec := runtime.ContainerSpec{
 		Name:        v1.ContainerName(r.w.kind, u.Metadata.Name, r.w.version),
@@ -62,7 +54,7 @@ func (r *run) create(ctx context.Context) error {
 		WorkingDir:  t.WorkingDir,
 		User:        t.User,
 		Hostname:    t.Hostname,
-		NetworkMode: t.NetworkMode,
+		NetworkMode: networkMode,
 		StopSignal:  t.StopSignal,
 		Env:         env,
 		Security:    security(t),
@@ -215,48 +207,86 @@ func (c *Controller) ensureNetwork(ctx context.Context) error {
 	return nil
 }
 
-// prepareVolumes checks or creates host paths as their type asks, and
-// returns the mounts.
-func prepareVolumes(vols []v1.Volume) ([]runtime.Mount, error) {
+// volumeMounts returns the mounts of the volumes, checking or creating
+// each hostPath as its type asks. A hostPath is resolved and checked
+// against the policy, made inside the allowed directory it resolved to
+// without ever leaving it (a link swapped in since cannot make it create
+// anything elsewhere), checked again, and mounted where it leads then. A
+// path the policy does not allow is a *refusal.
+//
+// The engine follows the path again when it mounts it: a link swapped in
+// between the last check and the mount, by a container that has a
+// directory above the path mounted read-write, is still followed. That
+// window is small; closing it would need the engine to mount an open
+// directory rather than a path.
+func (c *Controller) volumeMounts(vols []v1.Volume) ([]runtime.Mount, error) {
 	var out []runtime.Mount
-	for _, v := range vols {
+	for i, v := range vols {
 		if v.Name != "" {
 			out = append(out, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
 			continue
 		}
-		p := filepath.Clean(v.HostPath)
-		fi, err := os.Stat(p)
-		switch v.Type {
-		case v1.HostPathDirectoryOrCreate:
-			if os.IsNotExist(err) {
-				err = os.MkdirAll(p, 0o755)
-			} else if err == nil && !fi.IsDir() {
-				err = fmt.Errorf("is not a directory")
-			}
-		case v1.HostPathDirectory:
-			if err == nil && !fi.IsDir() {
-				err = fmt.Errorf("is not a directory")
-			}
-		case v1.HostPathFileOrCreate:
-			if os.IsNotExist(err) {
-				if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-					var f *os.File
-					if f, err = os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-						err = f.Close()
-					}
-				}
-			} else if err == nil && fi.IsDir() {
-				err = fmt.Errorf("is a directory, not a file")
-			}
-		case v1.HostPathFile:
-			if err == nil && fi.IsDir() {
-				err = fmt.Errorf("is a directory, not a file")
-			}
+		resolved, dir, msg := c.o.Policy.hostPath(v.HostPath)
+		if msg != "" {
+			return nil, c.denied("volumes[%d].hostPath %s", i, msg)
+		}
+		err := prepareHostPath(dir, resolved, v.Type)
+		// Checked again, whether or not that worked: a link swapped in
+		// that leads out is what to report, rather than the error it
+		// caused.
+		if resolved, _, msg = c.o.Policy.hostPath(v.HostPath); msg != "" {
+			return nil, c.denied("volumes[%d].hostPath %s", i, msg)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("volume hostPath %s (type %s): %w", v.HostPath, v.Type, err)
 		}
-		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: p, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: resolved, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
 	}
 	return out, nil
+}
+
+// prepareHostPath creates path as typ asks, then checks it is what typ
+// asks, through dir opened as an os.Root: path is inside dir, and what is
+// made or looked at stays inside dir even when a symbolic link that leads
+// out is swapped into path meanwhile.
+func prepareHostPath(dir, path string, typ v1.HostPathType) error {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	defer root.Close()
+	switch typ {
+	case v1.HostPathDirectoryOrCreate:
+		if err = root.MkdirAll(rel, 0o755); errors.Is(err, fs.ErrExist) {
+			err = nil // something else is there: looked at below
+		}
+	case v1.HostPathFileOrCreate:
+		if err = root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			break
+		}
+		// O_EXCL: a file there already is not opened (it may be a pipe
+		// that would block), only looked at below.
+		var f *os.File
+		if f, err = root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+			err = f.Close()
+		} else if errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return unwrapPath(err)
+	}
+	fi, err := root.Stat(rel)
+	switch {
+	case err != nil:
+	case (typ == v1.HostPathDirectoryOrCreate || typ == v1.HostPathDirectory) && !fi.IsDir():
+		err = errors.New("is not a directory")
+	case (typ == v1.HostPathFileOrCreate || typ == v1.HostPathFile) && fi.IsDir():
+		err = errors.New("is a directory, not a file")
+	}
+	return unwrapPath(err)
 }

@@ -2,6 +2,7 @@ package units
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,10 @@ type Policy struct {
 	AllowPrivileged bool
 	// AllowedCapabilities may be added (cap_add); "ALL" allows any.
 	AllowedCapabilities []string
-	AllowHostNetwork    bool
+	// AllowHostNetwork allows networkMode host, and networkMode
+	// container:<x> joining any container; without it x must be a
+	// container berth runs on this host, not on the host's network.
+	AllowHostNetwork bool
 	// AllowedHostPaths are the directories under which hostPath volumes
 	// may be mounted.
 	AllowedHostPaths []string
@@ -92,7 +96,7 @@ func (p Policy) problems(t *v1.ContainerTemplate) []string {
 		if v.HostPath == "" {
 			continue
 		}
-		if _, msg := p.hostPath(v.HostPath); msg != "" {
+		if _, _, msg := p.hostPath(v.HostPath); msg != "" {
 			out = append(out, fmt.Sprintf("volumes[%d].hostPath %s", i, msg))
 		}
 	}
@@ -125,31 +129,32 @@ func listOrNone(l []string) string {
 }
 
 // hostPath resolves a hostPath volume's path: cleaned, with the symbolic
-// links of its existing part followed. It returns the resolved path, or
-// why the path is not allowed ("" when it is).
-func (p Policy) hostPath(path string) (string, string) {
+// links of its existing part followed. It returns the resolved path and
+// the allowed directory it is in (resolved too), or why the path is not
+// allowed ("" when it is).
+func (p Policy) hostPath(path string) (resolved, dir, msg string) {
 	clean := filepath.Clean(path)
 	resolved, err := resolveExisting(clean)
 	if err != nil {
-		return "", fmt.Sprintf("%s cannot be resolved on this host: %v", path, unwrapPath(err))
+		return "", "", fmt.Sprintf("%s cannot be resolved on this host: %v", path, unwrapPath(err))
 	}
-	for _, dir := range p.AllowedHostPaths {
-		if !filepath.IsAbs(dir) {
+	for _, allowed := range p.AllowedHostPaths {
+		if !filepath.IsAbs(allowed) {
 			continue
 		}
-		d, err := resolveExisting(filepath.Clean(dir))
+		d, err := resolveExisting(filepath.Clean(allowed))
 		if err != nil {
 			continue
 		}
 		if under(resolved, d) {
-			return resolved, ""
+			return resolved, d, ""
 		}
 	}
 	what := path
 	if resolved != path {
 		what = fmt.Sprintf("%s (%s)", path, resolved)
 	}
-	return "", fmt.Sprintf("%s is outside the allowed host paths (controller --allowed-host-paths: %s)", what, listOrNone(p.AllowedHostPaths))
+	return "", "", fmt.Sprintf("%s is outside the allowed host paths (controller --allowed-host-paths: %s)", what, listOrNone(p.AllowedHostPaths))
 }
 
 // resolveExisting follows the symbolic links of the longest part of an
@@ -187,6 +192,50 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// maxJoinHops bounds how many containers joining each other's network
+// are followed from a networkMode container:<x>.
+const maxJoinHops = 8
+
+// joinNetwork checks the template's network mode against the policy and
+// returns the one to create the container with. Unless the host allows
+// its network (--allow-host-network), networkMode container:<x> may only
+// join a container berth runs on this host (labelled berth.dev/host with
+// this host's name) that does not use the host's network, and that joins
+// such a container in turn when it joins one. Another container's network
+// would let the container watch that container's traffic, and any
+// container but berth's may be on the host's network. The mode returned
+// names the container checked by its ID, so that a container given x's
+// name afterwards is not the one joined. A missing container is refused
+// like a foreign one (a Unit may wait for its own with dependencies); an
+// engine that cannot be asked is an error, retried.
+func (c *Controller) joinNetwork(ctx context.Context, mode string) (string, error) {
+	target, ok := strings.CutPrefix(mode, "container:")
+	if !ok || c.o.Policy.AllowHostNetwork {
+		return mode, nil
+	}
+	joined, next := "", target
+	for range maxJoinHops {
+		ctr, err := c.o.Runtime.Inspect(ctx, next)
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+			return "", c.denied("networkMode %s joins a container that berth does not run on this host (controller --allow-host-network)", mode)
+		case err != nil:
+			return "", fmt.Errorf("networkMode %s: %w", mode, err)
+		case ctr.Labels[v1.LabelHost] != c.o.Host:
+			return "", c.denied("networkMode %s joins a container that berth does not run on this host (controller --allow-host-network)", mode)
+		case ctr.NetworkMode == "host":
+			return "", c.denied("networkMode %s joins a container that uses the host's network (controller --allow-host-network)", mode)
+		}
+		if joined == "" {
+			joined = "container:" + ctr.ID
+		}
+		if next, ok = strings.CutPrefix(ctr.NetworkMode, "container:"); !ok {
+			return joined, nil
+		}
+	}
+	return "", c.denied("networkMode %s joins containers that join others more than %d deep (controller --allow-host-network)", mode, maxJoinHops)
 }
 
 // envFilePath returns where the file of an env valueFrom is on this host,

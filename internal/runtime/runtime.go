@@ -137,6 +137,12 @@ type Container struct {
 
 	Ports     []PortBinding // as actually published (host ports filled in), sorted
 	IPAddress string        // on its network, when known
+	// NetworkMode is the container's network mode as the engine keeps it:
+	// "" (the engine's default), "bridge", "host", "none", a network name,
+	// or "container:<ID>" with the full ID of the container whose network
+	// it joins (a name or ID prefix given at Create is resolved when that
+	// container exists).
+	NetworkMode string
 
 	// Security is what the engine applied; capability names without CAP_.
 	Security Security

@@ -45,6 +45,7 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 	}
 	if hc := in.HostConfig; hc != nil {
 		out.Security = security(hc)
+		out.NetworkMode = networkMode(hc.NetworkMode)
 	}
 	if ns := in.NetworkSettings; ns != nil {
 		out.Ports = ports(ns.Ports)
@@ -55,6 +56,15 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 		out.IPAddress = ipAddress(ns, mode)
 	}
 	return out
+}
+
+// networkMode reads back the network mode; Docker keeps "default" for a
+// container created without one.
+func networkMode(m container.NetworkMode) string {
+	if m == "default" {
+		return ""
+	}
+	return string(m)
 }
 
 // security reads back what the engine applied. Engines write capabilities

@@ -27,8 +27,9 @@ func (c *Client) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	case err == nil:
 		return nil
 	case !cerrdefs.IsNotFound(err):
-		// An ambiguous name (duplicates) is repaired; anything else is an error.
-		if n, lerr := c.dedupeNetworks(ctx, name); lerr != nil || n < 2 {
+		// An ambiguous name (duplicates) is repaired, here or by another
+		// process meanwhile; anything else is an error.
+		if n, lerr := c.dedupeNetworks(ctx, name); lerr != nil || n == 0 {
 			return wrap("ensure network", name, err)
 		}
 		return nil

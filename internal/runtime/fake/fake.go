@@ -366,6 +366,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 			return "", fmt.Errorf("fake: create %s: invalid protocol %q for port %d", name, p.Protocol, p.ContainerPort)
 		}
 	}
+	mode := cmp.Or(spec.NetworkMode, spec.Network)
+	if joined, ok := strings.CutPrefix(mode, "container:"); ok {
+		// As Docker does, the joined container is kept by its full ID.
+		if j, err := r.lookup("create", joined); err == nil {
+			mode = "container:" + j.c.ID
+		}
+	}
 	id := newID()
 	if name == "" {
 		name = "fake_" + id[:12]
@@ -375,15 +382,16 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 		spec:    cloneSpec(spec),
 		changed: make(chan struct{}),
 		c: runtime.Container{
-			ID:       id,
-			Name:     name,
-			Image:    spec.Image,
-			Labels:   maps.Clone(spec.Labels),
-			Env:      slices.Clone(spec.Env),
-			State:    runtime.StateCreated,
-			Health:   runtime.HealthNone,
-			Created:  time.Now(),
-			Security: cloneSecurity(spec.Security),
+			ID:          id,
+			Name:        name,
+			Image:       spec.Image,
+			Labels:      maps.Clone(spec.Labels),
+			Env:         slices.Clone(spec.Env),
+			State:       runtime.StateCreated,
+			Health:      runtime.HealthNone,
+			Created:     time.Now(),
+			Security:    cloneSecurity(spec.Security),
+			NetworkMode: mode,
 		},
 	}
 	if c.c.Labels == nil {

@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 		{"Remove", testRemove},
 		{"ListFilters", testListFilters},
 		{"Network", testNetwork},
+		{"NetworkMode", testNetworkMode},
 		{"Security", testSecurity},
 	}
 	for _, tc := range tests {
@@ -575,6 +576,43 @@ func testNetwork(e *env) {
 	orphan.Network = e.prefix + "missing"
 	if _, err := e.rt.Create(e.ctx(time.Minute), orphan); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("Create on a missing network = %v, want ErrNotFound", err)
+	}
+}
+
+// testNetworkMode: Inspect reports the network mode a container was
+// created with, and the full ID of a container whose network another
+// joins by name. The containers are only created: a host-network
+// container need not start to be reported so.
+func testNetworkMode(e *env) {
+	t := e.t
+	net := e.ensureNetwork("net")
+	plain := e.spec("plain")
+	onNet := e.spec("on-net")
+	onNet.Network = net
+	host := e.spec("host")
+	host.NetworkMode = "host"
+	none := e.spec("none")
+	none.NetworkMode = "none"
+	plainID := e.create(plain)
+	joined := e.spec("joined")
+	joined.NetworkMode = "container:" + plain.Name
+	for _, tc := range []struct {
+		spec runtime.ContainerSpec
+		want string
+	}{
+		{plain, ""},
+		{onNet, net},
+		{host, "host"},
+		{none, "none"},
+		{joined, "container:" + plainID},
+	} {
+		id := plainID
+		if tc.spec.Name != plain.Name {
+			id = e.create(tc.spec)
+		}
+		if got := e.inspect(id).NetworkMode; got != tc.want {
+			t.Errorf("NetworkMode of %s = %q, want %q", tc.spec.Name, got, tc.want)
+		}
 	}
 }
 
