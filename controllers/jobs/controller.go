@@ -136,8 +136,9 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		if !store.IsStatusOf(skv.Key, v1.KindJob, name) {
 			continue
 		}
-		var st v1.InstanceStatus
-		if json.Unmarshal(skv.Value, &st) == nil {
+		// The host is the key's: a status whose value names another host
+		// is no host's, and moves no rollout.
+		if st, err := store.DecodeStatus(skv); err == nil {
 			in.Statuses[st.Host] = st
 		}
 	}

@@ -759,8 +759,9 @@ func (c *Controller) depInfo(name string) depInfo {
 		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
 			continue
 		}
-		var st v1.InstanceStatus
-		if json.Unmarshal(kv.Value, &st) == nil {
+		// The host is the key's; a value naming another host is no
+		// instance of the dependency.
+		if st, err := store.DecodeStatus(kv); err == nil {
 			di.Instances = append(di.Instances, st)
 		}
 	}

@@ -9,11 +9,16 @@ import (
 // Memory is an in-memory catalog: a Reader whose content is set with
 // PutEndpoint, DeleteEndpoint, PutNode and DeleteNode. The etcd-backed
 // reader feeds one from its watch; tests fill one directly.
+//
+// An endpoint is known by its host, service and id, as its etcd key
+// (catalog/<host>/<service>/<id>) is: an id is unique within a service on
+// one host only, as a service id is unique on one Consul node only, so two
+// hosts registering the same id are two endpoints.
 type Memory struct {
 	mu        sync.Mutex
 	index     int64
-	endpoints map[string]map[string]Endpoint // service -> id -> endpoint
-	svcIndex  map[string]int64               // service -> index of its last change
+	endpoints map[string]map[endpointKey]Endpoint // service -> (host, id) -> endpoint
+	svcIndex  map[string]int64                    // service -> index of its last change
 	nodes     map[string]Node
 	nodeIndex int64
 	changed   chan struct{} // closed and replaced on every change
@@ -21,9 +26,12 @@ type Memory struct {
 
 var _ Reader = (*Memory)(nil)
 
+// endpointKey is an endpoint within its service.
+type endpointKey struct{ host, id string }
+
 // NewMemory returns an empty catalog at index 1.
 func NewMemory() *Memory {
-	return &Memory{index: 1, endpoints: map[string]map[string]Endpoint{}, svcIndex: map[string]int64{},
+	return &Memory{index: 1, endpoints: map[string]map[endpointKey]Endpoint{}, svcIndex: map[string]int64{},
 		nodes: map[string]Node{}, changed: make(chan struct{})}
 }
 
@@ -39,38 +47,42 @@ func (m *Memory) bump(rev int64) int64 {
 	return rev
 }
 
-// PutEndpoint adds or replaces an endpoint, at etcd revision rev (0: the
-// next index).
+// PutEndpoint adds or replaces the endpoint of e.Host, e.Service and e.ID,
+// at etcd revision rev (0: the next index).
 func (m *Memory) PutEndpoint(e Endpoint, rev int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	idx := m.bump(rev)
 	svc := m.endpoints[e.Service]
 	if svc == nil {
-		svc = map[string]Endpoint{}
+		svc = map[endpointKey]Endpoint{}
 		m.endpoints[e.Service] = svc
 	}
-	if old, ok := svc[e.ID]; ok && e.CreateIndex == 0 {
+	k := endpointKey{e.Host, e.ID}
+	if old, ok := svc[k]; ok && e.CreateIndex == 0 {
 		e.CreateIndex = old.CreateIndex
 	}
 	if e.CreateIndex == 0 {
 		e.CreateIndex = idx
 	}
 	e.ModifyIndex = idx
-	svc[e.ID] = e
+	svc[k] = e
 	m.svcIndex[e.Service] = idx
 }
 
-// DeleteEndpoint removes an endpoint, at etcd revision rev (0: the next index).
-func (m *Memory) DeleteEndpoint(service, id string, rev int64) {
+// DeleteEndpoint removes the endpoint id of service registered by host,
+// leaving those other hosts registered under the same id, at etcd revision
+// rev (0: the next index). Removing an unknown endpoint changes nothing.
+func (m *Memory) DeleteEndpoint(host, service, id string, rev int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	svc := m.endpoints[service]
-	if _, ok := svc[id]; !ok {
+	k := endpointKey{host, id}
+	if _, ok := svc[k]; !ok {
 		return
 	}
 	idx := m.bump(rev)
-	delete(svc, id)
+	delete(svc, k)
 	if len(svc) == 0 {
 		delete(m.endpoints, service)
 	}

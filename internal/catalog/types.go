@@ -53,7 +53,8 @@ type Check struct {
 // Endpoint is one instance of a service: an address and port, on a host,
 // with its tags, meta and checks.
 type Endpoint struct {
-	// ID is unique within the service: <host>:<container-name>:<port>[:udp]
+	// ID is unique within the service on its host (two hosts may register
+	// the same ID, as two Consul nodes may): <host>:<container-name>:<port>[:udp]
 	// for containers (Registrator's), SERVICE_ID or the agent's ID otherwise.
 	ID       string            `json:"id"`
 	Service  string            `json:"service"`

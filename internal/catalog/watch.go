@@ -50,8 +50,12 @@ func (w *Watched) Synced() bool {
 	return w.endpoints.HasSynced() && w.hosts.HasSynced() && w.alive.HasSynced()
 }
 
+// endpointChanged applies the change of one catalog key. A value that
+// DecodeEndpoint refuses (one naming another host, service or id than its
+// key, or not an endpoint) is no endpoint: whatever the key held before is
+// removed, and nothing takes its place.
 func (w *Watched) endpointChanged(key string) {
-	_, service, id, ok := store.ParseCatalogKey(key)
+	host, service, id, ok := store.ParseCatalogKey(key)
 	if !ok {
 		return
 	}
@@ -59,16 +63,16 @@ func (w *Watched) endpointChanged(key string) {
 	defer w.mu.Unlock()
 	kv, present := w.endpoints.Get(key)
 	if !present {
-		w.DeleteEndpoint(service, id, 0)
+		w.DeleteEndpoint(host, service, id, 0)
 		w.seen = max(w.seen, w.endpoints.Revision())
 		return
 	}
 	defer func() { w.seen = max(w.seen, kv.ModRevision) }()
-	var e Endpoint
-	if json.Unmarshal(kv.Value, &e) != nil || e.Service != service || e.ID != id {
+	e, err := DecodeEndpoint(kv)
+	if err != nil {
+		w.DeleteEndpoint(host, service, id, kv.ModRevision)
 		return
 	}
-	e.CreateIndex = kv.CreateRevision
 	w.PutEndpoint(e, kv.ModRevision)
 }
 

@@ -33,15 +33,15 @@ type serviceInfo struct {
 	// object is the stored Service, nil for a service only registration
 	// knows.
 	object *v1.Service
-	// endpoints are the service's endpoints, sorted by id.
+	// endpoints are the service's endpoints, sorted by id, then host.
 	endpoints []catalog.Endpoint
 }
 
 // services builds the services of the catalog from the stored Service
 // objects and catalog endpoints, sorted by name. A Service object that does
-// not decode is an error; an endpoint that does not decode, or whose
-// service and id do not match its key, is skipped, as the controllers'
-// catalog skips it.
+// not decode is an error; an endpoint that does not decode, or whose host,
+// service or id do not match its key (catalog.DecodeEndpoint), is skipped,
+// as the controllers' catalog skips it.
 func services(objects, endpoints []store.KV) ([]serviceInfo, error) {
 	byName := map[string]*serviceInfo{}
 	info := func(name string) *serviceInfo {
@@ -61,21 +61,22 @@ func services(objects, endpoints []store.KV) ([]serviceInfo, error) {
 		info(o.Metadata.Name).object = &o
 	}
 	for _, kv := range endpoints {
-		_, service, id, ok := store.ParseCatalogKey(kv.Key)
-		if !ok {
+		e, err := catalog.DecodeEndpoint(kv)
+		if err != nil {
 			continue
 		}
-		var e catalog.Endpoint
-		if json.Unmarshal(kv.Value, &e) != nil || e.Service != service || e.ID != id {
-			continue
-		}
-		e.CreateIndex, e.ModifyIndex = kv.CreateRevision, kv.ModRevision
-		s := info(service)
+		s := info(e.Service)
 		s.endpoints = append(s.endpoints, e)
 	}
 	out := make([]serviceInfo, 0, len(byName))
 	for _, s := range byName {
-		sort.Slice(s.endpoints, func(i, j int) bool { return s.endpoints[i].ID < s.endpoints[j].ID })
+		sort.Slice(s.endpoints, func(i, j int) bool {
+			a, b := &s.endpoints[i], &s.endpoints[j]
+			if a.ID != b.ID {
+				return a.ID < b.ID
+			}
+			return a.Host < b.Host
+		})
 		if s.object != nil {
 			st := s.status()
 			s.object.Status = &st
@@ -204,7 +205,7 @@ func dashList(s []string) string {
 // catalogItem is what get prints for one service or endpoint: its table
 // rows and its document for -o json|yaml.
 type catalogItem struct {
-	key  string // the service name, or service/id for an endpoint
+	key  string // the service name, or service/id/host for an endpoint
 	rows [][]string
 	doc  any
 }
@@ -229,7 +230,7 @@ func catalogItems(svcs []serviceInfo, kind, name string, wide bool) ([]catalogIt
 		}
 		for j := range s.endpoints {
 			e := &s.endpoints[j]
-			items = append(items, catalogItem{key: s.name + "/" + e.ID, rows: [][]string{endpointRow(e, wide)}, doc: e})
+			items = append(items, catalogItem{key: s.name + "/" + e.ID + "/" + e.Host, rows: [][]string{endpointRow(e, wide)}, doc: e})
 		}
 	}
 	return items, nil

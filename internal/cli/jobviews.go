@@ -415,7 +415,9 @@ type historyItem struct {
 }
 
 // historyItems decodes the history keys of a Job, keeps those of version
-// (all when ""), and sorts them by time, then host and key. It does no I/O.
+// (all when ""), and sorts them by time, then host and key. An entry's host
+// is its key's (history/<host>/...): one whose value names another host is
+// left out. It does no I/O.
 func historyItems(job string, kvs []store.KV, version string) ([]v1.HistoryEntry, error) {
 	var items []historyItem
 	for _, kv := range kvs {
@@ -428,9 +430,10 @@ func historyItems(job string, kvs []store.KV, version string) ([]v1.HistoryEntry
 		if err := json.Unmarshal(kv.Value, &e); err != nil {
 			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
 		}
-		if e.Host == "" {
-			e.Host = host
+		if e.Host != "" && e.Host != host {
+			continue // only the host of the key writes there: not that host's history
 		}
+		e.Host = host
 		if version != "" && e.Version != "" && e.Version != version {
 			continue
 		}

@@ -196,23 +196,20 @@ func (m *mirror) unit(name string) (*v1.Unit, bool, error) {
 	return &u, true, nil
 }
 
-// statuses returns the instance statuses of a Unit, by host. Values that
-// do not decode are skipped: they are no instance anyone can wait for.
+// statuses returns the instance statuses of a Unit, by host, the host of
+// each being its key's (store.DecodeStatus). Values that do not decode, or
+// that name another host than their key, are skipped: they are no instance
+// anyone can wait for.
 func (m *mirror) statuses(name string) []v1.InstanceStatus {
 	var out []v1.InstanceStatus
 	for _, kv := range m.under(store.StatusesPrefix) {
-		kind, n, host, ok := store.ParseStatusKey(kv.Key)
+		kind, n, _, ok := store.ParseStatusKey(kv.Key)
 		if !ok || kind != "unit" || n != name {
 			continue
 		}
-		var st v1.InstanceStatus
-		if json.Unmarshal(kv.Value, &st) != nil {
-			continue
+		if st, err := store.DecodeStatus(kv); err == nil {
+			out = append(out, st)
 		}
-		if st.Host == "" {
-			st.Host = host
-		}
-		out = append(out, st)
 	}
 	return out
 }

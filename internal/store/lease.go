@@ -27,10 +27,10 @@ func (s *Store) Grant(ctx context.Context, ttl time.Duration) (int64, error) {
 	return int64(resp.ID), nil
 }
 
-// KeepAlive keeps lease alive until ctx ends. The returned channel closes when the
-// lease is lost (expired, revoked, or the keep-alive gave up because etcd could not be
-// reached before the lease's deadline) so callers can grant a new one and rewrite their
-// keys; it also closes when ctx ends or the Store is closed. A lease that does not
+// KeepAlive keeps lease alive until ctx ends. The returned channel closes when etcd
+// says the lease is lost (expired while etcd could not be reached, or revoked), so
+// callers can grant a new one and rewrite their keys; it also closes when ctx ends or
+// the Store is closed. A lease that does not
 // exist gives an error wrapping ErrNotFound.
 func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, error) {
 	done := s.track("lease_ttl")
@@ -51,8 +51,7 @@ func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, er
 }
 
 // keepAlive renews a lease every third of its TTL until ctx ends, and
-// closes lost when the lease is gone or could not be renewed for a whole
-// TTL. Each renewal is a one-off request on a new stream rather than the
+// closes lost when etcd says the lease is gone (expired or revoked). Each renewal is a one-off request on a new stream rather than the
 // client's long-lived keep-alive stream: that stream lives on one member,
 // and when the member is cut off (no error, just silence) gRPC notices only
 // after its own keep-alive timeout, which may be longer than the lease's
@@ -61,7 +60,7 @@ func (s *Store) KeepAlive(ctx context.Context, lease int64) (<-chan struct{}, er
 func (s *Store) keepAlive(ctx context.Context, id clientv3.LeaseID, ttl time.Duration, lost chan<- struct{}) {
 	defer close(lost)
 	every, try := ttl/3, max(ttl/6, 100*time.Millisecond)
-	last := time.Now()
+	last := time.Now() // of the last renewal
 	timer := time.NewTimer(every)
 	defer timer.Stop()
 	for {
@@ -71,9 +70,6 @@ func (s *Store) keepAlive(ctx context.Context, id clientv3.LeaseID, ttl time.Dur
 		case <-timer.C:
 		}
 		for {
-			if time.Since(last) >= ttl {
-				return // expired on the server by now, or as good as
-			}
 			octx, cancel := context.WithTimeout(ctx, try)
 			done := s.track("lease_keepalive")
 			resp, err := s.cli.KeepAliveOnce(octx, id)
@@ -89,10 +85,19 @@ func (s *Store) keepAlive(ctx context.Context, id clientv3.LeaseID, ttl time.Dur
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) || ctx.Err() != nil || s.closed.Load() {
 				return
 			}
-			select { // every member down: do not spin
+			// Only etcd says the lease is gone: a leader election or a
+			// loaded member may delay renewals past the TTL while the new
+			// leader extends every lease. Retry at once, then more slowly
+			// when etcd has not answered for a whole TTL (every member
+			// down: do not spin).
+			pause := 50 * time.Millisecond
+			if time.Since(last) >= ttl {
+				pause = every
+			}
+			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(pause):
 			}
 		}
 		timer.Reset(every)

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
 
@@ -136,6 +139,9 @@ spec:
 
 	// Cut one running host off: the others see it DOWN, its instance
 	// moves to the idle host, and DNS forgets its address.
+	// The hosts that stay connected keep their leases through the cut:
+	// their alive keys are the same keys (same create revision) after it.
+	aliveBefore := m.aliveRevisions(stay, idle)
 	t.Logf("cutting %s (%s) off", m.hosts[cut], m.lab.ns[cut].name)
 	m.lab.cut(cut)
 	rest := m.endpoints(stay, idle)
@@ -158,6 +164,10 @@ spec:
 			got, desc := m.dig(idle, server, name, "A")
 			return slices.Equal(got, m.addrList(stay, idle)), desc
 		})
+	}
+
+	if after := m.aliveRevisions(stay, idle); !maps.Equal(after, aliveBefore) {
+		t.Errorf("a host that stayed connected lost its lease during the cut: alive keys created at %v before, %v after", aliveBefore, after)
 	}
 
 	// Plug it back in: it rejoins, its etcd member is healthy, it removes
@@ -199,6 +209,24 @@ func (m *multiHost) member(i int) string { return fmt.Sprintf("e%d-%s", i+1, m.l
 
 // endpoints are the etcd client URLs of the members of the namespaces
 // given.
+// aliveRevisions reads, through the members of namespaces ns, the create
+// revision of the alive key of the hosts of ns.
+func (m *multiHost) aliveRevisions(ns ...int) map[string]int64 {
+	m.t.Helper()
+	st := storeAs(m.t, m.certs, strings.Split(m.endpoints(ns...), ",")[0], "user-root")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := map[string]int64{}
+	for _, i := range ns {
+		kv, err := st.Get(ctx, store.AliveKey(m.hosts[i]))
+		if err != nil {
+			m.t.Fatalf("alive key of %s: %v", m.hosts[i], err)
+		}
+		out[m.hosts[i]] = kv.CreateRevision
+	}
+	return out
+}
+
 func (m *multiHost) endpoints(ns ...int) string {
 	var eps []string
 	for _, i := range ns {

@@ -420,10 +420,10 @@ func TestClientIndexNeverGoesBackwards(t *testing.T) {
 		last, lastWeb = meta.LastIndex, webMeta.LastIndex
 	}
 	step("start")
-	f.mem.DeleteEndpoint("web", "web-3", 0)
+	f.mem.DeleteEndpoint("host-b", "web", "web-3", 0)
 	step("delete web-3")
-	f.mem.DeleteEndpoint("web", "web-1", 0)
-	f.mem.DeleteEndpoint("web", "web-2", 0)
+	f.mem.DeleteEndpoint("host-a", "web", "web-1", 0)
+	f.mem.DeleteEndpoint("host-a", "web", "web-2", 0)
 	step("delete every web")
 	f.mem.DeleteNode("host-b", 0)
 	step("delete host-b")

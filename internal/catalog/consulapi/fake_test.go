@@ -54,7 +54,7 @@ func (a *fakeAgent) Deregister(_ context.Context, id string) error {
 	}
 	if e, ok := a.local[id]; ok {
 		delete(a.local, id)
-		a.mem.DeleteEndpoint(e.Service, id, 0)
+		a.mem.DeleteEndpoint(e.Host, e.Service, id, 0)
 	}
 	return nil
 }
