@@ -90,6 +90,11 @@ func TestRegistratorConventions(t *testing.T) {
 				"tcp 10.0.0.1:8000 every 5s passing",
 				"exec check 10.0.0.1 8000 every 5s passing",
 				"ttl 30s every 0s passing"}}}},
+		{"another host's berth container on a shared engine is that host's to register",
+			container("berth-unit-web", "web", nil, map[string]string{v1.LabelHost: "h2", v1.LabelKind: v1.KindUnit, v1.LabelName: "web"}, tcp(80, 8000)), nil},
+		{"a container of no berth host is registered",
+			container("f", "web", nil, map[string]string{"other": "label"}, tcp(80, 8000)),
+			[]brief{{Service: "web", ID: "h1:f:80", Port: 8000}}},
 		{"checks start critical by default", container("f", "x", []string{"SERVICE_CHECK_TCP=true"}, nil, tcp(80, 8000)),
 			[]brief{{Service: "x", ID: "h1:f:80", Port: 8000, Checks: []string{"tcp 10.0.0.1:8000 every 10s critical"}}}},
 	}

@@ -34,6 +34,11 @@ func desired(in input) []catalog.Endpoint {
 		if c.State != runtime.StateRunning {
 			continue
 		}
+		if h := c.Labels[v1.LabelHost]; h != "" && h != in.Host {
+			// Another host's container on an engine two hosts share:
+			// that host registers it, at its own address.
+			continue
+		}
 		selected := false
 		kind, u, job := owner(in, c)
 		if u != nil {

@@ -232,7 +232,7 @@ func (p *printer) deleted(name string) error {
 	switch o := last.obj.DeepCopyObject().(type) {
 	case *v1.Unit:
 		o.Status = nil
-		rows = unitRows(o, wide, p.now())
+		rows = unitRows(o, nil, wide, p.now())
 		rows[0][2] = "deleted"
 	case *v1.Job:
 		o.Status = nil

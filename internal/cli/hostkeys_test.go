@@ -88,3 +88,31 @@ func TestGetEndpointsSameIDOnTwoHosts(t *testing.T) {
 		t.Errorf("get services web -o json: status %+v, want 2 passing endpoints", svc.Status)
 	}
 }
+
+// An instance on a host that is DOWN is shown UNKNOWN (host DOWN) by get
+// units: what it last reported may no longer be true.
+func TestGetUnitsOnADownHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addHost("host-a", true, nil)
+	e.addHost("host-c", false, nil)
+	e.ok("apply", "-f", "testdata/todo.yaml")
+	e.setStatus("todo", status("host-a", v1.StateRunning, 1, ""))
+	e.setStatus("todo", status("host-c", v1.StateRunning, 1, ""))
+	out := e.ok("get", "units", "todo")
+	if row := tableRowOf(out, "host-a"); !strings.Contains(row, "RUNNING") {
+		t.Errorf("host-a's instance is not RUNNING:\n%s", out)
+	}
+	if row := tableRowOf(out, "host-c"); !strings.Contains(row, "UNKNOWN (host DOWN)") {
+		t.Errorf("host-c (DOWN)'s instance is not UNKNOWN (host DOWN):\n%s", out)
+	}
+}
+
+func tableRowOf(table, host string) string {
+	for _, l := range strings.Split(table, "\n") {
+		if strings.Contains(l, "  "+host+"  ") {
+			return l
+		}
+	}
+	return ""
+}

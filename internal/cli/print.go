@@ -83,7 +83,7 @@ func header(kind string, wide bool) []string {
 func (v *view) rows(o v1.Object, wide bool, now time.Time) [][]string {
 	switch o := o.(type) {
 	case *v1.Unit:
-		return unitRows(o, wide, now)
+		return unitRows(o, v.down, wide, now)
 	case *v1.Job:
 		return [][]string{jobRow(o, wide, now)}
 	case *v1.Host:
@@ -92,7 +92,9 @@ func (v *view) rows(o v1.Object, wide bool, now time.Time) [][]string {
 	return nil
 }
 
-func unitRows(u *v1.Unit, wide bool, now time.Time) [][]string {
+// unitRows are a Unit's rows, one per instance; an instance on a host in
+// down is shown UNKNOWN (host DOWN): what it last reported may be stale.
+func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]string {
 	age := age(u.Metadata.CreationTimestamp, now)
 	gen := strconv.FormatInt(u.Metadata.Generation, 10)
 	insts := instances(u)
@@ -105,7 +107,11 @@ func unitRows(u *v1.Unit, wide bool, now time.Time) [][]string {
 	}
 	var out [][]string
 	for _, in := range insts {
-		r := []string{u.Metadata.Name, in.Host, stateColumn(in), strconv.Itoa(in.Restarts), dash(shortID(in.ContainerID)), ports(in.Ports), age}
+		state := stateColumn(in)
+		if down[in.Host] {
+			state = stateHostDown
+		}
+		r := []string{u.Metadata.Name, in.Host, state, strconv.Itoa(in.Restarts), dash(shortID(in.ContainerID)), ports(in.Ports), age}
 		if wide {
 			goal := in.Goal
 			if goal == "" {

@@ -18,6 +18,9 @@ type view struct {
 	objs []v1.Object
 	// counts are, for hosts, the instances each host reports.
 	counts map[string]hostCount
+	// down are the hosts that have a record and no heartbeat: their
+	// instances are shown UNKNOWN (host DOWN) in tables.
+	down map[string]bool
 	// rev is a revision at or before the reads: watching from rev+1 misses
 	// nothing.
 	rev int64
@@ -100,8 +103,17 @@ func (a *app) loadInto(ctx context.Context, st *store.Store, v *view, name strin
 	if err := a.loadObjects(ctx, st, v, name); err != nil {
 		return err
 	}
+	hosts, err := store.ListHosts(ctx, st)
+	if err != nil {
+		return err
+	}
+	v.down = map[string]bool{}
+	for _, h := range hosts {
+		if h.Status.State == v1.HostDown {
+			v.down[h.Metadata.Name] = true
+		}
+	}
 	sts := map[string][]v1.InstanceStatus{}
-	var err error
 	if name != "" {
 		sts[name], err = store.ObjectStatuses(ctx, st, v.kind, name)
 	} else {
