@@ -2,8 +2,9 @@
 # deps.sh [--test]: makes sure what berth needs is installed and running on a
 # Debian machine: Debian's docker.io with dockerd started, and, with --test,
 # etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
-# bind9-dnsutils (dig) and prometheus (promtool and the server the monitoring
-# tests start on loopback).
+# bind9-dnsutils (dig), prometheus (promtool and the server the monitoring
+# tests start on loopback), openssl (hack/certs.sh), iproute2 and iptables
+# (the multi-host test's network namespaces).
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -21,6 +22,10 @@ if ((want_test)); then
   command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
   command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  # hack/certs.sh, and the multi-host test's network namespaces.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 fi
 installed_etcd=0
 installed_prometheus=0
