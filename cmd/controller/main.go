@@ -74,7 +74,7 @@ func run(args []string) int {
 	f.StringVar(&cfg.APITokenFile, "api-token-file", "", "file holding the token (X-Consul-Token or Authorization: Bearer) that API writes and logs require")
 	f.StringVar(&cfg.APIReads, "api-reads", "open", "API reads: open (no token needed) or token (the --api-token-file token is needed)")
 	f.Float64Var(&cfg.DNSRateLimit, "dns-rate-limit", 100, "DNS queries a second one client address may send before its UDP queries are dropped or truncated (0: no limit)")
-	f.IntVar(&cfg.DNSRateBurst, "dns-rate-burst", 200, "DNS queries one client address may send at once")
+	f.IntVar(&cfg.DNSRateBurst, "dns-rate-burst", 1000, "DNS queries one client address may send at once")
 	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")
 	f.StringVar(&capabilities, "allowed-capabilities", "", "comma-separated Linux capabilities Units and Jobs may add (ALL for any)")
 	f.BoolVar(&cfg.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
