@@ -3,9 +3,9 @@
 # its local images, and runs the controller with its embedded etcd on the
 # local Docker engine. Data goes to /var/lib/berth as root, else to
 # ~/.local/share/berth, unless --data-dir or BERTH_DATA_DIR says otherwise.
-# hostPath volumes are allowed under /var/lib/berth-volumes, where the
-# examples of manifests/ keep their data, unless --allowed-host-paths or
-# BERTH_ALLOWED_HOST_PATHS says otherwise.
+# hostPath volumes are allowed under /var/lib/berth-volumes (the controller's
+# default), where the examples of manifests/ keep their data, unless
+# --allowed-host-paths or BERTH_ALLOWED_HOST_PATHS says otherwise.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 hack/deps.sh

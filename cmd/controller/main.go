@@ -78,7 +78,7 @@ func run(args []string) int {
 	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")
 	f.StringVar(&capabilities, "allowed-capabilities", "", "comma-separated Linux capabilities Units and Jobs may add (ALL for any)")
 	f.BoolVar(&cfg.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
-	f.StringVar(&hostPaths, "allowed-host-paths", "", "comma-separated host directories under which hostPath volumes may be mounted (none: no hostPath volumes)")
+	f.StringVar(&hostPaths, "allowed-host-paths", "/var/lib/berth-volumes", "comma-separated host directories under which hostPath volumes may be mounted (\"\": no hostPath volumes)")
 	f.BoolVar(&cfg.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
 	f.StringVar(&cfg.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
