@@ -75,12 +75,12 @@ func run(args []string) int {
 	f.StringVar(&cfg.APIReads, "api-reads", "open", "API reads: open (no token needed) or token (the --api-token-file token is needed)")
 	f.Float64Var(&cfg.DNSRateLimit, "dns-rate-limit", 100, "DNS queries a second one client address may send before its UDP queries are dropped or truncated (0: no limit)")
 	f.IntVar(&cfg.DNSRateBurst, "dns-rate-burst", 1000, "DNS queries one client address may send at once")
-	f.BoolVar(&cfg.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")
+	f.BoolVar(&cfg.Policy.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")
 	f.StringVar(&capabilities, "allowed-capabilities", "", "comma-separated Linux capabilities Units and Jobs may add (ALL for any)")
-	f.BoolVar(&cfg.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
+	f.BoolVar(&cfg.Policy.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
 	f.StringVar(&hostPaths, "allowed-host-paths", "/var/lib/berth-volumes", "comma-separated host directories under which hostPath volumes may be mounted (\"\": no hostPath volumes)")
-	f.BoolVar(&cfg.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
-	f.StringVar(&cfg.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
+	f.BoolVar(&cfg.Policy.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
+	f.StringVar(&cfg.Policy.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&metricsOn, "metrics", true, "collect the reconcile, workqueue and berth_* metrics (false: only to measure their cost)")
@@ -99,8 +99,8 @@ func run(args []string) int {
 				cfg.DNSRecursors = append(cfg.DNSRecursors, r)
 			}
 		}
-		cfg.AllowedCapabilities = splitList(capabilities)
-		cfg.AllowedHostPaths = splitList(hostPaths)
+		cfg.Policy.AllowedCapabilities = splitList(capabilities)
+		cfg.Policy.AllowedHostPaths = splitList(hostPaths)
 		for _, e := range strings.Split(endpoints, ",") {
 			if e = strings.TrimSpace(e); e != "" {
 				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)

@@ -3,6 +3,7 @@ package hosts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -94,7 +95,18 @@ func (h *Heartbeat) beat(ctx context.Context) error {
 		h.written, h.writtenAt = rec, now
 	}
 	if h.lease != 0 {
-		return nil
+		// A quorum read of the alive key says etcd answers (the lease's
+		// renewals alone wait out an outage silently) and that the key
+		// is still there.
+		_, err := h.Store.Get(ctx, store.AliveKey(h.Name))
+		if !errors.Is(err, store.ErrNotFound) {
+			if err != nil {
+				return fmt.Errorf("read alive key: %w", err)
+			}
+			return nil
+		}
+		h.Log.Warn("alive key gone; granting a new lease", "lease", fmt.Sprintf("%x", h.lease))
+		h.dropLease()
 	}
 	lease, err := h.Store.Grant(ctx, h.TTL)
 	if err != nil {

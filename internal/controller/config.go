@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/gitsync"
 	"berth.dev/berth/internal/runtime"
 )
@@ -55,15 +56,10 @@ type Config struct {
 	DNSRateLimit float64
 	DNSRateBurst int
 
-	// Container policy of this host (SECURITY.md): what Units and Jobs may
-	// ask for. Everything outside it is refused with a status message.
-	AllowPrivileged          bool
-	AllowedCapabilities      []string
-	AllowHostNetwork         bool
-	AllowedHostPaths         []string
-	AllowPrivilegeEscalation bool
-	// SecretsDir is where env valueFrom.file names are read from.
-	SecretsDir string
+	// Policy is this host's container policy (SECURITY.md): what Units and
+	// Jobs may ask for. Everything outside it is refused with a status
+	// message.
+	Policy unitsctl.Policy
 
 	// DisableMetrics leaves out controller-runtime's, the workqueue's and
 	// berth's own metrics (the hidden --metrics=false, for measuring their

@@ -200,11 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Metrics: loopMetrics, BerthMetrics: bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 		Drain:    reg.Drain,
-		Policy: unitsctl.Policy{
-			AllowPrivileged: cfg.AllowPrivileged, AllowedCapabilities: cfg.AllowedCapabilities,
-			AllowHostNetwork: cfg.AllowHostNetwork, AllowedHostPaths: cfg.AllowedHostPaths,
-			AllowPrivilegeEscalation: cfg.AllowPrivilegeEscalation, SecretsDir: cfg.SecretsDir,
-		},
+		Policy:   cfg.Policy,
 	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
