@@ -23,9 +23,8 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	start := time.Now()
 	udp := isUDP(w)
 	resp := s.respond(req, udp)
-	if err := w.WriteMsg(resp); err != nil {
-		s.log.Debug("dns: write response", "remote", addrString(w.RemoteAddr()), "err", err)
-	}
+	// Counted before the answer is sent: a client that has its answer
+	// finds it counted.
 	if s.metrics != nil {
 		var qtype uint16
 		if len(req.Question) == 1 {
@@ -37,6 +36,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		s.metrics.queries.WithLabelValues(qtypeLabel(qtype), rcodeLabel(resp.Rcode)).Inc()
 		s.metrics.duration.WithLabelValues(proto).Observe(time.Since(start).Seconds())
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("dns: write response", "remote", addrString(w.RemoteAddr()), "err", err)
 	}
 }
 

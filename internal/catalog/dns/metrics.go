@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"qtype", "rcode"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "berth_dns_request_duration_seconds",
-			Help: "Time to answer a DNS query, from the parsed request to the written response, by transport.",
+			Help: "Time to answer a DNS query, from the parsed request to the response ready to send, by transport.",
 			// 25µs to about 6.5s: local answers take tens of µs,
 			// forwarded ones up to the recursor timeout.
 			Buckets: prometheus.ExponentialBuckets(25e-6, 4, 10),
