@@ -69,12 +69,12 @@ func (c *Collector) Collect(ctx context.Context) error {
 	defer cancel()
 	objects := map[string]bool{} // "unit/name"
 	for _, kind := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindGitSource} {
-		kvs, _, err := c.s.List(ctx, store.ObjectPrefix(kind))
+		keys, err := c.s.ListKeys(ctx, store.ObjectPrefix(kind))
 		if err != nil {
 			return err
 		}
-		for _, kv := range kvs {
-			objects[strings.ToLower(kind)+"/"+kv.Key[strings.LastIndexByte(kv.Key, '/')+1:]] = true
+		for _, k := range keys {
+			objects[strings.ToLower(kind)+"/"+k[strings.LastIndexByte(k, '/')+1:]] = true
 		}
 	}
 	alive := map[string]bool{}
@@ -122,40 +122,41 @@ func (c *Collector) Collect(ctx context.Context) error {
 	}
 	// bindings/<kind>/<name>, events/<kind>/<name>/<id>.
 	for _, area := range []string{"bindings/", "events/"} {
-		kvs, _, err := c.s.List(ctx, store.Prefix+area)
+		keys, err := c.s.ListKeys(ctx, store.Prefix+area)
 		if err != nil {
 			return err
 		}
-		for _, kv := range kvs {
-			parts := strings.Split(strings.TrimPrefix(kv.Key, store.Prefix+area), "/")
+		for _, k := range keys {
+			parts := strings.Split(strings.TrimPrefix(k, store.Prefix+area), "/")
 			if len(parts) < 2 {
 				continue
 			}
 			if obj := parts[0] + "/" + parts[1]; !objects[obj] {
-				del(kv.Key, "object "+obj+" deleted")
+				del(k, "object "+obj+" deleted")
 			}
 		}
 	}
 	// status/<host>/<kind>/<name> and history/<host>/<kind>/<name>/<seq>:
-	// every host removes its own (CollectHost); these are those of hosts
-	// that are down, which etcd's roles may not let this host remove.
+	// every host removes its own (CollectHost), and this collector those
+	// of every host where etcd's roles let it (berth-gc): a host down when
+	// its object was deleted, or gone for longer than HostGCAfter.
 	for _, prefix := range []string{store.StatusesPrefix, store.HistoriesPrefix} {
-		kvs, _, err := c.s.List(ctx, prefix)
+		keys, err := c.s.ListKeys(ctx, prefix)
 		if err != nil {
 			return err
 		}
-		for _, kv := range kvs {
-			parse := store.ParseStatusKey
-			if prefix == store.HistoriesPrefix {
-				parse = store.ParseHistoryKey
-			}
-			kind, name, host, ok := parse(kv.Key)
+		parse := store.ParseStatusKey
+		if prefix == store.HistoriesPrefix {
+			parse = store.ParseHistoryKey
+		}
+		for _, k := range keys {
+			kind, name, host, ok := parse(k)
 			switch {
 			case !ok:
 			case gone[host]:
-				del(kv.Key, "host "+host+" gone")
-			case !objects[kind+"/"+name] && host != gitsyncHost:
-				del(kv.Key, "object "+kind+"/"+name+" deleted")
+				del(k, "host "+host+" gone")
+			case !objects[kind+"/"+name]:
+				del(k, "object "+kind+"/"+name+" deleted")
 			}
 		}
 	}
@@ -177,10 +178,6 @@ func (c *Collector) Collect(ctx context.Context) error {
 	return nil
 }
 
-// gitsyncHost is the pseudo-host of GitSource statuses, written by the
-// leader (status/leader/gitsource/<name>).
-const gitsyncHost = "leader"
-
 // CollectHost removes host's own statuses and history of objects that no
 // longer exist: each controller runs it for its own keys, which etcd's
 // roles let it write.
@@ -188,25 +185,25 @@ func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	removed := 0
-	objects, _, err := s.List(ctx, store.Prefix+"objects/")
+	objects, err := s.ListKeys(ctx, store.Prefix+"objects/")
 	if err != nil {
 		return 0, err
 	}
 	exists := make(map[string]bool, len(objects)) // "unit/name"
-	for _, kv := range objects {
-		exists[strings.TrimPrefix(kv.Key, store.Prefix+"objects/")] = true
+	for _, k := range objects {
+		exists[strings.TrimPrefix(k, store.Prefix+"objects/")] = true
 	}
 	for _, prefix := range []string{store.HostStatusPrefix(host), store.HistoriesPrefix + host + "/"} {
-		kvs, _, err := s.List(ctx, prefix)
+		keys, err := s.ListKeys(ctx, prefix)
 		if err != nil {
 			return removed, err
 		}
-		for _, kv := range kvs {
-			parts := strings.SplitN(strings.TrimPrefix(kv.Key, prefix), "/", 3)
+		for _, k := range keys {
+			parts := strings.SplitN(strings.TrimPrefix(k, prefix), "/", 3)
 			if len(parts) < 2 || exists[parts[0]+"/"+parts[1]] {
 				continue
 			}
-			if ok, err := s.Delete(ctx, kv.Key); err == nil && ok {
+			if ok, err := s.Delete(ctx, k); err == nil && ok {
 				removed++
 			}
 		}

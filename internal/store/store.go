@@ -186,6 +186,22 @@ func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 	return kvs, resp.Header.Revision, nil
 }
 
+// ListKeys returns the keys under prefix, sorted, without their values.
+func (s *Store) ListKeys(ctx context.Context, prefix string) ([]string, error) {
+	done := s.track("list")
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	done(err)
+	if err != nil {
+		return nil, wrapErr("list keys "+prefix, err)
+	}
+	keys := make([]string, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		keys[i] = string(kv.Key)
+	}
+	return keys, nil
+}
+
 // Revision returns etcd's current revision.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
 	done := s.track("get")
