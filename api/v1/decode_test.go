@@ -112,21 +112,7 @@ func TestBadInput(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			docs, errs := Decode("m.yaml", []byte(tt.input))
-			if len(errs) == 0 {
-				errs = Prepare(docs, nil)
-			}
-			if len(errs) != 1 {
-				t.Fatalf("got %d errors, want 1: %v", len(errs), errs)
-			}
-			msg := errs[0].Error()
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not contain %q", msg, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantOneError(t, tt.input, tt.want) })
 	}
 }
 
@@ -245,6 +231,25 @@ func TestPlacement(t *testing.T) {
 		}
 		if got := tt.p.PlacedOn(tt.host, tt.labels, tt.b); got != tt.placed {
 			t.Errorf("%s: PlacedOn = %v", tt.name, got)
+		}
+	}
+}
+
+// wantOneError decodes and prepares input as apply does and wants exactly
+// one error, holding every string of want.
+func wantOneError(t *testing.T, input string, want []string) {
+	t.Helper()
+	docs, errs := Decode("m.yaml", []byte(input))
+	if len(errs) == 0 {
+		errs = Prepare(docs, nil)
+	}
+	if len(errs) != 1 {
+		t.Fatalf("got %d errors, want 1: %v", len(errs), errs)
+	}
+	msg := errs[0].Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not contain %q", msg, w)
 		}
 	}
 }

@@ -114,21 +114,7 @@ func TestSecurityBadInput(t *testing.T) {
 			[]string{"spec.container.securityContext.runAsUser", "unknown field"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			docs, errs := Decode("m.yaml", []byte(tt.input))
-			if len(errs) == 0 {
-				errs = Prepare(docs, nil)
-			}
-			if len(errs) != 1 {
-				t.Fatalf("got %d errors, want 1: %v", len(errs), errs)
-			}
-			msg := errs[0].Error()
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not contain %q", msg, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantOneError(t, tt.input, tt.want) })
 	}
 }
 
