@@ -4,7 +4,7 @@
 # etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
 # bind9-dnsutils (dig), prometheus (promtool and the server the monitoring
 # tests start on loopback), openssl (hack/certs.sh), iproute2 and iptables
-# (the multi-host test's network namespaces).
+# (the multi-host test's network namespaces), gcc (the race detector).
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -26,6 +26,8 @@ if ((want_test)); then
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  # go test -race needs cgo.
+  command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 fi
 installed_etcd=0
 installed_prometheus=0

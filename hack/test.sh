@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh [go test flags...]: sets up this machine (Docker, etcd, dig), builds
 # berth and its local images, and runs every test, the Docker and etcd ones
-# included. With CI=true a test whose dependency is missing fails instead of
-# skipping.
+# included: every package under the race detector, then the end-to-end suite
+# (which runs the built binaries) once. With CI=true a test whose dependency
+# is missing fails instead of skipping.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 hack/deps.sh --test
@@ -15,4 +16,6 @@ if [[ -n "$unformatted" ]]; then
   echo "$unformatted" >&2
   exit 1
 fi
-exec go test -count=1 -timeout 40m "${@}" ./...
+mapfile -t pkgs < <(go list ./... | grep -v '/test/e2e$')
+go test -race -count=1 -timeout 30m "${@}" "${pkgs[@]}"
+exec go test -count=1 -timeout 30m "${@}" ./test/e2e
