@@ -50,9 +50,10 @@ type Config struct {
 	APITokenFile string
 	APIReads     string
 
-	// DNSRateLimit is how many queries a second one client address may
-	// send before its UDP queries are dropped or truncated (0: no limit);
-	// DNSRateBurst is how many it may send at once.
+	// DNSRateLimit is how many queries a second one client address other
+	// than loopback may send before its UDP queries are dropped or
+	// truncated (0: no limit); DNSRateBurst is how many it may send at
+	// once. Loopback clients are not limited.
 	DNSRateLimit float64
 	DNSRateBurst int
 

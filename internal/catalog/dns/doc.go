@@ -69,6 +69,15 @@
 //     TCP. The limit applies before the packet is parsed. Buckets are
 //     kept for the 16384 clients seen last, and a client is forgotten once
 //     its bucket has filled up again.
+//   - Loopback clients (127.0.0.0/8, ::1, and IPv4 ones mapped in IPv6)
+//     are not rate limited, unless Config.RateLimitLoopback says so. The
+//     limit exists so that no one is flooded with answers sent in their
+//     name, and an answer to a loopback address reaches only this host;
+//     meanwhile a program doing many lookups, or a local stub resolver
+//     forwarding every program's, sends them all from one loopback
+//     address, as to any local resolver. The exemption is by the client's
+//     address, not by the listener: a server on an address that
+//     containers or other machines reach still limits them.
 //   - TCP is not rate limited (the client proved its address and the
 //     answer goes to it alone), but bounded: 2s to send the first query,
 //     8s between queries, 128 queries a connection, 32 connections open

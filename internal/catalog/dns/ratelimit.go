@@ -116,9 +116,9 @@ func (l *clientLimiter) tracked() int {
 	return l.lru.Len()
 }
 
-// clientKey is the address a client is counted by: its IP, unmapped, and
-// for IPv6 its /64.
-func clientKey(a net.Addr) netip.Addr {
+// clientAddr is the IP address a packet came from, unmapped; the zero
+// Addr when a is not an IP address.
+func clientAddr(a net.Addr) netip.Addr {
 	var ap netip.AddrPort
 	switch a := a.(type) {
 	case *net.UDPAddr:
@@ -130,7 +130,12 @@ func clientKey(a net.Addr) netip.Addr {
 			ap, _ = netip.ParseAddrPort(a.String())
 		}
 	}
-	ip := ap.Addr().Unmap()
+	return ap.Addr().Unmap()
+}
+
+// clientKey is the address a client is counted by: its IP, and for IPv6
+// its /64.
+func clientKey(ip netip.Addr) netip.Addr {
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.Addr()
@@ -200,9 +205,14 @@ func (r *limitedReader) ReadPacketConn(conn net.PacketConn, timeout time.Duratio
 
 // admit applies the client's rate to the raw query m from addr. Over it,
 // it returns the truncated response to send (nil: drop), and counts what
-// it did.
+// it did. Loopback clients are let through without a bucket, unless the
+// server limits them too.
 func (s *Server) admit(m []byte, addr net.Addr) ([]byte, limitAction) {
-	act := s.limiter.take(clientKey(addr), time.Now())
+	ip := clientAddr(addr)
+	if ip.IsLoopback() && !s.limitLoopback {
+		return nil, limitAllow
+	}
+	act := s.limiter.take(clientKey(ip), time.Now())
 	var b []byte
 	switch act {
 	case limitAllow:

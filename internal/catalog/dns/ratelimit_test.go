@@ -95,7 +95,7 @@ func waitCounted(t *testing.T, reg *prometheus.Registry, n float64) (limited map
 func TestAFloodFromOneAddressIsLimitedWhileOthersAreAnswered(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
-	_, addr := startServer(t, fixture(), Config{RateLimit: 5, RateBurst: 10, Metrics: reg})
+	_, addr := startServer(t, fixture(), Config{RateLimit: 5, RateBurst: 10, RateLimitLoopback: true, Metrics: reg})
 	flooder := dialUDP(t, "127.0.0.1", addr)
 	answers := collect(t, flooder)
 
@@ -153,21 +153,81 @@ func TestAFloodFromOneAddressIsLimitedWhileOthersAreAnswered(t *testing.T) {
 
 func TestWithoutRateLimitAFloodIsAnswered(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewPedanticRegistry()
-	_, addr := startServer(t, fixture(), Config{RateLimit: 0, RateBurst: 1, Metrics: reg})
-	c := dialUDP(t, "127.0.0.1", addr)
-	answers := collect(t, c)
-	const n = 100
-	flood(t, c, 1, n)
-	for _, r := range receive(t, answers, n) {
-		if r.Truncated || len(r.Answer) != 2 {
-			t.Errorf("answer %d: TC=%v with %d answers, want the 2 in full", r.Id, r.Truncated, len(r.Answer))
-		}
-	}
-	if limited := gather(t, reg, "berth_dns_rate_limited_total"); limited["action=drop"]+limited["action=truncate"] != 0 {
-		t.Errorf("berth_dns_rate_limited_total %v, want 0", limited)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no limit", Config{RateLimit: 0, RateBurst: 1, RateLimitLoopback: true}},
+		{"loopback clients are not limited by default", Config{RateLimit: 5, RateBurst: 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := prometheus.NewPedanticRegistry()
+			tc.cfg.Metrics = reg
+			_, addr := startServer(t, fixture(), tc.cfg)
+			c := dialUDP(t, "127.0.0.1", addr)
+			answers := collect(t, c)
+			const n = 200
+			flood(t, c, 1, n)
+			for _, r := range receive(t, answers, n) {
+				if r.Truncated || len(r.Answer) != 2 {
+					t.Errorf("answer %d: TC=%v with %d answers, want the 2 in full", r.Id, r.Truncated, len(r.Answer))
+				}
+			}
+			if limited := gather(t, reg, "berth_dns_rate_limited_total"); limited["action=drop"]+limited["action=truncate"] != 0 {
+				t.Errorf("berth_dns_rate_limited_total %v, want 0", limited)
+			}
+		})
 	}
 }
+
+// TestLoopbackExemption: which client addresses the limit applies to, by
+// default and under RateLimitLoopback. With a burst of 1, the second
+// query at once is over the rate.
+func TestLoopbackExemption(t *testing.T) {
+	t.Parallel()
+	query, err := new(dns.Msg).SetQuestion("web.service.berth.", dns.TypeA).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr     net.Addr
+		loopback bool
+	}{
+		{&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5300}, true},
+		{&net.UDPAddr{IP: net.IPv4(127, 45, 6, 7), Port: 5300}, true},
+		{&net.UDPAddr{IP: net.IPv6loopback, Port: 5300}, true},
+		{&net.UDPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 5300}, true},
+		{&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 5300}, false},
+		{&net.UDPAddr{IP: net.IPv4(172, 17, 0, 2), Port: 5300}, false}, // a container on Docker's bridge
+		{&net.UDPAddr{IP: net.IPv4(0, 0, 0, 0), Port: 5300}, false},
+		{&net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5300}, false},
+		{&net.UDPAddr{IP: net.ParseIP("::2"), Port: 5300}, false}, // in ::1's /64, not loopback
+		{&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 5300, Zone: "lo"}, false},
+		{fakeAddr("not an address"), false},
+	} {
+		for _, limitLoopback := range []bool{false, true} {
+			s := mustNew(t, fixture(), Config{RateLimit: 1, RateBurst: 1, RateLimitLoopback: limitLoopback})
+			var got []limitAction
+			for range 3 {
+				_, act := s.admit(query, tc.addr)
+				got = append(got, act)
+			}
+			want := []limitAction{limitAllow, limitDrop, limitTruncate}
+			if tc.loopback && !limitLoopback {
+				want = []limitAction{limitAllow, limitAllow, limitAllow}
+			}
+			if !equalActions(got, want) {
+				t.Errorf("client %v, RateLimitLoopback %v: %v, want %v", tc.addr, limitLoopback, got, want)
+			}
+		}
+	}
+}
+
+type fakeAddr string
+
+func (a fakeAddr) Network() string { return "udp" }
+func (a fakeAddr) String() string  { return string(a) }
 
 func TestRateLimitConfig(t *testing.T) {
 	t.Parallel()
@@ -268,7 +328,7 @@ func TestClientKey(t *testing.T) {
 		{&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2::ffff"), Port: 53}, "2001:db8:1:2::"},
 		{&net.UDPAddr{IP: net.ParseIP("2001:db8:1:3::1"), Port: 53}, "2001:db8:1:3::"},
 	} {
-		if got := clientKey(tc.addr).String(); got != tc.want {
+		if got := clientKey(clientAddr(tc.addr)).String(); got != tc.want {
 			t.Errorf("clientKey(%v) = %s, want %s", tc.addr, got, tc.want)
 		}
 	}

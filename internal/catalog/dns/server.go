@@ -45,9 +45,14 @@ type Config struct {
 	// over UDP before its queries are dropped or answered truncated
 	// (0: no limit); RateBurst is how many it may send at once (0: one
 	// second's worth). IPv6 clients are counted by /64. TCP is not rate
-	// limited: see the package documentation.
-	RateLimit float64
-	RateBurst int
+	// limited: see the package documentation. Loopback clients
+	// (127.0.0.0/8, ::1) are not limited unless RateLimitLoopback is set:
+	// the limit is against floods in the name of other machines, and a
+	// program on this host, or a stub resolver forwarding its lookups
+	// here, sends everything from one loopback address.
+	RateLimit         float64
+	RateBurst         int
+	RateLimitLoopback bool
 	// NodeTTL is the TTL of <host>.node answers, 0 by default.
 	NodeTTL time.Duration
 	// Log receives errors of the listeners and of forwarding; nil discards.
@@ -70,6 +75,8 @@ type Server struct {
 	log       *slog.Logger
 	metrics   *metrics
 	limiter   *clientLimiter // nil: no rate limit
+	// limitLoopback applies limiter to loopback clients too.
+	limitLoopback bool
 
 	mu      sync.Mutex
 	started bool
@@ -132,6 +139,7 @@ func New(r catalog.Reader, cfg Config) (*Server, error) {
 			burst = int(min(math.Ceil(cfg.RateLimit), 1<<20))
 		}
 		s.limiter = newClientLimiter(cfg.RateLimit, burst, maxClients)
+		s.limitLoopback = cfg.RateLimitLoopback
 	}
 	if cfg.Metrics != nil {
 		m, err := newMetrics(cfg.Metrics)

@@ -54,7 +54,7 @@ func (l *connLimitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key := clientKey(c.RemoteAddr())
+		key := clientKey(clientAddr(c.RemoteAddr()))
 		if l.acquire(key) {
 			return &limitedConn{Conn: c, l: l, key: key}, nil
 		}
