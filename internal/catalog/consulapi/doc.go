@@ -10,6 +10,12 @@
 //	srv := consulapi.New(reader, agent, consulapi.Options{Datacenter: "dc1", Log: log})
 //	srv.Register(mux)
 //
+// Routes lists the same routes without a Server, each marked Agent when it
+// goes through the catalog.Agent: a process that serves HTTP before its
+// catalog has loaded holds them on its mux from the start (the controller
+// answers 503 with Retry-After there until then), so that none is ever a
+// 404. NotFound is the 404 of every other path under /v1/.
+//
 // # Routes
 //
 // Agent (this host): GET /v1/agent/self, /v1/agent/members,

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/catalog"
 )
 
@@ -71,41 +72,83 @@ func New(r catalog.Reader, a catalog.Agent, opts Options) *Server {
 	return s
 }
 
-// Register mounts every route of the API on mux. It panics, as
-// http.ServeMux does, if a route is already taken.
-func (s *Server) Register(mux *http.ServeMux) {
-	// Agent.
-	mux.HandleFunc("GET /v1/agent/self", s.agentSelf)
-	mux.HandleFunc("GET /v1/agent/members", s.agentMembers)
-	mux.HandleFunc("GET /v1/agent/services", s.agentServices)
-	mux.HandleFunc("GET /v1/agent/service/{id}", s.agentService)
-	mux.HandleFunc("GET /v1/agent/checks", s.agentChecks)
-	mux.HandleFunc("PUT /v1/agent/service/register", s.serviceRegister)
-	mux.HandleFunc("PUT /v1/agent/service/deregister/{id}", s.serviceDeregister)
-	mux.HandleFunc("PUT /v1/agent/check/register", s.checkRegister)
-	mux.HandleFunc("PUT /v1/agent/check/deregister/{id...}", s.checkDeregister)
-	mux.HandleFunc("PUT /v1/agent/check/pass/{id...}", s.checkMark(statusPassing))
-	mux.HandleFunc("PUT /v1/agent/check/warn/{id...}", s.checkMark(statusWarning))
-	mux.HandleFunc("PUT /v1/agent/check/fail/{id...}", s.checkMark(statusCritical))
-	mux.HandleFunc("PUT /v1/agent/check/update/{id...}", s.checkUpdate)
-
-	// Catalog.
-	mux.HandleFunc("GET /v1/catalog/datacenters", s.catalogDatacenters)
-	mux.HandleFunc("GET /v1/catalog/services", s.catalogServices)
-	mux.HandleFunc("GET /v1/catalog/service/{name}", s.catalogService)
-	mux.HandleFunc("GET /v1/catalog/nodes", s.catalogNodes)
-	mux.HandleFunc("GET /v1/catalog/node/{node}", s.catalogNode)
-
-	// Health.
-	mux.HandleFunc("GET /v1/health/service/{name}", s.healthService)
-	mux.HandleFunc("GET /v1/health/checks/{name}", s.healthChecks)
-	mux.HandleFunc("GET /v1/health/node/{node}", s.healthNode)
-	mux.HandleFunc("GET /v1/health/state/{state}", s.healthState)
-
-	mux.HandleFunc("/v1/", s.notFound)
+// Route is one route of the API, as Register mounts it.
+type Route struct {
+	// Pattern is its http.ServeMux pattern, method included.
+	Pattern string
+	// Agent is set on the routes served through the catalog.Agent (this
+	// host's registrations and checks, /v1/agent/...); the others read
+	// the catalog.Reader only.
+	Agent bool
 }
 
-func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+// route is a Route and the method of Server that answers it.
+type route struct {
+	Route
+	serve func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routes is the API: every route Register mounts, in one table.
+func routes() []route {
+	checkMark := func(st v1.CheckStatus) func(*Server, http.ResponseWriter, *http.Request) {
+		return func(s *Server, w http.ResponseWriter, r *http.Request) { s.checkMark(st)(w, r) }
+	}
+	return []route{
+		// Agent.
+		{Route{"GET /v1/agent/self", true}, (*Server).agentSelf},
+		{Route{"GET /v1/agent/members", true}, (*Server).agentMembers},
+		{Route{"GET /v1/agent/services", true}, (*Server).agentServices},
+		{Route{"GET /v1/agent/service/{id}", true}, (*Server).agentService},
+		{Route{"GET /v1/agent/checks", true}, (*Server).agentChecks},
+		{Route{"PUT /v1/agent/service/register", true}, (*Server).serviceRegister},
+		{Route{"PUT /v1/agent/service/deregister/{id}", true}, (*Server).serviceDeregister},
+		{Route{"PUT /v1/agent/check/register", true}, (*Server).checkRegister},
+		{Route{"PUT /v1/agent/check/deregister/{id...}", true}, (*Server).checkDeregister},
+		{Route{"PUT /v1/agent/check/pass/{id...}", true}, checkMark(statusPassing)},
+		{Route{"PUT /v1/agent/check/warn/{id...}", true}, checkMark(statusWarning)},
+		{Route{"PUT /v1/agent/check/fail/{id...}", true}, checkMark(statusCritical)},
+		{Route{"PUT /v1/agent/check/update/{id...}", true}, (*Server).checkUpdate},
+
+		// Catalog.
+		{Route{"GET /v1/catalog/datacenters", false}, (*Server).catalogDatacenters},
+		{Route{"GET /v1/catalog/services", false}, (*Server).catalogServices},
+		{Route{"GET /v1/catalog/service/{name}", false}, (*Server).catalogService},
+		{Route{"GET /v1/catalog/nodes", false}, (*Server).catalogNodes},
+		{Route{"GET /v1/catalog/node/{node}", false}, (*Server).catalogNode},
+
+		// Health.
+		{Route{"GET /v1/health/service/{name}", false}, (*Server).healthService},
+		{Route{"GET /v1/health/checks/{name}", false}, (*Server).healthChecks},
+		{Route{"GET /v1/health/node/{node}", false}, (*Server).healthNode},
+		{Route{"GET /v1/health/state/{state}", false}, (*Server).healthState},
+	}
+}
+
+// Routes lists the routes Register mounts, so that a mux can hold them
+// before the Server exists (a controller answers 503 on them until its
+// catalog has loaded). Any other path under /v1/ is for NotFound.
+func Routes() []Route {
+	rs := routes()
+	out := make([]Route, len(rs))
+	for i, r := range rs {
+		out[i] = r.Route
+	}
+	return out
+}
+
+// Register mounts every route of the API on mux, and NotFound on the rest
+// of /v1/. It panics, as http.ServeMux does, if a route is already taken.
+func (s *Server) Register(mux *http.ServeMux) {
+	for _, r := range routes() {
+		mux.HandleFunc(r.Pattern, func(w http.ResponseWriter, req *http.Request) { r.serve(s, w, req) })
+	}
+	mux.HandleFunc("/v1/", NotFound)
+}
+
+// NotFound answers 404 "no such API: METHOD PATH", as the API does for a
+// path under /v1/ that is none of its routes, or a method a route does not
+// take.
+func NotFound(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, fmt.Sprintf("no such API: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 }
 
