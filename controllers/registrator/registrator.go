@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -77,6 +78,7 @@ type Registrator struct {
 	written map[string]string // catalog key -> value written on the current lease
 	lastRev int64             // revision of the last write
 	local   []catalog.Endpoint
+	built   atomic.Bool // local has been rebuilt once
 
 	mu       sync.Mutex
 	draining map[string]bool             // containers taken out of discovery before they stop
@@ -120,6 +122,11 @@ func New(o Options) *Registrator {
 func (r *Registrator) Synced() bool {
 	return r.services.HasSynced() && r.units.HasSynced() && r.jobs.HasSynced()
 }
+
+// Built reports whether this host's endpoints have been rebuilt once,
+// with success: from then on Local shows them, the agent's registrations
+// included.
+func (r *Registrator) Built() bool { return r.built.Load() }
 
 // Run keeps the endpoints up to date until ctx ends; the lease is revoked
 // on the way out, so the endpoints go at once.
@@ -263,6 +270,7 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 		delete(r.written, key)
 	}
 	r.local = want
+	r.built.Store(true)
 	r.countEndpoints(want)
 	return reconcile.Result{}, nil
 }

@@ -217,3 +217,48 @@ func TestAgentReadYourWrites(t *testing.T) {
 		t.Errorf("after deregistering, the catalog shows %d endpoints", len(eps))
 	}
 }
+
+// TestBuiltOnceLocalShowsTheAgentsRegistrations: a registrator started on
+// the data directory of an earlier one is not Built, and Local shows
+// nothing, until its first rebuild; then Local holds what the earlier one
+// registered through the agent, and a running container's endpoint.
+func TestBuiltOnceLocalShowsTheAgentsRegistrations(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	rt := fake.New()
+	rt.AddImage("berth/testapp")
+	dir := t.TempDir()
+	ctx := context.Background()
+	before := New(Options{Store: s, Runtime: rt, Host: "h1", Address: "127.0.0.1", DataDir: dir, TTL: 2 * time.Second, Resync: time.Hour})
+	bctx, stopBefore := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); _ = before.Run(bctx) }()
+	e := &env{t: t, s: s, rt: rt}
+	e.eventually("the first registrator's caches synced", func() (bool, string) { return before.Synced(), "" })
+	if err := before.Register(ctx, catalog.Endpoint{ID: "kept", Service: "kept", Port: 9000}); err != nil {
+		t.Fatal(err)
+	}
+	if !before.Built() {
+		t.Error("a registration rebuilt the endpoints, yet Built is false")
+	}
+	stopBefore()
+	<-stopped
+	e.run("files", []string{"SERVICE_NAME=files"}, runtime.PortBinding{ContainerPort: 80, HostPort: 28082})
+
+	r := New(Options{Store: s, Runtime: rt, Host: "h1", Address: "127.0.0.1", DataDir: dir, TTL: 2 * time.Second, Resync: time.Hour})
+	if r.Built() || len(r.Local()) != 0 {
+		t.Fatalf("before Run: Built %v, Local %v; want false and nothing", r.Built(), r.Local())
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.eventually("built", func() (bool, string) { return r.Built(), "" })
+	var ids []string
+	for _, ep := range r.Local() {
+		ids = append(ids, ep.ID)
+	}
+	if want := "[h1:files:80 kept]"; fmt.Sprint(ids) != want {
+		t.Errorf("Local once built: %v, want %s", ids, want)
+	}
+}
