@@ -28,7 +28,8 @@ const (
 // must carry it, from any address, loopback included; reads must carry it
 // too when readsNeedToken is set. Without a token, protected requests are
 // served to loopback clients only, and reads to everyone. /healthz and
-// /readyz are always open.
+// /readyz are always open; /readyz tells why it is not ready only to
+// requests that may read (mayRead).
 //
 // The token is taken from the X-Consul-Token header, an Authorization:
 // Bearer header or Consul's ?token= query parameter, in that order, and
@@ -90,8 +91,7 @@ func (a *apiAuth) Handler(next http.Handler) http.Handler {
 				a.deny(w, r, deniedNoToken, "this API needs a token: send it as the X-Consul-Token header or as Authorization: Bearer")
 				return
 			}
-			sum := sha256.Sum256([]byte(tok))
-			if subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) != 1 {
+			if !a.tokenOK(tok) {
 				a.deny(w, r, deniedWrongToken, "the token sent is not this controller's --api-token-file token")
 				return
 			}
@@ -101,6 +101,23 @@ func (a *apiAuth) Handler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// tokenOK reports whether tok is the token, comparing in constant time.
+func (a *apiAuth) tokenOK(tok string) bool {
+	sum := sha256.Sum256([]byte(tok))
+	return a.tokenSum != nil && subtle.ConstantTimeCompare(sum[:], a.tokenSum[:]) == 1
+}
+
+// mayRead reports whether r may read the API: always when reads are open,
+// otherwise when it carries the token. /readyz tells why it is not ready
+// only to those.
+func (a *apiAuth) mayRead(r *http.Request) bool {
+	if a.tokenSum == nil || !a.readsNeedToken {
+		return true
+	}
+	tok, _ := requestToken(r)
+	return tok != "" && a.tokenOK(tok)
 }
 
 // uncleanPath reports whether u's path is not in its clean form, or holds

@@ -1,14 +1,20 @@
 // Package controller runs berth's per-host controller: the process that
 // `controller` starts on every host.
 //
-// Run starts, in this order: the embedded etcd when no etcd endpoints are
-// given; the connection to etcd (retried with backoff while etcd is
-// unreachable, the controller reporting not-ready meanwhile); the Host
-// record, kept alive on an etcd lease; and the HTTP server that serves
-// /healthz, /readyz and /metrics. It returns when its context ends, after
-// shutting down in the reverse order: stop accepting HTTP requests, revoke
-// the lease (the host shows DOWN at once), close the etcd client, stop the
-// embedded etcd with its data intact.
+// Run starts, in this order: the HTTP server (/healthz, /readyz,
+// /metrics, container logs, the Consul-compatible API and the Prometheus
+// targets); the embedded etcd when no etcd endpoints are given; the
+// connection to etcd (retried with backoff while etcd is unreachable, the
+// controller reporting not-ready meanwhile); then the catalog, the
+// registrator, DNS, the reconcilers and the Host record, kept alive on an
+// etcd lease. Every route is on the HTTP server's mux before it serves:
+// the catalog's and the agent's routes and the Prometheus targets answer
+// 503 with Retry-After (never 404) until the catalog and this host's
+// registrations have loaded, then switch over; /readyz is 200 only once
+// they have. Run returns when its context ends, after shutting down in
+// the reverse order: stop accepting HTTP requests, revoke the lease (the
+// host shows DOWN at once), close the etcd client, stop the embedded etcd
+// with its data intact.
 //
 // # The HTTP API's protection
 //
@@ -18,7 +24,9 @@
 // HEAD) and /v1/logs are protected: with --api-token-file they need its
 // token from every address, sent as X-Consul-Token, Authorization: Bearer
 // or ?token=; without it they are served to loopback clients only. Reads
-// are open unless --api-reads is token; /healthz and /readyz always are.
+// are open unless --api-reads is token; /healthz and /readyz always are,
+// but /readyz gives the reasons of a failing check (etcd and Docker
+// errors) only to requests that may read.
 // A refusal is 403 "Permission denied: ..." and counts in
 // berth_api_requests_denied_total{reason}. The token is read once at
 // start: restart the controller to change it. The host record's

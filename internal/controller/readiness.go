@@ -32,8 +32,9 @@ func (r *readiness) set(name string, err error) {
 	r.checks[name] = err
 }
 
-// report returns whether every check passes, and one line per check.
-func (r *readiness) report() (bool, string) {
+// report returns whether every check passes, and one line per check: with
+// the reason a check fails when detail is set, "not ready" otherwise.
+func (r *readiness) report(detail bool) (bool, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	names := make([]string, 0, len(r.checks))
@@ -44,23 +45,33 @@ func (r *readiness) report() (bool, string) {
 	ok := true
 	var b strings.Builder
 	for _, n := range names {
-		if err := r.checks[n]; err != nil {
+		switch err := r.checks[n]; {
+		case err == nil:
+			fmt.Fprintf(&b, "[+] %s ok\n", n)
+		case detail:
 			ok = false
 			fmt.Fprintf(&b, "[-] %s: %v\n", n, err)
-		} else {
-			fmt.Fprintf(&b, "[+] %s ok\n", n)
+		default:
+			ok = false
+			fmt.Fprintf(&b, "[-] %s: not ready\n", n)
 		}
 	}
 	return ok, b.String()
 }
 
-func (r *readiness) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	ok, body := r.report()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprint(w, body, "readyz check failed\n")
-		return
-	}
-	fmt.Fprint(w, body, "ok\n")
+// handler answers /readyz: 200 when every check passes, 503 otherwise,
+// with a line per check. Why a check fails (an etcd or Docker error) is
+// told only to the requests that detail allows; the others get the same
+// status and lines without it.
+func (r *readiness) handler(detail func(*http.Request) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ok, body := r.report(detail(req))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, body, "readyz check failed\n")
+			return
+		}
+		fmt.Fprint(w, body, "ok\n")
+	})
 }

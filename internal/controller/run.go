@@ -46,7 +46,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ready := newReadiness("etcd", "docker", "caches")
+	ready := newReadiness("etcd", "docker", "caches", "api")
+	ready.set("api", errAPIStarting)
 	m := newMetrics()
 	var loopMetrics *reconcile.Metrics // nil (no metrics) under DisableMetrics
 	var bm *berthmetrics.Metrics
@@ -86,9 +87,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", ready.serveHTTP)
+	mux.Handle("GET /readyz", ready.handler(auth.mayRead))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	mux.Handle("GET /v1/logs/{kind}/{name}", LogsHandler(rt, cfg.HostName))
+	// Every route is on the mux before the listener serves. Those of the
+	// catalog and the agent, which start once etcd answers, answer 503
+	// with Retry-After until then, never 404; /readyz waits for them.
+	catalogRoutes := newLateHandler("the service catalog is loading")
+	agentRoutes := newLateHandler("this host's registrations are loading")
+	for _, route := range consulapi.Routes() {
+		if route.Agent {
+			mux.Handle(route.Pattern, agentRoutes)
+		} else {
+			mux.Handle(route.Pattern, catalogRoutes)
+		}
+	}
+	mux.Handle("GET "+promsd.Path, catalogRoutes)
+	mux.HandleFunc("/v1/", consulapi.NotFound)
 	srv := &http.Server{
 		Handler:           auth.Handler(mux),
 		TLSConfig:         tlsConfig,
@@ -176,8 +191,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
 		Metrics: loopMetrics, BerthMetrics: bm, Events: recorder, Log: log.With("controller", "registrator"),
 	})
-	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi")}).Register(mux)
-	promsd.Register(mux, cat)
+	api := http.NewServeMux() // behind catalogRoutes and agentRoutes
+	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi")}).Register(api)
+	promsd.Register(api, cat)
 	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
 		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
 		RateLimit: cfg.DNSRateLimit, RateBurst: cfg.DNSRateBurst,
@@ -290,14 +306,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer wg.Done()
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
-		for !units.Synced() || !cat.Synced() || !reg.Synced() {
+		apiUp, cachesUp := false, false
+		for !apiUp || !cachesUp {
+			if !apiUp && cat.Synced() {
+				catalogRoutes.start(api)
+				if reg.Built() {
+					agentRoutes.start(api)
+					ready.set("api", nil)
+					apiUp = true
+				}
+			}
+			if !cachesUp && units.Synced() && cat.Synced() && reg.Synced() {
+				ready.set("caches", nil)
+				cachesUp = true
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 		}
-		ready.set("caches", nil)
 	}()
 	done := make(chan struct{})
 	go func() {
@@ -321,6 +349,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	<-done
 	return nil
 }
+
+// errAPIStarting is /readyz's api check until the catalog's and the
+// agent's routes serve.
+var errAPIStarting = errors.New("the catalog and agent routes answer 503 until the catalog and this host's registrations have loaded")
 
 // maxHeaderBytes bounds the headers of an HTTP API request.
 const maxHeaderBytes = 64 << 10

@@ -262,3 +262,88 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("labels without '=' accepted")
 	}
 }
+
+// TestRoutesAnswer503UntilTheirComponentsStart: while etcd is unreachable,
+// the listener serves and every route of the catalog and the agent is
+// there, answering 503 with Retry-After, never 404; unknown paths are
+// still 404. Once etcd answers they work, and /readyz is 200 only then.
+func TestRoutesAnswer503UntilTheirComponentsStart(t *testing.T) {
+	t.Parallel()
+	p := testenv.EtcdProcess(t)
+	p.Stop()
+	cfg := testConfig(t)
+	cfg.EtcdEndpoints = p.Endpoints()
+	start(t, cfg)
+	base := "http://" + cfg.Listen
+	eventually(t, 10*time.Second, "/healthz answers 200", func() (bool, string) {
+		code, body := get(base + "/healthz")
+		return code == 200, fmt.Sprint(code, body)
+	})
+
+	register := `{"ID":"early","Name":"early","Port":7000}`
+	do := func(method, path, body string) (int, http.Header, string) {
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	routes := []struct{ method, path, body string }{
+		{"GET", "/v1/catalog/services", ""},
+		{"GET", "/v1/catalog/service/early", ""},
+		{"GET", "/v1/health/service/early", ""},
+		{"GET", "/v1/agent/self", ""},
+		{"GET", "/v1/agent/services", ""},
+		{"PUT", "/v1/agent/service/register", register},
+		{"PUT", "/v1/agent/check/pass/service:early", ""},
+		{"GET", "/v1/prometheus/targets", ""},
+		{"HEAD", "/v1/catalog/nodes", ""},
+	}
+	for _, r := range routes {
+		code, h, body := do(r.method, r.path, r.body)
+		if code != http.StatusServiceUnavailable || h.Get("Retry-After") != "1" ||
+			(r.method != "HEAD" && !strings.HasPrefix(body, "berth is starting: ")) {
+			t.Errorf("%s %s before etcd answers: %d, Retry-After %q, %q; want 503 with Retry-After saying berth is starting",
+				r.method, r.path, code, h.Get("Retry-After"), body)
+		}
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/v1/kv/anything"},
+		{"GET", "/v1/catalog/nothing"},
+		{"DELETE", "/v1/catalog/services"},
+		{"GET", "/nothing"},
+	} {
+		if code, _, body := do(r.method, r.path, ""); code != http.StatusNotFound {
+			t.Errorf("%s %s before etcd answers: %d %q, want 404", r.method, r.path, code, body)
+		}
+	}
+	if code, body := get(base + "/readyz"); code != 503 || !strings.Contains(body, "[-] api: ") {
+		t.Errorf("/readyz before etcd answers: %d %q, want 503 naming the api check", code, body)
+	}
+
+	p.Start()
+	eventually(t, 30*time.Second, "/readyz answers 200 once etcd is there", func() (bool, string) {
+		code, body := get(base + "/readyz")
+		return code == 200, fmt.Sprint(code, body)
+	})
+	if code, _, body := do("PUT", "/v1/agent/service/register", register); code != 200 {
+		t.Fatalf("register once ready: %d %q", code, body)
+	}
+	for _, r := range routes {
+		if r.method == "PUT" {
+			continue
+		}
+		if code, h, body := do(r.method, r.path, ""); code != 200 || h.Get("Retry-After") != "" {
+			t.Errorf("%s %s once ready: %d %q, want 200", r.method, r.path, code, body)
+		}
+	}
+	if code, _, body := do("GET", "/v1/catalog/service/early", ""); !strings.Contains(body, `"ServicePort":7000`) {
+		t.Errorf("the registration is not in the catalog: %d %s", code, body)
+	}
+}
