@@ -59,6 +59,15 @@ type controllerOpts struct {
 
 func startController(t *testing.T, o controllerOpts) *controller {
 	t.Helper()
+	c := newController(t, o)
+	c.start()
+	return c
+}
+
+// newController makes a controller of o that is not started yet: start
+// (or launch) runs it, and it is killed at cleanup.
+func newController(t *testing.T, o controllerOpts) *controller {
+	t.Helper()
 	requireDocker(t) // the controller is ready only with its engine
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
@@ -86,11 +95,27 @@ func startController(t *testing.T, o controllerOpts) *controller {
 	// containers it started for its host are removed.
 	t.Cleanup(func() { removeHostContainers(t, o.name) })
 	t.Cleanup(func() { c.kill() })
-	c.start()
 	return c
 }
 
+// start launches the controller and waits until /readyz is 200.
 func (c *controller) start() {
+	c.t.Helper()
+	c.launch()
+	eventually(c.t, 30*time.Second, "controller ready", func() (bool, string) {
+		select {
+		case err := <-c.done:
+			c.done <- err
+			return false, fmt.Sprintf("controller exited: %v\n%s", err, c.log())
+		default:
+		}
+		code, body := httpGet("http://" + c.listen + "/readyz")
+		return code == 200, fmt.Sprint(code, " ", body)
+	})
+}
+
+// launch starts the controller process and returns at once.
+func (c *controller) launch() {
 	c.t.Helper()
 	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -104,16 +129,6 @@ func (c *controller) start() {
 	}
 	c.done = make(chan error, 1)
 	go func() { c.done <- c.cmd.Wait(); logf.Close() }()
-	eventually(c.t, 30*time.Second, "controller ready", func() (bool, string) {
-		select {
-		case err := <-c.done:
-			c.done <- err
-			return false, fmt.Sprintf("controller exited: %v\n%s", err, c.log())
-		default:
-		}
-		code, body := httpGet("http://" + c.listen + "/readyz")
-		return code == 200, fmt.Sprint(code, " ", body)
-	})
 }
 
 func (c *controller) log() string {
