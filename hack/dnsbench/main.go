@@ -1,20 +1,36 @@
 // Command dnsbench measures berth's DNS server (internal/catalog/dns) on
-// loopback against a bare miekg/dns server that replays, for the same
-// question, the answer berth gave once (the same records and bytes, nothing
-// computed per query): the ceiling of the library on the machine. It runs both in this process,
-// one after the other, with the same load generator: -clients goroutines,
-// each with its own UDP socket, sending one query at a time for -duration
-// per scenario. Its output is the table of BENCHMARKS.md's DNS section.
+// loopback. It has two modes.
+//
+// By default it runs berth's server in this process against a bare
+// miekg/dns server that replays, for the same question, the answer berth
+// gave once (the same records and bytes, nothing computed per query): the
+// ceiling of the library on the machine. Both run one after the other,
+// with the same load generator: -clients goroutines, each with its own UDP
+// socket, sending one query at a time for -duration per scenario. Its
+// output is the table of BENCHMARKS.md's DNS section.
+//
+// With -dns and -http it measures a running controller instead, as a
+// program on the same host meets it, at whatever flags the controller was
+// given: it registers the scenarios' services through the controller's
+// Consul-compatible API (PUT /v1/agent/service/register), waits until DNS
+// answers them, runs the same load against -dns, prints one table row per
+// scenario labelled -label, and deregisters them. hack/bench-dns.sh runs it
+// against controllers started with different flags.
 //
 //	go run ./hack/dnsbench [-duration 10s] [-clients 16] [-endpoints 100]
+//	go run ./hack/dnsbench -dns 127.0.0.1:8600 -http 127.0.0.1:8500 [-label "default flags"]
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -32,8 +48,17 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent clients")
 	endpoints := flag.Int("endpoints", 100, "endpoints of the service queried, each on its own node")
 	edns := flag.Int("edns", 4096, "EDNS0 UDP buffer the clients advertise (0: no EDNS0)")
+	dnsAddr := flag.String("dns", "", "measure the controller whose --dns-listen is this, instead of a server in this process")
+	httpAddr := flag.String("http", "", "with -dns: that controller's --listen, where the services are registered")
+	label := flag.String("label", "", "with -dns: the first column of the rows")
 	flag.Parse()
-	if err := run(*duration, *clients, *endpoints, uint16(*edns)); err != nil {
+	var err error
+	if *dnsAddr != "" {
+		err = runController(*dnsAddr, *httpAddr, *label, *duration, *clients, *endpoints, uint16(*edns))
+	} else {
+		err = run(*duration, *clients, *endpoints, uint16(*edns))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dnsbench:", err)
 		os.Exit(1)
 	}
@@ -67,8 +92,8 @@ func run(d time.Duration, clients, endpoints int, edns uint16) error {
 	}
 	mem.PutEndpoint(catalog.Endpoint{ID: "host-000:one:8080", Service: "one", Host: "host-000", Address: "10.1.0.1",
 		Port: 8080, Source: catalog.SourceStatic}, 0)
-	// Every client queries from 127.0.0.1, far above a controller's
-	// --dns-rate-limit: no limit, so that the figures measure answering.
+	// Every client queries from 127.0.0.1, which the rate limit does not
+	// apply to; none is set: the figures measure answering.
 	srv, err := catalogdns.New(mem, catalogdns.Config{Listen: "127.0.0.1:0", RateLimit: 0})
 	if err != nil {
 		return err
@@ -84,18 +109,8 @@ func run(d time.Duration, clients, endpoints int, edns uint16) error {
 
 	// The bare server replays, for each question, the answer berth gave to
 	// it once: the same bytes, with nothing computed per query.
-	type scenario struct {
-		name  string
-		qname string
-		qtype uint16
-	}
-	scenarios := []scenario{
-		{"A, 1 endpoint", "one.service.berth.", dns.TypeA},
-		{fmt.Sprintf("A, %d endpoints", endpoints), "web.service.berth.", dns.TypeA},
-		{fmt.Sprintf("SRV, %d endpoints", endpoints), "web.service.berth.", dns.TypeSRV},
-	}
 	fixed := map[dns.Question]*dns.Msg{}
-	for _, sc := range scenarios {
+	for _, sc := range scenarios(endpoints) {
 		r, err := exchangeOnce(berth.String(), sc.qname, sc.qtype, edns)
 		if err != nil {
 			return err
@@ -113,7 +128,7 @@ func run(d time.Duration, clients, endpoints int, edns uint16) error {
 	fmt.Println()
 	fmt.Println("| query | berth q/s | bare q/s | ratio | berth p50 / p99 | bare p50 / p99 | answers | bytes | TC | errors |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, sc := range scenarios {
+	for _, sc := range scenarios(endpoints) {
 		b, err := load(berth.String(), sc.qname, sc.qtype, edns, clients, d)
 		if err != nil {
 			return fmt.Errorf("berth %s: %w", sc.name, err)
@@ -127,6 +142,100 @@ func run(d time.Duration, clients, endpoints int, edns uint16) error {
 	}
 	cancel()
 	return <-errc
+}
+
+type scenario struct {
+	name  string
+	qname string
+	qtype uint16
+}
+
+// scenarios are the questions measured: a service "one" of one endpoint
+// and a service "web" of endpoints endpoints, in the domain berth.
+func scenarios(endpoints int) []scenario {
+	return []scenario{
+		{"A, 1 endpoint", "one.service.berth.", dns.TypeA},
+		{fmt.Sprintf("A, %d endpoints", endpoints), "web.service.berth.", dns.TypeA},
+		{fmt.Sprintf("SRV, %d endpoints", endpoints), "web.service.berth.", dns.TypeSRV},
+	}
+}
+
+// runController measures the controller serving DNS at dnsAddr, after
+// registering the scenarios' services through its HTTP API at httpAddr.
+func runController(dnsAddr, httpAddr, label string, d time.Duration, clients, endpoints int, edns uint16) error {
+	if httpAddr == "" {
+		return errors.New("-dns needs -http: the controller's --listen, to register the services queried")
+	}
+	base := "http://" + httpAddr
+	// The same catalog as in process: "web" at endpoints addresses, "one"
+	// at one; the IDs carry the process id, so that they are this run's.
+	var ids []string
+	register := func(id, name, addr string) error {
+		body, _ := json.Marshal(map[string]any{"ID": id, "Name": name, "Address": addr, "Port": 8080})
+		ids = append(ids, id)
+		return put(base+"/v1/agent/service/register", body)
+	}
+	defer func() {
+		for _, id := range ids {
+			if err := put(base+"/v1/agent/service/deregister/"+id, nil); err != nil {
+				fmt.Fprintln(os.Stderr, "dnsbench: deregister:", err)
+			}
+		}
+	}()
+	for i := range endpoints {
+		if err := register(fmt.Sprintf("dnsbench-%d-web-%d", os.Getpid(), i), "web", fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)); err != nil {
+			return err
+		}
+	}
+	if err := register(fmt.Sprintf("dnsbench-%d-one", os.Getpid()), "one", "10.1.0.1"); err != nil {
+		return err
+	}
+	// Registration returns once the controller's catalog shows it; wait
+	// for DNS all the same, so that every answer is whole from the start.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := exchangeOnce(dnsAddr, "web.service.berth.", dns.TypeA, edns)
+		if err == nil && len(r.Answer) == endpoints {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s does not answer web.service.berth. with %d records within 30s: %v %v", dnsAddr, endpoints, r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	fmt.Printf("dnsbench: controller %s, %d clients over UDP from loopback, EDNS0 buffer %d, %s per scenario, GOMAXPROCS %d, NumCPU %d, %s\n",
+		dnsAddr, clients, edns, d, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+	fmt.Println()
+	fmt.Println("| controller | query | q/s | p50 / p99 | answers | bytes | TC | errors |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, sc := range scenarios(endpoints) {
+		r, err := load(dnsAddr, sc.qname, sc.qtype, edns, clients, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
+		fmt.Printf("| %s | %s | %.0f | %s / %s | %d | %d | %d | %d |\n", label, sc.name, r.qps(),
+			round(r.p50), round(r.p99), r.answers, r.size, r.truncated, r.errors)
+	}
+	return nil
+}
+
+// put sends a PUT with body and wants 200.
+func put(url string, body []byte) error {
+	req, err := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s: %s %s", url, resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
 }
 
 // load runs clients goroutines asking addr for qname and qtype for d.
