@@ -58,6 +58,7 @@ func runConformance(t *testing.T, b backend) {
 			{"CreateTwiceConflicts", testCreateTwiceConflicts},
 			{"StaleUpdateConflicts", testStaleUpdateConflicts},
 			{"DeleteCAS", testDeleteCAS},
+			{"DeleteIfAbsent", testDeleteIfAbsent},
 			{"ConcurrentIncrements", testConcurrentIncrements},
 			{"Txn1000", testTxn1000},
 			{"WatchOrder", testWatchOrder},

@@ -240,6 +240,32 @@ func (s *Store) Delete(ctx context.Context, key string) (bool, error) {
 	return resp.Deleted > 0, nil
 }
 
+// DeleteIfAbsent deletes key only while the key absent does not exist:
+// the condition is checked and the key deleted in one etcd transaction, so
+// a key that absent's creation makes live again is never removed by a
+// decision taken before it. It reports whether key was deleted (false,
+// nil when key was already gone); when absent exists it deletes nothing
+// and returns an error wrapping ErrConflict.
+func (s *Store) DeleteIfAbsent(ctx context.Context, key, absent string) (bool, error) {
+	done := s.track("txn")
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(absent), "=", 0)).
+		Then(clientv3.OpDelete(key)).
+		Commit()
+	done(err)
+	if err != nil {
+		return false, wrapErr("delete "+key, err)
+	}
+	if !resp.Succeeded {
+		return false, fmt.Errorf("store: delete %s: %s exists: %w", key, absent, ErrConflict)
+	}
+	if len(resp.Responses) == 0 {
+		return false, nil
+	}
+	dr := resp.Responses[0].GetResponseDeleteRange()
+	return dr != nil && dr.Deleted > 0, nil
+}
+
 // DeletePrefix deletes every key under prefix and returns how many it deleted.
 // An empty prefix is refused.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int64, error) {
