@@ -2,6 +2,13 @@
 // status, history, bindings and events of objects that no longer exist,
 // and the records, statuses and history of hosts Down for longer than
 // HostGCAfter. A host Down for less stays, shown DOWN.
+//
+// The collector decides from a read of the objects and hosts, then reads
+// the keys they own; an object created, or a host back up, in between
+// owns keys the first read did not see. So no key is deleted on that
+// decision alone: each is deleted in one etcd transaction with the check
+// that its owner (the object's key, the host's heartbeat) is still absent
+// (store.DeleteIfAbsent). A key whose owner came back is kept.
 package gc
 
 import (
@@ -110,12 +117,16 @@ func (c *Collector) Collect(ctx context.Context) error {
 		}
 	}
 	removed, denied := 0, 0
-	del := func(key, why string) {
-		ok, err := c.s.Delete(ctx, key)
+	// del deletes key while owner (an object's or a heartbeat's key) is
+	// absent.
+	del := func(key, owner, why string) {
+		ok, err := c.s.DeleteIfAbsent(ctx, key, owner)
 		switch {
 		case err == nil && ok:
 			removed++
 			c.o.Log.Debug("collected", "key", key, "why", why)
+		case errors.Is(err, store.ErrConflict):
+			c.o.Log.Debug("kept: its owner exists again", "key", key, "owner", owner)
 		case errors.Is(err, store.ErrPermissionDenied):
 			denied++
 		}
@@ -132,7 +143,7 @@ func (c *Collector) Collect(ctx context.Context) error {
 				continue
 			}
 			if obj := parts[0] + "/" + parts[1]; !objects[obj] {
-				del(k, "object "+obj+" deleted")
+				del(k, store.ObjectKey(parts[0], parts[1]), "object "+obj+" deleted")
 			}
 		}
 	}
@@ -154,15 +165,15 @@ func (c *Collector) Collect(ctx context.Context) error {
 			switch {
 			case !ok:
 			case gone[host]:
-				del(k, "host "+host+" gone")
+				del(k, store.AliveKey(host), "host "+host+" gone")
 			case !objects[kind+"/"+name]:
-				del(k, "object "+kind+"/"+name+" deleted")
+				del(k, store.ObjectKey(kind, name), "object "+kind+"/"+name+" deleted")
 			}
 		}
 	}
 	for name := range gone {
 		before := removed
-		del(store.HostKey(name), "host down for longer than --host-gc-after")
+		del(store.HostKey(name), store.AliveKey(name), "host down for longer than --host-gc-after")
 		if removed > before {
 			delete(c.downSince, name)
 			c.o.Log.Info("host forgotten", "host", name, "after", c.o.HostGCAfter)
@@ -180,7 +191,8 @@ func (c *Collector) Collect(ctx context.Context) error {
 
 // CollectHost removes host's own statuses and history of objects that no
 // longer exist: each controller runs it for its own keys, which etcd's
-// roles let it write.
+// roles let it write. Like Collect, it deletes a key only while its object
+// is still absent.
 func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -203,7 +215,7 @@ func CollectHost(ctx context.Context, s *store.Store, host string) (int, error) 
 			if len(parts) < 2 || exists[parts[0]+"/"+parts[1]] {
 				continue
 			}
-			if ok, err := s.Delete(ctx, k); err == nil && ok {
+			if ok, err := s.DeleteIfAbsent(ctx, k, store.ObjectKey(parts[0], parts[1])); err == nil && ok {
 				removed++
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,6 +98,129 @@ func TestCollectHost(t *testing.T) {
 		_, err := s.Get(ctx, key)
 		if got := !errors.Is(err, store.ErrNotFound); got != want {
 			t.Errorf("%s present = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// TestCollectSparesObjectsCreatedMeanwhile: objects created while a
+// collector runs (the leader's Collect, a host's CollectHost) keep their
+// bindings, events, statuses and history, even when they appear between
+// the collector's read of the objects and its read of the other keys;
+// those of a deleted object still go.
+func TestCollectSparesObjectsCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		collect func(context.Context, *store.Store) func() error
+		keys    func(name string) []string // what each object owns beside itself
+	}{
+		{"leader", func(ctx context.Context, s *store.Store) func() error {
+			c := New(s, Options{})
+			return func() error { return c.Collect(ctx) }
+		}, func(name string) []string {
+			return []string{
+				store.BindingKey(v1.KindUnit, name),
+				store.EventPrefix(v1.KindUnit, name) + "1",
+				store.StatusKey(v1.KindUnit, name, "h1"),
+				store.HistoryPrefix(v1.KindUnit, name, "h1") + "1",
+			}
+		}},
+		{"host", func(ctx context.Context, s *store.Store) func() error {
+			return func() error { _, err := CollectHost(ctx, s, "h1"); return err }
+		}, func(name string) []string {
+			return []string{
+				store.StatusKey(v1.KindUnit, name, "h1"),
+				store.HistoryPrefix(v1.KindUnit, name, "h1") + "1",
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testCollectSpares(t, tc.collect, tc.keys)
+		})
+	}
+}
+
+func testCollectSpares(t *testing.T, collector func(context.Context, *store.Store) func() error, keys func(string) []string) {
+	s := testenv.EtcdStore(t)
+	ctx := context.Background()
+	const objects = 250
+	put := func(key string) error {
+		_, err := s.Put(ctx, key, []byte("{}"), 0)
+		return err
+	}
+	if err := put(store.AliveKey("h1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(store.HostKey("h1")); err != nil {
+		t.Fatal(err)
+	}
+
+	created := make(chan error, 1)
+	go func() {
+		for i := range objects {
+			name := fmt.Sprintf("u%d", i)
+			u := v1.New(v1.KindUnit).(*v1.Unit)
+			u.Metadata.Name = name
+			u.Spec.Container.Image = "x"
+			v1.Default(u)
+			if _, err := store.Apply(ctx, s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+				created <- err
+				return
+			}
+			for _, k := range keys(name) {
+				if err := put(k); err != nil {
+					created <- err
+					return
+				}
+			}
+		}
+		created <- nil
+	}()
+	collect := collector(ctx, s)
+	passes := 0
+	for done := false; !done; {
+		select {
+		case err := <-created:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+		}
+		if err := collect(); err != nil {
+			t.Fatal(err)
+		}
+		passes++
+	}
+
+	lost := 0
+	for i := range objects {
+		for _, k := range keys(fmt.Sprintf("u%d", i)) {
+			if _, err := s.Get(ctx, k); errors.Is(err, store.ErrNotFound) {
+				lost++
+				if lost <= 5 {
+					t.Errorf("%s of a live object was collected", k)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d keys of live objects collected in %d passes", lost, objects*len(keys("")), passes)
+	}
+
+	// Once the object is gone, its keys go at the next pass.
+	if _, err := s.Delete(ctx, store.ObjectKey(v1.KindUnit, "u0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := collect(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys("u0") {
+		if _, err := s.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s of a deleted object is still there (%v)", k, err)
 		}
 	}
 }
