@@ -88,7 +88,10 @@ type Controller struct {
 type instance struct {
 	mem    memory
 	status *v1.InstanceStatus // last written, nil when none; changed under Controller.mu
-	timing timing
+	// statusRev is the mod revision of status in etcd, as written or read;
+	// changed under Controller.mu.
+	statusRev int64
+	timing    timing
 }
 
 // New returns a Controller; call Run.
@@ -137,10 +140,23 @@ func New(o Options) *Controller {
 	})
 	c.history = &historyWriter{s: o.Store, host: o.Host, counts: map[string]int{}}
 	c.statuses = store.NewCache(o.Store, store.StatusesPrefix, func(key string) {
+		kind, name, host, ok := store.ParseStatusKey(key)
+		if !ok {
+			return
+		}
+		// A status of this host's that vanished is written again by the
+		// reconcile of its instance (report).
+		if _, present := c.statuses.Get(key); host == c.o.Host && !present {
+			switch kind {
+			case "unit":
+				c.loop.Enqueue(name)
+			case "job":
+				c.loop.Enqueue(jobKey(name))
+			}
+		}
 		// status/<host>/unit/<name>: the units that depend on <name>, and
 		// those it depends on (a stop waits for its dependents), look again.
-		kind, name, _, ok := store.ParseStatusKey(key)
-		if !ok || kind != "unit" {
+		if kind != "unit" {
 			return
 		}
 		for _, r := range c.deps.related(name) {
@@ -293,7 +309,7 @@ func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
 	if ok {
 		st := &v1.InstanceStatus{}
 		if json.Unmarshal(kv.Value, st) == nil {
-			in.status = st
+			in.status, in.statusRev = st, kv.ModRevision
 			in.mem.Restarts = st.Restarts
 			in.mem.LastExitCode = st.LastExitCode
 			in.mem.LastExitTime = st.LastExitTime
@@ -592,7 +608,7 @@ func short(id string) string {
 }
 
 // report writes the instance's status when it differs from the last one
-// written.
+// written, or when the one written is no longer in etcd as written.
 func (r *run) report(ctx context.Context) error {
 	c, u, in := r.c, r.u, r.in
 	if u == nil {
@@ -633,22 +649,39 @@ func (r *run) report(ctx context.Context) error {
 		st.Since = r.cur.StartedAt.UTC() // running since the container started, restarts included
 	}
 	st.Conditions = conditions(prev, st, r.unhealthy, r.reason, now)
-	if in.status != nil && sameStatus(in.status, st) {
+	if in.status != nil && sameStatus(in.status, st) && c.statusKept(r.w, in) {
 		return nil
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	if _, err := c.o.Store.Put(ctx, r.w.statusKey, b, 0); err != nil {
+	rev, err := c.o.Store.Put(ctx, r.w.statusKey, b, 0)
+	if err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
 	if r.w.kind == v1.KindJob && (in.status == nil || in.status.State != st.State || in.status.ContainerID != st.ContainerID || in.status.Throttled != st.Throttled) {
 		c.history.record(ctx, r.name, v1.HistoryEntry{Host: c.o.Host, Timestamp: time.Now().UTC(), State: st.State,
 			Throttled: st.Throttled, ContainerID: st.ContainerID, Version: r.w.version, Message: st.Message})
 	}
-	c.reported(r.w, in, st)
+	c.reported(r.w, in, st, rev)
 	return nil
+}
+
+// statusKept reports whether the status this host last wrote of an
+// instance is still in etcd as written, as far as the statuses cache has
+// seen: a status deleted since (by the leader's garbage collection, by
+// hand) or written over is to be written again. Until the cache has seen
+// the write, it is taken as kept.
+func (c *Controller) statusKept(w *workload, in *instance) bool {
+	c.mu.Lock()
+	rev := in.statusRev
+	c.mu.Unlock()
+	if c.statuses.Revision() < rev {
+		return true
+	}
+	kv, ok := c.statuses.Get(w.statusKey)
+	return ok && kv.ModRevision == rev
 }
 
 func sameStatus(a, b *v1.InstanceStatus) bool {

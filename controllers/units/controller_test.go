@@ -195,6 +195,29 @@ func TestIdleWritesNothing(t *testing.T) {
 	}
 }
 
+// TestStatusWrittenAgainWhenDeleted: a status that vanishes from etcd
+// while its instance runs (the leader's garbage collection, an operator's
+// etcdctl del) is written again, though nothing about the instance changed.
+func TestStatusWrittenAgainWhenDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	want := e.waitState("web", v1.StateRunning)
+	for i := range 3 {
+		if ok, err := e.s.Delete(context.Background(), store.StatusKey(v1.KindUnit, "web", "h")); err != nil || !ok {
+			t.Fatalf("delete the status: %v, %v", ok, err)
+		}
+		e.eventually(fmt.Sprintf("the status written again (%d)", i+1), func() (bool, string) {
+			st := e.status("web")
+			if st == nil {
+				return false, "no status"
+			}
+			return st.State == v1.StateRunning && st.ContainerID == want.ContainerID && st.Restarts == 0,
+				fmt.Sprintf("%s %s %s", st.State, st.ContainerID, st.Message)
+		})
+	}
+}
+
 func TestOrphansAndForeignContainers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

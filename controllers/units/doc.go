@@ -4,7 +4,9 @@
 // recreates it when its template changes, stops it when the goal is stop,
 // removes it when the Unit is deleted or placed elsewhere, removes this
 // host's orphans, and writes the instance's status under
-// status/<host>/unit/<name> only when it changes.
+// status/<host>/unit/<name> only when it changes, or when the key vanished
+// or was written over (its watch of the statuses sees it, and the status
+// is written again).
 //
 // It is level-triggered: etcd watches (Units, bindings), the engine's event
 // stream and a periodic resync only enqueue Unit names; Reconcile reads the

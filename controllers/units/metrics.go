@@ -71,9 +71,9 @@ func (c *Controller) sawGeneration(in *instance, w *workload) {
 
 // reported records the status just written, and observes the time to
 // RUNNING the first time a generation is reported RUNNING.
-func (c *Controller) reported(w *workload, in *instance, st *v1.InstanceStatus) {
+func (c *Controller) reported(w *workload, in *instance, st *v1.InstanceStatus, rev int64) {
 	c.mu.Lock()
-	in.status = st
+	in.status, in.statusRev = st, rev
 	c.mu.Unlock()
 	if st.State == v1.StateRunning && st.ObservedGeneration == in.timing.gen && in.timing.timedGen != in.timing.gen && !in.timing.seenAt.IsZero() {
 		in.timing.timedGen = in.timing.gen
