@@ -10,6 +10,14 @@ type Host struct {
 	Status   HostStatus `json:"status"`
 }
 
+// HeaderHost carries a host's name in requests to a controller's HTTP API
+// and in its answers: a client names the host it means to reach (as its
+// Host record names it), a controller of another host answers 421
+// Misdirected Request, and every answer of the logs names the host that
+// gave it. Two hosts whose records give the same loopback address (each
+// on its own machine) are thus never mistaken for each other.
+const HeaderHost = "X-Berth-Host"
+
 // HostState says whether a host's controller is alive.
 type HostState string
 

@@ -13,7 +13,9 @@
 // logs and status read container output from the HTTP API of the
 // controller of each host that runs the Unit (GET /v1/logs/unit/NAME on
 // the address its Host record carries); the hosts come from the Unit's
-// status keys.
+// status keys. Each request names its host in X-Berth-Host: a controller
+// of another host answers 421, and the host is reported unreachable from
+// here rather than shown with another host's output.
 //
 // apply --wait and wait follow the Units they wait for by list-then-watch
 // (mirror.go) and decide with one pure function (unitready.Of, through unitReadiness): a Unit is

@@ -39,7 +39,12 @@ prefixed with "[<host>] " and the hosts' output is merged as it comes.
 
 A controller that serves its API over HTTPS (its Host record says so) is
 trusted with --api-cacert, else with the system's CAs; one that asks for a
-token gets the one in --api-token-file.`,
+token gets the one in --api-token-file.
+
+Each request names the host it is meant for, and only that host's
+controller answers it: a host whose record gives an address that reaches
+another controller from here (a loopback address of another machine) is
+reported unreachable, never shown with another host's logs.`,
 		Example: `  applyctl logs unit todo
   applyctl logs unit todo -f --tail 20
   applyctl logs unit todo --since 10m --timestamps --host host-a`,
@@ -310,6 +315,7 @@ func openLogs(ctx context.Context, c *controllerClient, s logSource, name string
 		}
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	req.Header.Set(v1.HeaderHost, s.host)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -321,6 +327,12 @@ func openLogs(ctx context.Context, c *controllerClient, s logSource, name string
 			return nil, fmt.Errorf("host %s (%s) did not answer: %w (give the CA of its certificate with --api-cacert)", s.host, s.addr, err)
 		}
 		return nil, fmt.Errorf("host %s (%s) did not answer: %w", s.host, s.addr, err)
+	}
+	// A controller names itself: another host's, reached through an
+	// address this record shares with it, is not this host's.
+	if other := resp.Header.Get(v1.HeaderHost); resp.StatusCode == http.StatusMisdirectedRequest || (other != "" && other != s.host) {
+		resp.Body.Close()
+		return nil, misdirected(s, other)
 	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
@@ -335,6 +347,21 @@ func openLogs(ctx context.Context, c *controllerClient, s logSource, name string
 		return nil, fmt.Errorf("host %s (%s): %s", s.host, s.addr, msg)
 	}
 	return resp.Body, nil
+}
+
+// misdirected is the error of an answer from the controller of another
+// host (other, "" when it did not say) at the address of s's host record.
+func misdirected(s logSource, other string) error {
+	who := "the controller of another host"
+	if other != "" {
+		who = "host " + other + "'s controller"
+	}
+	why := "(the records of two hosts give that address)"
+	if loopbackAddr(s.addr) {
+		why = "(a loopback address reaches this machine only: if host " + s.host +
+			"'s controller runs on another machine, give it a --listen address this machine can reach)"
+	}
+	return fmt.Errorf("host %s is unreachable from here: its host record gives %s, where %s answers %s", s.host, s.addr, who, why)
 }
 
 // refused is the error of a 403 from a host's controller, saying which

@@ -30,6 +30,10 @@ type fakeController struct {
 	queries []string
 	// more receives the lines sent to followers after what logs holds.
 	more chan string
+	// host, when set, is the host this controller is: it names itself in
+	// X-Berth-Host and answers 421 to a request meant for another, as a
+	// controller does.
+	host string
 }
 
 func newFakeController(t *testing.T) *fakeController {
@@ -43,6 +47,13 @@ func newFakeController(t *testing.T) *fakeController {
 }
 
 func (f *fakeController) serve(w http.ResponseWriter, r *http.Request) {
+	if f.host != "" {
+		w.Header().Set(v1.HeaderHost, f.host)
+		if want := r.Header.Get(v1.HeaderHost); want != f.host {
+			http.Error(w, "this is the controller of host "+f.host+", not of host "+want, http.StatusMisdirectedRequest)
+			return
+		}
+	}
 	f.mu.Lock()
 	f.queries = append(f.queries, r.URL.RawQuery)
 	lines, ok := f.logs[r.PathValue("name")]
@@ -186,14 +197,19 @@ func TestLogsErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	vm := newFakeController(t)
+	vm.host = "vm"
 	down := closedAddr(t)
 	e.addHostAt("vm", vm.addr())
 	e.addHostAt("gone", down)
-	e.applyDocs(unitDoc("todo"), unitDoc("idle"), unitDoc("elsewhere"), unitDoc("nocontainer"))
+	e.addHostAt("far", vm.addr()) // a host on another machine, at the same loopback address
+	e.applyDocs(unitDoc("todo"), unitDoc("idle"), unitDoc("elsewhere"), unitDoc("nocontainer"), unitDoc("stray"))
 	e.setStatus("todo", status("vm", v1.StateRunning, 1, ""))
 	e.setStatus("elsewhere", status("gone", v1.StateRunning, 1, ""))
 	e.setStatus("nocontainer", status("vm", v1.StatePullingImage, 1, ""))
+	e.setStatus("stray", status("far", v1.StateRunning, 1, ""))
 	vm.setLogs("todo", "x")
+	vm.setLogs("stray", "vm's own line")
+	const elsewhere = " (a loopback address reaches this machine only: if host %s's controller runs on another machine, give it a --listen address this machine can reach)\n"
 
 	for _, tc := range []struct {
 		args []string
@@ -204,6 +220,8 @@ func TestLogsErrors(t *testing.T) {
 		{[]string{"logs", "unit", "idle"}, 1, "Error: unit \"idle\" has no instance\n"},
 		{[]string{"logs", "unit", "todo", "--host", "vm2"}, 1, "Error: unit \"todo\" has no instance on host vm2\n"},
 		{[]string{"logs", "unit", "elsewhere"}, 1, "Error: host gone (" + down + ") did not answer: dial tcp " + down + ": connect: connection refused\n"},
+		{[]string{"logs", "unit", "stray"}, 1, "Error: host far is unreachable from here: its host record gives " + vm.addr() +
+			", where host vm's controller answers" + fmt.Sprintf(elsewhere, "far")},
 		{[]string{"logs", "unit", "nocontainer"}, 1, "Error: host vm (" + vm.addr() + "): no container of unit/nocontainer on host vm\n"},
 		{[]string{"logs", "unit", "todo", "--since", "yesterday"}, 2, "Error: --since yesterday: want a duration such as 10m or an RFC 3339 time\n"},
 		{[]string{"logs", "job", "todo"}, 2, "Error: logs is for units, not jobs\n"},

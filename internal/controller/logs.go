@@ -25,11 +25,23 @@ import (
 // duration such as 10m meaning that long ago; timestamps=true prefixes
 // every line with its RFC 3339 time.
 //
+// A request may name the host it means to reach in the X-Berth-Host header
+// (v1.HeaderHost), as applyctl does with the name of the Host record it
+// took the address from: when that is not this host, it answers 421
+// Misdirected Request, so a record of another machine that gives a
+// loopback address never gets this host's logs. Every answer names this
+// host in the same header.
+//
 // It answers 400 for a bad kind or parameter, 404 when this host has no
 // container of that object, 503 when the engine cannot be reached, each
 // with a one-line text body. It is safe for concurrent use.
 func LogsHandler(rt runtime.Runtime, host string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(v1.HeaderHost, host)
+		if want := r.Header.Get(v1.HeaderHost); want != "" && want != host {
+			textError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this is the controller of host %s, not of host %s", host, want))
+			return
+		}
 		kind, name := r.PathValue("kind"), r.PathValue("name")
 		var k string
 		switch strings.ToLower(kind) {

@@ -116,6 +116,46 @@ func TestLogsHandler(t *testing.T) {
 	}
 }
 
+// TestLogsHandlerMisdirected: a request naming another host in
+// X-Berth-Host gets 421 and no logs; one naming this host, or none, gets
+// them; every answer names the host that gave it.
+func TestLogsHandlerMisdirected(t *testing.T) {
+	t.Parallel()
+	srv, rt, id := logsServer(t)
+	if err := rt.WriteLogs(id, "host-a's line\n"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, host string
+		code       int
+		body       string
+	}{
+		{"this host", "host-a", 200, "host-a's line\n"},
+		{"no host named", "", 200, "host-a's line\n"},
+		{"another host", "host-b", 421, "this is the controller of host host-a, not of host host-b\n"},
+		{"a host that runs the same unit elsewhere", "host-c", 421, "this is the controller of host host-a, not of host host-c\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/logs/unit/todo", nil)
+			if tc.host != "" {
+				req.Header.Set(v1.HeaderHost, tc.host)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code || string(b) != tc.body {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, b, tc.code, tc.body)
+			}
+			if got := resp.Header.Get(v1.HeaderHost); got != "host-a" {
+				t.Errorf("%s: %q, want host-a", v1.HeaderHost, got)
+			}
+		})
+	}
+}
+
 func parses(ts string) bool {
 	_, err := time.Parse(time.RFC3339Nano, ts)
 	return err == nil
