@@ -39,7 +39,7 @@ var EtcdOps = []string{"get", "list", "put", "delete", "txn", "grant", "revoke",
 
 // DockerOps are the Runtime's calls whose errors are counted.
 var DockerOps = []string{"ping", "version", "list", "inspect", "image_exists", "pull", "create", "start",
-	"stop", "remove", "exec", "logs", "events", "ensure_network"}
+	"stop", "remove", "exec", "logs", "events", "ensure_network", "inspect_network", "inspect_volume", "ensure_volume"}
 
 // Metrics are berth's own metrics. A nil *Metrics is valid: every method
 // does nothing. Methods are safe for concurrent use.

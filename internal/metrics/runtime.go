@@ -133,3 +133,21 @@ func (c *countingRuntime) EnsureNetwork(ctx context.Context, name string, labels
 	c.count("ensure_network", err)
 	return err
 }
+
+func (c *countingRuntime) InspectNetwork(ctx context.Context, name string) (runtime.Network, error) {
+	n, err := c.rt.InspectNetwork(ctx, name)
+	c.count("inspect_network", err)
+	return n, err
+}
+
+func (c *countingRuntime) InspectVolume(ctx context.Context, name string) (runtime.Volume, error) {
+	v, err := c.rt.InspectVolume(ctx, name)
+	c.count("inspect_volume", err)
+	return v, err
+}
+
+func (c *countingRuntime) EnsureVolume(ctx context.Context, name string, labels map[string]string) (runtime.Volume, error) {
+	v, err := c.rt.EnsureVolume(ctx, name, labels)
+	c.count("ensure_volume", err)
+	return v, err
+}

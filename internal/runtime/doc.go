@@ -27,6 +27,12 @@
 //	err = rt.Start(ctx, id)
 //	c, err := rt.Inspect(ctx, id) // c.Ports holds the host ports actually published
 //
+// InspectNetwork, InspectVolume and EnsureVolume tell who made a network or
+// a named volume by its labels: the units controller lets a container use
+// only those berth made, or those its operator lists (SECURITY.md).
+// EnsureVolume answers with the volume as the engine has it, so a volume
+// that existed before, under the same name, shows its own labels.
+//
 // No restart policy is ever set on a container: berth is the process manager.
 // A container that exits stays exited until berth starts or removes it.
 //

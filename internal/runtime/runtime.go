@@ -73,6 +73,19 @@ type Mount struct {
 	ReadOnly bool
 }
 
+// Volume is a named volume as the engine reports it.
+type Volume struct {
+	Name   string
+	Labels map[string]string
+}
+
+// Network is a network as the engine reports it.
+type Network struct {
+	ID     string
+	Name   string
+	Labels map[string]string
+}
+
 // ContainerSpec is what Create makes. No restart policy is ever set: berth is
 // the process manager.
 type ContainerSpec struct {
@@ -249,4 +262,14 @@ type Runtime interface {
 	// EnsureNetwork creates a user-defined bridge network named name with
 	// labels unless one exists. It is idempotent and safe when callers race.
 	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	// InspectNetwork returns a network by name or ID, the predefined ones
+	// (bridge, host, none) included, or ErrNotFound.
+	InspectNetwork(ctx context.Context, name string) (Network, error)
+	// InspectVolume returns a named volume, or ErrNotFound.
+	InspectVolume(ctx context.Context, name string) (Volume, error)
+	// EnsureVolume creates a named volume of the engine's local driver
+	// with labels unless one of that name exists, and returns the volume
+	// as the engine has it then: one that existed keeps its own labels,
+	// whatever labels says. It is safe when callers race.
+	EnsureVolume(ctx context.Context, name string, labels map[string]string) (Volume, error)
 }

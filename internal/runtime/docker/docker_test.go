@@ -41,6 +41,9 @@ func TestConformance(t *testing.T) {
 		New:   func(t *testing.T) runtime.Runtime { return engine(t) },
 		Image: image,
 		Real:  true,
+		RemoveVolume: func(ctx context.Context, rt runtime.Runtime, name string) error {
+			return rt.(*docker.Client).RemoveVolume(ctx, name)
+		},
 		RemoveNetwork: func(ctx context.Context, rt runtime.Runtime, name string) error {
 			return rt.(*docker.Client).RemoveNetwork(ctx, name)
 		},

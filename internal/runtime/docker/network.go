@@ -9,6 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"berth.dev/berth/internal/runtime"
 )
 
 // EnsureNetwork implements runtime.Runtime. Engines before API 1.44 (and
@@ -76,4 +78,13 @@ func (c *Client) dedupeNetworks(ctx context.Context, name string) (int, error) {
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 	_, err := c.api.NetworkRemove(ctx, name, client.NetworkRemoveOptions{})
 	return wrap("remove network", name, err)
+}
+
+// InspectNetwork implements runtime.Runtime.
+func (c *Client) InspectNetwork(ctx context.Context, name string) (runtime.Network, error) {
+	res, err := c.api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err != nil {
+		return runtime.Network{}, wrap("inspect network", name, err)
+	}
+	return runtime.Network{ID: res.Network.ID, Name: res.Network.Name, Labels: res.Network.Labels}, nil
 }

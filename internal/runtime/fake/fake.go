@@ -43,6 +43,7 @@ type Runtime struct {
 	registry   map[string]bool // pullable
 	containers map[string]*container
 	networks   map[string]map[string]string
+	volumes    map[string]map[string]string // name -> labels
 	failures   map[string]*failure
 	exec       ExecFunc
 	ports      map[string]string // "proto/port" -> container ID
@@ -83,6 +84,7 @@ func New() *Runtime {
 		registry:   map[string]bool{},
 		containers: map[string]*container{},
 		networks:   map[string]map[string]string{},
+		volumes:    map[string]map[string]string{},
 		failures:   map[string]*failure{},
 		ports:      map[string]string{},
 		nextPort:   firstDynamicPort,
@@ -364,6 +366,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 	for _, p := range spec.Ports {
 		if p.Protocol != "" && p.Protocol != runtime.TCP && p.Protocol != runtime.UDP {
 			return "", fmt.Errorf("fake: create %s: invalid protocol %q for port %d", name, p.Protocol, p.ContainerPort)
+		}
+	}
+	for _, m := range spec.Mounts {
+		// As Docker does, a named volume that does not exist is made,
+		// without labels.
+		if m.Type == runtime.MountVolume && r.volumes[m.Source] == nil {
+			r.volumes[m.Source] = map[string]string{}
 		}
 	}
 	mode := cmp.Or(spec.NetworkMode, spec.Network)
@@ -788,6 +797,73 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, name string, labels map[str
 			r.networks[name] = map[string]string{}
 		}
 	}
+	return nil
+}
+
+// InspectNetwork implements runtime.Runtime: the networks EnsureNetwork
+// made, and Docker's predefined bridge, host and none, without labels.
+func (r *Runtime) InspectNetwork(ctx context.Context, name string) (runtime.Network, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check("inspectnetwork", name); err != nil {
+		return runtime.Network{}, err
+	}
+	switch name {
+	case "bridge", "host", "none":
+		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}}, nil
+	}
+	labels := r.networks[name]
+	if labels == nil {
+		return runtime.Network{}, fmt.Errorf("fake: inspect network %s: %w: network %s not found", name, runtime.ErrNotFound, name)
+	}
+	return runtime.Network{ID: name, Name: name, Labels: maps.Clone(labels)}, nil
+}
+
+// InspectVolume implements runtime.Runtime.
+func (r *Runtime) InspectVolume(ctx context.Context, name string) (runtime.Volume, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check("inspectvolume", name); err != nil {
+		return runtime.Volume{}, err
+	}
+	labels := r.volumes[name]
+	if labels == nil {
+		return runtime.Volume{}, fmt.Errorf("fake: inspect volume %s: %w: no such volume", name, runtime.ErrNotFound)
+	}
+	return runtime.Volume{Name: name, Labels: maps.Clone(labels)}, nil
+}
+
+// EnsureVolume implements runtime.Runtime.
+func (r *Runtime) EnsureVolume(ctx context.Context, name string, labels map[string]string) (runtime.Volume, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check("ensurevolume", name); err != nil {
+		return runtime.Volume{}, err
+	}
+	if name == "" || !validName.MatchString(name) {
+		return runtime.Volume{}, fmt.Errorf("fake: ensure volume %q: invalid volume name, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", name)
+	}
+	if r.volumes[name] == nil {
+		r.volumes[name] = maps.Clone(labels)
+		if r.volumes[name] == nil {
+			r.volumes[name] = map[string]string{}
+		}
+	}
+	return runtime.Volume{Name: name, Labels: maps.Clone(r.volumes[name])}, nil
+}
+
+// RemoveVolume removes a named volume (not part of runtime.Runtime; tests
+// clean up with it).
+func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.check("removevolume", name); err != nil {
+		return err
+	}
+	if r.volumes[name] == nil {
+		return fmt.Errorf("fake: remove volume %s: %w", name, runtime.ErrNotFound)
+	}
+	delete(r.volumes, name)
 	return nil
 }
 

@@ -56,6 +56,9 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		RemoveVolume: func(ctx context.Context, rt runtime.Runtime, name string) error {
+			return rt.(*fake.Runtime).RemoveVolume(ctx, name)
+		},
 		RemoveNetwork: func(ctx context.Context, rt runtime.Runtime, name string) error {
 			return rt.(*fake.Runtime).RemoveNetwork(ctx, name)
 		},

@@ -55,6 +55,8 @@ type Harness struct {
 
 	// RemoveNetwork removes a network the suite ensured (cleanup).
 	RemoveNetwork func(ctx context.Context, rt runtime.Runtime, name string) error
+	// RemoveVolume removes a volume the suite made (cleanup).
+	RemoveVolume func(ctx context.Context, rt runtime.Runtime, name string) error
 }
 
 // env is one test's view: its runtime, a unique name prefix and label.
@@ -65,6 +67,7 @@ type env struct {
 	prefix string
 	label  string
 	nets   []string
+	vols   []string
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -90,6 +93,13 @@ func (e *env) cleanup() {
 	for _, c := range cs {
 		if err := e.rt.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			e.t.Errorf("cleanup: remove %s: %v", c.Name, err)
+		}
+	}
+	if e.h.RemoveVolume != nil {
+		for _, v := range e.vols {
+			if err := e.h.RemoveVolume(ctx, e.rt, v); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				e.t.Errorf("cleanup: remove volume %s: %v", v, err)
+			}
 		}
 	}
 	if e.h.RemoveNetwork == nil {

@@ -45,6 +45,8 @@ func Run(t *testing.T, h Harness) {
 		{"ListFilters", testListFilters},
 		{"Network", testNetwork},
 		{"NetworkMode", testNetworkMode},
+		{"InspectNetwork", testInspectNetwork},
+		{"Volume", testVolume},
 		{"Security", testSecurity},
 	}
 	for _, tc := range tests {
@@ -576,6 +578,74 @@ func testNetwork(e *env) {
 	orphan.Network = e.prefix + "missing"
 	if _, err := e.rt.Create(e.ctx(time.Minute), orphan); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("Create on a missing network = %v, want ErrNotFound", err)
+	}
+}
+
+// testInspectNetwork: a network is found by name with its labels, the
+// engine's bridge too; a missing one is ErrNotFound.
+func testInspectNetwork(e *env) {
+	t := e.t
+	net := e.ensureNetwork("net")
+	n, err := e.rt.InspectNetwork(e.ctx(time.Minute), net)
+	if err != nil || n.Name != net || n.ID == "" || n.Labels[TestLabel] != e.label {
+		t.Errorf("InspectNetwork(%s) = %+v, %v; want it with its ID and label %s=%s", net, n, err, TestLabel, e.label)
+	}
+	if b, err := e.rt.InspectNetwork(e.ctx(time.Minute), "bridge"); err != nil || b.Name != "bridge" {
+		t.Errorf("InspectNetwork(bridge) = %+v, %v; want the engine's bridge", b, err)
+	}
+	if _, err := e.rt.InspectNetwork(e.ctx(time.Minute), e.prefix+"missing"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("InspectNetwork of a missing network = %v, want ErrNotFound", err)
+	}
+}
+
+// testVolume: EnsureVolume makes a volume with its labels once, and
+// answers later calls, racing ones included, with the volume as it is; a
+// volume the engine made for a container's mount has no labels.
+func testVolume(e *env) {
+	t := e.t
+	name := e.prefix + "vol"
+	e.vols = append(e.vols, name)
+	if _, err := e.rt.InspectVolume(e.ctx(time.Minute), name); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("InspectVolume of a missing volume = %v, want ErrNotFound", err)
+	}
+	mine := map[string]string{TestLabel: e.label, "made-by": "suite"}
+	var wg sync.WaitGroup
+	got := make(chan runtime.Volume, 4)
+	for range 4 {
+		wg.Go(func() {
+			v, err := e.rt.EnsureVolume(e.ctx(time.Minute), name, mine)
+			if err != nil {
+				t.Errorf("racing EnsureVolume: %v", err)
+			}
+			got <- v
+		})
+	}
+	wg.Wait()
+	close(got)
+	for v := range got {
+		if v.Name != name || v.Labels["made-by"] != "suite" {
+			t.Errorf("EnsureVolume = %+v, want %s with its labels", v, name)
+		}
+	}
+	v, err := e.rt.EnsureVolume(e.ctx(time.Minute), name, map[string]string{TestLabel: e.label, "made-by": "another"})
+	if err != nil || v.Labels["made-by"] != "suite" {
+		t.Errorf("EnsureVolume of an existing volume = %+v, %v; want it with the labels it was made with", v, err)
+	}
+	if v, err := e.rt.InspectVolume(e.ctx(time.Minute), name); err != nil || v.Name != name || v.Labels["made-by"] != "suite" {
+		t.Errorf("InspectVolume = %+v, %v; want %s with its labels", v, err, name)
+	}
+
+	auto := e.prefix + "auto"
+	e.vols = append(e.vols, auto)
+	spec := e.spec("mounts")
+	spec.Mounts = []runtime.Mount{{Type: runtime.MountVolume, Source: auto, Target: "/data"}}
+	e.create(spec)
+	v, err = e.rt.InspectVolume(e.ctx(time.Minute), auto)
+	if err != nil || len(v.Labels) != 0 {
+		t.Errorf("InspectVolume of the volume a container's mount made = %+v, %v; want it, without labels", v, err)
+	}
+	if v, err := e.rt.EnsureVolume(e.ctx(time.Minute), auto, mine); err != nil || len(v.Labels) != 0 {
+		t.Errorf("EnsureVolume of the volume a mount made = %+v, %v; want it as it is, without labels", v, err)
 	}
 }
 
