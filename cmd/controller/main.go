@@ -30,6 +30,7 @@ func run(args []string) int {
 		capabilities, hostPaths string
 		logFormat, logLevelFlag string
 		metricsOn               bool
+		volumes, networks       string
 	)
 	hostname, _ := os.Hostname()
 	dockerHost := os.Getenv("DOCKER_HOST")
@@ -80,6 +81,8 @@ func run(args []string) int {
 	f.BoolVar(&cfg.Policy.AllowHostNetwork, "allow-host-network", false, "allow Units and Jobs to use the host's network (networkMode: host)")
 	f.StringVar(&hostPaths, "allowed-host-paths", "/var/lib/berth-volumes", "comma-separated host directories under which hostPath volumes may be mounted (\"\": no hostPath volumes)")
 	f.BoolVar(&cfg.Policy.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
+	f.StringVar(&volumes, "allowed-volumes", "", "comma-separated Docker volumes that Units and Jobs may mount by name though berth did not create them (* for any)")
+	f.StringVar(&networks, "allowed-networks", "", "comma-separated Docker networks that networkMode may name though berth did not create them (* for any)")
 	f.StringVar(&cfg.Policy.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
@@ -106,6 +109,8 @@ func run(args []string) int {
 				cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
 			}
 		}
+		cfg.Policy.AllowedVolumes = splitList(volumes)
+		cfg.Policy.AllowedNetworks = splitList(networks)
 		cfg.DisableMetrics = !metricsOn
 		log, err := newLogger(logFormat, logLevelFlag)
 		if err != nil {

@@ -91,6 +91,9 @@ type instance struct {
 	// statusRev is the mod revision of status in etcd, as written or read;
 	// changed under Controller.mu.
 	statusRev int64
+	// createdID is the container this controller last created for the
+	// instance; changed under Controller.mu.
+	createdID string
 	timing    timing
 }
 
@@ -367,7 +370,12 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	var denied *refusal
 	if u != nil && placed && u.Spec.Goal == v1.GoalStart {
-		if denied = c.refuse(&u.Spec.Container); denied != nil {
+		if denied = c.refuse(&u.Spec.Container); denied == nil {
+			if denied, err = c.refuseForeign(ctx, &u.Spec.Container); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+		if denied != nil {
 			pin.Refused = denied.msg
 		}
 	}

@@ -28,7 +28,7 @@ func (r *run) create(ctx context.Context) error {
 	if ref != nil {
 		return ref
 	}
-	networkMode, err := c.joinNetwork(ctx, t.NetworkMode)
+	networkMode, err := c.admit(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,9 @@ func (r *run) create(ctx context.Context) error {
 		r.event(ctx, v1.EventWarning, "Failed", "create container: %v", err)
 		return fmt.Errorf("create container: %w", err)
 	}
+	c.mu.Lock()
+	r.in.createdID = id
+	c.mu.Unlock()
 	r.event(ctx, v1.EventNormal, "Created", "container %s created from %s", short(id), t.Image)
 	r.state = v1.StateStarting
 	if err := r.report(ctx); err != nil {

@@ -38,6 +38,14 @@
 // Every container runs with no-new-privileges unless its template asks
 // allowPrivilegeEscalation: true and the host allows it.
 //
+// Named volumes and networks are checked against the engine
+// (policy_engine.go): only those berth made (labelled berth.dev/volume,
+// berth.dev/network) or the operator lists (--allowed-volumes,
+// --allowed-networks) may be used; a named volume that does not exist yet
+// is made, as berth's, just before the container. networkMode
+// container:<x> joins only a container this controller made, known by its
+// ID, never by its labels.
+//
 // Env values from files (valueFrom.file) are read when the container is
 // created, from the host's secrets directory: at most 64 KiB, one trailing
 // newline dropped, never written to etcd, status, events or logs. A file

@@ -33,13 +33,20 @@ type Policy struct {
 	AllowedCapabilities []string
 	// AllowHostNetwork allows networkMode host, and networkMode
 	// container:<x> joining any container; without it x must be a
-	// container berth runs on this host, not on the host's network.
+	// container this controller made, not on the host's network.
 	AllowHostNetwork bool
 	// AllowedHostPaths are the directories under which hostPath volumes
 	// may be mounted.
 	AllowedHostPaths []string
 	// AllowPrivilegeEscalation lets a container turn no-new-privileges off.
 	AllowPrivilegeEscalation bool
+	// AllowedVolumes are the named volumes a container may mount though
+	// berth did not create them ("*": any). Those berth created, and those
+	// that do not exist yet (berth creates them), need no listing.
+	AllowedVolumes []string
+	// AllowedNetworks are the Docker networks networkMode may name though
+	// berth did not create them ("*": any).
+	AllowedNetworks []string
 	// SecretsDir is where env valueFrom.file names are read from.
 	SecretsDir string
 }
@@ -201,9 +208,10 @@ const maxJoinHops = 8
 // joinNetwork checks the template's network mode against the policy and
 // returns the one to create the container with. Unless the host allows
 // its network (--allow-host-network), networkMode container:<x> may only
-// join a container berth runs on this host (labelled berth.dev/host with
-// this host's name) that does not use the host's network, and that joins
-// such a container in turn when it joins one. Another container's network
+// join a container this controller made for one of its instances (made:
+// not its labels, which anyone who creates a container can set, but its ID
+// as this controller created or reported it) that does not use the host's
+// network, and that joins such a container in turn when it joins one. Another container's network
 // would let the container watch that container's traffic, and any
 // container but berth's may be on the host's network. The mode returned
 // names the container checked by its ID, so that a container given x's
@@ -223,7 +231,7 @@ func (c *Controller) joinNetwork(ctx context.Context, mode string) (string, erro
 			return "", c.denied("networkMode %s joins a container that berth does not run on this host (controller --allow-host-network)", mode)
 		case err != nil:
 			return "", fmt.Errorf("networkMode %s: %w", mode, err)
-		case ctr.Labels[v1.LabelHost] != c.o.Host:
+		case !c.made(ctr):
 			return "", c.denied("networkMode %s joins a container that berth does not run on this host (controller --allow-host-network)", mode)
 		case ctr.NetworkMode == "host":
 			return "", c.denied("networkMode %s joins a container that uses the host's network (controller --allow-host-network)", mode)

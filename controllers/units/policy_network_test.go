@@ -12,15 +12,19 @@ import (
 	"berth.dev/berth/internal/testenv"
 )
 
-// TestJoinNetwork: networkMode container:<x> joins only a container berth
-// runs on this host that is not on the host's network, and names it by
-// its ID; --allow-host-network lets any through.
+// TestJoinNetwork: networkMode container:<x> joins only a container this
+// controller made that is not on the host's network, and names it by its
+// ID; a container merely labelled as berth's is not one; --allow-host-network
+// lets any through.
 func TestJoinNetwork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rt := fake.New()
 	rt.AddImage("berth/testapp")
-	mk := func(name, host, mode string) string {
+	// made are the instances of h1's controller, with the containers it
+	// created for them.
+	made := map[string]*instance{}
+	label := func(name, host, mode string) string {
 		t.Helper()
 		spec := runtime.ContainerSpec{Name: name, Image: "berth/testapp", NetworkMode: mode, Labels: map[string]string{}}
 		if host != "" {
@@ -31,6 +35,14 @@ func TestJoinNetwork(t *testing.T) {
 		id, err := rt.Create(ctx, spec)
 		if err != nil {
 			t.Fatal(err)
+		}
+		return id
+	}
+	mk := func(name, host, mode string) string {
+		t.Helper()
+		id := label(name, host, mode)
+		if host == "h1" {
+			made[name] = &instance{createdID: id}
 		}
 		return id
 	}
@@ -46,6 +58,9 @@ func TestJoinNetwork(t *testing.T) {
 	// A ring: a joins b, which did not exist yet, and b joins a.
 	mk("ring-a", "h1", "container:ring-b")
 	mk("ring-b", "h1", "container:ring-a")
+	// Labelled as h1's by whoever could create a container, not by h1.
+	label("forged", "h1", "")
+	mk("joins-forged", "h1", "container:forged")
 
 	const (
 		notBerths = "refused by host h1's policy: networkMode container:%s joins a container that berth does not run on this host (controller --allow-host-network)"
@@ -69,6 +84,8 @@ func TestJoinNetwork(t *testing.T) {
 		{name: "a container berth did not make", mode: "container:foreign", refuse: notBerths},
 		{name: "a container berth did not make, on the host's network", mode: "container:foreign-host", refuse: notBerths},
 		{name: "berth's container of another host", mode: "container:other-host", refuse: notBerths},
+		{name: "a container labelled as this host's that it did not make", mode: "container:forged", refuse: notBerths},
+		{name: "berth's container joining one labelled as this host's", mode: "container:joins-forged", refuse: notBerths},
 		{name: "berth's container on the host's network", mode: "container:berth-host", refuse: hostNet},
 		{name: "berth's container joining a foreign one", mode: "container:joins-foreign", refuse: notBerths},
 		{name: "berth's container joining one on the host's network", mode: "container:joins-berth-host", refuse: hostNet},
@@ -79,7 +96,7 @@ func TestJoinNetwork(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Controller{o: Options{Host: "h1", Runtime: rt, Policy: tt.policy}}
+			c := &Controller{o: Options{Host: "h1", Runtime: rt, Policy: tt.policy}, instances: made}
 			got, err := c.joinNetwork(ctx, tt.mode)
 			var ref *refusal
 			switch {
