@@ -21,6 +21,17 @@ const (
 	MinGitInterval            = 5 * time.Second
 )
 
+// Floors of health checks, whatever declares them (a Unit's or Job's
+// healthCheck, a Service's checks, SERVICE_CHECK_* on a container, the
+// Consul agent API): a shorter interval, TTL or timeout is raised to these
+// where the check runs, with a warning, as Consul raises an interval
+// below its minimum. A probe is a docker exec or a connection; without a
+// floor, an interval of 1ns runs them back to back.
+const (
+	MinCheckInterval = time.Second // also the floor of a TTL
+	MinCheckTimeout  = time.Second // as Kubernetes' timeoutSeconds: a probe needs time to answer
+)
+
 // Default fills in the defaults of every field the user left out. It is
 // idempotent and touches nothing the user set, but for writing capability
 // names in one form (NET_ADMIN for cap_net_admin).

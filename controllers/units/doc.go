@@ -21,6 +21,13 @@
 // startLimit.burst starts within startLimit.interval move the instance to
 // FAILED, as systemd's start limit does, until its spec changes.
 //
+// Health: a healthCheck runs against the instance's own container (exec
+// inside it, http or tcp on its port) from the moment it runs, one probe
+// at a time. Its interval and timeout are at least one second
+// (v1.MinCheckInterval, v1.MinCheckTimeout) whatever the object says: a
+// shorter one is raised, logged, and recorded as a CheckBelowMinimum
+// warning event each time a prober starts.
+//
 // Containers are named berth-unit-<name> and labelled berth.dev/host,
 // berth.dev/kind, berth.dev/name and berth.dev/spec-hash; only containers
 // labelled with this host are ever touched. The name makes a second

@@ -18,6 +18,43 @@ import (
 // maxProbeOutput caps what a probe's output keeps, as Consul does.
 const maxProbeOutput = 4096
 
+// ReasonCheckBelowMinimum is the reason of the warning event recorded when
+// a health check's interval or timeout is raised to berth's floor.
+const ReasonCheckBelowMinimum = "CheckBelowMinimum"
+
+// healthPeriods returns the interval and timeout a health check runs with:
+// as written (the defaults when unset), raised to v1.MinCheckInterval and
+// v1.MinCheckTimeout, and what was raised, one phrase each. The floor
+// holds whatever stored object asks: validation only refuses 0 and less,
+// as Docker's healthcheck accepts 1ms, and an interval of 1ms would run an
+// exec back to back.
+func healthPeriods(hc *v1.HealthCheck) (interval, timeout time.Duration, raised []string) {
+	interval, timeout = v1.DefaultHealthInterval, v1.DefaultHealthTimeout
+	if hc.Interval != nil && hc.Interval.Duration > 0 {
+		interval = hc.Interval.Duration
+	}
+	if hc.Timeout != nil && hc.Timeout.Duration > 0 {
+		timeout = hc.Timeout.Duration
+	}
+	if interval < v1.MinCheckInterval {
+		raised = append(raised, fmt.Sprintf("healthCheck.interval %s raised to the minimum of %s", interval, v1.MinCheckInterval))
+		interval = v1.MinCheckInterval
+	}
+	if timeout < v1.MinCheckTimeout {
+		raised = append(raised, fmt.Sprintf("healthCheck.timeout %s raised to the minimum of %s", timeout, v1.MinCheckTimeout))
+		timeout = v1.MinCheckTimeout
+	}
+	return interval, timeout, raised
+}
+
+// objectOf returns the kind and name of a work-queue key.
+func objectOf(key string) (kind, name string) {
+	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
+		return v1.KindJob, name
+	}
+	return v1.KindUnit, key
+}
+
 // health is what the prober of one container has seen.
 type health struct {
 	Configured bool
@@ -89,7 +126,13 @@ func (c *Controller) stopProber(name string) {
 func (c *Controller) probe(ctx context.Context, p *prober, name string, u *v1.Unit, ctr runtime.Container) {
 	defer close(p.done)
 	hc := u.Spec.Container.HealthCheck
-	interval, timeout := hc.Interval.Duration, hc.Timeout.Duration
+	interval, timeout, raised := healthPeriods(hc)
+	if len(raised) > 0 {
+		kind, obj := objectOf(name)
+		msg := strings.Join(raised, ", ")
+		c.o.Log.Warn("health check below the minimum interval or timeout", "kind", kind, "name", obj, "raised", msg)
+		c.o.Events.Event(ctx, kind, obj, v1.EventWarning, ReasonCheckBelowMinimum, "%s", msg)
+	}
 	startPeriod := time.Duration(0)
 	if hc.StartPeriod != nil {
 		startPeriod = hc.StartPeriod.Duration
