@@ -74,6 +74,7 @@ func run(args []string) int {
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP even when --listen is not a loopback address")
 	f.StringVar(&cfg.APITokenFile, "api-token-file", "", "file holding the token (X-Consul-Token or Authorization: Bearer) that API writes and logs require")
 	f.StringVar(&cfg.APIReads, "api-reads", "open", "API reads: open (no token needed) or token (the --api-token-file token is needed)")
+	f.BoolVar(&cfg.EnableScriptChecks, "enable-script-checks", false, "let script checks registered through the Consul agent API run, in this host's berth containers only (Consul's enable_script_checks); checks Units, Services and containers declare run either way")
 	f.Float64Var(&cfg.DNSRateLimit, "dns-rate-limit", 100, "DNS queries a second one client address other than loopback may send before its UDP queries are dropped or truncated (0: no limit; loopback clients, 127.0.0.0/8 and ::1, are never limited)")
 	f.IntVar(&cfg.DNSRateBurst, "dns-rate-burst", 1000, "DNS queries one client address other than loopback may send at once")
 	f.BoolVar(&cfg.Policy.AllowPrivileged, "allow-privileged", false, "allow Units and Jobs to run privileged containers")

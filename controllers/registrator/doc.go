@@ -28,4 +28,30 @@
 // It also runs the endpoints' health checks (http, tcp, exec inside the
 // container, ttl, and the container's own Docker health status) and
 // writes their results into the endpoints.
+//
+// # Which container a command runs in
+//
+// A check a container declares for itself (SERVICE_CHECK_SCRIPT or
+// SERVICE_CHECK_CMD in its environment or labels), a Service's exec check
+// and a Job's exec healthCheck run in the container they belong to, always.
+// A script check registered through the agent API names a container
+// (DockerContainerID): it is refused in Consul's words unless
+// Options.EnableScriptChecks is set (controller --enable-script-checks),
+// and then runs only in a container berth created on this host: labelled
+// with this host's name as a Unit's or Job's container, and the container
+// this host's status of that instance names. That is decided when the
+// check is registered (a *catalog.RefusedError otherwise) and again
+// before every run, so a registration kept from before, or a container
+// that is no longer berth's, gets no exec: the check is critical and says
+// why.
+//
+// # Floors
+//
+// Whatever declares a check, its interval and TTL are at least
+// v1.MinCheckInterval and its timeout at least v1.MinCheckTimeout (one
+// second each), as Consul raises an interval below its minimum: an
+// interval of 1ns would otherwise run a docker exec back to back. The
+// catalog shows the raised values; raising one logs a warning and records
+// a CheckBelowMinimum warning event on the Unit or Job that owns the
+// endpoint (on the Service, for a static endpoint), once per runner.
 package registrator

@@ -25,7 +25,10 @@ type runner struct {
 	def       catalog.Check
 	defKey    string // the definition it runs; a new one replaces the runner
 	container string
-	cancel    context.CancelFunc
+	// resolve, when set, says before every run of an exec check which
+	// container it may run in (the ID returned), or refuses it.
+	resolve func(ctx context.Context, container string) (string, error)
+	cancel  context.CancelFunc
 	// ran counts each result in berth_health_checks_total.
 	ran func(typ string, result v1.CheckStatus)
 
@@ -99,16 +102,10 @@ func (r *runner) run(ctx context.Context, rt runtime.Runtime, changed func()) {
 			return
 		case <-time.After(wait):
 		}
-		wait = r.def.Interval
-		if wait <= 0 {
-			wait = DefaultCheckInterval
-		}
-		timeout := r.def.Timeout
-		if timeout <= 0 {
-			timeout = DefaultCheckTimeout
-		}
+		wait = atLeast(r.def.Interval, DefaultCheckInterval, v1.MinCheckInterval)
+		timeout := atLeast(r.def.Timeout, DefaultCheckTimeout, v1.MinCheckTimeout)
 		pctx, cancel := context.WithTimeout(ctx, timeout)
-		result, out := probe(pctx, rt, r.def, r.container)
+		result, out := r.probeOnce(pctx, rt)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -120,6 +117,31 @@ func (r *runner) run(ctx context.Context, rt runtime.Runtime, changed func()) {
 	}
 }
 
+// probeOnce runs the check once, in the container resolve allows when it
+// is set.
+func (r *runner) probeOnce(ctx context.Context, rt runtime.Runtime) (v1.CheckStatus, string) {
+	container := r.container
+	if r.resolve != nil && r.def.Type == catalog.CheckExec {
+		var err error
+		if container, err = r.resolve(ctx, r.container); err != nil {
+			return v1.CheckCritical, err.Error()
+		}
+	}
+	return probe(ctx, rt, r.def, container)
+}
+
+// atLeast is d, or def when d is not set, and never less than floor: the
+// runner holds berth's floors whatever the definition says.
+func atLeast(d, def, floor time.Duration) time.Duration {
+	if d <= 0 {
+		d = def
+	}
+	return max(d, floor)
+}
+
+// ttl is the check's TTL, at least v1.MinCheckInterval.
+func (r *runner) ttl() time.Duration { return max(r.def.TTL, v1.MinCheckInterval) }
+
 // runTTL turns the check critical when no update came within its TTL.
 func (r *runner) runTTL(ctx context.Context, changed func()) {
 	for {
@@ -127,7 +149,7 @@ func (r *runner) runTTL(ctx context.Context, changed func()) {
 		deadline := r.ttlDeadline
 		r.mu.Unlock()
 		if deadline.IsZero() {
-			deadline = time.Now().Add(r.def.TTL)
+			deadline = time.Now().Add(r.ttl())
 			r.mu.Lock()
 			r.ttlDeadline = deadline
 			r.mu.Unlock()
@@ -142,11 +164,11 @@ func (r *runner) runTTL(ctx context.Context, changed func()) {
 		r.mu.Unlock()
 		if expired {
 			r.ran(r.def.Type, v1.CheckCritical)
-			if r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.def.TTL)) {
+			if r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.ttl())) {
 				changed()
 			}
 			r.mu.Lock()
-			r.ttlDeadline = time.Now().Add(r.def.TTL)
+			r.ttlDeadline = time.Now().Add(r.ttl())
 			r.mu.Unlock()
 		}
 	}
@@ -156,7 +178,7 @@ func (r *runner) runTTL(ctx context.Context, changed func()) {
 func (r *runner) update(status v1.CheckStatus, output string) bool {
 	r.ran(r.def.Type, status)
 	r.mu.Lock()
-	r.ttlDeadline = time.Now().Add(r.def.TTL)
+	r.ttlDeadline = time.Now().Add(r.ttl())
 	r.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -197,13 +219,15 @@ func probe(ctx context.Context, rt runtime.Runtime, c catalog.Check, container s
 				req.Header.Add(k, v)
 			}
 		}
+		// The output is shown on open reads: a password in the URL is not.
+		shown := req.URL.Redacted()
 		resp, err := checkClient.Do(req)
 		if err != nil {
-			return v1.CheckCritical, fmt.Sprintf("HTTP %s %s: %v", method, c.HTTP, unwrap(err))
+			return v1.CheckCritical, fmt.Sprintf("HTTP %s %s: %v", method, shown, unwrap(err))
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxOutput))
-		out := fmt.Sprintf("HTTP %s %s: %s Output: %s", method, c.HTTP, resp.Status, strings.TrimSpace(string(body)))
+		out := fmt.Sprintf("HTTP %s %s: %s Output: %s", method, shown, resp.Status, strings.TrimSpace(string(body)))
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			return v1.CheckPassing, out

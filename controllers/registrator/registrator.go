@@ -51,9 +51,16 @@ type Options struct {
 	// this host's endpoints by status.
 	BerthMetrics *metrics.Metrics
 	// Events, when set, records Registered and Deregistered about the Unit
-	// or Job that owns an endpoint (endpoints without an owner have none).
+	// or Job that owns an endpoint (endpoints without an owner have none),
+	// and a warning when a check's interval is raised to the minimum.
 	Events EventRecorder
-	Log    *slog.Logger
+	// EnableScriptChecks lets script checks registered through the agent
+	// API run (controller --enable-script-checks), and then only in the
+	// containers berth created on this host. Off, they are refused. The
+	// checks containers declare for themselves (SERVICE_CHECK_SCRIPT, a
+	// Service's or Job's exec check) run in their own container either way.
+	EnableScriptChecks bool
+	Log                *slog.Logger
 }
 
 // EventRecorder records events about objects for describe.
@@ -229,7 +236,12 @@ func (r *Registrator) reconcile(ctx context.Context, _ string) (reconcile.Result
 	}
 	r.mu.Unlock()
 
-	want := r.withResults(desired(in))
+	want, floors := r.withResults(desired(in))
+	for _, f := range floors {
+		r.o.Log.Warn("check below the minimum interval or timeout", "service", f.endpoint.Service, "id", f.endpoint.ID,
+			"check", f.check, "raised", strings.Join(f.raised, ", "))
+		r.warnEvent(ctx, f.endpoint, ReasonCheckBelowMinimum, "%s", f.message())
+	}
 	next := map[string]string{}
 	for _, e := range want {
 		b, err := json.Marshal(e)
@@ -338,13 +350,17 @@ func (r *Registrator) revoke() {
 
 // withResults starts the runners of new checks, stops those of checks
 // gone, fills in each check's verdict, and drops endpoints critical for
-// longer than their checks' DeregisterCriticalAfter.
-func (r *Registrator) withResults(eps []catalog.Endpoint) []catalog.Endpoint {
+// longer than their checks' DeregisterCriticalAfter. Every check's
+// interval, timeout and TTL are raised to berth's floors first (and shown
+// so in the catalog); it returns the checks whose runner it started with
+// raised durations, to warn about.
+func (r *Registrator) withResults(eps []catalog.Endpoint) ([]catalog.Endpoint, []floored) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	live := map[string]bool{}
 	out := eps[:0]
 	var drop []string
+	var floors []floored
 	for _, e := range eps {
 		gone := false
 		for i := range e.Checks {
@@ -354,13 +370,22 @@ func (r *Registrator) withResults(eps []catalog.Endpoint) []catalog.Endpoint {
 			}
 			key := e.ID + "\x00" + c.ID
 			live[key] = true
+			raised := floorCheck(c)
 			defKey := checkDefKey(c, e.Container)
 			rn := r.runners[key]
 			if rn == nil || rn.defKey != defKey {
 				if rn != nil {
 					rn.cancel()
 				}
+				if len(raised) > 0 {
+					floors = append(floors, floored{endpoint: e, check: c.ID, raised: raised})
+				}
 				rn = &runner{def: *c, defKey: defKey, container: e.Container, status: c.Status, ran: r.o.BerthMetrics.CheckRan}
+				if e.Source == catalog.SourceAgent && c.Type == catalog.CheckExec {
+					// Asked before every run: what the API registered may
+					// run only in this host's berth containers.
+					rn.resolve = r.scriptContainer
+				}
 				if rn.status == "" {
 					rn.status = v1.CheckCritical
 				}
@@ -401,7 +426,7 @@ func (r *Registrator) withResults(eps []catalog.Endpoint) []catalog.Endpoint {
 		}
 		r.saveAgentLocked()
 	}
-	return out
+	return out, floors
 }
 
 func checkDefKey(c *catalog.Check, container string) string {
@@ -455,6 +480,9 @@ func (r *Registrator) Register(ctx context.Context, e catalog.Endpoint) error {
 		return fmt.Errorf("service id %q may not contain '/'", e.ID)
 	}
 	e.Source, e.Host = catalog.SourceAgent, r.o.Host
+	if err := r.checkScripts(ctx, e.Container, e.Checks...); err != nil {
+		return err
+	}
 	if e.Weights.Passing == 0 {
 		e.Weights.Passing = 1
 	}
@@ -482,15 +510,24 @@ func (r *Registrator) Deregister(ctx context.Context, id string) error {
 }
 
 // RegisterCheck implements catalog.Agent: the check is added to the
-// endpoint registered through the agent with that id.
+// endpoint registered through the agent with that id. A script check is
+// refused unless it may run in the endpoint's container.
 func (r *Registrator) RegisterCheck(ctx context.Context, serviceID string, c catalog.Check) error {
 	r.mu.Lock()
 	e, ok := r.agent[serviceID]
+	r.mu.Unlock()
 	if !ok {
-		r.mu.Unlock()
 		if serviceID == "" {
 			return errors.New("checks must belong to a service registered on this agent (ServiceID)")
 		}
+		return fmt.Errorf("no service %q registered on this agent", serviceID)
+	}
+	if err := r.checkScripts(ctx, e.Container, c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if e, ok = r.agent[serviceID]; !ok {
+		r.mu.Unlock()
 		return fmt.Errorf("no service %q registered on this agent", serviceID)
 	}
 	kept := e.Checks[:0]
@@ -627,6 +664,21 @@ func (r *Registrator) ownerEvent(ctx context.Context, e catalog.Endpoint, reason
 		return
 	}
 	r.o.Events.Event(ctx, e.OwnerKind, e.OwnerName, v1.EventNormal, reason, format, args...)
+}
+
+// warnEvent records a warning about the object that declared e: the Unit
+// or Job that owns it, or the Service of a static endpoint. Endpoints of
+// other containers and of the agent API have none: the log line is all.
+func (r *Registrator) warnEvent(ctx context.Context, e catalog.Endpoint, reason, format string, args ...any) {
+	if r.o.Events == nil {
+		return
+	}
+	switch {
+	case e.OwnerKind != "" && e.OwnerName != "":
+		r.o.Events.Event(ctx, e.OwnerKind, e.OwnerName, v1.EventWarning, reason, format, args...)
+	case e.Source == catalog.SourceStatic:
+		r.o.Events.Event(ctx, v1.KindService, e.Service, v1.EventWarning, reason, format, args...)
+	}
 }
 
 // countEndpoints sets berth_endpoints from what this host registers.

@@ -26,11 +26,17 @@ type env struct {
 	stop func()
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv runs a Registrator of host h1 on a fake engine; mods change its
+// options first.
+func newEnv(t *testing.T, mods ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New()}
 	e.rt.AddImage("berth/testapp")
-	e.r = New(Options{Store: e.s, Runtime: e.rt, Host: "h1", Address: "127.0.0.1", DataDir: t.TempDir(), TTL: 2 * time.Second, Resync: time.Hour})
+	o := Options{Store: e.s, Runtime: e.rt, Host: "h1", Address: "127.0.0.1", DataDir: t.TempDir(), TTL: 2 * time.Second, Resync: time.Hour}
+	for _, m := range mods {
+		m(&o)
+	}
+	e.r = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.r.Run(ctx) }()

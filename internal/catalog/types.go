@@ -163,8 +163,18 @@ type Reader interface {
 	Wait(ctx context.Context, scope string, index int64) int64
 }
 
+// RefusedError is what an Agent returns when its policy does not allow a
+// registration (script checks are off, a container is not one berth runs
+// on this host): the request is refused, the agent has not failed. Its
+// text is for the client; the HTTP API answers it with 403.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }
+
 // Agent is this host's side of the catalog: what the Consul agent API
 // writes through. Endpoints it registers are this host's, on its lease.
+// Register and RegisterCheck return a *RefusedError for what the host's
+// policy does not allow.
 type Agent interface {
 	// NodeName is this host's name; Datacenter the catalog's ("dc1").
 	NodeName() string

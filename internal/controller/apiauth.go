@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
@@ -35,7 +36,9 @@ const (
 // Bearer header or Consul's ?token= query parameter, in that order, and
 // compared in constant time. A refused request gets 403 with a body in
 // Consul's words ("Permission denied: ..."), which never repeats the token
-// that was sent. It is safe for concurrent use.
+// that was sent. A request that carries the right token is marked as such
+// (carriesToken), for what only its holders may read. It is safe for
+// concurrent use.
 type apiAuth struct {
 	tokenSum       *[sha256.Size]byte // of the token; nil: no --api-token-file
 	readsNeedToken bool
@@ -85,19 +88,23 @@ func (a *apiAuth) Handler(next http.Handler) http.Handler {
 		protected := (r.Method != http.MethodGet && r.Method != http.MethodHead) ||
 			p == "/v1/logs" || strings.HasPrefix(p, "/v1/logs/")
 		tok, r := requestToken(r)
+		valid := tok != "" && a.tokenOK(tok)
 		switch {
 		case a.tokenSum != nil && (protected || a.readsNeedToken):
 			if tok == "" {
 				a.deny(w, r, deniedNoToken, "this API needs a token: send it as the X-Consul-Token header or as Authorization: Bearer")
 				return
 			}
-			if !a.tokenOK(tok) {
+			if !valid {
 				a.deny(w, r, deniedWrongToken, "the token sent is not this controller's --api-token-file token")
 				return
 			}
 		case a.tokenSum == nil && protected && !fromLoopback(r):
 			a.deny(w, r, deniedNotLoopback, "writes and logs need a token from addresses other than loopback, and this controller has no --api-token-file")
 			return
+		}
+		if valid {
+			r = r.WithContext(context.WithValue(r.Context(), tokenCarried{}, true))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -118,6 +125,18 @@ func (a *apiAuth) mayRead(r *http.Request) bool {
 	}
 	tok, _ := requestToken(r)
 	return tok != "" && a.tokenOK(tok)
+}
+
+// tokenCarried marks, in a request's context, a request that carried the
+// --api-token-file token.
+type tokenCarried struct{}
+
+// carriesToken reports whether r, as apiAuth passed it on, carried the
+// API token: such a read may see the secrets of check definitions (their
+// HTTP header values). Without --api-token-file no request carries it.
+func carriesToken(r *http.Request) bool {
+	v, _ := r.Context().Value(tokenCarried{}).(bool)
+	return v
 }
 
 // uncleanPath reports whether u's path is not in its clean form, or holds

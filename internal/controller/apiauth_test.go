@@ -141,6 +141,45 @@ func TestAPIAuth(t *testing.T) {
 	}
 }
 
+// A request that carries the API token is marked so, whatever it asks:
+// reads may then show what only token holders see (check headers).
+func TestAPIAuthMarksTheToken(t *testing.T) {
+	t.Parallel()
+	const token = "m4rk-t0ken"
+	withToken := newAPIAuth([]byte(token), false, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	without := newAPIAuth(nil, false, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name   string
+		a      *apiAuth
+		target string
+		header map[string]string
+		want   bool
+	}{
+		{"an open read without a token", withToken, "/v1/agent/checks", nil, false},
+		{"an open read with the token", withToken, "/v1/agent/checks", map[string]string{"X-Consul-Token": token}, true},
+		{"an open read with a bearer token", withToken, "/v1/health/checks/web", map[string]string{"Authorization": "Bearer " + token}, true},
+		{"an open read with ?token=", withToken, "/v1/health/state/any?token=" + token, nil, true},
+		{"an open read with a wrong token", withToken, "/v1/agent/checks", map[string]string{"X-Consul-Token": "nope"}, false},
+		{"no token file: loopback is not a token", without, "/v1/agent/checks", map[string]string{"X-Consul-Token": token}, false},
+	} {
+		var seen *http.Request
+		h := tc.a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r }))
+		r := httptest.NewRequest("GET", tc.target, nil)
+		r.RemoteAddr = "127.0.0.1:40000"
+		for k, v := range tc.header {
+			r.Header.Set(k, v)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if seen == nil {
+			t.Errorf("%s: not passed on", tc.name)
+			continue
+		}
+		if got := carriesToken(seen); got != tc.want {
+			t.Errorf("%s: carriesToken = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // headers turns key, value, key, value... into a map.
 func headers(kv []string) map[string]string {
 	m := map[string]string{}

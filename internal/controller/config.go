@@ -50,6 +50,11 @@ type Config struct {
 	APITokenFile string
 	APIReads     string
 
+	// EnableScriptChecks lets script checks registered through the Consul
+	// agent API run, in this host's berth containers only (Consul's
+	// enable_script_checks); off, they are refused.
+	EnableScriptChecks bool
+
 	// DNSRateLimit is how many queries a second one client address other
 	// than loopback may send before its UDP queries are dropped or
 	// truncated (0: no limit); DNSRateBurst is how many it may send at

@@ -134,6 +134,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer stopHTTP()
 	log.Info("serving HTTP", "listen", ln.Addr().String(), "scheme", scheme,
 		"token", cfg.APITokenFile != "", "reads", cmp.Or(cfg.APIReads, APIReadsOpen))
+	if cfg.EnableScriptChecks && token == nil {
+		// As Consul warns of enable_script_checks without ACLs.
+		log.Warn("--enable-script-checks without --api-token-file: every local user and host-network container may run commands in this host's berth containers")
+	}
 
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
@@ -188,11 +192,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := registrator.New(registrator.Options{
 		Visible: cat.WaitRevision,
 		Store:   st, Runtime: rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
-		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync,
+		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync, EnableScriptChecks: cfg.EnableScriptChecks,
 		Metrics: loopMetrics, BerthMetrics: bm, Events: recorder, Log: log.With("controller", "registrator"),
 	})
 	api := http.NewServeMux() // behind catalogRoutes and agentRoutes
-	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi")}).Register(api)
+	consulapi.New(cat, reg, consulapi.Options{Log: log.With("component", "consulapi"), ShowSecrets: carriesToken}).Register(api)
 	promsd.Register(api, cat)
 	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
 		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,

@@ -100,12 +100,13 @@ func (s *Server) agentService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) agentChecks(w http.ResponseWriter, r *http.Request) {
+	redact := s.redact(r)
 	s.read(w, r, "", func(query) (any, int64, error) {
 		idx := s.r.Index()
 		node := s.a.NodeName()
 		out := map[string]healthCheckJSON{}
 		for _, e := range s.a.Local() {
-			for _, c := range checks(node, e) {
+			for _, c := range checks(node, e, redact) {
 				out[c.CheckID] = c
 			}
 		}

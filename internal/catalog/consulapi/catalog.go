@@ -161,6 +161,7 @@ func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
+	redact := s.redact(r)
 	name := r.PathValue("name")
 	tags := r.URL.Query()["tag"]
 	passing, err := boolParam(r, "passing")
@@ -177,7 +178,7 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) {
 			if !hasTags(&e, tags) || !q.matchNodeMeta(n.Node) {
 				continue
 			}
-			cs := append(nodeChecks(n), checks(n.Name, e)...)
+			cs := append(nodeChecks(n), checks(n.Name, e, redact)...)
 			if passing && !allPassing(cs) {
 				continue
 			}
@@ -197,6 +198,7 @@ func allPassing(cs []healthCheckJSON) bool {
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) {
+	redact := s.redact(r)
 	name := r.PathValue("name")
 	s.read(w, r, name, func(q query) (any, int64, error) {
 		eps, idx := s.r.Endpoints(name)
@@ -205,7 +207,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) {
 		for _, e := range eps {
 			n := ns.of(e)
 			if q.matchNodeMeta(n.Node) {
-				out = append(out, checks(n.Name, e)...)
+				out = append(out, checks(n.Name, e, redact)...)
 			}
 		}
 		return out, idx, nil
@@ -213,6 +215,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) {
+	redact := s.redact(r)
 	name := r.PathValue("node")
 	s.read(w, r, "", func(query) (any, int64, error) {
 		idx := s.r.Index()
@@ -223,7 +226,7 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) {
 		ns := s.nodes()
 		for _, e := range s.allEndpoints() {
 			if n := ns.of(e); n.Name == name {
-				out = append(out, checks(n.Name, e)...)
+				out = append(out, checks(n.Name, e, redact)...)
 			}
 		}
 		return out, idx, nil
@@ -231,6 +234,7 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
+	redact := s.redact(r)
 	state := r.PathValue("state")
 	switch state {
 	case "any", string(statusPassing), string(statusWarning), string(statusCritical):
@@ -250,7 +254,7 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) {
 		ns := s.nodes()
 		for _, e := range s.allEndpoints() {
 			if n := ns.of(e); q.matchNodeMeta(n.Node) {
-				cs = append(cs, checks(n.Name, e)...)
+				cs = append(cs, checks(n.Name, e, redact)...)
 			}
 		}
 		out := []healthCheckJSON{}

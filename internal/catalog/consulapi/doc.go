@@ -56,7 +56,21 @@
 // An ID that is one of this host's container endpoints cannot be taken
 // over through the API (400), and check/register adds checks only to
 // services registered through the API. Deregistering an unknown id is a
-// no-op; updating an unknown check is 404, a non-TTL one 400.
+// no-op; updating an unknown check is 404, a non-TTL one 400. What the
+// Agent's policy refuses (a *catalog.RefusedError: script checks while
+// they are off, in Consul's words, or in a container berth does not run
+// on this host) is 403 with the Agent's reason; any other failure of the
+// Agent is 500.
+//
+// Check definitions are served on reads (/v1/agent/checks,
+// /v1/health/...). The values of their HTTP headers are shown as
+// "[redacted]" and the password in their URLs as "xxxxx", unless
+// Options.ShowSecrets says the request may see them (the controller: it
+// carries the API token).
+//
+// Intervals, timeouts and TTLs are taken as sent; the Agent raises those
+// under berth's floor (one second) where the check runs, as Consul raises
+// an interval below its minimum, and the catalog shows what runs.
 //
 // Reads set X-Consul-Index, X-Consul-LastContact: 0 and
 // X-Consul-KnownLeader: true. The index of /v1/catalog/service/{name},

@@ -39,6 +39,12 @@ type Options struct {
 	// MaxBodyBytes caps request bodies (1 MiB when zero); a larger body is
 	// 413.
 	MaxBodyBytes int64
+	// ShowSecrets reports whether a read may see what check definitions
+	// hold secret: the values of their HTTP headers (Authorization: ...)
+	// and the password in their URLs. The controller answers yes to a
+	// request that carries its API token. Nil: never; they are shown as
+	// "[redacted]".
+	ShowSecrets func(r *http.Request) bool
 }
 
 // Server answers Consul's HTTP API from a catalog.Reader and writes through
@@ -51,12 +57,14 @@ type Server struct {
 	max  int64
 	now  func() time.Time
 	rand func(n int64) int64
+	// secrets: see Options.ShowSecrets.
+	secrets func(r *http.Request) bool
 }
 
 // New returns a Server reading r and writing through a.
 func New(r catalog.Reader, a catalog.Agent, opts Options) *Server {
 	s := &Server{r: r, a: a, dc: opts.Datacenter, log: opts.Log, max: opts.MaxBodyBytes,
-		now: time.Now, rand: rand.Int64N}
+		now: time.Now, rand: rand.Int64N, secrets: opts.ShowSecrets}
 	if dc := a.Datacenter(); dc != "" {
 		s.dc = dc
 	}
@@ -192,6 +200,12 @@ func (s *Server) parseQuery(r *http.Request) (query, error) {
 	return q, nil
 }
 
+// redact reports whether check definitions in the answer to r hide their
+// secrets.
+func (s *Server) redact(r *http.Request) bool {
+	return s.secrets == nil || !s.secrets(r)
+}
+
 // matchNodeMeta reports whether n carries every ?node-meta pair.
 func (q query) matchNodeMeta(n catalog.Node) bool {
 	for _, kv := range q.nodeMeta {
@@ -313,8 +327,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	return b, true
 }
 
-// written answers a write: 200 with an empty body, or the error.
+// written answers a write: 200 with an empty body, or the error: 403
+// with the agent's reason for what its policy refuses, 500 otherwise.
 func (s *Server) written(w http.ResponseWriter, r *http.Request, err error, attrs ...any) {
+	var refused *catalog.RefusedError
+	if errors.As(err, &refused) {
+		s.log.Warn("consulapi: write refused", append([]any{"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", refused.Reason}, attrs...)...)
+		http.Error(w, refused.Reason, http.StatusForbidden)
+		return
+	}
 	if err != nil {
 		s.log.Error("consulapi: write failed", append([]any{"method", r.Method, "path", r.URL.Path, "err", err}, attrs...)...)
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -3,6 +3,7 @@ package consulapi
 import (
 	"crypto/sha256"
 	"fmt"
+	"net/url"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -240,10 +241,47 @@ func checkType(e catalog.Endpoint, c catalog.Check) string {
 
 func duration(d time.Duration) string { return d.String() }
 
-// checks are an endpoint's checks as Consul's HealthCheck, on node.
-func checks(node string, e catalog.Endpoint) []healthCheckJSON {
+// Redacted is what the values of a check's HTTP headers are shown as to a
+// read that may not see them.
+const Redacted = "[redacted]"
+
+// redactHeader returns h with every value replaced by Redacted; the names
+// stay, so a reader still sees which headers a check sends.
+func redactHeader(h map[string][]string) map[string][]string {
+	if len(h) == 0 {
+		return h
+	}
+	out := make(map[string][]string, len(h))
+	for k, vs := range h {
+		out[k] = make([]string, len(vs))
+		for i := range vs {
+			out[k][i] = Redacted
+		}
+	}
+	return out
+}
+
+// redactURL hides the password of a URL as url.URL.Redacted does
+// ("user:xxxxx@"); a URL that does not parse is hidden whole.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Redacted
+	}
+	if _, has := u.User.Password(); !has {
+		return s // as written
+	}
+	return u.Redacted()
+}
+
+// checks are an endpoint's checks as Consul's HealthCheck, on node; with
+// redact, their HTTP header values and URL passwords are hidden.
+func checks(node string, e catalog.Endpoint, redact bool) []healthCheckJSON {
 	out := make([]healthCheckJSON, 0, len(e.Checks))
 	for _, c := range e.Checks {
+		if redact {
+			c.Header, c.HTTP = redactHeader(c.Header), redactURL(c.HTTP)
+		}
 		out = append(out, healthCheckJSON{
 			Node: node, CheckID: c.ID, Name: c.Name, Status: string(c.Status),
 			Notes: c.Notes, Output: c.Output,
