@@ -27,12 +27,10 @@ const maxTokenBytes = 4096
 // that load, a token file that holds a token, and a --listen that is
 // loopback unless TLS or --insecure-http is given.
 func (c *Config) validateAPI() error {
-	switch {
-	case c.TLSCert != "" && c.TLSKey == "":
-		return fmt.Errorf("--tls-cert %s needs --tls-key: the key of that certificate", c.TLSCert)
-	case c.TLSKey != "" && c.TLSCert == "":
-		return fmt.Errorf("--tls-key %s needs --tls-cert: the certificate of that key", c.TLSKey)
-	case c.TLSCert != "" && c.InsecureHTTP:
+	if err := certAndKey("--tls-cert", c.TLSCert, "--tls-key", c.TLSKey); err != nil {
+		return err
+	}
+	if c.TLSCert != "" && c.InsecureHTTP {
 		return fmt.Errorf("--insecure-http and --tls-cert ask for both plain HTTP and HTTPS: give one")
 	}
 	if c.TLSCert != "" {
@@ -65,6 +63,18 @@ func (c *Config) validateAPI() error {
 		if !loopback {
 			return fmt.Errorf("--listen %s is not a loopback address: give --tls-cert and --tls-key to serve HTTPS there, or --insecure-http to serve plain HTTP", c.Listen)
 		}
+	}
+	return nil
+}
+
+// certAndKey says which of a certificate flag and its key flag is missing
+// when only one is given.
+func certAndKey(certFlag, cert, keyFlag, key string) error {
+	switch {
+	case cert != "" && key == "":
+		return fmt.Errorf("%s %s needs %s: the key of that certificate", certFlag, cert, keyFlag)
+	case key != "" && cert == "":
+		return fmt.Errorf("%s %s needs %s: the certificate of that key", keyFlag, key, certFlag)
 	}
 	return nil
 }

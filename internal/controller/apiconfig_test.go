@@ -78,24 +78,9 @@ func TestValidateAPIFlags(t *testing.T) {
 		{"every address with TLS", func(c *Config) { c.Listen, c.TLSCert, c.TLSKey = "0.0.0.0:8500", certs.ServerCert, certs.ServerKey }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := testConfig(t)
-			tc.set(&c)
-			err := c.Validate()
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
+			got := checkValidate(t, tc.set, tc.want)
 			if strings.Contains(got, secret) {
 				t.Errorf("the error repeats the file's content: %s", got)
-			}
-			if prefix, ok := strings.CutSuffix(tc.want, "…"); ok {
-				if !strings.HasPrefix(got, prefix) {
-					t.Errorf("Validate() = %q, want it to start with %q", got, prefix)
-				}
-				return
-			}
-			if got != tc.want {
-				t.Errorf("Validate() = %q, want %q", got, tc.want)
 			}
 		})
 	}
@@ -108,6 +93,29 @@ func TestValidateAPIFlags(t *testing.T) {
 			t.Errorf("an unreadable token file: Validate() = %v, want %q", err, want)
 		}
 	}
+}
+
+// checkValidate validates testConfig changed by set, and fails t unless
+// the error is want ("": none; ending in "…": starting with the rest). It
+// returns the error's text.
+func checkValidate(t *testing.T, set func(*Config), want string) string {
+	t.Helper()
+	c := testConfig(t)
+	set(&c)
+	got := ""
+	if err := c.Validate(); err != nil {
+		got = err.Error()
+	}
+	if prefix, ok := strings.CutSuffix(want, "…"); ok {
+		if !strings.HasPrefix(got, prefix) || got == prefix {
+			t.Errorf("Validate() = %q, want it to start with %q", got, prefix)
+		}
+		return got
+	}
+	if got != want {
+		t.Errorf("Validate() = %q, want %q", got, want)
+	}
+	return got
 }
 
 func TestIsLoopbackHost(t *testing.T) {

@@ -26,6 +26,15 @@ type Config struct {
 	EtcdKey          string
 	EtcdUser         string
 	EtcdPassword     string
+	// The embedded etcd's own TLS (SECURITY.md): EtcdServerCert and
+	// EtcdServerKey serve its https:// listen URLs; with EtcdClientCA it
+	// asks every client and peer for a certificate signed by that CA.
+	// InsecureEtcd allows plain HTTP on a listen address that is not
+	// loopback.
+	EtcdServerCert   string
+	EtcdServerKey    string
+	EtcdClientCA     string
+	InsecureEtcd     bool
 	DockerHost       string
 	Listen           string
 	DNSListen        string
@@ -101,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return fmt.Errorf("--advertise-address %q: not an IP address", c.AdvertiseAddress)
+	}
+	if err := c.validateEtcd(); err != nil {
+		return err
 	}
 	return c.validateAPI()
 }

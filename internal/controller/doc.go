@@ -16,6 +16,15 @@
 // host shows DOWN at once), close the etcd client, stop the embedded etcd
 // with its data intact.
 //
+// # The embedded etcd's protection
+//
+// Config.Validate refuses an --etcd-listen-client or --etcd-listen-peer
+// that is not loopback unless it is https:// with --etcd-server-cert,
+// --etcd-server-key and --etcd-client-ca (TLS, and a certificate of that
+// CA from every client), or --insecure-etcd is given. The controller then
+// reaches its own etcd with --etcd-cacert, --etcd-cert and --etcd-key, as
+// applyctl does.
+//
 // # The HTTP API's protection
 //
 // Config.Validate refuses a --listen that is not loopback unless the API
@@ -30,5 +39,8 @@
 // A refusal is 403 "Permission denied: ..." and counts in
 // berth_api_requests_denied_total{reason}. The token is read once at
 // start: restart the controller to change it. The host record's
-// httpScheme says whether clients speak http or https to --listen.
+// httpScheme says whether clients speak http or https to --listen. Only a
+// request that carries the token sees the values of check definitions'
+// HTTP headers; script checks registered through the API run only with
+// --enable-script-checks, in this host's berth containers.
 package controller

@@ -141,10 +141,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	endpoints := cfg.EtcdEndpoints
 	if len(endpoints) == 0 {
+		etls, err := cfg.embedTLS()
+		if err != nil {
+			return err
+		}
 		emb, err := store.StartEmbedded(ctx, store.EmbedConfig{
 			DataDir:      filepath.Join(cfg.DataDir, "etcd"),
 			ListenClient: cfg.EtcdListenClient,
 			ListenPeer:   cfg.EtcdListenPeer,
+			TLS:          etls,
 			Logger:       log,
 		})
 		if err != nil {

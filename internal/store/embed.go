@@ -2,13 +2,16 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -18,11 +21,30 @@ import (
 type EmbedConfig struct {
 	Name         string       // member name, default "berth"
 	DataDir      string       // required
-	ListenClient string       // e.g. "http://127.0.0.1:2379" (the default)
+	ListenClient string       // e.g. "http://127.0.0.1:2379" (the default), "https://10.0.0.1:2379" with TLS
 	ListenPeer   string       // e.g. "http://127.0.0.1:2380" (the default)
 	Fast         bool         // tests: heartbeat 10ms, election 100ms (ready in ~35ms)
 	Logger       *slog.Logger // receives etcd's error logs; nil discards them
+	// TLS serves the https:// listen URLs; required when one is https.
+	TLS EmbedTLS
 }
+
+// EmbedTLS is the embedded etcd's TLS, for its clients and its peer
+// listener alike, as etcd's --cert-file, --key-file, --trusted-ca-file and
+// --client-cert-auth (and their --peer- forms) with one certificate, the
+// way hack/certs.sh makes a member's.
+type EmbedTLS struct {
+	CertFile, KeyFile string // the server's certificate and key (PEM)
+	// ClientCAFile, when set, makes etcd ask every client (and peer) for a
+	// certificate signed by this CA, and refuse those without one.
+	ClientCAFile string
+}
+
+// Where an embedded etcd listens when EmbedConfig does not say.
+const (
+	DefaultListenClient = "http://127.0.0.1:2379"
+	DefaultListenPeer   = "http://127.0.0.1:2380"
+)
 
 // Limits of the embedded etcd: large enough that an apply of 1000 objects is one
 // transaction.
@@ -52,10 +74,10 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 		cfg.Name = "berth"
 	}
 	if cfg.ListenClient == "" {
-		cfg.ListenClient = "http://127.0.0.1:2379"
+		cfg.ListenClient = DefaultListenClient
 	}
 	if cfg.ListenPeer == "" {
-		cfg.ListenPeer = "http://127.0.0.1:2380"
+		cfg.ListenPeer = DefaultListenPeer
 	}
 	curl, err := url.Parse(cfg.ListenClient)
 	if err != nil {
@@ -74,6 +96,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	ec.ListenPeerUrls = []url.URL{*purl}
 	ec.AdvertisePeerUrls = []url.URL{*purl}
 	ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
+	if err := embedTLS(ec, cfg.TLS, curl, purl); err != nil {
+		return nil, fmt.Errorf("store: start embedded etcd: %w", err)
+	}
 	ec.MaxTxnOps = max(ec.MaxTxnOps, embedMaxTxnOps)
 	ec.MaxRequestBytes = max(ec.MaxRequestBytes, embedMaxRequestBytes)
 	if cfg.Fast {
@@ -104,7 +129,53 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("store: start embedded etcd on %s: not ready: %w", cfg.ListenClient, ctx.Err())
 	}
-	return &Embedded{etcd: e, endpoints: []string{curl.String()}, closing: closing}, nil
+	return &Embedded{etcd: e, endpoints: []string{localURL(*curl)}, closing: closing}, nil
+}
+
+// embedTLS sets the TLS of the https:// URLs among client and peer; an
+// https:// URL without a certificate is an error, as is a certificate
+// that no URL serves.
+func embedTLS(ec *embed.Config, t EmbedTLS, client, peer *url.URL) error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return errors.New("TLS: a certificate and its key go together")
+	}
+	if t.CertFile == "" {
+		if t.ClientCAFile != "" {
+			return errors.New("TLS: a client CA needs a server certificate")
+		}
+		for _, u := range []*url.URL{client, peer} {
+			if u.Scheme == "https" {
+				return fmt.Errorf("%s: https needs a server certificate and key", u)
+			}
+		}
+		return nil
+	}
+	if client.Scheme != "https" && peer.Scheme != "https" {
+		return fmt.Errorf("TLS: a server certificate, but neither %s nor %s is https", client, peer)
+	}
+	info := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.ClientCAFile,
+		ClientCertAuth: t.ClientCAFile != "", MinVersion: tls.VersionTLS12}
+	if client.Scheme == "https" {
+		ec.ClientTLSInfo = info
+	}
+	if peer.Scheme == "https" {
+		ec.PeerTLSInfo = info
+	}
+	return nil
+}
+
+// localURL is where this process reaches a listen URL: an unspecified
+// address (0.0.0.0, ::) is dialled on loopback, which a member's
+// certificate names (hack/certs.sh puts 127.0.0.1 in each).
+func localURL(u url.URL) string {
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		lo := "127.0.0.1"
+		if ip.To4() == nil {
+			lo = "::1"
+		}
+		u.Host = net.JoinHostPort(lo, u.Port())
+	}
+	return u.String()
 }
 
 // Endpoints returns the client URLs of the embedded etcd.

@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"net/url"
+)
 
 // Test hooks, compiled only into this package's tests.
 
@@ -12,3 +15,12 @@ func SetCacheWatchHook(c *Cache, f func(fromRev int64)) { c.watchHook = f }
 
 // CacheLists returns how many times c listed its prefix.
 func CacheLists(c *Cache) int64 { return c.lists.Load() }
+
+// LocalURL is where this process dials an embedded etcd's listen URL.
+func LocalURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return err.Error()
+	}
+	return localURL(*p)
+}
