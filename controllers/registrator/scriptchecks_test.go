@@ -247,3 +247,41 @@ func TestAgentScriptChecksAreCheckedAtEveryRun(t *testing.T) {
 			fmt.Sprintf("%+v", ep.Checks)
 	})
 }
+
+// With script checks off, what declares its own exec check still runs in
+// its own container: a Service's exec check in the Unit containers it
+// selects, SERVICE_CHECK_SCRIPT in the container that carries it, berth's
+// or not.
+func TestDeclaredExecChecksRunWithScriptChecksOff(t *testing.T) {
+	t.Parallel()
+	e := newScriptEnv(t, false, "")
+	ctx := context.Background()
+	unit := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit},
+		Metadata: v1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec: v1.UnitSpec{Placement: v1.Placement{Hosts: []string{"h1"}},
+			Container: v1.ContainerTemplate{Image: "berth/testapp", Ports: []v1.Port{{Name: "http", ContainerPort: 8080}}}}}
+	svc := &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService},
+		Metadata: v1.ObjectMeta{Name: "web-svc"},
+		Spec: v1.ServiceSpec{Selector: map[string]string{"app": "web"}, Port: v1.FromString("http"),
+			Checks: []v1.Check{{Exec: []string{"/testapp", "echo", "from the Service"}, Interval: &v1.Duration{Duration: time.Second}}}}}
+	if _, err := store.Apply(ctx, e.s, []v1.Object{unit, svc}, store.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mine := e.runLabelled("berth-unit-web", map[string]string{v1.LabelHost: "h1", v1.LabelKind: v1.KindUnit, v1.LabelName: "web"},
+		nil, runtime.PortBinding{ContainerPort: 8080, HostPort: 28096})
+	plain := e.runLabelled("plain", nil, []string{"SERVICE_NAME=plain", "SERVICE_CHECK_SCRIPT=/testapp echo mine", "SERVICE_CHECK_INTERVAL=1s"},
+		runtime.PortBinding{ContainerPort: 80, HostPort: 28097})
+	for _, tc := range []struct{ service, id, container, cmd string }{
+		{"web-svc", "h1:berth-unit-web:8080", mine, "from the Service"},
+		{"plain", "h1:plain:80", plain, "mine"},
+	} {
+		e.eventually(tc.service+" check passing in its own container", func() (bool, string) {
+			ep, _ := e.endpoint(tc.service, tc.id)
+			return len(ep.Checks) == 1 && ep.Checks[0].Status == v1.CheckPassing && strings.Contains(ep.Checks[0].Output, tc.cmd),
+				fmt.Sprintf("%+v", ep.Checks)
+		})
+		if calls := e.execs.in(tc.container); len(calls) == 0 || !strings.Contains(strings.Join(calls[0].cmd, " "), tc.cmd) {
+			t.Errorf("%s: execs in its container: %+v", tc.service, calls)
+		}
+	}
+}
