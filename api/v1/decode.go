@@ -15,9 +15,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxManifestBytes is the largest manifest source Decode reads.
-const MaxManifestBytes = 16 << 20
-
 // Document is one object decoded from a manifest.
 type Document struct {
 	// Source is the file the document came from ("-" for standard input).
@@ -100,13 +97,33 @@ func (d *Document) Errorf(field, format string, args ...any) *Error {
 // Decode reads every document of a YAML or JSON manifest (several YAML
 // documents separated by "---", or a berth List). Empty documents are
 // skipped. It returns the objects that decoded and one Error for each
-// problem, with file, document, field and line.
+// problem, with file, document, field and line. The manifest is one source
+// with the limits of a Decoder.
 func Decode(source string, data []byte) ([]*Document, ErrorList) {
-	if len(data) > MaxManifestBytes {
-		return nil, ErrorList{{Source: source, Msg: fmt.Sprintf("manifest is %d bytes, more than the limit of %d", len(data), MaxManifestBytes)}}
+	var d Decoder
+	return d.Decode(source, data)
+}
+
+// Decode decodes one file of the Decoder's source, as the package-level
+// Decode does, against what remains of the source's limits. Each document
+// is measured before it is decoded: a document that goes over a limit is
+// refused with an Error naming the file, the document, the limit and its
+// value, and nothing after it in the file is read. Documents before it are
+// still returned, with their problems, so the caller sees every problem
+// (and writes nothing when there is one).
+func (d *Decoder) Decode(source string, data []byte) ([]*Document, ErrorList) {
+	d.files++
+	if d.bytes+len(data) > MaxManifestBytes {
+		msg := fmt.Sprintf("manifest is %d bytes, more than the limit of %d bytes (16 MiB) for one manifest source", len(data), MaxManifestBytes)
+		if d.bytes > 0 {
+			msg = fmt.Sprintf("manifest of %d bytes brings its source to %d bytes, more than the limit of %d bytes (16 MiB) for %s", len(data), d.bytes+len(data), MaxManifestBytes, d.source())
+		}
+		return nil, ErrorList{{Source: source, Msg: msg}}
 	}
+	d.bytes += len(data)
 	var docs []*Document
 	var errs ErrorList
+	sizes := newSizer()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for index := 1; ; index++ {
 		var root yaml.Node
@@ -128,13 +145,19 @@ func Decode(source string, data []byte) ([]*Document, ErrorList) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 			continue
 		}
-		d, derrs := decodeDocument(source, index, n, "")
+		if problem := d.count(sizes, source, index, n); problem != nil {
+			errs = append(errs, problem)
+			break // read nothing more of a source over its limits
+		}
+		ds, derrs := decodeDocument(source, index, n, "")
 		errs = append(errs, derrs...)
-		docs = append(docs, d...)
+		docs = append(docs, ds...)
 	}
 	return docs, errs
 }
 
+// decodeDocument decodes the document n, a List's items one by one; the
+// Decoder has measured it, so its Lists and aliases are within limits.
 func decodeDocument(source string, index int, n *yaml.Node, prefix string) ([]*Document, ErrorList) {
 	bad := func(line int, field, format string, args ...any) ErrorList {
 		return ErrorList{{Source: source, Doc: index, Line: line, Field: joinPath(prefix, field), Msg: fmt.Sprintf(format, args...)}}
@@ -203,13 +226,7 @@ var (
 type converter struct {
 	doc  *Document
 	errs ErrorList
-	// nodes counts the nodes visited, aliases expanded, against maxNodes.
-	nodes int
 }
-
-// maxNodes bounds the nodes of one document, aliases expanded, so that a
-// "billion laughs" of nested aliases is refused instead of eating memory.
-const maxNodes = 200000
 
 func (c *converter) fail(n *yaml.Node, path, format string, args ...any) {
 	e := &Error{Source: c.doc.Source, Doc: c.doc.Index, Line: n.Line, Field: joinPath(c.doc.path, path), Msg: fmt.Sprintf(format, args...)}
@@ -224,12 +241,6 @@ func (c *converter) fail(n *yaml.Node, path, format string, args ...any) {
 
 func (c *converter) convert(n *yaml.Node, t reflect.Type, path string) any {
 	n = resolveAlias(n)
-	if c.nodes++; c.nodes > maxNodes {
-		if c.nodes == maxNodes+1 {
-			c.fail(n, path, "document has more than %d values once aliases are expanded", maxNodes)
-		}
-		return nil
-	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
@@ -396,12 +407,6 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 // generic converts a node into plain JSON values without a target type.
 func (c *converter) generic(n *yaml.Node) any {
 	n = resolveAlias(n)
-	if c.nodes++; c.nodes > maxNodes {
-		if c.nodes == maxNodes+1 {
-			c.fail(n, "", "document has more than %d values once aliases are expanded", maxNodes)
-		}
-		return nil
-	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		out := map[string]any{}

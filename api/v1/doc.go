@@ -4,7 +4,13 @@
 //
 // A manifest is decoded with [Decode], which splits a multi-document stream,
 // rejects unknown fields and reports every problem with the file, the
-// document index, the field path and the line. Decoded objects are defaulted
+// document index, the field path and the line. The files of one source (a
+// GitSource's sync) are decoded with one [Decoder], which holds them to one
+// budget: [MaxManifestBytes], [MaxManifestValues] (YAML aliases and the
+// items of Lists expanded), [MaxManifestDocuments], [MaxListNesting] and
+// [MaxValueNesting]. Each document is measured before it is converted, in
+// time linear in its text, so a source over a limit is refused, with the
+// file, the document and the limit named, at the cost of its parse tree. Decoded objects are defaulted
 // with [Default] (idempotent: defaulting twice changes nothing) and checked
 // with [Validate] for one object or [ValidateSet] for a whole apply, which also
 // sees the stored objects: duplicates, dependency cycles across stored and
