@@ -112,8 +112,12 @@ func Decode(source string, data []byte) ([]*Document, ErrorList) {
 // still returned, with their problems, so the caller sees every problem
 // (and writes nothing when there is one).
 func (d *Decoder) Decode(source string, data []byte) ([]*Document, ErrorList) {
+	if d.over {
+		return nil, nil
+	}
 	d.files++
 	if d.bytes+len(data) > MaxManifestBytes {
+		d.over = true
 		msg := fmt.Sprintf("manifest is %d bytes, more than the limit of %d bytes (16 MiB) for one manifest source", len(data), MaxManifestBytes)
 		if d.bytes > 0 {
 			msg = fmt.Sprintf("manifest of %d bytes brings its source to %d bytes, more than the limit of %d bytes (16 MiB) for %s", len(data), d.bytes+len(data), MaxManifestBytes, d.source())

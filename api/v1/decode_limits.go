@@ -30,8 +30,10 @@ const (
 )
 
 // A Decoder decodes the files of one manifest source against one budget of
-// the limits above: what one file used is not available to the next. The
-// zero value is ready to use; a Decoder is not safe for concurrent use.
+// the limits above: what one file used is not available to the next. Once
+// a file went over a limit, later files of the source are not decoded (the
+// one error says why). The zero value is ready to use; a Decoder is not
+// safe for concurrent use.
 //
 //	var dec v1.Decoder
 //	for _, f := range files {
@@ -40,6 +42,9 @@ const (
 //	}
 type Decoder struct {
 	files, bytes, values, documents int
+	// over is set once the source went over a limit: the rest of it is
+	// not decoded.
+	over bool
 }
 
 // source names the source in a message: a file alone, or all the files
@@ -66,6 +71,7 @@ func (d *Decoder) count(s *sizer, source string, index int, n *yaml.Node) *Error
 	}
 	if problem != nil {
 		problem.Source, problem.Doc = source, index
+		d.over = true
 		return problem
 	}
 	d.values += sz.values

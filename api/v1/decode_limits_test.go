@@ -111,7 +111,7 @@ func TestDecodeLimits(t *testing.T) {
 			[]file{{"docs.yaml", valuesDoc("a", 90000) + "---\n" + aliasOf("b", "a") + "---\n" + aliasOf("c", "a")}},
 			[]string{"docs.yaml", "document 3", "more than the limit of 200000 values"}, 160},
 		{"values of the files of one source add up",
-			[]file{{"a.yaml", valuesDoc("a", 150000)}, {"b.yaml", valuesDoc("b", 150000)}},
+			[]file{{"a.yaml", valuesDoc("a", 150000)}, {"b.yaml", valuesDoc("b", 150000)}, {"c.yaml", "kind: Unit\nspec: {bogus: 1}\n"}},
 			[]string{"b.yaml", "more than the limit of 200000 values"}, 160},
 		{"bytes of the files of one source add up",
 			[]file{{"a.yaml", "# " + strings.Repeat("x", 10<<20) + "\n"}, {"b.yaml", "# " + strings.Repeat("x", 10<<20) + "\n"}},

@@ -10,11 +10,17 @@
 //
 // Sync fetches a GitSource, reads every *.yaml, *.yml and *.json file under
 // spec.path recursively, in name order, decodes and validates all of them
-// (v1.Decode, v1.Prepare), and only when every document is valid applies
+// (v1.Decoder, v1.Prepare), and only when every document is valid applies
 // them with applyset.Apply as the set "gitsource-<name>", tooling
 // "berth-gitsync", pruning when spec.prune is set. A bad manifest applies
 // nothing; the returned status names the file and the field. Re-applying
 // the same revision reverts objects of the set changed by hand.
+//
+// The files of a sync are one manifest source, held together to the limits
+// of api/v1 (v1.MaxManifestBytes, v1.MaxManifestValues,
+// v1.MaxManifestDocuments, ...): each file is read only as far as the bytes
+// left of the source, so a huge file in the repository costs the leader no
+// memory, and one error names the file that went over and the limit.
 //
 //	rev, err := gitsync.Fetch(ctx, "file:///srv/repo", v1.GitRef{Branch: "main"}, cacheDir)
 //	status, err := gitsync.Sync(ctx, s, src, prevStatus, cacheDir, time.Now())

@@ -1,9 +1,11 @@
 package gitsync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -150,16 +152,32 @@ func Build(ctx context.Context, st *store.Store, dir, sub string) ([]v1.Object, 
 	if err != nil {
 		return nil, fmt.Errorf("path %q: %w", sub, cleanPathError(err))
 	}
+	// The files are one source: one v1.Decoder, and one budget of bytes
+	// that each file is read against, so no file is read further than the
+	// limit of the whole source.
+	var dec v1.Decoder
 	var docs []*v1.Document
 	var errs v1.ErrorList
+	total := 0
 	for _, f := range files {
 		rel, _ := filepath.Rel(dir, f)
-		b, err := os.ReadFile(f)
+		rel = filepath.ToSlash(rel)
+		b, err := readLimited(f, v1.MaxManifestBytes-total)
+		var big *tooLargeError
+		if errors.As(err, &big) {
+			msg := fmt.Sprintf("%s: more than the limit of %d bytes (16 MiB) for the manifests of a GitSource", big.size, v1.MaxManifestBytes)
+			if total > 0 {
+				msg += fmt.Sprintf(", all its files together (%d bytes before this file)", total)
+			}
+			errs = append(errs, &v1.Error{Source: rel, Msg: msg})
+			break
+		}
 		if err != nil {
 			errs = append(errs, &v1.Error{Source: rel, Msg: cleanPathError(err).Error()})
 			continue
 		}
-		d, e := v1.Decode(filepath.ToSlash(rel), b)
+		total += len(b)
+		d, e := dec.Decode(rel, b)
 		docs = append(docs, d...)
 		errs = append(errs, e...)
 	}
@@ -199,6 +217,42 @@ func storedFor(ctx context.Context, st *store.Store, docs []*v1.Document) ([]v1.
 		out = append(out, objs...)
 	}
 	return out, nil
+}
+
+// tooLargeError is a file larger than readLimited may read.
+type tooLargeError struct {
+	size string // "N bytes", or "more than N bytes" for a file that grew
+}
+
+func (e *tooLargeError) Error() string { return "file of " + e.size }
+
+// readLimited reads the regular file p if it holds at most limit bytes,
+// reading no more than limit+1 of it even when it grows meanwhile, else
+// returns a *tooLargeError.
+func readLimited(p string, limit int) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > int64(limit) {
+		return nil, &tooLargeError{fmt.Sprintf("%d bytes", fi.Size())}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, fi.Size()+1))
+	if _, err := buf.ReadFrom(io.LimitReader(f, int64(limit)+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > limit {
+		return nil, &tooLargeError{fmt.Sprintf("more than %d bytes", limit)}
+	}
+	return buf.Bytes(), nil
 }
 
 func inside(dir, p string) bool {
