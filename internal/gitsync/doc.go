@@ -13,7 +13,8 @@
 // (v1.Decoder, v1.Prepare), and only when every document is valid applies
 // them with applyset.Apply as the set "gitsource-<name>", tooling
 // "berth-gitsync", pruning when spec.prune is set. A bad manifest applies
-// nothing; the returned status names the file and the field. Re-applying
+// nothing; the returned status names the file and the field (the first
+// problems of a revision that has many, and how many more). Re-applying
 // the same revision reverts objects of the set changed by hand.
 //
 // The files of a sync are one manifest source, held together to the limits

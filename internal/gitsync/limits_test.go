@@ -8,7 +8,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/gitsync"
 	"berth.dev/berth/internal/testenv"
 )
@@ -83,5 +85,28 @@ func TestBuildLimits(t *testing.T) {
 				t.Errorf("Build allocated %d MiB, want at most %d MiB", got>>20, tt.mib)
 			}
 		})
+	}
+}
+
+// TestNewStatusBoundsTheError: a revision with thousands of problems
+// gives a status that names the first and counts the rest, small enough
+// for etcd to store.
+func TestNewStatusBoundsTheError(t *testing.T) {
+	t.Parallel()
+	var errs v1.ErrorList
+	for i := range 5000 {
+		errs = append(errs, &v1.Error{Source: "deploy/a.yaml", Doc: i + 1, Field: "spec.bogus", Msg: `unknown field "bogus"`})
+	}
+	src := source("file:///r", false)
+	s := gitsync.NewStatus(src, nil, gitsync.Result{Revision: "main@sha1:new"}, &gitsync.Error{Reason: v1.ReasonBuildFailed, Err: errs}, time.Now())
+	ready := v1.FindCondition(s.Conditions, v1.ConditionReady)
+	for _, got := range []string{s.LastError, ready.Message} {
+		if len(got) > 16<<10 || !strings.Contains(got, "deploy/a.yaml: document 1: spec.bogus") || !strings.HasSuffix(got, "... and 4980 more problems") {
+			t.Errorf("%d bytes, ending %q; want the first problems and a count of the 4980 others in under 16 KiB", len(got), got[max(0, len(got)-80):])
+		}
+	}
+	one := gitsync.NewStatus(src, nil, gitsync.Result{}, &gitsync.Error{Reason: v1.ReasonBuildFailed, Err: errs[:1]}, time.Now())
+	if one.LastError != errs[0].Error() {
+		t.Errorf("one problem: %q, want %q", one.LastError, errs[0].Error())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/applyset"
@@ -287,6 +288,40 @@ func Sync(ctx context.Context, st *store.Store, src *v1.GitSource, prev *v1.GitS
 	return NewStatus(src, prev, res, err, now), err
 }
 
+// Bounds of the error a status keeps: a status must stay far below what
+// etcd takes in one request, however many problems a revision has.
+const (
+	statusErrorLines = 20
+	statusErrorBytes = 8 << 10
+)
+
+// statusError is err's text, one problem a line, cut to the first
+// statusErrorLines problems and statusErrorBytes bytes, with a last line
+// saying how many more there were.
+func statusError(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	kept, size := 0, 0
+	for kept < len(lines) && kept < statusErrorLines && size+len(lines[kept]) <= statusErrorBytes {
+		size += len(lines[kept]) + 1
+		kept++
+	}
+	if kept == len(lines) {
+		return err.Error()
+	}
+	if kept == 0 { // one problem longer than the bound: its start
+		cut := statusErrorBytes
+		for cut > 0 && !utf8.RuneStart(lines[0][cut]) {
+			cut--
+		}
+		lines[0], kept = lines[0][:cut]+"...", 1
+	}
+	out := strings.Join(lines[:kept], "\n")
+	if more := len(lines) - kept; more > 0 {
+		out += fmt.Sprintf("\n... and %d more problems", more)
+	}
+	return out
+}
+
 // NewStatus is the status of a GitSource after a sync that gave res and
 // err: a pure function of its inputs.
 func NewStatus(src *v1.GitSource, prev *v1.GitSourceStatus, res Result, err error, now time.Time) v1.GitSourceStatus {
@@ -307,7 +342,7 @@ func NewStatus(src *v1.GitSource, prev *v1.GitSourceStatus, res Result, err erro
 		if errors.As(err, &se) {
 			reason = se.Reason
 		}
-		s.LastError = err.Error()
+		s.LastError = statusError(err)
 		msg := s.LastError
 		if res.Revision != "" {
 			msg = res.Revision + ": " + msg
