@@ -112,8 +112,30 @@ func Decode(source string, data []byte) ([]*Document, ErrorList) {
 // still returned, with their problems, so the caller sees every problem
 // (and writes nothing when there is one).
 func (d *Decoder) Decode(source string, data []byte) ([]*Document, ErrorList) {
+	var docs []*Document
+	errs := d.each(source, data, func(index int, n *yaml.Node) ErrorList {
+		ds, derrs := decodeDocument(source, index, n, "")
+		docs = append(docs, ds...)
+		return derrs
+	})
+	return docs, errs
+}
+
+// Check measures one file of the Decoder's source against the limits, as
+// Decode does, without decoding it: invalid YAML, and the first document
+// over a limit, are its problems. A reader that takes less of a manifest
+// than Decode (the kind and name of each document, as delete -f does) calls
+// it before walking the YAML itself.
+func (d *Decoder) Check(source string, data []byte) ErrorList {
+	return d.each(source, data, func(int, *yaml.Node) ErrorList { return nil })
+}
+
+// each parses data and calls fn with each non-empty document of it, once
+// measured within the source's limits, until one is not; it returns the
+// problems of parsing and measuring, and those fn returns.
+func (d *Decoder) each(source string, data []byte, fn func(index int, n *yaml.Node) ErrorList) ErrorList {
 	if d.over {
-		return nil, nil
+		return nil
 	}
 	d.files++
 	if d.bytes+len(data) > MaxManifestBytes {
@@ -122,10 +144,9 @@ func (d *Decoder) Decode(source string, data []byte) ([]*Document, ErrorList) {
 		if d.bytes > 0 {
 			msg = fmt.Sprintf("manifest of %d bytes brings its source to %d bytes, more than the limit of %d bytes (16 MiB) for %s", len(data), d.bytes+len(data), MaxManifestBytes, d.source())
 		}
-		return nil, ErrorList{{Source: source, Msg: msg}}
+		return ErrorList{{Source: source, Msg: msg}}
 	}
 	d.bytes += len(data)
-	var docs []*Document
 	var errs ErrorList
 	sizes := newSizer()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -153,11 +174,9 @@ func (d *Decoder) Decode(source string, data []byte) ([]*Document, ErrorList) {
 			errs = append(errs, problem)
 			break // read nothing more of a source over its limits
 		}
-		ds, derrs := decodeDocument(source, index, n, "")
-		errs = append(errs, derrs...)
-		docs = append(docs, ds...)
+		errs = append(errs, fn(index, n)...)
 	}
-	return docs, errs
+	return errs
 }
 
 // decodeDocument decodes the document n, a List's items one by one; the

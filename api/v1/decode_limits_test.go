@@ -176,3 +176,21 @@ func TestDecodeWithinLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestDecoderCheck: Check refuses what Decode refuses for its limits and
+// its YAML, and nothing else: a document with a wrong field passes.
+func TestDecoderCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, data, want string
+	}{
+		{"bomb", listBomb(10, 6), "more than the limit of 200000 values"},
+		{"itself", "&l {kind: List, items: [*l]}\n", "contains itself"},
+		{"invalid YAML", "a: [\n", "invalid YAML"},
+		{"a wrong field", "apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: a}\nspec: {bogus: 1}\n", ""},
+	} {
+		errs := new(Decoder).Check("m.yaml", []byte(tc.data))
+		if tc.want == "" && len(errs) > 0 || tc.want != "" && (len(errs) != 1 || !strings.Contains(errs.Error(), tc.want)) {
+			t.Errorf("%s: Check = %v, want %q", tc.name, errs, tc.want)
+		}
+	}
+}

@@ -169,8 +169,12 @@ type objectRef struct {
 
 // refsOf reads the kind and name of every document of a manifest without
 // checking the rest of it: what delete -f needs from a file that may be
-// older or newer than this applyctl.
+// older or newer than this applyctl. The manifest is held to the limits of
+// a source first, as apply holds it.
 func refsOf(s source) ([]objectRef, v1.ErrorList) {
+	if errs := new(v1.Decoder).Check(s.name, s.data); len(errs) > 0 {
+		return nil, errs
+	}
 	type head struct {
 		APIVersion string `yaml:"apiVersion"`
 		Kind       string `yaml:"kind"`

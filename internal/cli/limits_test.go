@@ -1,0 +1,69 @@
+package cli_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// listBomb is a List of Lists, each holding ten aliases of the one before:
+// a few hundred bytes that name 10+100+...+10^levels Units.
+func listBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: berth.dev/v1\nkind: List\nitems:\n")
+	b.WriteString("- &l1 {kind: List, items: [&u {apiVersion: berth.dev/v1, kind: Unit, metadata: {name: bomb}, spec: {container: {image: x}}}" + strings.Repeat(", *u", 9) + "]}\n")
+	for i := 2; i <= levels; i++ {
+		fmt.Fprintf(&b, "- &l%d {kind: List, items: [%s]}\n", i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	return b.String()
+}
+
+// TestManifestLimits: apply -f and delete -f refuse a manifest over the
+// limits of a source (an alias bomb through nested Lists, a List that
+// holds itself) at once, naming the file and the limit, and write nothing.
+func TestManifestLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bomb := write("bomb.yaml", listBomb(6))
+	self := write("self.yaml", "&l {apiVersion: berth.dev/v1, kind: List, items: [*l]}\n")
+	deep := write("deep.yaml", strings.Repeat("{kind: List, items: [", 9)+"{apiVersion: berth.dev/v1, kind: Unit, metadata: {name: deep}, spec: {container: {image: x}}}"+strings.Repeat("]}", 9)+"\n")
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		want  []string
+	}{
+		{"delete -f of a bomb", "", []string{"delete", "-f", bomb, "--ignore-not-found"}, []string{bomb + ":1: document 1: more than the limit of 200000 values"}},
+		{"apply -f of a bomb", "", []string{"apply", "-f", bomb}, []string{bomb + ":1: document 1: more than the limit of 200000 values"}},
+		{"apply of a bomb from standard input", listBomb(6), []string{"apply", "-f", "-"}, []string{"-:1: document 1: more than the limit of 200000 values"}},
+		{"apply -f of a List holding itself", "", []string{"apply", "-f", self}, []string{self + ":1: document 1: alias *l names a value that contains itself"}},
+		{"delete -f of a List holding itself", "", []string{"delete", "-f", self}, []string{self + ":1: document 1: alias *l names a value that contains itself"}},
+		{"delete -f of Lists nested too deep", "", []string{"delete", "-f", deep}, []string{deep + ":1: document 1: Lists nested more than 8 deep"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.revision()
+			r := e.run(tc.stdin, tc.args...)
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1\nstdout:\n%.500s\nstderr:\n%.500s", r.code, r.out, r.err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.err, w) {
+					t.Errorf("stderr %.500q does not contain %q", r.err, w)
+				}
+			}
+			if after := e.revision(); after != before {
+				t.Errorf("etcd's revision went from %d to %d: something was written", before, after)
+			}
+		})
+	}
+}
