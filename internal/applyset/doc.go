@@ -27,8 +27,9 @@
 // (store.PlanApply: created, configured or unchanged, as store.Apply), the
 // deletions and the Record in one etcd transaction that compares the mod
 // revision of every key it writes. A conflict with another writer re-reads
-// and plans again a few times. Only when etcd refuses a transaction that
-// large does store.Txn split it into chunks, each still atomic and compared.
+// and plans again a few times. A transaction larger than etcd accepts (its
+// --max-txn-ops or --max-request-bytes) writes nothing and returns an error
+// wrapping store.ErrTxnTooLarge that says how to raise the limit.
 // When nothing changes (a re-apply of the same input) nothing is written,
 // not even the Record, so a sync loop that runs every minute does not churn
 // etcd.

@@ -1,11 +1,16 @@
 package cli_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
 )
 
 // listBomb is a List of Lists, each holding ten aliases of the one before:
@@ -65,5 +70,63 @@ func TestManifestLimits(t *testing.T) {
 				t.Errorf("etcd's revision went from %d to %d: something was written", before, after)
 			}
 		})
+	}
+}
+
+// unitsManifest is n Units named prefix-i.
+func unitsManifest(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "---\napiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: %s-%d}\nspec: {container: {image: x}}\n", prefix, i)
+	}
+	return b.String()
+}
+
+// TestApplyAboveTheTxnLimit: against an etcd that takes 16 operations in a
+// transaction, an apply of 16 objects is one transaction, and one of 20
+// (or of 16 with its apply set's record) writes nothing, exits 1 and says
+// which etcd flag to raise.
+func TestApplyAboveTheTxnLimit(t *testing.T) {
+	t.Parallel()
+	p := testenv.EtcdProcess(t, testenv.WithFlags("--max-txn-ops=16"))
+	e := &env{t: t, eps: strings.Join(p.Endpoints(), ","), st: testenv.NewStore(t, p.StoreConfig())}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		n    int
+	}{
+		{"twenty objects", []string{"apply", "-f", "-"}, 20},
+		{"sixteen objects and the record of their set", []string{"apply", "-f", "-", "--prune", "--applyset", "web"}, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.revision()
+			r := e.run(unitsManifest("big", tc.n), tc.args...)
+			if r.code != 1 || r.out != "" {
+				t.Fatalf("exit %d, stdout %q; want 1 and nothing printed\nstderr:\n%s", r.code, r.out, r.err)
+			}
+			for _, w := range []string{"this etcd accepts at most 16 in one (its --max-txn-ops", "nothing was written", "start every etcd member with --max-txn-ops=10000"} {
+				if !strings.Contains(r.err, w) {
+					t.Errorf("stderr %q does not contain %q", r.err, w)
+				}
+			}
+			if after := e.revision(); after != before {
+				t.Errorf("etcd's revision went from %d to %d: something was written", before, after)
+			}
+		})
+	}
+
+	r := e.run(unitsManifest("web", 16), "apply", "-f", "-")
+	if r.code != 0 || strings.Count(r.out, " created\n") != 16 {
+		t.Fatalf("apply of 16 Units: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
+	}
+	kvs, _, err := e.st.List(context.Background(), store.ObjectPrefix(v1.KindUnit))
+	if err != nil || len(kvs) != 16 {
+		t.Fatalf("stored Units: %d, %v; want 16", len(kvs), err)
+	}
+	for _, kv := range kvs {
+		if kv.ModRevision != kvs[0].ModRevision {
+			t.Fatalf("%s written at revision %d, %s at %d: not one transaction", kv.Key, kv.ModRevision, kvs[0].Key, kvs[0].ModRevision)
+		}
 	}
 }

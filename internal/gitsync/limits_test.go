@@ -2,6 +2,7 @@ package gitsync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/gitsync"
+	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
 
@@ -108,5 +110,34 @@ func TestNewStatusBoundsTheError(t *testing.T) {
 	one := gitsync.NewStatus(src, nil, gitsync.Result{}, &gitsync.Error{Reason: v1.ReasonBuildFailed, Err: errs[:1]}, time.Now())
 	if one.LastError != errs[0].Error() {
 		t.Errorf("one problem: %q, want %q", one.LastError, errs[0].Error())
+	}
+}
+
+// TestSyncAboveTheTxnLimit: a GitSource whose apply is more than etcd
+// takes in one transaction applies nothing, and its status says which
+// etcd flag to raise.
+func TestSyncAboveTheTxnLimit(t *testing.T) {
+	r := newRepo(t)
+	p := testenv.EtcdProcess(t, testenv.WithFlags("--max-txn-ops=16"))
+	st := testenv.NewStore(t, p.StoreConfig())
+	files := map[string]string{}
+	for i := range 20 {
+		files[fmt.Sprintf("deploy/u%02d.yaml", i)] = unitYAML(fmt.Sprintf("u%02d", i), "x")
+	}
+	r.commit("twenty units", files)
+	s := &syncer{t: t, st: st, src: source(r.url(), true), work: filepath.Join(t.TempDir(), "cache")}
+	got, err := s.sync()
+	if !errors.Is(err, store.ErrTxnTooLarge) {
+		t.Fatalf("sync = %v, want ErrTxnTooLarge", err)
+	}
+	ready := v1.FindCondition(got.Conditions, v1.ConditionReady)
+	if ready == nil || ready.Status != v1.ConditionFalse || ready.Reason != v1.ReasonReconciliationFailed ||
+		!strings.Contains(got.LastError, "this etcd accepts at most 16 in one (its --max-txn-ops") ||
+		!strings.Contains(got.LastError, "start every etcd member with --max-txn-ops=10000") {
+		t.Fatalf("status = %+v", got)
+	}
+	objs, _, err := store.ListObjects(context.Background(), st, v1.KindUnit)
+	if err != nil || len(objs) != 0 {
+		t.Fatalf("stored Units: %d, %v; want none", len(objs), err)
 	}
 }

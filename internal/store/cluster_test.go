@@ -64,8 +64,7 @@ func TestCluster(t *testing.T) {
 	eventually(t, "cache to see every key", func() bool { return len(cache.List()) == 6 })
 
 	runConformance(t, backend{
-		newStore:  func(t *testing.T) *store.Store { return testenv.NewStore(t, cfg) },
-		maxTxnOps: 128,
+		newStore: func(t *testing.T) *store.Store { return testenv.NewStore(t, cfg) },
 	})
 
 	// The stopped member comes back and catches up.

@@ -25,17 +25,24 @@
 //
 // With several endpoints the client balances across them and fails over when one
 // member is down. Without an etcd cluster, StartEmbedded runs a single-member etcd in
-// process; its limits are raised (10000 operations, 32 MiB per request) so that an
-// apply of 1000 objects is one transaction.
+// process; its limits are raised from etcd's defaults (128 operations in a transaction,
+// 1.5 MiB in a request) to EmbeddedMaxTxnOps (10000) and EmbeddedMaxRequestBytes (32
+// MiB), so that an apply of up to 10000 objects is one transaction. Start other etcds
+// with the same --max-txn-ops and --max-request-bytes (SECURITY.md does).
 //
 // # Writing
 //
 // Txn writes a list of Op atomically. Each Op is compared unless Force is set:
 // ExpectRev 0 means "create, the key must not exist", ExpectRev>0 means "the key must
 // still be at this ModRevision". A lost compare returns an error wrapping ErrConflict
-// that names the key; re-read and retry (a requeue in a controller). A transaction the
-// server refuses as too large is split into the largest chunks it accepts, each still
-// atomic and compared; see Txn. Put, Delete and DeletePrefix write unconditionally.
+// that names the key; re-read and retry (a requeue in a controller). A transaction is
+// never split: one the server refuses as too large writes nothing and returns an error
+// wrapping ErrTxnTooLarge that says the server's limit and the etcd flag that raises
+// it, for example
+//
+//	transaction too large for etcd: 403 operations, and this etcd accepts at most 128 in one (its --max-txn-ops, 128 by default); nothing was written. berth writes an apply whole or not at all: start every etcd member with --max-txn-ops=10000 (as berth's embedded etcd) or more
+//
+// Put, Delete and DeletePrefix write unconditionally.
 //
 // # Reading and watching
 //

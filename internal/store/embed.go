@@ -46,13 +46,17 @@ const (
 	DefaultListenPeer   = "http://127.0.0.1:2380"
 )
 
-// Limits of the embedded etcd: large enough that an apply of 1000 objects is one
-// transaction.
+// Limits of the embedded etcd, raised from etcd's defaults (128 operations in
+// a transaction, 1.5 MiB in a request) so that an apply of up to 10000
+// objects is one transaction; the error of a transaction another etcd
+// refuses (ErrTxnTooLarge) suggests the same values.
 const (
-	embedMaxTxnOps       = 10000
-	embedMaxRequestBytes = 32 << 20
-	embedStartTimeout    = 60 * time.Second
+	EmbeddedMaxTxnOps       = 10000
+	EmbeddedMaxRequestBytes = 32 << 20
 )
+
+// embedStartTimeout bounds StartEmbedded when its context has no deadline.
+const embedStartTimeout = 60 * time.Second
 
 // Embedded is a running in-process etcd.
 type Embedded struct {
@@ -99,8 +103,8 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	if err := embedTLS(ec, cfg.TLS, curl, purl); err != nil {
 		return nil, fmt.Errorf("store: start embedded etcd: %w", err)
 	}
-	ec.MaxTxnOps = max(ec.MaxTxnOps, embedMaxTxnOps)
-	ec.MaxRequestBytes = max(ec.MaxRequestBytes, embedMaxRequestBytes)
+	ec.MaxTxnOps = max(ec.MaxTxnOps, EmbeddedMaxTxnOps)
+	ec.MaxRequestBytes = max(ec.MaxRequestBytes, EmbeddedMaxRequestBytes)
 	if cfg.Fast {
 		ec.TickMs = 10
 		ec.ElectionMs = 100

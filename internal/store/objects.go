@@ -50,9 +50,9 @@ const applyAttempts = 5
 const listThreshold = 16
 
 // Apply stores objs as one apply: each object is created, configured or left
-// unchanged, and every write happens in one transaction (in chunks of the
-// largest size etcd accepts when it refuses one that big) that compares the
-// mod revision of each key with the one read. objs should be defaulted and
+// unchanged, and every write happens in one transaction that compares the
+// mod revision of each key with the one read, or none does (ErrTxnTooLarge
+// when etcd refuses one that big; see Txn). objs should be defaulted and
 // validated (v1.Prepare); Apply does not change them.
 //
 // A new object gets a uid, generation 1 and a creationTimestamp. A stored

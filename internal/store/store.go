@@ -24,6 +24,10 @@ const Prefix = "/berth/v1/"
 // DefaultDialTimeout bounds New when Config.DialTimeout is zero.
 const DefaultDialTimeout = 5 * time.Second
 
+// maxSendBytes bounds a request the client sends: above any etcd's
+// --max-request-bytes that berth suggests.
+const maxSendBytes = 64 << 20
+
 var (
 	// ErrNotFound is returned (wrapped) when a key, lease or leader does not exist.
 	ErrNotFound = errors.New("not found")
@@ -67,10 +71,7 @@ type Store struct {
 	cli       *clientv3.Client
 	endpoints []string
 	closed    atomic.Bool
-	// maxOps is the largest number of operations the server accepted in one
-	// transaction after it refused a bigger one (0: no limit seen yet).
-	maxOps  atomic.Int64
-	observe func(op string, took time.Duration, err error)
+	observe   func(op string, took time.Duration, err error)
 }
 
 // track times one request: call the function it returns with etcd's error.
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			TLS:                  tlsCfg,
 			Username:             cfg.Username,
 			Password:             cfg.Password,
-			MaxCallSendMsgSize:   64 << 20,
+			MaxCallSendMsgSize:   maxSendBytes,
 			MaxCallRecvMsgSize:   math.MaxInt32,
 			Logger:               zap.NewNop(),
 		})

@@ -11,8 +11,7 @@ func TestEmbedded(t *testing.T) {
 	t.Parallel()
 	eps := testenv.Etcd(t)
 	runConformance(t, backend{
-		newStore:  func(t *testing.T) *store.Store { return testenv.NewStore(t, store.Config{Endpoints: eps}) },
-		maxTxnOps: 10000,
+		newStore: func(t *testing.T) *store.Store { return testenv.NewStore(t, store.Config{Endpoints: eps}) },
 	})
 }
 
@@ -20,7 +19,6 @@ func TestEtcdProcess(t *testing.T) {
 	t.Parallel()
 	p := testenv.EtcdProcess(t)
 	runConformance(t, backend{
-		newStore:  func(t *testing.T) *store.Store { return testenv.NewStore(t, p.StoreConfig()) },
-		maxTxnOps: 128,
+		newStore: func(t *testing.T) *store.Store { return testenv.NewStore(t, p.StoreConfig()) },
 	})
 }

@@ -25,16 +25,20 @@ type Op struct {
 	Lease     int64 // attach to a lease (0 none)
 }
 
-// Txn writes all ops atomically and returns the revision of the write.
+// ErrTxnTooLarge is wrapped by the error of a transaction etcd refused for its
+// size: more operations than its --max-txn-ops, or more bytes than its
+// --max-request-bytes. Nothing of it was written.
+var ErrTxnTooLarge = errors.New("transaction too large for etcd")
+
+// Txn writes all ops atomically, in one etcd transaction, and returns its
+// revision. With no ops it returns the current revision.
 //
-// When the server refuses the transaction as too large (too many operations, or too
-// many bytes), Txn splits it into the largest chunks the server accepts (found by
-// bisection and remembered for later calls) and writes them in order: each chunk is
-// still all-or-nothing and every op is still compared, so no update is lost, but a
-// conflict in a later chunk leaves the earlier chunks written. On a failed compare Txn
-// returns an error wrapping ErrConflict that names the first key whose compare failed,
-// and the revision of the last chunk written (0 if none). With no ops it returns the
-// current revision.
+// On a failed compare it returns an error wrapping ErrConflict that names
+// the first key whose compare failed. When etcd refuses the transaction for
+// its size, Txn writes nothing (a transaction is never split, so an apply is
+// whole or refused) and returns an error wrapping ErrTxnTooLarge that says
+// the server's limit (learnt by asking etcd with transactions that write
+// nothing) and the etcd flag that raises it.
 func (s *Store) Txn(ctx context.Context, ops []Op) (int64, error) {
 	for _, op := range ops {
 		if op.Delete && op.ExpectRev == 0 && !op.Force {
@@ -44,47 +48,60 @@ func (s *Store) Txn(ctx context.Context, ops []Op) (int64, error) {
 	if len(ops) == 0 {
 		return s.Revision(ctx)
 	}
-	chunk := len(ops)
-	if m := int(s.maxOps.Load()); m > 0 && m < chunk {
-		chunk = m
+	rev, err := s.txnOnce(ctx, ops)
+	if tooLarge(err) {
+		return 0, s.tooLargeError(ctx, ops, err)
 	}
-	good, bad := 0, len(ops)+1 // largest size accepted, smallest size refused
-	opsLimited := false        // the server refused a chunk for its number of operations
-	var rev int64
-	for i := 0; i < len(ops); {
-		n := min(chunk, len(ops)-i)
-		r, err := s.txnOnce(ctx, ops[i:i+n])
-		if tooLarge(err) {
-			if n == 1 {
-				return rev, wrapErr("txn "+ops[i].Key, err)
-			}
+	return rev, err
+}
+
+// tooLargeError explains why etcd refused ops for their size (err).
+func (s *Store) tooLargeError(ctx context.Context, ops []Op, err error) error {
+	const whole = "nothing was written. berth writes an apply whole or not at all:"
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		limit := "fewer"
+		if n := s.maxTxnOps(ctx, len(ops)); n > 0 {
+			limit = fmt.Sprintf("at most %d", n)
+		}
+		return fmt.Errorf("%w: %d operations, and this etcd accepts %s in one (its --max-txn-ops, 128 by default); %s start every etcd member with --max-txn-ops=%d (as berth's embedded etcd) or more",
+			ErrTxnTooLarge, len(ops), limit, whole, EmbeddedMaxTxnOps)
+	}
+	size := 0
+	for _, op := range ops {
+		size += len(op.Key) + len(op.Value)
+	}
+	if strings.Contains(err.Error(), "trying to send") { // the client's own limit
+		return fmt.Errorf("%w: %d operations of about %d bytes, more than berth sends in one request (%d bytes); nothing was written: apply fewer objects at a time",
+			ErrTxnTooLarge, len(ops), size, maxSendBytes)
+	}
+	return fmt.Errorf("%w: %d operations of about %d bytes, more than this etcd accepts in one request (its --max-request-bytes, 1.5 MiB by default; %v); %s start every etcd member with --max-request-bytes=%d (as berth's embedded etcd) or more",
+		ErrTxnTooLarge, len(ops), size, err, whole, EmbeddedMaxRequestBytes)
+}
+
+// maxTxnOps finds, by bisection below refused, the largest number of
+// operations etcd accepts in one transaction, asking with transactions
+// that write nothing (their compare always fails, and their operations are
+// reads of Prefix, which every berth role may read). It returns 0 when it
+// cannot tell.
+func (s *Store) maxTxnOps(ctx context.Context, refused int) int {
+	ok, bad := 0, refused
+	for bad-ok > 1 {
+		n := ok + (bad-ok)/2
+		probe := make([]clientv3.Op, n)
+		for i := range probe {
+			probe[i] = clientv3.OpGet(Prefix, clientv3.WithCountOnly())
+		}
+		_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(Prefix), "<", 0)).Then(probe...).Commit()
+		switch {
+		case err == nil:
+			ok = n
+		case errors.Is(err, rpctypes.ErrTooManyOps):
 			bad = n
-			if good == 0 {
-				chunk = n / 2
-			} else {
-				chunk = (good + bad) / 2
-			}
-			opsLimited = opsLimited || errors.Is(err, rpctypes.ErrTooManyOps)
-			if opsLimited && good > 0 && bad-good <= 1 {
-				s.maxOps.Store(int64(good))
-			}
-			continue
-		}
-		if err != nil {
-			return rev, err
-		}
-		rev = r
-		i += n
-		if n == chunk {
-			good = max(good, n)
-			if bad-good > 1 && bad <= len(ops) {
-				chunk = (good + bad) / 2
-			} else if opsLimited && bad-good <= 1 {
-				s.maxOps.Store(int64(good))
-			}
+		default:
+			return 0
 		}
 	}
-	return rev, nil
+	return ok
 }
 
 // txnOnce writes ops as one etcd transaction.
@@ -116,7 +133,7 @@ func (s *Store) txnOnce(ctx context.Context, ops []Op) (int64, error) {
 	done(err)
 	if err != nil {
 		if tooLarge(err) {
-			return 0, err
+			return 0, err // Txn explains it
 		}
 		return 0, wrapErr(fmt.Sprintf("txn of %d ops (first %s)", len(ops), ops[0].Key), err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,7 +48,8 @@ func WithTLS(certs CertFiles) EtcdOption {
 	return func(o *etcdOptions) { o.certs = &certs }
 }
 
-// WithFlags adds command-line flags, e.g. "--max-txn-ops=64".
+// WithFlags adds command-line flags after the others, so they win, e.g.
+// "--max-txn-ops=64" to lower the limit EtcdProcess raises.
 func WithFlags(flags ...string) EtcdOption {
 	return func(o *etcdOptions) { o.flags = append(o.flags, flags...) }
 }
@@ -92,7 +94,9 @@ func (p *EtcdProc) StoreConfig() store.Config {
 
 // EtcdProcess starts Debian's etcd binary (skipping the test when it is absent, failing
 // under CI=true) as a single-member cluster on free loopback ports with its data in
-// t.TempDir(), and waits until it serves. It is killed and waited for at cleanup.
+// t.TempDir(), and waits until it serves. Like every etcd berth starts, it takes
+// store.EmbeddedMaxTxnOps operations in a transaction and store.EmbeddedMaxRequestBytes
+// in a request. It is killed and waited for at cleanup.
 func EtcdProcess(t testing.TB, opts ...EtcdOption) *EtcdProc {
 	t.Helper()
 	bin := RequireEtcdBinary(t)
@@ -134,6 +138,11 @@ func newProc(t testing.TB, bin, name string, o etcdOptions) *EtcdProc {
 		"--election-timeout", "250",
 		"--logger", "zap",
 		"--log-level", "warn",
+		// The limits SECURITY.md starts etcd with, as the embedded etcd has
+		// them (Debian's defaults, 128 and 1.5 MiB, refuse an apply of a
+		// few hundred objects); WithFlags may lower them again.
+		"--max-txn-ops", strconv.Itoa(store.EmbeddedMaxTxnOps),
+		"--max-request-bytes", strconv.Itoa(store.EmbeddedMaxRequestBytes),
 	}
 	if c := o.certs; c != nil {
 		p.args = append(p.args,
@@ -300,7 +309,8 @@ func (c *Cluster) Endpoints() []string {
 
 // EtcdCluster starts n members of Debian's etcd as a static cluster on loopback ports
 // (skipping the test when etcd is absent, failing under CI=true) and waits until every
-// member serves linearizable reads. They are killed at cleanup.
+// member serves linearizable reads; they have EtcdProcess's limits. They are killed at
+// cleanup.
 func EtcdCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin := RequireEtcdBinary(t)
