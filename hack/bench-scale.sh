@@ -29,7 +29,8 @@ go build -o "$work/scale" ./hack/bench/scale
 client="http://127.0.0.1:$(free_port)"
 etcd --name scale --data-dir "$work/etcd" --listen-client-urls "$client" --advertise-client-urls "$client" \
   --listen-peer-urls "http://127.0.0.1:$(free_port)" --initial-advertise-peer-urls "http://127.0.0.1:$(free_port)" \
-  --initial-cluster-state new --quota-backend-bytes 4294967296 >"$work/etcd.log" 2>&1 &
+  --initial-cluster-state new --quota-backend-bytes 4294967296 \
+  --max-txn-ops 10000 --max-request-bytes 33554432 >"$work/etcd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -fs "$client/health" >/dev/null 2>&1 && break; sleep 0.1; done
 

@@ -23,8 +23,11 @@ func (a *app) applyCommand() *cobra.Command {
 		Long: `apply stores the Units, Jobs and Services of the manifests. Every document is
 checked first, together with the stored objects (dependency cycles, Job
 versions); when any is invalid, every problem is printed and nothing is written.
-Otherwise all objects are written in one transaction and one line per object
-says whether it was created, configured or unchanged.
+A file (or standard input) is refused when it holds more than 16 MiB, 200,000
+values once YAML aliases are expanded, or 10,000 documents. Otherwise all
+objects are written in one etcd transaction, or none is when etcd refuses one
+that large (raise its --max-txn-ops or --max-request-bytes, as the error says),
+and one line per object says whether it was created, configured or unchanged.
 
 With --wait, apply then waits until every Unit it applied is Ready at its
 current generation: every instance the Unit should have (one per host it

@@ -25,8 +25,10 @@ leading controller does for a GitSource, from a pipeline or a laptop.
 The repository (--repo: https://, ssh://, git:// or file://) is cloned into a cache
 (--cache-dir) and fetched on every sync; --ref names a branch (main by
 default), a tag as tags/NAME, or a commit as its 40 hex digits. Every
-*.yaml, *.yml and *.json file under --path is read, recursively; when any is
-invalid nothing is applied and the problems name the file and the field.
+*.yaml, *.yml and *.json file under --path is read, recursively, all of them
+one manifest source (16 MiB, 200,000 values, 10,000 documents together); when
+any is invalid nothing is applied and the problems name the file and the
+field. The objects are written in one etcd transaction, or none is.
 sync prints the revision, then one line per object, as apply does:
 
   revision main@sha1:0123...

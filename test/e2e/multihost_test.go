@@ -286,6 +286,7 @@ func (m *multiHost) startEtcd(bin string) {
 			"--initial-cluster", strings.Join(initial, ","),
 			"--initial-cluster-state", "new",
 			"--initial-cluster-token", "berth-"+m.lab.sfx,
+			"--max-txn-ops", "10000", "--max-request-bytes", "33554432", // as SECURITY.md
 			"--cert-file", cert+".pem", "--key-file", cert+"-key.pem",
 			"--trusted-ca-file", ca, "--client-cert-auth",
 			"--peer-cert-file", cert+".pem", "--peer-key-file", cert+"-key.pem",
