@@ -41,6 +41,10 @@ func TestManifestLimits(t *testing.T) {
 	}
 	bomb := write("bomb.yaml", listBomb(6))
 	self := write("self.yaml", "&l {apiVersion: berth.dev/v1, kind: List, items: [*l]}\n")
+	huge := filepath.Join(dir, "huge.yaml") // 1 GiB of zeros, on no disk
+	if f, err := os.Create(huge); err != nil || f.Truncate(1<<30) != nil || f.Close() != nil {
+		t.Fatalf("sparse file: %v", err)
+	}
 	deep := write("deep.yaml", strings.Repeat("{kind: List, items: [", 9)+"{apiVersion: berth.dev/v1, kind: Unit, metadata: {name: deep}, spec: {container: {image: x}}}"+strings.Repeat("]}", 9)+"\n")
 	for _, tc := range []struct {
 		name  string
@@ -53,6 +57,8 @@ func TestManifestLimits(t *testing.T) {
 		{"apply of a bomb from standard input", listBomb(6), []string{"apply", "-f", "-"}, []string{"-:1: document 1: more than the limit of 200000 values"}},
 		{"apply -f of a List holding itself", "", []string{"apply", "-f", self}, []string{self + ":1: document 1: alias *l names a value that contains itself"}},
 		{"delete -f of a List holding itself", "", []string{"delete", "-f", self}, []string{self + ":1: document 1: alias *l names a value that contains itself"}},
+		{"apply -f of a file of 1 GiB", "", []string{"apply", "-f", huge}, []string{huge + ": more than the limit of 16777216 bytes"}},
+		{"apply of 32 MiB from standard input", strings.Repeat("#", 1<<25), []string{"apply", "-f", "-"}, []string{"-: read standard input: more than the limit of 16777216 bytes"}},
 		{"delete -f of Lists nested too deep", "", []string{"delete", "-f", deep}, []string{deep + ":1: document 1: Lists nested more than 8 deep"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func (a *app) readSources(paths []string, recursive, emptyOK bool) ([]source, v1
 	}
 	for _, p := range paths {
 		if p == "-" {
-			b, err := io.ReadAll(io.LimitReader(a.in, v1.MaxManifestBytes+1))
+			b, err := readManifest(a.in)
 			if err != nil {
 				fail(p, "read standard input: %v", err)
 				continue
@@ -53,7 +53,7 @@ func (a *app) readSources(paths []string, recursive, emptyOK bool) ([]source, v1
 			continue
 		}
 		if !fi.IsDir() {
-			b, err := os.ReadFile(p)
+			b, err := readManifestFile(p)
 			if err != nil {
 				fail(p, "%v", cleanPathError(err))
 				continue
@@ -90,7 +90,7 @@ func (a *app) readSources(paths []string, recursive, emptyOK bool) ([]source, v1
 			continue
 		}
 		for _, f := range files {
-			b, err := os.ReadFile(f)
+			b, err := readManifestFile(f)
 			if err != nil {
 				fail(f, "%v", cleanPathError(err))
 				continue
@@ -99,6 +99,29 @@ func (a *app) readSources(paths []string, recursive, emptyOK bool) ([]source, v1
 		}
 	}
 	return out, errs
+}
+
+// readManifest reads r to its end, or refuses it once it holds more than a
+// manifest source may (v1.MaxManifestBytes), without reading further.
+func readManifest(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, v1.MaxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > v1.MaxManifestBytes {
+		return nil, fmt.Errorf("more than the limit of %d bytes (16 MiB) for one manifest source", v1.MaxManifestBytes)
+	}
+	return b, nil
+}
+
+// readManifestFile reads the file p as readManifest does.
+func readManifestFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readManifest(f)
 }
 
 // cleanPathError drops the path from an fs.PathError: the caller names it.
