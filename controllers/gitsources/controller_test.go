@@ -45,13 +45,31 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
+// requireGit skips the test when git is not installed (fails under CI).
+func requireGit(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("git is not installed")
 		}
 		t.Skip("git is not installed")
 	}
+}
+
+// runLoop runs the GitSource loop on st until the test ends, and returns a
+// context that ends with it.
+func runLoop(t *testing.T, st *store.Store) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := gitsources.New(st, gitsources.Options{CacheDir: t.TempDir()})
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ctx
+}
+
+func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
+	requireGit(t)
 	repo := t.TempDir()
 	git(t, repo, "init", "-q", "-b", "main")
 	if err := os.WriteFile(filepath.Join(repo, "web.yaml"), []byte(unitYAML("web", "web:1")), 0o644); err != nil {
@@ -62,12 +80,7 @@ func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
 	head := git(t, repo, "rev-parse", "HEAD")
 
 	st := testenv.EtcdStore(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := gitsources.New(st, gitsources.Options{CacheDir: t.TempDir()})
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	ctx := runLoop(t, st)
 
 	src := v1.New(v1.KindGitSource).(*v1.GitSource)
 	src.Metadata.Name = "apps"
