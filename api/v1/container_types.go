@@ -119,6 +119,22 @@ const (
 	ReasonEnvFileUnavailable = "EnvFileUnavailable"
 )
 
+// Reasons of the Ready and Progressing conditions (Progressing False) of
+// an instance that its host cannot create now, for a cause on the host
+// that an operator must remove; the instance keeps the state it is stuck
+// in (CREATING) and its host tries again with backoff.
+const (
+	// ReasonHostPathUnavailable: a hostPath volume cannot be made or used
+	// on the host (its allowed directory cannot be created, a part of the
+	// path is a file, permission denied, a Directory or File that is not
+	// there).
+	ReasonHostPathUnavailable = "HostPathUnavailable"
+	// ReasonError: the last attempt failed with another error (the engine
+	// refused to create or start the container, a pull failed) and is
+	// tried again with backoff.
+	ReasonError = "Error"
+)
+
 // CapabilityAll names every capability, in Add or Drop.
 const CapabilityAll = "ALL"
 

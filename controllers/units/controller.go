@@ -181,6 +181,7 @@ func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
 // Run reconciles until ctx ends. Containers keep running when it returns.
 func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
+	c.makeAllowedDirs()
 	var wg sync.WaitGroup
 	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings} {
 		wg.Add(1)
@@ -439,7 +440,8 @@ type run struct {
 	msg       string
 	throttle  v1.ThrottleState
 	unhealthy bool
-	// reason of the conditions when the host refuses the container.
+	// reason of the conditions when the host refuses the container, or
+	// when this attempt failed.
 	reason string
 }
 
@@ -588,9 +590,19 @@ func (r *run) observe(ctx context.Context, id string) error {
 	return nil
 }
 
-// fail reports what went wrong in the status before the error is retried.
+// fail reports what went wrong in the status before the error is retried
+// with backoff: the message, and conditions that say the instance is not
+// progressing (reason Error, or the hostProblem's), so that what waits for
+// it shows why. A hostProblem is also a warning event when it is new.
 func (r *run) fail(ctx context.Context, err error) {
-	r.msg = err.Error()
+	r.msg, r.reason = err.Error(), v1.ReasonError
+	var hp *hostProblem
+	if errors.As(err, &hp) {
+		r.reason = hp.reason
+		if prev := r.in.status; prev == nil || prev.Message != r.msg {
+			r.event(ctx, v1.EventWarning, hp.reason, "%s", r.msg)
+		}
+	}
 	if r.state == "" || r.state == v1.StateRunning {
 		r.state = v1.StateUnknown
 	}
@@ -698,9 +710,10 @@ func sameStatus(a, b *v1.InstanceStatus) bool {
 	return string(ja) == string(jb)
 }
 
-// conditions derives Ready and Progressing from the state; refusal, when
-// set, is the reason of both.
-func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, refusal string, now time.Time) []v1.Condition {
+// conditions derives Ready and Progressing from the state; reason, when
+// set (a refusal, an error being retried), is the reason of both, and
+// Progressing is False.
+func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, reason string, now time.Time) []v1.Condition {
 	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	progressing := v1.Condition{Type: v1.ConditionProgressing, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	switch st.State {
@@ -729,8 +742,9 @@ func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, refu
 	default:
 		ready.Reason, progressing.Reason = "Unknown", "Unknown"
 	}
-	if refusal != "" {
-		ready.Reason, progressing.Reason = refusal, refusal
+	if reason != "" {
+		ready.Reason, progressing.Reason = reason, reason
+		progressing.Status = v1.ConditionFalse
 	}
 	ready.Message, progressing.Message = st.Message, st.Message
 	conds := append([]v1.Condition(nil), prev...)

@@ -32,16 +32,20 @@ func (r *run) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Volumes first, as kubelet mounts them before it pulls: an instance
+	// whose volume cannot be made stays CREATING with why, rather than
+	// showing CREATING without a message at every attempt in between.
+	r.state = v1.StateCreating
+	mounts, err := c.volumeMounts(t.Volumes)
+	if err != nil {
+		return err
+	}
 	if err := r.ensureImage(ctx); err != nil {
 		return err
 	}
 	r.throttle = ""
 	r.state, r.msg = v1.StateCreating, ""
 	if err := r.report(ctx); err != nil {
-		return err
-	}
-	mounts, err := c.volumeMounts(t.Volumes)
-	if err != nil {
 		return err
 	}
 	spec := runtime.ContainerSpec{
@@ -212,10 +216,12 @@ func (c *Controller) ensureNetwork(ctx context.Context) error {
 
 // volumeMounts returns the mounts of the volumes, checking or creating
 // each hostPath as its type asks. A hostPath is resolved and checked
-// against the policy, made inside the allowed directory it resolved to
-// without ever leaving it (a link swapped in since cannot make it create
-// anything elsewhere), checked again, and mounted where it leads then. A
-// path the policy does not allow is a *refusal.
+// against the policy, its allowed directory created when missing, the
+// path made inside that directory without ever leaving it (a link swapped
+// in since cannot make it create anything elsewhere), checked again, and
+// mounted where it leads then. A path the policy does not allow is a
+// *refusal; one this host cannot make or use (its allowed directory cannot
+// be created, a file is in the way) is a *hostProblem saying what to do.
 //
 // The engine follows the path again when it mounts it: a link swapped in
 // between the last check and the mount, by a container that has a
@@ -229,23 +235,40 @@ func (c *Controller) volumeMounts(vols []v1.Volume) ([]runtime.Mount, error) {
 			out = append(out, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
 			continue
 		}
-		resolved, dir, msg := c.o.Policy.hostPath(v.HostPath)
-		if msg != "" {
-			return nil, c.denied("volumes[%d].hostPath %s", i, msg)
+		field := fmt.Sprintf("volumes[%d].hostPath", i)
+		chk := c.o.Policy.checkHostPath(v.HostPath)
+		if err := c.checked(field, v, chk, nil); err != nil {
+			return nil, err
 		}
-		err := prepareHostPath(dir, resolved, v.Type)
+		if _, err := makeDir(chk.dir); err != nil {
+			return nil, c.allowedDirProblem(field, v, chk.dir, err)
+		}
+		err := prepareHostPath(chk.dir, chk.resolved, v.Type)
 		// Checked again, whether or not that worked: a link swapped in
 		// that leads out is what to report, rather than the error it
 		// caused.
-		if resolved, _, msg = c.o.Policy.hostPath(v.HostPath); msg != "" {
-			return nil, c.denied("volumes[%d].hostPath %s", i, msg)
+		again := c.o.Policy.checkHostPath(v.HostPath)
+		if err := c.checked(field, v, again, err); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("volume hostPath %s (type %s): %w", v.HostPath, v.Type, err)
-		}
-		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: resolved, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: again.resolved, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
 	}
 	return out, nil
+}
+
+// checked returns the error of a hostPath volume (field names it) that chk
+// found refused (a *refusal) or out of reach, or that preparing it failed
+// with (prepared, a *hostProblem); nil when it may be mounted.
+func (c *Controller) checked(field string, v v1.Volume, chk hostPathCheck, prepared error) error {
+	switch {
+	case chk.denied != "":
+		return c.denied("%s %s", field, chk.denied)
+	case chk.unreachable != nil:
+		return c.hostPathProblem(field, v, chk.dir, chk.unreachable)
+	case prepared != nil:
+		return c.hostPathProblem(field, v, chk.dir, prepared)
+	}
+	return nil
 }
 
 // prepareHostPath creates path as typ asks, then checks it is what typ
@@ -287,9 +310,9 @@ func prepareHostPath(dir, path string, typ v1.HostPathType) error {
 	switch {
 	case err != nil:
 	case (typ == v1.HostPathDirectoryOrCreate || typ == v1.HostPathDirectory) && !fi.IsDir():
-		err = errors.New("is not a directory")
+		err = errNotADirectory
 	case (typ == v1.HostPathFileOrCreate || typ == v1.HostPathFile) && fi.IsDir():
-		err = errors.New("is a directory, not a file")
+		err = errNotAFile
 	}
 	return unwrapPath(err)
 }

@@ -53,6 +53,19 @@
 // container:<x> joins only a container this controller made, known by its
 // ID, never by its labels.
 //
+// hostPath volumes on a fresh host: the allowed host paths are created
+// when the controller starts (mode 0755, owned by the controller's user,
+// root) and again, when missing, before a volume under one is made; one
+// that cannot be created is one error line at start. A volume this host
+// cannot make or use (its allowed directory cannot be created, a file is
+// in the way, a Directory that is not there) is not a refusal: the
+// instance stays CREATING with a message naming the path, the host and
+// what to do, its Ready and Progressing conditions False with reason
+// HostPathUnavailable, a warning event is recorded once, and it is tried
+// again with backoff until the host is fixed. Any other error of an
+// attempt (the engine refusing to create or start the container, a pull
+// that fails) is reported the same way with reason Error.
+//
 // Env values from files (valueFrom.file) are read when the container is
 // created, from the host's secrets directory: at most 64 KiB, one trailing
 // newline dropped, never written to etcd, status, events or logs. A file

@@ -138,12 +138,41 @@ func listOrNone(l []string) string {
 // hostPath resolves a hostPath volume's path: cleaned, with the symbolic
 // links of its existing part followed. It returns the resolved path and
 // the allowed directory it is in (resolved too), or why the path is not
-// allowed ("" when it is).
+// allowed ("" when it is). A path that cannot be reached on this host
+// (hostPathCheck.unreachable) is not refused: it is "", "", "".
 func (p Policy) hostPath(path string) (resolved, dir, msg string) {
+	c := p.checkHostPath(path)
+	return c.resolved, c.dir, c.denied
+}
+
+// hostPathCheck is what checkHostPath found of a hostPath volume's path.
+type hostPathCheck struct {
+	// resolved is the path with its symbolic links followed; dir the
+	// allowed directory it is in, resolved too.
+	resolved, dir string
+	// denied says why the policy refuses the path ("" when it does not).
+	denied string
+	// unreachable is why a path under an allowed directory (dir, as
+	// written) cannot be resolved on this host: a part of it that is not
+	// a directory, or that the controller may not read. Nothing can be
+	// made there until the host is fixed.
+	unreachable error
+}
+
+// checkHostPath is hostPath, telling a path this host cannot reach now
+// from one the policy refuses.
+func (p Policy) checkHostPath(path string) hostPathCheck {
 	clean := filepath.Clean(path)
 	resolved, err := resolveExisting(clean)
 	if err != nil {
-		return "", "", fmt.Sprintf("%s cannot be resolved on this host: %v", path, unwrapPath(err))
+		if root := p.writtenUnder(clean); root != "" && !errors.Is(err, fs.ErrNotExist) {
+			return hostPathCheck{dir: root, unreachable: err}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return hostPathCheck{denied: fmt.Sprintf("%s cannot be resolved on this host: a symbolic link on it leads nowhere (%v): fix or remove the link", path, unwrapPath(err))}
+		}
+		return hostPathCheck{denied: fmt.Sprintf("%s cannot be resolved on this host (%v) and is outside the allowed host paths as written (controller --allowed-host-paths: %s)",
+			path, unwrapPath(err), listOrNone(p.AllowedHostPaths))}
 	}
 	for _, allowed := range p.AllowedHostPaths {
 		if !filepath.IsAbs(allowed) {
@@ -154,14 +183,25 @@ func (p Policy) hostPath(path string) (resolved, dir, msg string) {
 			continue
 		}
 		if under(resolved, d) {
-			return resolved, d, ""
+			return hostPathCheck{resolved: resolved, dir: d}
 		}
 	}
 	what := path
 	if resolved != path {
 		what = fmt.Sprintf("%s (%s)", path, resolved)
 	}
-	return "", "", fmt.Sprintf("%s is outside the allowed host paths (controller --allowed-host-paths: %s)", what, listOrNone(p.AllowedHostPaths))
+	return hostPathCheck{denied: fmt.Sprintf("%s is outside the allowed host paths (controller --allowed-host-paths: %s)", what, listOrNone(p.AllowedHostPaths))}
+}
+
+// writtenUnder returns the allowed directory, cleaned, that the clean
+// path is in as written (no link followed), or "".
+func (p Policy) writtenUnder(clean string) string {
+	for _, allowed := range p.AllowedHostPaths {
+		if d := filepath.Clean(allowed); filepath.IsAbs(d) && under(clean, d) {
+			return d
+		}
+	}
+	return ""
 }
 
 // resolveExisting follows the symbolic links of the longest part of an
@@ -279,42 +319,46 @@ func (c *Controller) readEnvFile(field, file string) (string, *refusal) {
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Clean(p.SecretsDir))
 	if err != nil {
-		return "", unavailable("secrets directory %s: %v", p.SecretsDir, unwrapPath(err))
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", unavailable("the secrets directory %s does not exist: create it (mkdir -p -m 0700 %s) and write the file in it, or set controller --secrets-dir",
+				p.SecretsDir, p.SecretsDir)
+		}
+		return "", unavailable("the secrets directory %s cannot be read: %v; let the controller read it, or set controller --secrets-dir", p.SecretsDir, unwrapPath(err))
 	}
 	resolved, err := filepath.EvalSymlinks(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", unavailable("no such file in %s", p.SecretsDir)
+		return "", unavailable("no such file in %s: write %s there (mode 0600), or set controller --secrets-dir", p.SecretsDir, path)
 	case err != nil:
-		return "", unavailable("%v", unwrapPath(err))
+		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	case !under(resolved, dir) || resolved == dir:
 		return "", c.denied("%s %s leads outside the secrets directory %s (controller --secrets-dir)", field, file, p.SecretsDir)
 	}
 	f, err := os.Open(resolved)
 	if err != nil {
-		return "", unavailable("%v", unwrapPath(err))
+		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", unavailable("%v", unwrapPath(err))
+		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", unavailable("not a regular file")
+		return "", unavailable("not a regular file: write the value in a regular file %s", path)
 	}
 	// Room for a trailing "\r\n", and one byte more to tell a larger file.
 	b, err := io.ReadAll(io.LimitReader(f, v1.MaxEnvFileBytes+3))
 	if err != nil {
-		return "", unavailable("%v", unwrapPath(err))
+		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
 	if len(b) <= v1.MaxEnvFileBytes+2 {
 		b = trimNewline(b)
 	}
 	if len(b) > v1.MaxEnvFileBytes {
-		return "", unavailable("larger than %d KiB", v1.MaxEnvFileBytes>>10)
+		return "", unavailable("larger than %d KiB: keep a smaller value in %s", v1.MaxEnvFileBytes>>10, path)
 	}
 	if bytes.IndexByte(b, 0) >= 0 {
-		return "", unavailable("it holds a NUL byte, which an environment variable cannot")
+		return "", unavailable("it holds a NUL byte, which an environment variable cannot: remove it from %s", path)
 	}
 	return string(b), nil
 }

@@ -34,7 +34,7 @@ func TestVolumeMounts(t *testing.T) {
 		typ     v1.HostPathType
 		source  string // the mount's source; "" when refused or failed
 		created string // made by the call
-		reason  string // of a refusal
+		reason  string // of the refusal or hostProblem
 		err     string // part of the error
 	}{
 		{name: "directory made", path: w.p("allowed/new/deeper"), typ: v1.HostPathDirectoryOrCreate,
@@ -48,11 +48,15 @@ func TestVolumeMounts(t *testing.T) {
 		{name: "no type, there", path: w.p("allowed/data"), source: w.p("allowed/data")},
 		{name: "made behind a link staying inside, mounted where it leads", path: w.p("allowed/data-link/made"),
 			typ: v1.HostPathDirectoryOrCreate, source: w.p("allowed/data/made"), created: w.p("allowed/data/made")},
-		{name: "directory missing", path: w.p("allowed/nothing"), typ: v1.HostPathDirectory, err: "no such file or directory"},
-		{name: "file missing", path: w.p("allowed/nothing"), typ: v1.HostPathFile, err: "no such file or directory"},
-		{name: "no type, missing", path: w.p("allowed/nothing"), err: "no such file or directory"},
-		{name: "a file where a directory is asked", path: w.p("allowed/data/file"), typ: v1.HostPathDirectoryOrCreate, err: "is not a directory"},
-		{name: "a directory where a file is asked", path: w.p("allowed/data"), typ: v1.HostPathFile, err: "is a directory, not a file"},
+		{name: "directory missing", path: w.p("allowed/nothing"), typ: v1.HostPathDirectory, reason: v1.ReasonHostPathUnavailable,
+			err: "volumes[1].hostPath " + w.p("allowed/nothing") + " (type Directory) does not exist on host h1: create it (mkdir -p " + w.p("allowed/nothing") + "), or use type DirectoryOrCreate"},
+		{name: "file missing", path: w.p("allowed/nothing"), typ: v1.HostPathFile, reason: v1.ReasonHostPathUnavailable,
+			err: "(type File) does not exist on host h1: create it, or use type FileOrCreate"},
+		{name: "no type, missing", path: w.p("allowed/nothing"), reason: v1.ReasonHostPathUnavailable, err: "does not exist on host h1"},
+		{name: "a file where a directory is asked", path: w.p("allowed/data/file"), typ: v1.HostPathDirectoryOrCreate, reason: v1.ReasonHostPathUnavailable,
+			err: "(type DirectoryOrCreate) is not a directory on host h1: move what is there away, or use type File or FileOrCreate"},
+		{name: "a directory where a file is asked", path: w.p("allowed/data"), typ: v1.HostPathFile, reason: v1.ReasonHostPathUnavailable,
+			err: "(type File) is a directory, not a file, on host h1: move it away, or use type Directory or DirectoryOrCreate"},
 		{name: "directory behind a link out", path: w.p("allowed/out/made"), typ: v1.HostPathDirectoryOrCreate, reason: v1.ReasonPolicyDenied,
 			err: "refused by host h1's policy: volumes[1].hostPath " + w.p("allowed/out/made") + " (" + w.p("outside/made") + ") is outside the allowed host paths"},
 		{name: "file behind a link out", path: w.p("allowed/out/sub/made"), typ: v1.HostPathFileOrCreate, reason: v1.ReasonPolicyDenied,
@@ -66,7 +70,15 @@ func TestVolumeMounts(t *testing.T) {
 				{Name: "cache", ContainerPath: "/cache"},
 				{HostPath: tt.path, Type: tt.typ, ContainerPath: "/data", ReadOnly: true},
 			})
+			reason := ""
 			var ref *refusal
+			var hp *hostProblem
+			switch {
+			case errors.As(err, &ref):
+				reason = ref.reason
+			case errors.As(err, &hp):
+				reason = hp.reason
+			}
 			switch {
 			case tt.err == "" && err != nil:
 				t.Fatalf("volumeMounts: %v", err)
@@ -82,10 +94,8 @@ func TestVolumeMounts(t *testing.T) {
 				t.Fatalf("mounts %+v, want an error saying %q", mounts, tt.err)
 			case !strings.Contains(err.Error(), tt.err):
 				t.Errorf("error %q does not say %q", err, tt.err)
-			case tt.reason != "" && (!errors.As(err, &ref) || ref.reason != tt.reason):
-				t.Errorf("error %q is not a refusal %s", err, tt.reason)
-			case tt.reason == "" && errors.As(err, &ref):
-				t.Errorf("error %q is a refusal, want an error to retry", err)
+			case reason != tt.reason:
+				t.Errorf("error %q has reason %q, want %q", err, reason, tt.reason)
 			}
 			if tt.created != "" {
 				if _, err := os.Stat(tt.created); err != nil {
