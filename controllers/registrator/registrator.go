@@ -635,13 +635,14 @@ func (r *Registrator) saveAgentLocked() {
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	b, _ := json.MarshalIndent(list, "", "  ")
 	tmp := p + ".tmp"
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	if err == nil {
 		if err = os.WriteFile(tmp, b, 0o600); err == nil {
 			err = os.Rename(tmp, p)
 		}
-		if err != nil {
-			r.o.Log.Warn("save agent registrations", "file", p, "err", err)
-		}
+	}
+	if err != nil {
+		r.o.Log.Warn("save agent registrations: they are lost when the controller restarts", "file", p, "err", err, "fix", "make --data-dir writable")
 	}
 }
 

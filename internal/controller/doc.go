@@ -1,20 +1,22 @@
 // Package controller runs berth's per-host controller: the process that
 // `controller` starts on every host.
 //
-// Run starts, in this order: the HTTP server (/healthz, /readyz,
-// /metrics, container logs, the Consul-compatible API and the Prometheus
-// targets); the embedded etcd when no etcd endpoints are given; the
-// connection to etcd (retried with backoff while etcd is unreachable, the
-// controller reporting not-ready meanwhile); then the catalog, the
-// registrator, DNS, the reconcilers and the Host record, kept alive on an
-// etcd lease. Every route is on the HTTP server's mux before it serves:
-// the catalog's and the agent's routes and the Prometheus targets answer
-// 503 with Retry-After (never 404) until the catalog and this host's
-// registrations have loaded, then switch over; /readyz is 200 only once
-// they have. Run returns when its context ends, after shutting down in
-// the reverse order: stop accepting HTTP requests, revoke the lease (the
-// host shows DOWN at once), close the etcd client, stop the embedded etcd
-// with its data intact.
+// Run starts, in this order: the data directory (--data-dir), created
+// with mode 0700 when missing, or an error naming the flag and what to do
+// when it cannot be; the HTTP server (/healthz, /readyz, /metrics,
+// container logs, the Consul-compatible API and the Prometheus targets);
+// the embedded etcd when no etcd endpoints are given; the connection to
+// etcd (retried with backoff while etcd is unreachable, the controller
+// reporting not-ready meanwhile); then the catalog, the registrator, DNS,
+// the reconcilers and the Host record, kept alive on an etcd lease. Every
+// route is on the HTTP server's mux before it serves: the catalog's and
+// the agent's routes and the Prometheus targets answer 503 with
+// Retry-After (never 404) until the catalog and this host's registrations
+// have loaded, then switch over; /readyz is 200 only once they have. Run
+// returns when its context ends, after shutting down in the reverse order:
+// stop accepting HTTP requests, revoke the lease (the host shows DOWN at
+// once), close the etcd client, stop the embedded etcd with its data
+// intact.
 //
 // # The embedded etcd's protection
 //

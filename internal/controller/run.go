@@ -46,6 +46,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := makeDataDir(cfg.DataDir, log); err != nil {
+		return err
+	}
 	ready := newReadiness("etcd", "docker", "caches", "api")
 	ready.set("api", errAPIStarting)
 	m := newMetrics()

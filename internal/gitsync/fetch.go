@@ -16,6 +16,10 @@ import (
 
 const remoteName = "origin"
 
+// cacheRemedy is what to do about a clone cache that cannot be made,
+// opened or reset.
+const cacheRemedy = "clones need a writable folder: fix it, or choose another one with the controller's --data-dir or applyctl sync --cache-dir"
+
 // Fetch brings the repository at url into dir (cloning it the first time,
 // fetching with forced ref updates afterwards), checks ref out in dir's
 // worktree, removing files that are not in the commit, and returns the
@@ -78,17 +82,17 @@ func open(dir, url string) (*git.Repository, error) {
 			return repo, nil
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			return nil, fmt.Errorf("git: reset cache %s: %w", dir, err)
+			return nil, fmt.Errorf("git: reset cache %s: %w (%s)", dir, err, cacheRemedy)
 		}
 	} else if !errors.Is(err, git.ErrRepositoryNotExists) {
-		return nil, fmt.Errorf("git: open cache %s: %w", dir, err)
+		return nil, fmt.Errorf("git: open cache %s: %w (%s)", dir, err, cacheRemedy)
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, fmt.Errorf("git: cache %s: %w", dir, err)
+		return nil, fmt.Errorf("git: cache %s: %w (%s)", dir, err, cacheRemedy)
 	}
 	repo, err = git.PlainInit(dir, false)
 	if err != nil {
-		return nil, fmt.Errorf("git: init cache %s: %w", dir, err)
+		return nil, fmt.Errorf("git: init cache %s: %w (%s)", dir, err, cacheRemedy)
 	}
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{url}}); err != nil {
 		return nil, fmt.Errorf("git: remote %s: %w", url, err)

@@ -252,3 +252,19 @@ func TestBuildRefusesPathOutsideRepo(t *testing.T) {
 		t.Fatal("path outside the repository accepted")
 	}
 }
+
+// TestFetchCacheThatCannotBeMade: a clone cache that cannot be made (its
+// folder is a file) says which folder and what to do.
+func TestFetchCacheThatCannotBeMade(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(file, "gitsync", "apps")
+	_, err := gitsync.Fetch(context.Background(), "file:///nowhere", v1.GitRef{}, cache)
+	for _, want := range []string{cache, "not a directory", "writable folder", "--data-dir", "--cache-dir"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Fetch = %v, want an error saying %q", err, want)
+		}
+	}
+}
