@@ -20,8 +20,11 @@
 // apply --wait and wait follow the Units they wait for by list-then-watch
 // (mirror.go) and decide with one pure function (unitready.Of, through unitReadiness): a Unit is
 // Ready when the instances it should have report Ready=True at its current
-// generation. describe and get events read the events controllers record
-// with internal/events.
+// generation. While an instance is not progressing (its Progressing
+// condition False: refused, an error being retried, a volume its host
+// cannot make), apply --wait's progress line, wait's and start --wait's
+// lines on standard error, and get units show its message (stuck). describe
+// and get events read the events controllers record with internal/events.
 //
 // get services, get endpoints and describe service (catalog.go) read the
 // Service objects and the endpoints the hosts registered under catalog/,

@@ -28,6 +28,12 @@ as stored with their status. -w keeps printing the rows that change until
 interrupted; an object deleted meanwhile is printed once more (a Unit or Job
 with STATE "deleted", an endpoint with STATUS "deleted").
 
+get units shows, for an instance that is not progressing (refused by its
+host, a volume its host cannot make, an error being retried, exited for
+good), its reason in STATE ("FAILED (PolicyDenied)", "CREATING
+(HostPathUnavailable)") and its message in a MESSAGE column that the table
+has only when one has a message; -o wide always has every message.
+
 get services lists every Service object and every service that has
 endpoints in the catalog, with its endpoints counted by health (an endpoint
 is critical when one of its checks is, else warning when one is, else
@@ -139,13 +145,11 @@ func (a *app) get(ctx context.Context, kind, name, output string, watch bool) er
 		return nil
 	}
 	var rows [][]string
-	rows = append(rows, header(kind, output == "wide"))
 	now := a.now()
 	for _, o := range v.objs {
 		rows = append(rows, v.rows(o, output == "wide", now)...)
 	}
-	p.table.write(a.out, rows)
-	return nil
+	return p.rows(rows)
 }
 
 // printer prints objects as get does, once per change under -w.
@@ -154,6 +158,9 @@ type printer struct {
 	kind, output string
 	table        table
 	header       bool
+	// messages: the header has MESSAGE (a Unit's row without -o wide
+	// had a message when it was printed; see messageColumn).
+	messages bool
 	// printed is what was last printed for each name, to skip repeats.
 	printed map[string]string
 	// last is the object and rows last printed for each name, printed
@@ -245,9 +252,19 @@ func (p *printer) deleted(name string) error {
 // rows prints table rows, after the header the first time.
 func (p *printer) rows(rows [][]string) error {
 	wide := p.output == "wide"
+	if p.kind == v1.KindUnit && !wide {
+		has := messageColumn(rows, p.messages)
+		if !p.header {
+			p.messages = has
+		}
+	}
 	if !p.header {
 		p.header = true
-		rows = append([][]string{header(p.kind, wide)}, rows...)
+		h := header(p.kind, wide)
+		if p.messages {
+			h = append(h, "MESSAGE")
+		}
+		rows = append([][]string{h}, rows...)
 	}
 	p.table.write(p.out, rows)
 	return nil

@@ -308,7 +308,7 @@ func goalLine(verb goalVerb, c goalChange, unchanged bool) string {
 // current generation and, for those in restartedAfter, every instance
 // running since that time.
 func (a *app) waitGoalReady(ctx context.Context, st *store.Store, names []string, timeout time.Duration, restartedAfter map[string]time.Time) error {
-	res, err := a.waitUnits(ctx, st, names, timeout, waitOptions{readyVerb: "ready", restartedAfter: restartedAfter})
+	res, err := a.waitUnits(ctx, st, names, timeout, waitOptions{readyVerb: "ready", restartedAfter: restartedAfter, why: a.err})
 	var fe *failedError
 	switch {
 	case err == nil:

@@ -94,6 +94,8 @@ func (v *view) rows(o v1.Object, wide bool, now time.Time) [][]string {
 
 // unitRows are a Unit's rows, one per instance; an instance on a host in
 // down is shown UNKNOWN (host DOWN): what it last reported may be stale.
+// Without wide, each row has an eighth cell: the message of an instance
+// that is not progressing (stuck), or "" (see messageColumn).
 func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]string {
 	age := age(u.Metadata.CreationTimestamp, now)
 	gen := strconv.FormatInt(u.Metadata.Generation, 10)
@@ -102,14 +104,16 @@ func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]st
 		r := []string{u.Metadata.Name, "-", "-", "0", "-", "-", age}
 		if wide {
 			r = append(r, string(u.Spec.Goal), u.Spec.Container.Image, gen, "-", "-")
+		} else {
+			r = append(r, "")
 		}
 		return [][]string{r}
 	}
 	var out [][]string
 	for _, in := range insts {
-		state := stateColumn(in)
+		state, why := stateColumn(in), stuck(in)
 		if down[in.Host] {
-			state = stateHostDown
+			state, why = stateHostDown, ""
 		}
 		r := []string{u.Metadata.Name, in.Host, state, strconv.Itoa(in.Restarts), dash(shortID(in.ContainerID)), ports(in.Ports), age}
 		if wide {
@@ -118,18 +122,52 @@ func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]st
 				goal = u.Spec.Goal
 			}
 			r = append(r, dash(string(goal)), u.Spec.Container.Image, gen, strconv.FormatInt(in.ObservedGeneration, 10), dash(in.Message))
+		} else {
+			r = append(r, why)
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
+// unitMessageColumn is the index of the cell unitRows adds without wide.
+const unitMessageColumn = 7
+
+// messageColumn settles the eighth cell of Unit rows printed without
+// wide, as kubectl shows why a pod is stuck rather than only that it is:
+// when one of the rows has a message, the table gets a MESSAGE column
+// ("-" where there is none); else the cell is dropped, and the table
+// has the Contract's seven columns. header reports whether the header
+// printed with these rows has the column already (get -w prints later
+// rows under it: a message then comes after AGE, unnamed, rather than
+// not at all). It returns whether the table has the column now.
+func messageColumn(rows [][]string, header bool) bool {
+	has := header
+	for _, r := range rows {
+		has = has || (len(r) > unitMessageColumn && r[unitMessageColumn] != "")
+	}
+	for i, r := range rows {
+		switch {
+		case len(r) <= unitMessageColumn:
+		case has:
+			r[unitMessageColumn] = dash(r[unitMessageColumn])
+		case r[unitMessageColumn] == "":
+			rows[i] = r[:unitMessageColumn]
+		}
+	}
+	return has
+}
+
+// stuckReasons are the condition reasons shown in the STATE column:
+// "FAILED (PolicyDenied)", "CREATING (HostPathUnavailable)".
+var stuckReasons = []string{v1.ReasonPolicyDenied, v1.ReasonEnvFileUnavailable, v1.ReasonHostPathUnavailable}
+
 // stateColumn is an instance's state, with the reason when its host
-// refuses to create its container: "FAILED (PolicyDenied)".
+// refuses to create its container or cannot make it: "FAILED
+// (PolicyDenied)", "CREATING (HostPathUnavailable)".
 func stateColumn(in v1.InstanceStatus) string {
 	s := dash(string(in.State))
-	if c := v1.FindCondition(in.Conditions, v1.ConditionReady); c != nil &&
-		(c.Reason == v1.ReasonPolicyDenied || c.Reason == v1.ReasonEnvFileUnavailable) {
+	if c := v1.FindCondition(in.Conditions, v1.ConditionReady); c != nil && slices.Contains(stuckReasons, c.Reason) {
 		s += " (" + c.Reason + ")"
 	}
 	return s

@@ -34,7 +34,9 @@ func (a *app) waitCommand() *cobra.Command {
 Ready=True at the Unit's current generation: one per host it names, one per Up
 host matching its selector when it is global, else as many as its replicas.
 wait fails at once when an instance at the current generation is FAILED, and
-for a Unit that does not exist.
+for a Unit that does not exist. While an instance is not progressing (an
+error being retried, a volume its host cannot make), wait says why on
+standard error: "waiting for unit/todo: 0/1 ready (vm: CREATING: ...)".
 
 --for=delete (Units, Jobs, Services): the object no longer exists.
 
@@ -126,7 +128,7 @@ func (a *app) waitReadyCommand(ctx context.Context, refs []objectRef, timeout ti
 	for i, r := range refs {
 		names[i] = r.name
 	}
-	res, err := a.waitUnits(ctx, st, names, timeout, waitOptions{deletedIsNotFound: true})
+	res, err := a.waitUnits(ctx, st, names, timeout, waitOptions{deletedIsNotFound: true, why: a.err})
 	if timedOut(ctx, err) {
 		for _, n := range res.pending {
 			fmt.Fprintf(a.err, "error: timed out waiting for the condition on %s\n", ref(v1.KindUnit, n))
@@ -141,6 +143,10 @@ type waitOptions struct {
 	// progress prints a line per change ("waiting for unit/todo: 0/1
 	// ready (...)"), rewritten in place on a terminal.
 	progress bool
+	// why, without progress, gets the same line only while an instance is
+	// not progressing, with its message, so that a wait that will not end
+	// by itself says why at once (wait, on standard error).
+	why io.Writer
 	// readyVerb is printed after a Unit that became ready: "ready" for
 	// apply --wait, "condition met" (the default) for wait.
 	readyVerb string
@@ -192,6 +198,10 @@ func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, ti
 	}
 	prog := newProgress(a.out, isTerminal(a.out))
 	defer prog.clear()
+	var why *progress
+	if opts.why != nil {
+		why = newProgress(opts.why, false)
+	}
 	seen := map[string]bool{}
 	check := func() (bool, error) {
 		hosts := m.hosts()
@@ -222,8 +232,11 @@ func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, ti
 				continue
 			}
 			still = append(still, n)
-			if opts.progress {
+			switch {
+			case opts.progress:
 				prog.update(n, r.progress(n))
+			case why != nil && r.stuck():
+				why.update(n, r.progress(n))
 			}
 		}
 		res.pending = still
