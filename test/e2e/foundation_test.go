@@ -18,21 +18,23 @@ import (
 func TestWalkThrough(t *testing.T) {
 	t.Parallel()
 	dataDir := t.TempDir()
-	// As hack/run.sh starts it: the examples keep their data under
-	// /var/lib/berth-volumes.
-	c := startController(t, controllerOpts{name: "e2e-walk", dataDir: dataDir, extra: []string{"--allowed-host-paths", "/var/lib/berth-volumes"}})
-	todo := repoFile(t, "manifests/todo.yaml")
+	// As hack/run.sh starts it, the examples keeping their data under
+	// the allowed host path; a folder of the test's rather than the
+	// machine's /var/lib/berth-volumes, which the controller would create.
+	volumes := filepath.Join(t.TempDir(), "berth-volumes")
+	c := startController(t, controllerOpts{name: "e2e-walk", dataDir: dataDir, extra: []string{"--allowed-host-paths", volumes}})
+	todo := strings.ReplaceAll(readFile(t, repoFile(t, "manifests/todo.yaml")), "/var/lib/berth-volumes", volumes)
 
-	out, errOut, code := applyctl(t, c.etcd, "", "apply", "-f", todo)
+	out, errOut, code := applyctl(t, c.etcd, todo, "apply", "-f", "-")
 	if code != 0 || out != "unit/todo created\nservice/todo created\n" {
 		t.Fatalf("first apply: code %d, out %q, err %q", code, out, errOut)
 	}
-	out, _, code = applyctl(t, c.etcd, "", "apply", "-f", todo)
+	out, _, code = applyctl(t, c.etcd, todo, "apply", "-f", "-")
 	if code != 0 || out != "unit/todo unchanged\nservice/todo unchanged\n" {
 		t.Fatalf("second apply: code %d, out %q", code, out)
 	}
 
-	changed := strings.Replace(readFile(t, todo), "interval: 5s\n  restart:", "interval: 7s\n  restart:", 1)
+	changed := strings.Replace(todo, "interval: 5s\n  restart:", "interval: 7s\n  restart:", 1)
 	out, errOut, code = applyctl(t, c.etcd, changed, "apply", "-f", "-")
 	if code != 0 || !strings.Contains(out, "unit/todo configured") || !strings.Contains(out, "service/todo unchanged") {
 		t.Fatalf("changed apply: code %d, out %q, err %q", code, out, errOut)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,6 +89,11 @@ func newController(t *testing.T, o controllerOpts) *controller {
 		c.args = append(c.args, "--etcd-listen-client", o.etcdClient,
 			"--etcd-listen-peer", fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)))
 		c.etcd = o.etcdClient
+	}
+	if !slices.Contains(o.extra, "--allowed-host-paths") {
+		// Never the machine's /var/lib/berth-volumes, which the
+		// controller creates when it is missing.
+		c.args = append(c.args, "--allowed-host-paths", filepath.Join(t.TempDir(), "berth-volumes"))
 	}
 	c.args = append(c.args, o.extra...)
 	c.logPath = filepath.Join(t.TempDir(), o.name+".log")
