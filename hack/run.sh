@@ -5,7 +5,8 @@
 # ~/.local/share/berth, unless --data-dir or BERTH_DATA_DIR says otherwise.
 # hostPath volumes are allowed under /var/lib/berth-volumes (the controller's
 # default), where the examples of manifests/ keep their data, unless
-# --allowed-host-paths or BERTH_ALLOWED_HOST_PATHS says otherwise.
+# --allowed-host-paths or BERTH_ALLOWED_HOST_PATHS says otherwise. The
+# controller creates both folders when they are missing.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 hack/deps.sh
