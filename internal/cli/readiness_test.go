@@ -96,6 +96,21 @@ func TestProgressOnATerminal(t *testing.T) {
 	if want := "a\nb\nunit/todo ready\n"; b.String() != want {
 		t.Errorf("output %q, want %q", b.String(), want)
 	}
+	// Why an instance is stuck stays on a terminal, and is not repeated.
+	b.Reset()
+	p = newProgress(&b, true)
+	p.update("todo", "waiting for unit/todo: 0/1 ready (host-a: PULLING_IMAGE)")
+	p.keep("todo", "waiting for unit/todo: 0/1 ready (host-a: CREATING: volumes[0].hostPath /x: ...)")
+	p.keep("todo", "waiting for unit/todo: 0/1 ready (host-a: CREATING: volumes[0].hostPath /x: ...)")
+	p.update("todo", "waiting for unit/todo: 0/1 ready (host-a: CREATING)")
+	p.println("unit/todo ready")
+	want = "\r\033[Kwaiting for unit/todo: 0/1 ready (host-a: PULLING_IMAGE)" +
+		"\r\033[Kwaiting for unit/todo: 0/1 ready (host-a: CREATING: volumes[0].hostPath /x: ...)\n" +
+		"\r\033[Kwaiting for unit/todo: 0/1 ready (host-a: CREATING)" +
+		"\r\033[Kunit/todo ready\n"
+	if b.String() != want {
+		t.Errorf("terminal output with a stuck instance %q\nwant %q", b.String(), want)
+	}
 	if isTerminal(&b) {
 		t.Error("a buffer is a terminal")
 	}

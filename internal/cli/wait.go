@@ -233,6 +233,8 @@ func (a *app) waitUnits(ctx context.Context, st *store.Store, names []string, ti
 			}
 			still = append(still, n)
 			switch {
+			case opts.progress && r.stuck():
+				prog.keep(n, r.progress(n))
 			case opts.progress:
 				prog.update(n, r.progress(n))
 			case why != nil && r.stuck():
@@ -362,6 +364,21 @@ func (p *progress) update(key, line string) {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.shown = true
 		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// keep is update for a line that stays on a terminal too: why an
+// instance is not progressing, to be read whole (it may be wider than the
+// terminal, which a line rewritten in place cannot be) and kept in sight.
+func (p *progress) keep(key, line string) {
+	if p.last[key] == line {
+		return
+	}
+	p.last[key] = line
+	if p.tty && p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.shown = false
 	}
 	fmt.Fprintln(p.w, line)
 }
