@@ -51,7 +51,7 @@ hack/images.sh >/dev/null
 client="http://127.0.0.1:$(free_port)"
 listen="127.0.0.1:$(free_port)"
 log="${LOG:-$work/controller.log}"
-bin/controller --host-name "$host" --data-dir "$work/data" \
+bin/controller --host-name "$host" --data-dir "$work/data" --allowed-host-paths "$work/volumes" \
   --etcd-listen-client "$client" --etcd-listen-peer "http://127.0.0.1:$(free_port)" \
   --listen "$listen" --dns-listen "127.0.0.1:$(free_port)" >"$log" 2>&1 &
 pid=$!

@@ -46,7 +46,7 @@ run() {
   local label="$1"; shift
   local listen="127.0.0.1:$(free_port)" dnsl="127.0.0.1:$(free_port)"
   local log="${LOG:-$work/controller.log}"
-  "$controller" --host-name "$host" --data-dir "$work/data" \
+  "$controller" --host-name "$host" --data-dir "$work/data" --allowed-host-paths "$work/volumes" \
     --etcd-listen-client "http://127.0.0.1:$(free_port)" --etcd-listen-peer "http://127.0.0.1:$(free_port)" \
     --listen "$listen" --dns-listen "$dnsl" --advertise-address 127.0.0.1 "$@" >>"$log" 2>&1 &
   pid=$!

@@ -33,7 +33,7 @@ go build -o "$work/bench" ./hack/bench/register
 
 listen="127.0.0.1:$(free_port)"
 log="${LOG:-$work/controller.log}"
-"$work/controller" --host-name "$host" --data-dir "$work/data" \
+"$work/controller" --host-name "$host" --data-dir "$work/data" --allowed-host-paths "$work/volumes" \
   --etcd-listen-client "http://127.0.0.1:$(free_port)" --etcd-listen-peer "http://127.0.0.1:$(free_port)" \
   --listen "$listen" --dns-listen "127.0.0.1:$(free_port)" --advertise-address 127.0.0.1 >"$log" 2>&1 &
 pid=$!

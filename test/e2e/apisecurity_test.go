@@ -39,7 +39,8 @@ func startAPIController(t *testing.T, o controllerOpts, listen, base string, cli
 	c.args = append([]string{"--host-name", o.name, "--data-dir", t.TempDir(), "--listen", listen,
 		"--dns-listen", fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), "--heartbeat-ttl", "3s",
 		"--etcd-listen-client", c.etcd, "--etcd-listen-peer", fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
-		"--advertise-address", "127.0.0.1", "--log-level", "debug"}, o.extra...)
+		"--advertise-address", "127.0.0.1", "--log-level", "debug",
+		"--allowed-host-paths", filepath.Join(t.TempDir(), "berth-volumes")}, o.extra...)
 	c.logPath = filepath.Join(t.TempDir(), o.name+".log")
 	t.Cleanup(func() { removeHostContainers(t, o.name) })
 	t.Cleanup(func() { c.kill() })

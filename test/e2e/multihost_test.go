@@ -346,6 +346,7 @@ func (m *multiHost) startControllers() {
 			"--heartbeat-ttl", "3s",
 			"--reschedule-after", "3s",
 			"--data-dir", m.t.TempDir(),
+			"--allowed-host-paths", filepath.Join(m.t.TempDir(), "berth-volumes"),
 			"--docker-host", "unix:///var/run/docker.sock",
 		}
 		args = append(args, etcdFlags(m.certs, "host-"+h)...)
