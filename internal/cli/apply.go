@@ -95,6 +95,12 @@ type prepared struct {
 // the store. Manifests without objects are an error unless emptyOK.
 func (a *app) prepare(ctx context.Context, files []string, recursive, emptyOK bool) (*prepared, error) {
 	srcs, errs := a.readSources(files, recursive, emptyOK)
+	return a.prepareSources(ctx, srcs, errs, emptyOK, fmt.Sprint(files))
+}
+
+// prepareSources is prepare of sources already read (with the problems
+// reading them met); what names them in the error of an empty input.
+func (a *app) prepareSources(ctx context.Context, srcs []source, errs v1.ErrorList, emptyOK bool, what string) (*prepared, error) {
 	docs, derrs := decodeAll(srcs)
 	errs = append(errs, derrs...)
 
@@ -127,7 +133,7 @@ func (a *app) prepare(ctx context.Context, files []string, recursive, emptyOK bo
 	}
 	if len(docs) == 0 && !emptyOK {
 		st.Close()
-		return nil, fmt.Errorf("no objects in %v", files)
+		return nil, fmt.Errorf("no objects in %s", what)
 	}
 	return p, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
 )
 
@@ -76,6 +78,16 @@ func (a *app) delete(ctx context.Context, refs []objectRef, ignoreNotFound bool)
 	defer st.Close()
 	failed := false
 	for _, r := range refs {
+		if r.kind == v1.KindJob && strings.Contains(r.name, ":") {
+			// NAME:VERSION[:HASH] deletes the job only while it is that version.
+			name, err := a.checkJobRef(ctx, st, r.name)
+			if err != nil {
+				fmt.Fprintf(a.err, "Error: %s\n", err)
+				failed = true
+				continue
+			}
+			r.name = name
+		}
 		rctx, cancel := a.withTimeout(ctx)
 		err := store.DeleteObject(rctx, st, r.kind, r.name)
 		cancel()

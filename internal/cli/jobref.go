@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"sigs.k8s.io/yaml"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
 )
 
 // jobRef is a job as Helios' verbs name it: NAME, NAME:VERSION or
@@ -62,6 +65,32 @@ func (r jobRef) check(j *v1.Job) error {
 		return fmt.Errorf("job %s: the stored version %s has hash %s, not %s", r.name, j.Spec.Version, shortHash(&j.Spec.Container), r.hash)
 	}
 	return nil
+}
+
+// checkJobRef reads the job s names (NAME, NAME:VERSION or
+// NAME:VERSION:HASH) and returns its name, or why the stored job is not
+// the one named.
+func (a *app) checkJobRef(ctx context.Context, st *store.Store, s string) (string, error) {
+	r, err := parseJobRef(s)
+	if err != nil {
+		return "", err
+	}
+	if r.version == "" {
+		return r.name, nil
+	}
+	rctx, cancel := a.withTimeout(ctx)
+	defer cancel()
+	o, err := store.GetObject(rctx, st, v1.KindJob, r.name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", notFound(v1.KindJob, r.name)
+	}
+	if err != nil {
+		return "", storeErr(err)
+	}
+	if err := r.check(o.(*v1.Job)); err != nil {
+		return "", err
+	}
+	return r.name, nil
 }
 
 // shortHashLen is how many hex digits of the template hash tables show, as

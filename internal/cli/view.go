@@ -52,6 +52,13 @@ func (a *app) load(ctx context.Context, st *store.Store, kind, name string) (*vi
 		return nil, storeErr(err)
 	}
 	v := &view{kind: kind, rev: rev}
+	if kind == v1.KindJob && strings.Contains(name, ":") {
+		// A job is named as Helios names it: NAME:VERSION[:HASH] must be
+		// the stored version.
+		if name, err = a.checkJobRef(ctx, st, name); err != nil {
+			return nil, err
+		}
+	}
 	err = a.loadInto(ctx, st, v, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound(kind, name)

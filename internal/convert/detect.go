@@ -75,10 +75,16 @@ func DetectFormat(f File) (Format, error) {
 	}
 	trimmed := bytes.TrimSpace(f.Data)
 	switch {
-	case bytes.Contains(f.Data, []byte("[Service]")):
+	case bytes.Contains(f.Data, []byte("[Service]")) || bytes.HasPrefix(trimmed, []byte("[Unit]")):
 		return FormatSystemd, nil
 	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '['):
 		return FormatHelios, nil
+	}
+	var top map[string]any
+	if err := yaml.Unmarshal(f.Data, &top); err == nil {
+		if _, ok := top["services"]; ok {
+			return FormatCompose, nil
+		}
 	}
 	return "", fmt.Errorf("cannot tell what %s is: name a systemd unit *.service, a compose file compose.yaml and a Helios job *.json", f.Name)
 }
@@ -169,7 +175,12 @@ func Manifest(objs []Object, asJSON bool) ([]byte, error) {
 		for i, o := range objs {
 			items[i] = o.Object
 		}
-		b, err := json.MarshalIndent(map[string]any{"apiVersion": v1.APIVersion, "kind": "List", "items": items}, "", "    ")
+		list := struct {
+			APIVersion string      `json:"apiVersion"`
+			Kind       string      `json:"kind"`
+			Items      []v1.Object `json:"items"`
+		}{v1.APIVersion, "List", items}
+		b, err := json.MarshalIndent(list, "", "    ")
 		if err != nil {
 			return nil, err
 		}

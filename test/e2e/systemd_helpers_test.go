@@ -29,7 +29,14 @@ import (
 // every Unit is pinned to h.
 func (h *unitHost) exampleCopy(rel, dir string) (docs []string, ports map[int]int) {
 	h.t.Helper()
-	raw := readFile(h.t, repoFile(h.t, rel))
+	return h.privateCopy(readFile(h.t, repoFile(h.t, rel)), dir)
+}
+
+// privateCopy is exampleCopy of the documents of raw. Named volumes also
+// get h's prefix, and are removed when the test ends.
+func (h *unitHost) privateCopy(raw, dir string) (docs []string, ports map[int]int) {
+	h.t.Helper()
+	rel := "the manifests"
 	var objs []map[string]any
 	names := map[string]bool{}
 	for _, d := range strings.Split(raw, "\n---\n") {
@@ -88,6 +95,19 @@ func (h *unitHost) exampleCopy(rel, dir string) (docs []string, ports map[int]in
 		for _, v := range list(c["volumes"]) {
 			if hp, ok := v["hostPath"].(string); ok {
 				v["hostPath"] = filepath.Join(dir, filepath.Base(hp))
+			}
+			if n, ok := v["name"].(string); ok {
+				v["name"] = h.unit(n)
+				h.t.Cleanup(func() {
+					// The volume outlives the containers: remove them first.
+					if h.c != nil {
+						h.c.kill()
+					}
+					removeHostContainers(h.t, h.name)
+					if out, err := docker("volume", "rm", "-f", h.unit(n)); err != nil {
+						h.t.Logf("cleanup: remove volume %s: %v: %s", h.unit(n), err, out)
+					}
+				})
 			}
 		}
 		for _, e := range list(c["env"]) {
