@@ -69,7 +69,14 @@ func ComposeEnv(process map[string]string, envFiles []File) (map[string]string, 
 // a Unit of the same name, and each service that publishes ports a
 // Service selecting it. See the package documentation for what each field
 // becomes. A project that does not load is an error.
-func Compose(ctx context.Context, in ComposeInput, host Host) (Result, error) {
+func Compose(ctx context.Context, in ComposeInput, host Host) (res Result, err error) {
+	defer func() {
+		// The loader is not ours: an input it cannot take is an error here,
+		// never a crash of applyctl.
+		if p := recover(); p != nil {
+			res, err = Result{}, fmt.Errorf("%s: the compose loader failed on this file: %v", in.Files[0].Name, p)
+		}
+	}()
 	if len(in.Files) == 0 {
 		return Result{}, fmt.Errorf("no compose file")
 	}
@@ -129,6 +136,7 @@ func (c *composeConverter) convert() Result {
 	for _, j := range slices.Sorted(maps.Keys(p.Jobs)) {
 		c.at("", []string{"jobs", j}, Dropped, "jobs.%s: not converted: berth runs one-off containers as Units with restart never", j)
 	}
+	fit(&c.res)
 	return c.res
 }
 

@@ -179,6 +179,7 @@ func Helios(f File) (Result, error) {
 			res.Objects = append(res.Objects, Object{Source: f.Name, Object: job})
 		}
 	}
+	fit(&res)
 	return res, nil
 }
 

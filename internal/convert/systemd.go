@@ -42,6 +42,7 @@ func Systemd(files []File, host Host) Result {
 	for _, u := range units {
 		res.Objects = append(res.Objects, Object{Source: u.file, Object: u.unit})
 	}
+	fit(&res)
 	return res
 }
 
