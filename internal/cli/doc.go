@@ -45,6 +45,15 @@
 // its binding with the same list-then-watch mirror until the rollout the
 // leader records there is DONE (exit 0) or FAILED (exit 1).
 //
+// convert (convert.go) reads files and directories, hands them to
+// internal/convert and prints its manifests on standard output and its
+// findings on standard error, exiting 1 when a setting was not carried
+// over unless --allow-partial. create job and create unit (create.go) build
+// one object from helios create's and docker run's flags with the same
+// package, then write it through apply's own path (prepareSources, then
+// store.Apply), so they check and store exactly as apply does; get,
+// describe and delete take a job as NAME:VERSION[:HASH] too (jobref.go).
+//
 // apply --prune --applyset NAME and diff --prune --applyset NAME (applyset.go)
 // hand the objects to internal/applyset, which labels them with the set,
 // prunes what the set no longer holds and records the set in one
