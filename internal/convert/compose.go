@@ -13,6 +13,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 
@@ -88,17 +89,37 @@ func Compose(ctx context.Context, in ComposeInput, host Host) (res Result, err e
 		}
 		details.ConfigFiles = append(details.ConfigFiles, types.ConfigFile{Filename: name, Content: f.Data})
 	}
+	var unset []string
 	project, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
 		if in.ProjectName != "" {
 			o.SetProjectName(loader.NormalizeProjectName(in.ProjectName), true)
 		}
 		o.Profiles = in.Profiles
 		o.ResolvePaths = true
+		if o.Interpolate != nil {
+			// Variables without a value are reported as findings, where
+			// docker compose logs a warning.
+			o.Interpolate.Substitute = func(t string, m template.Mapping) (string, error) {
+				return template.SubstituteWithOptions(t, m, template.WithoutLogging, template.WithReplacementFunction(
+					func(sub string, m template.Mapping, cfg *template.Config) (string, error) {
+						v, applied, err := template.DefaultReplacementAppliedFunc(sub, m, cfg)
+						if err == nil && !applied {
+							unset = append(unset, strings.Trim(sub, "${}"))
+						}
+						return v, err
+					}))
+			}
+		}
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %v", in.Files[0].Name, err)
 	}
 	c := &composeConverter{in: in, project: project, host: host, lines: newComposeLines(in.Files)}
+	for _, name := range slices.Compact(slices.Sorted(slices.Values(unset))) {
+		file, line := c.lines.variable(name)
+		c.res.Findings = append(c.res.Findings, Finding{File: file, Line: line, Severity: Note,
+			Msg: fmt.Sprintf("the variable %s is not set (environment, .env): interpolated as an empty string", name)})
+	}
 	return c.convert(), nil
 }
 
@@ -656,6 +677,21 @@ func (l *composeLines) find(svc string, field []string) (string, int) {
 	for i := len(l.roots) - 1; i >= 0; i-- {
 		if line := lineOf(l.roots[i], keys); line > 0 {
 			return l.files[i].Name, line
+		}
+	}
+	if len(l.files) == 0 {
+		return "", 0
+	}
+	return l.files[0].Name, 0
+}
+
+// variable returns the first place a variable is used in the files.
+func (l *composeLines) variable(name string) (string, int) {
+	for i, f := range l.files {
+		for _, form := range []string{"${" + name, "$" + name} {
+			if at := bytes.Index(f.Data, []byte(form)); at >= 0 {
+				return l.files[i].Name, 1 + bytes.Count(f.Data[:at], []byte("\n"))
+			}
 		}
 	}
 	if len(l.files) == 0 {

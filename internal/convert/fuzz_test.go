@@ -66,16 +66,16 @@ func FuzzDockerRun(f *testing.F) {
 	f.Add("-it --rm --mount type=bind,src=/a,dst=/b,ro -p [::1]:80:80/udp --cap-add net_admin --memory 1g --cpus .5 img")
 	f.Add("--network container:x --link a:b --stop-timeout 5 --stop-signal 9 -l a=b -w /x -u 1 img")
 	f.Fuzz(func(t *testing.T, line string) {
-		run, err := convert.ParseDockerRun(strings.Fields(line), convert.RunContext{})
-		if err != nil {
-			return
+		if run, err := convert.ParseDockerRun(strings.Fields(line), convert.RunContext{}); err == nil {
+			for _, is := range run.Issues {
+				if is.Msg == "" {
+					t.Errorf("an issue without a message")
+				}
+			}
 		}
-		u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit}, Metadata: v1.ObjectMeta{Name: "fuzz"}}
-		u.Spec.Container = run.Template
-		if strings.TrimSpace(run.Template.Image) == "" || strings.ContainsAny(run.Template.Image, " \t\n") {
-			return // the image is docker's argument, checked by apply
-		}
-		valid(t, convert.Result{Objects: []convert.Object{{Object: u}}})
+		// As the ExecStart= of a unit, what it converts to must apply.
+		unit := "[Service]\nExecStart=docker run " + strings.NewReplacer("\n", " ", "\r", " ", "\\", "").Replace(line) + "\n"
+		valid(t, convert.Systemd([]convert.File{{Name: "fuzz.service", Data: []byte(unit)}}, convert.Host{}))
 	})
 }
 
