@@ -143,6 +143,10 @@ func TestCreateJob(t *testing.T) {
 	if out := e.ok("delete", "job", "netcat:v2:"+hash[:8]); out != "job/netcat deleted\n" {
 		t.Errorf("delete job by id printed %q", out)
 	}
+	e.ok("wait", "--for=delete", "job/netcat:v2", "--timeout", "5s")
+	if r := e.run("", "wait", "--for=delete", "job/netcat:v2:"); r.code != 2 {
+		t.Errorf("wait for job/netcat:v2: (an empty hash): exit %d, want 2: %s", r.code, r.err)
+	}
 }
 
 func jobFullID(j *v1.Job) string {

@@ -96,9 +96,17 @@ func waitRefs(args []string) ([]objectRef, error) {
 			refs = append(refs, objectRef{kind, names[0]})
 		}
 	}
-	for _, r := range refs {
+	for i, r := range refs {
 		if r.kind == v1.KindHost || r.kind == kindEvent || r.kind == kindEndpoint || r.kind == kindApplySet {
 			return nil, usagef("wait is for units, jobs and services, not %ss", strings.ToLower(r.kind))
+		}
+		if r.kind == v1.KindJob {
+			// A job named NAME:VERSION[:HASH] is waited for by its name.
+			jr, err := parseJobRef(r.name)
+			if err != nil {
+				return nil, err
+			}
+			refs[i].name = jr.name
 		}
 	}
 	return refs, nil
