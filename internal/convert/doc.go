@@ -46,7 +46,8 @@
 //     Dependencies on docker.service, containerd and systemd's targets are
 //     implied. A unit named that is not among the files converted is kept
 //     by name (a note says so); After= a Type=oneshot unit waits for it to
-//     complete (startCondition completed). --link X makes the unit require
+//     complete (startCondition completed), unless its docker run detaches
+//     (-d), which leaves a service running. --link X makes the unit require
 //     X's unit.
 //   - Restart= (else docker run's --restart, else never, systemd's
 //     default) becomes the restart policy; on-abnormal, on-abort and

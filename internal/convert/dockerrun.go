@@ -133,6 +133,8 @@ type Run struct {
 	Restart v1.RestartPolicyType
 	// Links are the containers --link names, without aliases.
 	Links []string
+	// Detach is -d: docker run returns once the container started.
+	Detach bool
 	// Issues are the flags not carried over, or carried over differently.
 	Issues []Issue
 }
@@ -249,6 +251,7 @@ func (r *RunFlags) Run(image string, args []string, rc RunContext) *Run {
 	}
 
 	out.Name = last("name")
+	out.Detach = r.bools["detach"] != nil && *r.bools["detach"]
 	for _, p := range vals("publish") {
 		specs, err := types.ParsePortConfig(p)
 		if err != nil {

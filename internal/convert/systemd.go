@@ -179,7 +179,8 @@ func parseUnitFile(f File, host Host) (*sdUnit, []Finding) {
 		at(c.startLine, Note, "docker run --name %s: the unit is named %s, and reachable by that name on berth's network", u.container, name)
 	}
 	u.unit = un
-	u.oneshot = c.oneshot
+	// A oneshot unit whose docker run detaches leaves a service running.
+	u.oneshot = c.oneshot && !c.start.Detach
 	u.links = c.start.Links
 	return u, findings
 }
