@@ -149,6 +149,25 @@ func TestCreateJob(t *testing.T) {
 	}
 }
 
+// TestCreateJobFromFile: -f reads a Helios job config and the flags
+// override it, as helios create -f does; --dry-run -o yaml needs no etcd.
+func TestCreateJobFromFile(t *testing.T) {
+	t.Parallel()
+	e := &env{t: t, eps: "http://127.0.0.1:1"}
+	r := e.run("", "create", "job", "nc:v3", "-f", convertTestdata+"helios-netcat/netcat.json", "--env", "MESSAGE=flag wins", "--dry-run", "-o", "yaml")
+	for _, want := range []string{"name: nc\n", "version: v3\n", "image: berth/testapp:latest\n", "value: flag wins\n", "service: netcat\n", "tcp:\n", "gracePeriod: 5s\n"} {
+		if r.code != 0 || !strings.Contains(r.out, want) {
+			t.Errorf("create job -f: exit %d, stderr %q, want %q in:\n%s", r.code, r.err, want, r.out)
+		}
+	}
+	if r := e.run("", "create", "job", "nc", "img"); r.code != 2 || !strings.Contains(r.err, `"nc" is not NAME:VERSION`) {
+		t.Errorf("create job nc img: exit %d, stderr %q", r.code, r.err)
+	}
+	if r := e.run("", "create", "job", "nc:1", "img", "-r", "svc", "--dry-run", "-o", "yaml"); r.code != 2 || !strings.Contains(r.err, "names no port") {
+		t.Errorf("create job -r without a port: exit %d, stderr %q", r.code, r.err)
+	}
+}
+
 func jobFullID(j *v1.Job) string {
 	return j.Metadata.Name + ":" + j.Spec.Version + ":" + v1.FullTemplateHash(&j.Spec.Container)
 }
