@@ -57,13 +57,14 @@ for. With --watch=false it prints the state once and exits.`,
 			if len(names) != 1 {
 				return usagef("rollout status needs one NAME: rollout status job NAME")
 			}
-			if msg := v1.ValidName(names[0]); msg != "" {
-				return usagef("job name %s", msg)
+			jr, err := parseJobRef(names[0]) // NAME, or NAME:VERSION[:HASH] as Helios names jobs
+			if err != nil {
+				return err
 			}
 			if timeout <= 0 {
 				timeout = -1 // no limit, as kubectl's 0
 			}
-			return a.rolloutStatus(cmd.Context(), names[0], watch, timeout, output)
+			return a.rolloutStatus(cmd.Context(), jr.name, watch, timeout, output)
 		},
 	}
 	status.Flags().BoolVarP(&watch, "watch", "w", true, "follow the rollout until it ends")
