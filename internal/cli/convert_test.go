@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -63,6 +65,28 @@ func TestConvertDropped(t *testing.T) {
 	r = e.run("", "convert", "-f", file, "--allow-partial")
 	if r.code != 0 || !strings.Contains(r.out, "name: todo") || r.err != want {
 		t.Errorf("convert --allow-partial: exit %d, stdout %q, stderr %q; want exit 0, the unit, and %q", r.code, r.out, r.err, want)
+	}
+}
+
+// TestConvertComposeProjectName: a compose file without name: takes its
+// directory's name, as docker compose does, unless --project-name.
+func TestConvertComposeProjectName(t *testing.T) {
+	t.Parallel()
+	e := &env{t: t}
+	dir := filepath.Join(t.TempDir(), "My_Shop")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte("services:\n  web:\n    image: x\n    profiles: [extra]\n  db:\n    image: y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := e.ok("convert", "-f", dir)
+	if !strings.Contains(out, "com.docker.compose.project: my_shop") || strings.Contains(out, "name: web") {
+		t.Errorf("convert -f %s printed:\n%s\nwant the project my_shop, without the web service of profile extra", dir, out)
+	}
+	out = e.ok("convert", "-f", dir, "--project-name", "other", "--profile", "extra")
+	if !strings.Contains(out, "com.docker.compose.project: other") || !strings.Contains(out, "name: web") {
+		t.Errorf("convert --project-name other --profile extra printed:\n%s", out)
 	}
 }
 

@@ -36,8 +36,9 @@ type ComposeInput struct {
 	WorkingDir string
 	// Env is the environment interpolation reads (see ComposeEnv).
 	Env map[string]string
-	// Profiles are the active profiles (--profile); services of other
-	// profiles are left out, as docker compose leaves them.
+	// Profiles are the active profiles (--profile, else
+	// COMPOSE_PROFILES); services of other profiles are left out, as
+	// docker compose leaves them.
 	Profiles []string
 	// ProjectName overrides the project's name (docker compose -p).
 	ProjectName string
@@ -91,10 +92,20 @@ func Compose(ctx context.Context, in ComposeInput, host Host) (res Result, err e
 	}
 	var unset []string
 	project, err := loader.LoadWithContext(ctx, details, func(o *loader.Options) {
-		if in.ProjectName != "" {
+		// The project's name as docker compose chooses it: -p, else
+		// COMPOSE_PROJECT_NAME, else the file's name:, else the directory.
+		switch {
+		case in.ProjectName != "":
 			o.SetProjectName(loader.NormalizeProjectName(in.ProjectName), true)
+		case in.Env["COMPOSE_PROJECT_NAME"] != "":
+			o.SetProjectName(loader.NormalizeProjectName(in.Env["COMPOSE_PROJECT_NAME"]), true)
+		default:
+			o.SetProjectName(loader.NormalizeProjectName(path.Base(in.WorkingDir)), false)
 		}
 		o.Profiles = in.Profiles
+		if len(o.Profiles) == 0 && in.Env["COMPOSE_PROFILES"] != "" {
+			o.Profiles = strings.Split(in.Env["COMPOSE_PROFILES"], ",")
+		}
 		o.ResolvePaths = true
 		if o.Interpolate != nil {
 			// Variables without a value are reported as findings, where
@@ -204,7 +215,11 @@ func (c *composeConverter) service(s types.ServiceConfig, manyNetworks bool) {
 	}
 	u := newUnit(name)
 	u.Metadata.Labels = map[string]string{LabelComposeService: name}
-	if pn := objectName(c.project.Name); pn != "" {
+	pn := c.project.Name
+	if validLabel(LabelComposeProject, pn) != "" {
+		pn = objectName(pn)
+	}
+	if pn != "" {
 		u.Metadata.Labels[LabelComposeProject] = pn
 	}
 	t := &u.Spec.Container
