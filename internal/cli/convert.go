@@ -20,7 +20,7 @@ func (a *app) convertCommand() *cobra.Command {
 	var output, project string
 	var allowPartial bool
 	cmd := &cobra.Command{
-		Use:   "convert -f FILE|DIR|- [-f ...] [-o yaml|json] [--allow-partial] [--profile P] [--env-file F] [--project-name N]",
+		Use:   "convert -f FILE|DIR|- [-f ...] [-o yaml|json] [--allow-partial] [--profile P] [--env-file F] [-p|--project-name N]",
 		Short: "Print berth manifests made from compose files, systemd units that run docker run, and Helios jobs",
 		Long: `convert reads what berth's users already run and prints berth manifests
 that applyctl apply takes unchanged:
@@ -69,7 +69,7 @@ unless --allow-partial: then the manifests are printed without it.`,
 	f.BoolVar(&allowPartial, "allow-partial", false, "print the manifests even when settings were not carried over (they are still listed)")
 	f.StringArrayVar(&profiles, "profile", nil, "compose profile to enable (repeatable), as docker compose --profile")
 	f.StringArrayVar(&envFiles, "env-file", nil, "compose env file to read instead of the project's .env (repeatable)")
-	f.StringVar(&project, "project-name", "", "compose project name, as docker compose -p")
+	f.StringVarP(&project, "project-name", "p", "", "compose project name, as docker compose -p")
 	return cmd
 }
 
