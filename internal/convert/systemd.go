@@ -808,7 +808,11 @@ func linkUnits(units []*sdUnit) []Finding {
 					note(Dropped, "%s is not converted: no unit name can be made of it", written)
 					continue
 				}
-				note(Note, "%s: %s is not among the files converted; the unit waits for a unit named %s", written, d.target, name)
+				if d.directive == "Requires" || d.directive == "BindsTo" {
+					note(Note, "%s: %s is not among the files converted; the unit waits for a unit named %s", written, d.target, name)
+				} else {
+					note(Note, "%s: %s is not among the files converted; the unit starts after a unit named %s when there is one", written, d.target, name)
+				}
 			}
 			if name == u.unit.Metadata.Name {
 				continue
