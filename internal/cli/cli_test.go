@@ -241,6 +241,8 @@ func TestGetTables(t *testing.T) {
 		t.Errorf("empty list: %+v", r)
 	}
 	e.ok("apply", "-f", "testdata/app.yaml")
+	e.joined("host-a")
+	e.joined("host-b")
 	e.putJSON(store.StatusKey("unit", "server", "host-b"), v1.InstanceStatus{State: v1.StateExited, Restarts: 3, ObservedGeneration: 1, Message: "exit 1"})
 	e.putJSON(store.StatusKey("unit", "server", "host-a"), v1.InstanceStatus{State: v1.StateRunning, ContainerID: "0123456789abcdef",
 		Ports: []v1.PortStatus{{ContainerPort: 80, HostPort: 32768, Protocol: "tcp"}}, ObservedGeneration: 1})
@@ -281,6 +283,9 @@ func TestGetTables(t *testing.T) {
 		e.putJSON(store.HostKey(h.Metadata.Name), h)
 	}
 	e.putJSON(store.AliveKey("host-a"), map[string]string{})
+	if _, err := e.st.Delete(context.Background(), store.AliveKey("host-b")); err != nil {
+		t.Fatal(err)
+	}
 	wantEqual(t, "get hosts", e.ok("get", "hosts"), ""+
 		"HOST    STATUS  DEPLOYED  RUNNING  CPUS  MEM       LOAD AVG        MEM USAGE  OS         BERTH   DOCKER    LABELS\n"+
 		"host-a  UP      2         2        8     23.4 GiB  0.10 0.20 0.30  25%        debian-12  v0.1.0  20.10.24  disk=ssd,zone=a\n"+
@@ -296,6 +301,7 @@ func TestGetJSONAndYAML(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.ok("apply", "-f", "testdata/app.yaml")
+	e.joined("host-a")
 	e.putJSON(store.StatusKey("unit", "server", "host-a"), v1.InstanceStatus{State: v1.StateRunning, ObservedGeneration: 1})
 
 	var list struct {
@@ -397,6 +403,7 @@ func TestGetWatch(t *testing.T) {
 		then   string
 	}{
 		{"table", []string{"get", "units", "-w"}, "todo  -     -      0", func() {
+			e.joined("host-a")
 			e.putJSON(store.StatusKey("unit", "todo", "host-a"), v1.InstanceStatus{State: v1.StateRunning, ObservedGeneration: 1})
 		}, "todo  host-a  RUNNING  0"},
 		{"json", []string{"get", "unit", "todo", "-w", "-o", "json"}, `"name": "todo"`, func() {
@@ -433,6 +440,7 @@ func TestDescribe(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.ok("apply", "-f", "testdata/todo.yaml")
+	e.joined("host-a")
 	e.putJSON(store.StatusKey("unit", "todo", "host-a"), v1.InstanceStatus{State: v1.StateRunning, Goal: v1.GoalStart, ObservedGeneration: 1,
 		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: "Running", LastTransitionTime: time.Now()}}})
 	out := e.ok("describe", "unit", "todo")

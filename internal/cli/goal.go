@@ -361,7 +361,7 @@ func inactive(s v1.InstanceState) bool {
 // waitStopped is stop --wait: every instance of the named Units is
 // inactive, or gone.
 func (a *app) waitStopped(ctx context.Context, st *store.Store, names []string, timeout time.Duration) error {
-	m, err := a.startMirror(ctx, st, store.StatusesPrefix)
+	m, err := a.startMirror(ctx, st, store.StatusesPrefix, store.HostsPrefix)
 	if err != nil {
 		return err
 	}

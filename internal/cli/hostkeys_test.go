@@ -116,3 +116,39 @@ func tableRowOf(table, host string) string {
 	}
 	return ""
 }
+
+// Only a host writes statuses under its own name (etcd's roles), and a
+// host that joined has a record. A status under the name of no host, such
+// as the leader's status/leader/, which whoever holds berth-leader may
+// write, is no instance of anything: no view shows it, and wait is not
+// satisfied by it.
+func TestStatusesOfNoHostAreNotShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addHost("host-a", true, nil)
+	e.ok("apply", "-f", "testdata/todo.yaml", "-f", "testdata/job.yaml")
+	for _, fake := range []string{"leader", "ghost"} {
+		e.putJSON(store.StatusKey(v1.KindJob, "netcat", fake), v1.InstanceStatus{State: v1.StateRunning, ContainerID: "forgedforgedforged",
+			Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue}}})
+		e.putJSON(store.StatusKey(v1.KindUnit, "todo", fake), status(fake, v1.StateRunning, 1, ""))
+	}
+	for _, args := range [][]string{{"get", "jobs"}, {"get", "jobs", "netcat", "-o", "json"}, {"describe", "job", "netcat"},
+		{"status"}, {"status", "--job", "netcat", "-o", "json"}, {"get", "units"}, {"describe", "unit", "todo"}} {
+		out := e.ok(args...)
+		if strings.Contains(out, "RUNNING") || strings.Contains(out, "forged") || strings.Contains(out, "leader") || strings.Contains(out, "ghost") {
+			t.Errorf("%s shows an instance on a host that never joined:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	if r := e.run("", "wait", "unit/todo", "--for=condition=Ready", "--timeout", "100ms"); r.code != 1 {
+		t.Errorf("wait --for=condition=Ready was met by the status of a host that never joined: %+v", r)
+	}
+	if r := e.run("", "remove", "netcat"); r.code != 1 || strings.Contains(r.err, "leader") || strings.Contains(r.err, "ghost") {
+		t.Errorf("remove: %+v; want it refused for host-a's deployment only", r)
+	}
+
+	// host-a's own status is shown.
+	e.setJobStatus("netcat", v1.InstanceStatus{Host: "host-a", State: v1.StateRunning})
+	if out := e.ok("status", "--job", "netcat"); tableRowOf(out, "host-a") == "" || !strings.Contains(tableRowOf(out, "host-a"), "RUNNING") {
+		t.Errorf("status does not show host-a's instance:\n%s", out)
+	}
+}

@@ -197,17 +197,19 @@ func (m *mirror) unit(name string) (*v1.Unit, bool, error) {
 }
 
 // statuses returns the instance statuses of a Unit, by host, the host of
-// each being its key's (store.DecodeStatus). Values that do not decode, or
-// that name another host than their key, are skipped: they are no instance
-// anyone can wait for.
+// each being its key's (store.DecodeHostStatus). Values that do not
+// decode, that name another host than their key, or whose key's host has
+// no record (the mirror must follow store.HostsPrefix) are skipped: they
+// are no instance anyone can wait for.
 func (m *mirror) statuses(name string) []v1.InstanceStatus {
 	var out []v1.InstanceStatus
+	isHost := func(h string) bool { _, ok := m.get(store.HostKey(h)); return ok }
 	for _, kv := range m.under(store.StatusesPrefix) {
 		kind, n, _, ok := store.ParseStatusKey(kv.Key)
 		if !ok || kind != "unit" || n != name {
 			continue
 		}
-		if st, err := store.DecodeStatus(kv); err == nil {
+		if st, err := store.DecodeHostStatus(kv, isHost); err == nil {
 			out = append(out, st)
 		}
 	}

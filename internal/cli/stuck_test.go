@@ -86,6 +86,9 @@ func TestGetUnitsShowsWhy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.ok("apply", "-f", "testdata/app.yaml")
+	for _, h := range []string{"host-a", "host-b", "host-c"} {
+		e.joined(h)
+	}
 	e.putJSON(store.StatusKey("unit", "server", "host-a"), v1.InstanceStatus{State: v1.StateRunning, ContainerID: "0123456789abcdef", ObservedGeneration: 1,
 		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: "Running"}, {Type: v1.ConditionProgressing, Status: v1.ConditionFalse, Reason: "Running"}}})
 	e.putJSON(store.StatusKey("unit", "server", "host-b"), progressingStatus("host-b", v1.StatePullingImage, 1, "pulling server:1"))

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -76,9 +77,23 @@ func status(host string, state v1.InstanceState, gen int64, msg string) v1.Insta
 		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: ready, Reason: string(state), LastTransitionTime: time.Now()}}}
 }
 
+// setStatus writes the status of a Unit's instance as its host does; a
+// host that writes a status has joined: it gets a record, Up, unless it
+// has one.
 func (e *env) setStatus(name string, st v1.InstanceStatus) {
 	e.t.Helper()
+	e.joined(st.Host)
 	e.putJSON(store.StatusKey("Unit", name, st.Host), st)
+}
+
+// joined adds an Up host of that name unless there is one, Up or Down.
+func (e *env) joined(host string) {
+	e.t.Helper()
+	if _, err := e.st.Get(context.Background(), store.HostKey(host)); errors.Is(err, store.ErrNotFound) {
+		e.addHost(host, true, nil)
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // addHost stores a host record, Up (with an alive key) when up.

@@ -117,9 +117,14 @@ func TestSyncWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// host-a joins (its record, Up) and reports the instance Ready.
+	h, _ := json.Marshal(v1.Host{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindHost}, Metadata: v1.ObjectMeta{Name: "host-a"}})
 	b, _ := json.Marshal(inst("host-a", o.GetObjectMeta().Generation, v1.StateRunning, v1.ConditionTrue))
-	if _, err := st.Put(context.Background(), store.StatusKey(v1.KindUnit, "web", "host-a"), b, 0); err != nil {
-		t.Fatal(err)
+	for key, value := range map[string][]byte{store.HostKey("host-a"): h, store.AliveKey("host-a"): []byte("{}"),
+		store.StatusKey(v1.KindUnit, "web", "host-a"): b} {
+		if _, err := st.Put(context.Background(), key, value, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got = s.mustSync()
 	c = v1.FindCondition(got.Conditions, v1.ConditionReady)

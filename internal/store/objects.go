@@ -352,15 +352,36 @@ func DecodeStatus(kv KV) (v1.InstanceStatus, error) {
 	return st, nil
 }
 
+// ErrNoSuchHost is returned by DecodeHostStatus for a status under the
+// name of no host: no hosts/<host> record. Such a key was written by
+// someone allowed to write statuses of several hosts (the leader's
+// status/leader/, or etcd's berth-gc and root users), never by a host.
+var ErrNoSuchHost = errors.New("no host of that name has joined")
+
+// DecodeHostStatus is DecodeStatus for readers that know the hosts:
+// isHost reports whether a host of that name has a record, and a status
+// under another name is refused with ErrNoSuchHost.
+func DecodeHostStatus(kv KV, isHost func(host string) bool) (v1.InstanceStatus, error) {
+	st, err := DecodeStatus(kv)
+	if err != nil {
+		return st, err
+	}
+	if !isHost(st.Host) {
+		return v1.InstanceStatus{}, fmt.Errorf("store: %s: host %q: %w", kv.Key, st.Host, ErrNoSuchHost)
+	}
+	return st, nil
+}
+
 // ListStatuses returns the instance statuses of every object of kind (Unit
 // or Job), by object name, each list sorted by host. Each status is decoded
-// by DecodeStatus: its host is its key's, and one whose value names
-// another host is left out.
+// by DecodeHostStatus: its host is its key's, and one whose value names
+// another host, or whose host has no record, is left out.
 func ListStatuses(ctx context.Context, s *Store, kind string) (map[string][]v1.InstanceStatus, error) {
 	return listStatuses(ctx, s, kind, "")
 }
 
-// ObjectStatuses returns the instance statuses of one object, sorted by host.
+// ObjectStatuses returns the instance statuses of one object, sorted by
+// host, as ListStatuses decodes them.
 func ObjectStatuses(ctx context.Context, s *Store, kind, name string) ([]v1.InstanceStatus, error) {
 	m, err := listStatuses(ctx, s, kind, name)
 	if err != nil {
@@ -376,14 +397,23 @@ func listStatuses(ctx context.Context, s *Store, kind, name string) (map[string]
 	if err != nil {
 		return nil, err
 	}
+	hostKeys, err := s.ListKeys(ctx, HostsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	hosts := make(map[string]bool, len(hostKeys))
+	for _, k := range hostKeys {
+		hosts[strings.TrimPrefix(k, HostsPrefix)] = true
+	}
+	isHost := func(h string) bool { return hosts[h] }
 	out := map[string][]v1.InstanceStatus{}
 	for _, kv := range kvs {
 		k, n, _, ok := ParseStatusKey(kv.Key)
 		if !ok || k != lower(kind) || (name != "" && n != name) {
 			continue
 		}
-		st, err := DecodeStatus(kv)
-		if errors.Is(err, ErrOtherHost) {
+		st, err := DecodeHostStatus(kv, isHost)
+		if errors.Is(err, ErrOtherHost) || errors.Is(err, ErrNoSuchHost) {
 			continue
 		}
 		if err != nil {

@@ -315,10 +315,22 @@ func putJSON(t *testing.T, s *store.Store, key string, v any) {
 	}
 }
 
+// putHost writes the records of hosts, as their controllers do.
+func putHost(t *testing.T, s *store.Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		h := v1.New(v1.KindHost).(*v1.Host)
+		h.Metadata.Name = n
+		h.Status.CPUs = 4
+		putJSON(t, s, store.HostKey(n), h)
+	}
+}
+
 func TestListStatusesAndHosts(t *testing.T) {
 	t.Parallel()
 	s := testenv.EtcdStore(t)
 	ctx := context.Background()
+	putHost(t, s, "host-b", "host-a")
 	putJSON(t, s, store.StatusKey("unit", "todo", "host-b"), v1.InstanceStatus{State: v1.StateExited})
 	putJSON(t, s, store.StatusKey("unit", "todo", "host-a"), v1.InstanceStatus{Host: "host-a", State: v1.StateRunning})
 	putJSON(t, s, store.StatusKey("unit", "todo-2", "host-a"), v1.InstanceStatus{State: v1.StateWaiting})
@@ -336,12 +348,6 @@ func TestListStatusesAndHosts(t *testing.T) {
 		t.Errorf("ObjectStatuses = %+v, %v", one, err)
 	}
 
-	for _, n := range []string{"host-b", "host-a"} {
-		h := v1.New(v1.KindHost).(*v1.Host)
-		h.Metadata.Name = n
-		h.Status.CPUs = 4
-		putJSON(t, s, store.HostKey(n), h)
-	}
 	putJSON(t, s, store.AliveKey("host-a"), map[string]string{})
 	hosts, err := store.ListHosts(ctx, s)
 	if err != nil {
@@ -364,6 +370,7 @@ func TestStatusNamingAnotherHostIsIgnored(t *testing.T) {
 	t.Parallel()
 	s := testenv.EtcdStore(t)
 	ctx := context.Background()
+	putHost(t, s, "host-a", "host-b", "host-c")
 	putJSON(t, s, store.StatusKey("unit", "web", "host-a"), v1.InstanceStatus{Host: "host-b", State: v1.StateRunning})
 	putJSON(t, s, store.StatusKey("unit", "web", "host-c"), v1.InstanceStatus{Host: "host-c", State: v1.StateExited})
 	one, err := store.ObjectStatuses(ctx, s, "unit", "web")
@@ -379,6 +386,41 @@ func TestStatusNamingAnotherHostIsIgnored(t *testing.T) {
 	}
 	if len(all["web"]) != 1 || all["web"][0].Host != "host-c" {
 		t.Errorf("ListStatuses = %+v, want host-c's only", all)
+	}
+}
+
+// Only a host writes under status/<itself>/, and only a host that joined
+// has a record: a status under the name of no host (status/leader/, which
+// the leader's role writes, or one berth-gc's role forged) is no instance.
+func TestStatusOfNoHostIsIgnored(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	ctx := context.Background()
+	putHost(t, s, "host-a")
+	putJSON(t, s, store.StatusKey("job", "web", "host-a"), v1.InstanceStatus{State: v1.StateRunning})
+	putJSON(t, s, store.StatusKey("job", "web", "leader"), v1.InstanceStatus{State: v1.StateRunning})
+	putJSON(t, s, store.StatusKey("job", "web", "ghost"), v1.InstanceStatus{Host: "ghost", State: v1.StateRunning})
+	one, err := store.ObjectStatuses(ctx, s, "job", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != 1 || one[0].Host != "host-a" {
+		t.Errorf("ObjectStatuses = %+v, want host-a's only", one)
+	}
+	all, err := store.ListStatuses(ctx, s, "job")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all["web"]) != 1 || all["web"][0].Host != "host-a" {
+		t.Errorf("ListStatuses = %+v, want host-a's only", all)
+	}
+	kv, err := s.Get(ctx, store.StatusKey("job", "web", "ghost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isHost := func(h string) bool { return h == "host-a" }
+	if _, err := store.DecodeHostStatus(kv, isHost); !errors.Is(err, store.ErrNoSuchHost) {
+		t.Errorf("DecodeHostStatus of ghost's: %v, want ErrNoSuchHost", err)
 	}
 }
 
