@@ -64,3 +64,31 @@ func (j *Job) DeepCopyObject() Object     { return deepCopy(j) }
 func (j *Job) ID() string {
 	return j.Metadata.Name + ":" + j.Spec.Version + ":" + TemplateHash(&j.Spec.Container)
 }
+
+// JobVersion is one version of a Job's container template as an operator
+// stored it: applyctl and the GitSource loop write it under
+// objects/jobversion/<job>/<version> in the transaction that stores the
+// Job, and never change it (a version's template is immutable). A host
+// runs a version of a Job only with the template of its record (or, for
+// the Job's current version, the Job's own), never with one carried by a
+// binding, which the leading controller writes.
+type JobVersion struct {
+	Job       string            `json:"job"`
+	Version   string            `json:"version"`
+	Container ContainerTemplate `json:"container"`
+	// CreationTimestamp is when the version was first stored.
+	CreationTimestamp time.Time `json:"creationTimestamp,omitzero"`
+}
+
+// NewJobVersion returns the record of j's current version, created at now.
+func NewJobVersion(j *Job, now time.Time) *JobVersion {
+	return &JobVersion{Job: j.Metadata.Name, Version: j.Spec.Version,
+		Container: *deepCopy(&j.Spec.Container), CreationTimestamp: now.UTC().Truncate(time.Second)}
+}
+
+// Default fills in the defaults of the record's template, as Default
+// does for a Job's.
+func (v *JobVersion) Default() { defaultTemplate(&v.Container) }
+
+// Hash returns the FullTemplateHash of the record's template.
+func (v *JobVersion) Hash() string { return FullTemplateHash(&v.Container) }

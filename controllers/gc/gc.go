@@ -1,7 +1,8 @@
 // Package gc is the leading controller's garbage collector: it removes the
 // status, history, bindings and events of objects that no longer exist,
-// and the records, statuses and history of hosts Down for longer than
-// HostGCAfter. A host Down for less stays, shown DOWN.
+// the version records of Jobs that no longer exist (where etcd's roles
+// let it), and the records, statuses and history of hosts Down for longer
+// than HostGCAfter. A host Down for less stays, shown DOWN.
 //
 // The collector decides from a read of the objects and hosts, then reads
 // the keys they own; an object created, or a host back up, in between
@@ -170,6 +171,11 @@ func (c *Collector) Collect(ctx context.Context) error {
 				del(k, store.ObjectKey(kind, name), "object "+kind+"/"+name+" deleted")
 			}
 		}
+	}
+	n, err := c.collectJobVersions(ctx)
+	removed += n
+	if err != nil {
+		return err
 	}
 	for name := range gone {
 		before := removed

@@ -167,6 +167,11 @@ func applyOnce(ctx context.Context, s *store.Store, name string, objs []v1.Objec
 			live = append(live, o)
 		}
 	}
+	// The Jobs' version records and bindings: written and pruned with
+	// their Jobs, never objects of the set themselves.
+	if err := store.ReadJobRecords(ctx, s, stored); err != nil {
+		return fail(err)
+	}
 
 	// Plan.
 	apply, pruned, err := plan(name, objs, live, opts.Prune)
@@ -185,8 +190,7 @@ func applyOnce(ctx context.Context, s *store.Store, name string, objs []v1.Objec
 	res := &Result{Applied: results}
 	for _, o := range pruned {
 		kind, n := v1.KindOf(o), o.GetObjectMeta().Name
-		key := store.ObjectKey(kind, n)
-		ops = append(ops, store.Op{Key: key, Delete: true, ExpectRev: stored[key].ModRevision})
+		ops = append(ops, store.DeleteOps(kind, n, stored)...)
 		res.Pruned = append(res.Pruned, Pruned{Kind: kind, Name: n, Object: o})
 	}
 	rec := Record{Name: name, Objects: members(objs), Tooling: opts.Tooling, Updated: now.UTC().Truncate(time.Second)}

@@ -274,3 +274,49 @@ func TestListAndClock(t *testing.T) {
 		t.Errorf("List: %+v", recs)
 	}
 }
+
+func job(name, version string) *v1.Job {
+	j := &v1.Job{
+		TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindJob},
+		Metadata: v1.ObjectMeta{Name: name},
+		Spec:     v1.JobSpec{Version: version, Container: v1.ContainerTemplate{Image: name + ":" + version}},
+	}
+	v1.Default(j)
+	return j
+}
+
+// A Job's version records (objects/jobversion/) go with the Job: written
+// when it is applied, deleted when it is pruned, and never pruned, nor
+// listed, as objects of the set themselves.
+func TestJobVersionsGoWithTheirJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.apply("jobs", objs(job("nc", "1"), job("keep", "1")), prune, "job/nc created", "job/keep created")
+	e.apply("jobs", objs(job("nc", "2"), job("keep", "1")), prune, "job/nc configured", "job/keep unchanged")
+	versions := func() []string {
+		keys, err := e.st.ListKeys(ctx, store.JobVersionsPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range keys {
+			keys[i] = strings.TrimPrefix(k, store.JobVersionsPrefix)
+		}
+		return keys
+	}
+	if got := versions(); !slices.Equal(got, []string{"keep/1", "nc/1", "nc/2"}) {
+		t.Fatalf("version records %v", got)
+	}
+	if rec, _ := applyset.Get(ctx, e.st, "jobs"); !slices.Equal(rec.Objects, []string{"job/keep", "job/nc"}) {
+		t.Errorf("record: %v", rec.Objects)
+	}
+	rev := e.revision()
+	e.apply("jobs", objs(job("nc", "2"), job("keep", "1")), prune, "job/nc unchanged", "job/keep unchanged")
+	if got := e.revision(); got != rev {
+		t.Errorf("an unchanged re-apply wrote: revision %d -> %d", rev, got)
+	}
+	e.apply("jobs", objs(job("keep", "1")), prune, "job/keep unchanged", "job/nc pruned")
+	if got := versions(); !slices.Equal(got, []string{"keep/1"}) {
+		t.Errorf("version records after job/nc was pruned: %v, want keep/1 only", got)
+	}
+}

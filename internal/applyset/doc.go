@@ -26,10 +26,13 @@
 // kinds, plans with a pure function (plan), and writes the applied objects
 // (store.PlanApply: created, configured or unchanged, as store.Apply), the
 // deletions and the Record in one etcd transaction that compares the mod
-// revision of every key it writes. A conflict with another writer re-reads
-// and plans again a few times. A transaction larger than etcd accepts (its
-// --max-txn-ops or --max-request-bytes) writes nothing and returns an error
-// wrapping store.ErrTxnTooLarge that says how to raise the limit.
+// revision of every key it writes. A Job's version records
+// (store.JobVersionKey) go with it: written when it is applied, deleted
+// when it is pruned; they are no objects of the set and are never pruned
+// on their own. A conflict with another writer re-reads and plans again a
+// few times. A transaction larger than etcd accepts (its --max-txn-ops or
+// --max-request-bytes) writes nothing and returns an error wrapping
+// store.ErrTxnTooLarge that says how to raise the limit.
 // When nothing changes (a re-apply of the same input) nothing is written,
 // not even the Record, so a sync loop that runs every minute does not churn
 // etcd.

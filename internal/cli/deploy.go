@@ -446,9 +446,9 @@ func (a *app) remove(ctx context.Context, jr jobRef, force bool, output string) 
 		var rev int64
 		fmt.Sscan(j.Metadata.ResourceVersion, &rev)
 		rctx, cancel = a.withTimeout(ctx)
-		_, err = st.Txn(rctx, []store.Op{{Key: store.ObjectKey(v1.KindJob, j.Metadata.Name), Delete: true, ExpectRev: rev}})
+		err = store.DeleteObjectAt(rctx, st, v1.KindJob, j.Metadata.Name, rev) // and its version records
 		cancel()
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			continue // changed since read: decide again
 		}
 		if err != nil {

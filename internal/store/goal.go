@@ -19,7 +19,8 @@ import (
 // in one transaction that compares each key's mod revision with the one
 // listed, with Apply's rules: uid and creationTimestamp are kept, the
 // generation rises only when the spec changed, and an object whose spec,
-// labels and annotations did not change is Unchanged and not written.
+// labels and annotations did not change is Unchanged and not written; a
+// Job's version records are kept as Apply keeps them.
 //
 // When another writer changed one of the keys in between, UpdateObjects
 // lists again and calls change again, a few times, before it returns an
@@ -47,6 +48,11 @@ func UpdateObjects(ctx context.Context, s *Store, kind string, change func(objs 
 			}
 			stored[kv.Key] = kv
 			objs = append(objs, o)
+		}
+		if v1Kind(kind) == v1.KindJob {
+			if err = ReadJobRecords(ctx, s, stored); err != nil {
+				return nil, fmt.Errorf("store: update: %w", err)
+			}
 		}
 		changed, cerr := change(objs)
 		if cerr != nil {

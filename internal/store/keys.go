@@ -19,6 +19,35 @@ func ObjectPrefix(kind string) string {
 	return Prefix + "objects/" + lower(kind) + "/"
 }
 
+// JobVersionsPrefix holds the version records of every Job:
+// objects/jobversion/. They are under objects/, which only operators
+// write (etcd's berth-operator and berth-gitops roles), but they are no
+// objects: they are listed, applied and pruned with their Job, never on
+// their own.
+const JobVersionsPrefix = Prefix + "objects/jobversion/"
+
+// JobVersionPrefix holds the version records of one Job:
+// objects/jobversion/<name>/.
+func JobVersionPrefix(name string) string { return JobVersionsPrefix + name + "/" }
+
+// JobVersionKey is the record of one version of a Job (v1.JobVersion):
+// objects/jobversion/<name>/<version>.
+func JobVersionKey(name, version string) string { return JobVersionPrefix(name) + version }
+
+// ParseJobVersionKey returns the Job and version of a version record's
+// key.
+func ParseJobVersionKey(key string) (name, version string, ok bool) {
+	rest, found := strings.CutPrefix(key, JobVersionsPrefix)
+	if !found {
+		return "", "", false
+	}
+	name, version, found = strings.Cut(rest, "/")
+	if !found || name == "" || version == "" || strings.Contains(version, "/") {
+		return "", "", false
+	}
+	return name, version, true
+}
+
 // Keys a host writes begin with the host's name (status/<host>/...,
 // history/<host>/..., catalog/<host>/...), so that etcd's roles, which
 // grant key ranges, can let a controller write its own keys and no other

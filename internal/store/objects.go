@@ -61,6 +61,12 @@ const listThreshold = 16
 // annotations changed, else unchanged and not written. Status and
 // resourceVersion are never stored with the object.
 //
+// A Job's versions are recorded in the same transaction (v1.JobVersion
+// under JobVersionKey; see jobVersionOps): the record of its version is
+// written when missing, even when the Job is unchanged, and one with
+// another template than the applied one is an error wrapping
+// ErrVersionChanged; the last JobVersionsKept records are kept.
+//
 // When another writer changed one of the keys between the read and the
 // write, Apply reads again and recomputes, a few times, before it returns an
 // error wrapping ErrConflict. Results are in the order of objs. Apply is safe
@@ -116,7 +122,8 @@ func Apply(ctx context.Context, s *Store, objs []v1.Object, opts ApplyOptions) (
 }
 
 // readKeys returns the stored KV of each object that exists, by key: one
-// read per object for a few objects, one list per kind for many.
+// read per object for a few objects, one list per kind for many; and, for
+// Jobs, their version records and bindings (ReadJobRecords).
 func readKeys(ctx context.Context, s *Store, objs []v1.Object) (map[string]KV, error) {
 	out := make(map[string]KV, len(objs))
 	if len(objs) <= listThreshold {
@@ -130,6 +137,9 @@ func readKeys(ctx context.Context, s *Store, objs []v1.Object) (map[string]KV, e
 				return nil, err
 			}
 			out[k] = kv
+		}
+		if err := readJobRecordsOf(ctx, s, jobNames(objs), out); err != nil {
+			return nil, err
 		}
 		return out, nil
 	}
@@ -150,12 +160,18 @@ func readKeys(ctx context.Context, s *Store, objs []v1.Object) (map[string]KV, e
 			}
 		}
 	}
+	if kinds[v1.KindJob] {
+		if err := ReadJobRecords(ctx, s, out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
 // PlanApply computes, without I/O, what Apply would do with objs given the
-// stored KV of each object that exists, by ObjectKey: a result per object,
-// in the order of objs, and the writes, each comparing the mod revision read
+// stored KV of each object that exists, by ObjectKey, and of the Jobs'
+// version records and bindings (ReadJobRecords): a result per object, in
+// the order of objs, and the writes, each comparing the mod revision read
 // (0: the key must not exist). It is for callers that write an apply
 // together with other operations in one transaction (internal/applyset);
 // objs are not changed.
@@ -179,6 +195,10 @@ func DecodeObject(kind string, kv KV) (v1.Object, error) {
 func planApply(objs []v1.Object, stored map[string]KV, now time.Time) ([]ApplyResult, []Op, error) {
 	results := make([]ApplyResult, 0, len(objs))
 	var ops []Op
+	var versions map[string]map[string]KV
+	if len(jobNames(objs)) > 0 {
+		versions = versionsIn(stored)
+	}
 	for _, in := range objs {
 		kind := v1.KindOf(in)
 		obj := in.DeepCopyObject()
@@ -187,14 +207,15 @@ func planApply(objs []v1.Object, stored map[string]KV, now time.Time) ([]ApplyRe
 		key := ObjectKey(kind, m.Name)
 		res := ApplyResult{Kind: kind, Name: m.Name, Object: obj}
 		kv, exists := stored[key]
+		var old v1.Object
 		if !exists {
 			res.Action = Created
 			m.UID = newUID()
 			m.Generation = 1
 			m.CreationTimestamp = now.UTC().Truncate(time.Second)
 		} else {
-			old, err := decodeObject(kind, kv)
-			if err != nil {
+			var err error
+			if old, err = decodeObject(kind, kv); err != nil {
 				return nil, nil, err
 			}
 			om := old.GetObjectMeta()
@@ -217,6 +238,18 @@ func planApply(objs []v1.Object, stored map[string]KV, now time.Time) ([]ApplyRe
 				return nil, nil, fmt.Errorf("encode %s/%s: %w", lower(kind), m.Name, err)
 			}
 			ops = append(ops, Op{Key: key, Value: b, ExpectRev: kv.ModRevision})
+		}
+		if j, ok := obj.(*v1.Job); ok {
+			oldJob, _ := old.(*v1.Job)
+			var binding *KV
+			if b, ok := stored[BindingKey(v1.KindJob, m.Name)]; ok {
+				binding = &b
+			}
+			vops, err := jobVersionOps(j, oldJob, versions[m.Name], binding, now)
+			if err != nil {
+				return nil, nil, err
+			}
+			ops = append(ops, vops...)
 		}
 		results = append(results, res)
 	}
@@ -312,18 +345,27 @@ func ListObjects(ctx context.Context, s *Store, kind string) ([]v1.Object, int64
 	return out, rev, nil
 }
 
-// DeleteObject deletes the stored object of kind and name, or returns an
-// error wrapping ErrNotFound when there is none. Its statuses, binding and
-// events are left to the controllers' garbage collection.
+// DeleteObject deletes the stored object of kind and name, and a Job's
+// version records with it in one transaction, or returns an error wrapping
+// ErrNotFound when there is none. Its statuses, binding and events are
+// left to the controllers' garbage collection.
 func DeleteObject(ctx context.Context, s *Store, kind, name string) error {
-	ok, err := s.Delete(ctx, ObjectKey(kind, name))
-	if err != nil {
-		return err
+	var err error
+	for attempt := 0; attempt < applyAttempts; attempt++ {
+		var kv KV
+		kv, err = s.Get(ctx, ObjectKey(kind, name))
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("store: delete %s/%s: %w", lower(kind), name, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		err = DeleteObjectAt(ctx, s, kind, name, kv.ModRevision)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
 	}
-	if !ok {
-		return fmt.Errorf("store: delete %s/%s: %w", lower(kind), name, ErrNotFound)
-	}
-	return nil
+	return fmt.Errorf("store: delete %s/%s: still conflicting after %d attempts: %w", lower(kind), name, applyAttempts, err)
 }
 
 // ErrOtherHost is returned by DecodeStatus for a value under one host's
