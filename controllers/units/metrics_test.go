@@ -101,6 +101,16 @@ func TestMetricsOfACrashLoop(t *testing.T) {
 
 // value returns the value of the first series of a counter or gauge family
 // in reg whose labels include labels (0 when there is none).
+// reconciles is how many reconciles the loop of Units finished.
+func reconciles(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	n := 0.0
+	for _, r := range []string{"success", "error", "requeue", "requeue_after"} {
+		n += value(t, reg, "controller_runtime_reconcile_total", map[string]string{"controller": "unit", "result": r})
+	}
+	return n
+}
+
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
