@@ -117,6 +117,10 @@ const (
 	// ReasonEnvFileUnavailable: an env valueFrom.file cannot be read on
 	// the host (missing, unreadable, too large).
 	ReasonEnvFileUnavailable = "EnvFileUnavailable"
+	// ReasonBindingRefused: the Job's binding gives the host a version the
+	// Job's placement does not allow there, or one without a template an
+	// operator stored, or with another template hash than the stored one.
+	ReasonBindingRefused = "BindingRefused"
 )
 
 // Reasons of the Ready and Progressing conditions (Progressing False) of

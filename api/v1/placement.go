@@ -59,15 +59,38 @@ func contains(list []string, s string) bool {
 }
 
 // JobBinding is what the leading controller decided for a Job: which
-// version runs on which host, the templates of the versions in use, and
-// the progress of a rollout. It is stored under bindings/job/<name>.
+// version runs on which host, and the progress of a rollout. It is stored
+// under bindings/job/<name>. It names versions, never templates: a host
+// takes a version's template from what an operator stored (the version's
+// JobVersion record, or the Job itself for its current version), and runs
+// it only where the Job's placement allows (JobSpec.Allows).
 type JobBinding struct {
 	// Hosts maps each host that runs the job to the version it runs.
 	Hosts map[string]string `json:"hosts"`
-	// Templates holds the container template of every version in Hosts.
-	Templates map[string]ContainerTemplate `json:"templates"`
+	// Hashes holds, for every version in Hosts, the FullTemplateHash of
+	// the template the binding was decided for: a host whose stored
+	// template of that version has another hash does not run it.
+	Hashes map[string]string `json:"hashes,omitempty"`
 	// Rollout is the last rollout of a new version.
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+}
+
+// Allows reports whether the Job's placement lets the host of that name
+// and labels run it: its deployments name the host, or it has a
+// hostSelector that the labels match. Expiry is Expired's.
+func (s *JobSpec) Allows(host string, labels map[string]string) bool {
+	for _, d := range s.Deployments {
+		if d.Host == host {
+			return true
+		}
+	}
+	return len(s.HostSelector) > 0 && MatchesSelector(labels, s.HostSelector)
+}
+
+// Expired reports whether the Job runs nowhere at now: its expires time
+// has come.
+func (s *JobSpec) Expired(now time.Time) bool {
+	return s.Expires != nil && !now.Before(*s.Expires)
 }
 
 // RolloutState is the state of a rollout.

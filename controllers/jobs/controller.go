@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +31,7 @@ type Controller struct {
 	o    Options
 	loop *reconcile.Controller
 
-	jobs, bindings, hosts, alive, statuses *store.Cache
+	jobs, bindings, hosts, alive, statuses, versions *store.Cache
 }
 
 // New returns a Controller; call Run (again after leadership returns).
@@ -55,10 +57,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.loop.Enqueue(name)
 		}
 	})
+	c.versions = store.NewCache(c.s, store.JobVersionsPrefix, func(k string) {
+		if name, _, ok := store.ParseJobVersionKey(k); ok {
+			c.loop.Enqueue(name)
+		}
+	})
 	all := func(string) { c.enqueueAll() }
 	c.hosts = store.NewCache(c.s, store.HostsPrefix, all)
 	c.alive = store.NewCache(c.s, store.AlivePrefix, all)
-	caches := []*store.Cache{c.jobs, c.bindings, c.statuses, c.hosts, c.alive}
+	caches := []*store.Cache{c.jobs, c.bindings, c.statuses, c.hosts, c.alive, c.versions}
 	var wg sync.WaitGroup
 	for _, cache := range caches {
 		wg.Add(1)
@@ -136,11 +143,15 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 		if !store.IsStatusOf(skv.Key, v1.KindJob, name) {
 			continue
 		}
-		// The host is the key's: a status whose value names another host
-		// is no host's, and moves no rollout.
-		if st, err := store.DecodeStatus(skv); err == nil {
+		// The host is the key's: a status whose value names another host,
+		// or under a name no host has, is no host's, and moves no rollout.
+		if st, err := store.DecodeHostStatus(skv, c.isHost); err == nil {
 			in.Statuses[st.Host] = st
 		}
+	}
+	var err error
+	if in.Versions, err = c.versionHashes(ctx, j, in.Current); err != nil {
+		return reconcile.Result{}, err
 	}
 	next, requeue := plan(in)
 	if hasBinding && sameBinding(in.Current, next) {
@@ -163,6 +174,50 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
+// isHost reports whether a host of that name has a record.
+func (c *Controller) isHost(name string) bool {
+	_, ok := c.hosts.Get(store.HostKey(name))
+	return ok
+}
+
+// versionHashes returns the template hash of the Job's current version
+// and of every version its binding names that has a stored template, by
+// version: from the version records, and for the current version without
+// one (a Job stored before records were kept), from the Job itself.
+//
+// A record missing from the cache is read from etcd before the version is
+// taken for gone: the cache of records follows its own watch, which may
+// lag the Jobs'.
+func (c *Controller) versionHashes(ctx context.Context, j *v1.Job, b v1.JobBinding) (map[string]string, error) {
+	out := map[string]string{}
+	name := j.Metadata.Name
+	for _, ver := range append(slices.Collect(maps.Values(b.Hosts)), j.Spec.Version) {
+		if _, done := out[ver]; done {
+			continue
+		}
+		key := store.JobVersionKey(name, ver)
+		kv, ok := c.versions.Get(key)
+		if !ok && ver != j.Spec.Version {
+			var err error
+			kv, err = c.s.Get(ctx, key)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("read %s: %w", key, err)
+			}
+			ok = err == nil
+		}
+		if !ok {
+			continue
+		}
+		if jv, err := store.DecodeJobVersion(kv); err == nil {
+			out[ver] = jv.Hash()
+		}
+	}
+	if _, ok := out[j.Spec.Version]; !ok {
+		out[j.Spec.Version] = v1.FullTemplateHash(&j.Spec.Container)
+	}
+	return out, nil
+}
+
 // sameBinding compares bindings but for the rollout's UpdatedAt.
 func sameBinding(a, b v1.JobBinding) bool {
 	norm := func(x v1.JobBinding) string {
@@ -174,8 +229,8 @@ func sameBinding(a, b v1.JobBinding) bool {
 		if x.Hosts == nil {
 			x.Hosts = map[string]string{}
 		}
-		if x.Templates == nil {
-			x.Templates = map[string]v1.ContainerTemplate{}
+		if x.Hashes == nil {
+			x.Hashes = map[string]string{}
 		}
 		j, _ := json.Marshal(x)
 		return string(j)

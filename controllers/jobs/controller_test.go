@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,19 @@ func (e *controllerEnv) putStatus(key string, st v1.InstanceStatus) {
 	}
 }
 
+// addHost writes the record of a host, as its controller does.
+func (e *controllerEnv) addHost(name string) {
+	e.t.Helper()
+	h := v1.Host{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindHost}, Metadata: v1.ObjectMeta{Name: name}}
+	b, err := json.Marshal(h)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.s.Put(context.Background(), store.HostKey(name), b, 0); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // waitBinding polls the binding of job name until ok holds, failing the
 // test after 10 seconds, or at once when stop says why it never will.
 func (e *controllerEnv) waitBinding(name, what string, ok func(v1.JobBinding) bool, stop func(v1.JobBinding) string) v1.JobBinding {
@@ -79,6 +93,8 @@ func (e *controllerEnv) waitBinding(name, what string, ok func(v1.JobBinding) bo
 func TestForgedStatusDoesNotMoveARollout(t *testing.T) {
 	t.Parallel()
 	e := newControllerEnv(t)
+	e.addHost("a")
+	e.addHost("b")
 	e.apply(job("1", deployed("a", "b")))
 	e.waitBinding("nc", "version 1 on a and b", func(b v1.JobBinding) bool {
 		return b.Hosts["a"] == "1" && b.Hosts["b"] == "1"
@@ -103,5 +119,35 @@ func TestForgedStatusDoesNotMoveARollout(t *testing.T) {
 	b := e.waitBinding("nc", "version 2 on b once a runs it", func(b v1.JobBinding) bool { return b.Hosts["b"] == "2" }, failed)
 	if why := failed(b); why != "" {
 		t.Error(why)
+	}
+}
+
+// Only a host writes statuses under its name, and only a host that joined
+// has a record. A status under the name of a host that never joined
+// (which etcd's berth-gc role may write) is no host's: it does not move a
+// rollout past that host, which fails for want of a status.
+func TestStatusOfNoHostDoesNotMoveARollout(t *testing.T) {
+	t.Parallel()
+	e := newControllerEnv(t)
+	e.addHost("a")
+	deploy := func(j *v1.Job) {
+		deployed("a", "ghost")(j)
+		j.Spec.Rollout.Timeout = &v1.Duration{Duration: time.Second}
+	}
+	e.apply(job("1", deploy))
+	e.waitBinding("nc", "version 1 on a and ghost", func(b v1.JobBinding) bool {
+		return b.Hosts["a"] == "1" && b.Hosts["ghost"] == "1"
+	}, func(v1.JobBinding) string { return "" })
+
+	v2 := job("2", deploy)
+	e.putStatus(store.StatusKey(v1.KindJob, "nc", "ghost"), running(v2, "ghost"))
+	e.apply(v2)
+	e.waitBinding("nc", "version 2 on a", func(b v1.JobBinding) bool { return b.Hosts["a"] == "2" }, func(v1.JobBinding) string { return "" })
+	e.putStatus(store.StatusKey(v1.KindJob, "nc", "a"), running(v2, "a"))
+	b := e.waitBinding("nc", "the rollout to end", func(b v1.JobBinding) bool {
+		return b.Rollout != nil && b.Rollout.State != v1.RolloutRollingOut
+	}, func(v1.JobBinding) string { return "" })
+	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host ghost: not RUNNING and healthy within 1s (no status yet)") {
+		t.Errorf("rollout %s: %s; want it failed on host ghost, which reported nothing", b.Rollout.State, b.Rollout.Message)
 	}
 }

@@ -12,4 +12,15 @@
 // within rollout.timeout; a host that fails or times out stops the
 // rollout (rollout.onFailure: stop) or is passed over (continue). The
 // rollout's progress is kept in the binding for `applyctl rollout status`.
+//
+// A binding names versions, never templates: for each host the version it
+// runs, and for each version the hash of the template operators stored
+// for it (its record under objects/jobversion/<name>/<version>, or the
+// Job's own for its current version). Hosts take the template from there
+// and check the binding against the Job's placement (controllers/units),
+// so whoever writes bindings chooses only where, among the hosts the Job
+// allows, a version operators stored runs. A host bound to a version of
+// which no template is stored (pruned, or stored before records were
+// kept) moves to the current version at once. Statuses count only under
+// the name of a host that has a record (hosts/<host>).
 package jobs

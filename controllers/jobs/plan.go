@@ -22,24 +22,42 @@ type planInput struct {
 	Hosts    []HostInfo
 	Current  v1.JobBinding
 	Statuses map[string]v1.InstanceStatus // by host
+	// Versions holds the FullTemplateHash of every version of the Job an
+	// operator stored a template of (its version records, and its
+	// current version), by version: the versions a host can run.
+	Versions map[string]string
 	Now      time.Time
+}
+
+// runnable reports whether a template of version ver is stored.
+func (in planInput) runnable(ver string) bool {
+	_, ok := in.Versions[ver]
+	return ok || ver == in.Job.Spec.Version
+}
+
+// stay is the version a host that is not moved to the current version
+// keeps: the one the binding gives it, unless no template of that one is
+// stored (any more): then the current version.
+func (in planInput) stay(host string) string {
+	if ver, ok := in.Current.Hosts[host]; ok && in.runnable(ver) {
+		return ver
+	}
+	return in.Job.Spec.Version
 }
 
 // targets returns the hosts the Job should run on now.
 func targets(in planInput) []string {
 	j := in.Job
-	if j.Spec.Expires != nil && !in.Now.Before(*j.Spec.Expires) {
+	if j.Spec.Expired(in.Now) {
 		return nil
 	}
 	set := map[string]bool{}
 	for _, d := range j.Spec.Deployments {
 		set[d.Host] = true
 	}
-	if len(j.Spec.HostSelector) > 0 {
-		for _, h := range in.Hosts {
-			if h.Up && v1.MatchesSelector(h.Labels, j.Spec.HostSelector) {
-				set[h.Name] = true
-			}
+	for _, h := range in.Hosts {
+		if h.Up && j.Spec.Allows(h.Name, h.Labels) {
+			set[h.Name] = true
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -56,7 +74,7 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 	j := in.Job
 	v := j.Spec.Version
 	cur := in.Current
-	next := v1.JobBinding{Hosts: map[string]string{}, Templates: map[string]v1.ContainerTemplate{}}
+	next := v1.JobBinding{Hosts: map[string]string{}, Hashes: map[string]string{}}
 	var requeue time.Duration
 	if j.Spec.Expires != nil && in.Now.Before(*j.Spec.Expires) {
 		requeue = j.Spec.Expires.Sub(in.Now)
@@ -66,8 +84,10 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 	for _, h := range want {
 		have, ok := cur.Hosts[h]
 		switch {
-		case !ok || have == v:
-			next.Hosts[h] = v // a new host gets the current version at once
+		case !ok || have == v || !in.runnable(have):
+			// A new host gets the current version at once, and so does
+			// one whose version has no stored template (any more).
+			next.Hosts[h] = v
 		default:
 			next.Hosts[h] = have
 			old = append(old, h)
@@ -93,10 +113,8 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 	ro = prune(ro, want)
 	next.Rollout = ro
 	for _, ver := range next.Hosts {
-		if ver == v {
-			next.Templates[ver] = j.Spec.Container
-		} else if t, ok := cur.Templates[ver]; ok {
-			next.Templates[ver] = t
+		if hash, ok := in.Versions[ver]; ok {
+			next.Hashes[ver] = hash
 		}
 	}
 	return next, requeue
@@ -142,7 +160,7 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 		// The hosts already moved keep the new version; the others stay.
 		for _, h := range ro.Pending {
 			if _, ok := next.Hosts[h]; ok && contains(old, h) {
-				next.Hosts[h] = in.Current.Hosts[h]
+				next.Hosts[h] = in.stay(h)
 			}
 		}
 		return 0
@@ -169,7 +187,7 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 	ro.Message = fmt.Sprintf("moving %s to version %s; %d done, %d to go", strings.Join(ro.Current, ", "), v, len(ro.Done), len(ro.Pending))
 	for _, h := range ro.Pending {
 		if _, ok := next.Hosts[h]; ok {
-			next.Hosts[h] = in.Current.Hosts[h]
+			next.Hosts[h] = in.stay(h)
 		}
 	}
 	left := timeout - in.Now.Sub(ro.StepStartedAt)

@@ -34,6 +34,15 @@ func running(j *v1.Job, host string) v1.InstanceStatus {
 		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue}}}
 }
 
+// versions are the version hashes of jobs, as their records give them.
+func versions(jobs ...*v1.Job) map[string]string {
+	out := map[string]string{}
+	for _, j := range jobs {
+		out[j.Spec.Version] = v1.FullTemplateHash(&j.Spec.Container)
+	}
+	return out
+}
+
 func TestTargets(t *testing.T) {
 	hosts := []HostInfo{{Name: "a", Labels: map[string]string{"zone": "x"}, Up: true}, {Name: "b", Labels: map[string]string{"zone": "x"}},
 		{Name: "c", Labels: map[string]string{"zone": "y"}, Up: true}}
@@ -69,23 +78,24 @@ func TestRollout(t *testing.T) {
 	v2 := job("2", deployed("a", "b", "c"))
 	st := map[string]v1.InstanceStatus{}
 	now := t0
-	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Now: now})
+	vers := versions(v1j, v2)
+	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Versions: vers, Now: now})
 	if !reflect.DeepEqual(b.Hosts, map[string]string{"a": "2", "b": "1", "c": "1"}) || b.Rollout.State != v1.RolloutRollingOut {
 		t.Fatalf("step 1: %+v %+v", b.Hosts, b.Rollout)
 	}
-	if _, ok := b.Templates["1"]; !ok {
-		t.Fatal("the old version's template was dropped while hosts still run it")
+	if !reflect.DeepEqual(b.Hashes, vers) {
+		t.Fatalf("hashes %v, want those of versions 1 and 2 %v, as hosts still run both", b.Hashes, vers)
 	}
 	// a is up at version 2: b moves.
 	st["a"] = running(v2, "a")
 	now = now.Add(time.Second)
-	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Now: now})
+	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Versions: vers, Now: now})
 	if !reflect.DeepEqual(b.Hosts, map[string]string{"a": "2", "b": "2", "c": "1"}) {
 		t.Fatalf("step 2: %+v %+v", b.Hosts, b.Rollout)
 	}
 	// b fails: the rollout stops; c stays on version 1.
 	st["b"] = v1.InstanceStatus{Host: "b", State: v1.StateFailed, SpecHash: v1.TemplateHash(&v2.Spec.Container), Message: "start request repeated too quickly"}
-	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Now: now.Add(time.Second)})
+	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Versions: vers, Now: now.Add(time.Second)})
 	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host b") || b.Hosts["c"] != "1" {
 		t.Fatalf("after a failure: %+v %+v", b.Hosts, b.Rollout)
 	}
@@ -95,9 +105,10 @@ func TestRollout(t *testing.T) {
 		j.Spec.Rollout.OnFailure = v1.RolloutContinue
 		j.Spec.Rollout.Timeout = &v1.Duration{Duration: time.Minute}
 	})
-	cur := v1.JobBinding{Hosts: map[string]string{"a": "2", "b": "2"}, Templates: map[string]v1.ContainerTemplate{"2": v2.Spec.Container}}
-	b, _ = plan(planInput{Job: v3, Current: cur, Statuses: map[string]v1.InstanceStatus{}, Now: t0})
-	b, _ = plan(planInput{Job: v3, Current: b, Statuses: map[string]v1.InstanceStatus{}, Now: t0.Add(2 * time.Minute)})
+	cur := v1.JobBinding{Hosts: map[string]string{"a": "2", "b": "2"}}
+	vers = versions(v2, v3)
+	b, _ = plan(planInput{Job: v3, Current: cur, Statuses: map[string]v1.InstanceStatus{}, Versions: vers, Now: t0})
+	b, _ = plan(planInput{Job: v3, Current: b, Statuses: map[string]v1.InstanceStatus{}, Versions: vers, Now: t0.Add(2 * time.Minute)})
 	if b.Rollout.State != v1.RolloutRollingOut || len(b.Rollout.Failed) != 1 || b.Hosts["b"] != "3" {
 		t.Fatalf("continue after a timeout: %+v %+v", b.Hosts, b.Rollout)
 	}
@@ -123,5 +134,31 @@ func TestExpiresRequeuesAtExpiry(t *testing.T) {
 	b, _ = plan(planInput{Job: j, Current: b, Now: at})
 	if len(b.Hosts) != 0 {
 		t.Errorf("after expiry: %+v", b.Hosts)
+	}
+}
+
+// A host bound to a version that has no stored template (pruned, or
+// stored before version records were kept) can run nothing of it: it
+// moves to the current version at once, rollout or not, and a rollout
+// that had it pending does not move it back.
+func TestHostOnAVersionWithoutTemplateMovesAtOnce(t *testing.T) {
+	v2 := job("2", deployed("a", "b", "c"))
+	cur := v1.JobBinding{Hosts: map[string]string{"a": "1", "b": "1", "c": "0"}}
+	vers := versions(job("1", nil), v2)
+	b, _ := plan(planInput{Job: v2, Current: cur, Versions: vers, Now: t0})
+	if !reflect.DeepEqual(b.Hosts, map[string]string{"a": "2", "b": "1", "c": "2"}) {
+		t.Fatalf("step 1: %+v %+v", b.Hosts, b.Rollout)
+	}
+	if !reflect.DeepEqual(b.Hashes, vers) {
+		t.Errorf("hashes %v, want %v", b.Hashes, vers)
+	}
+	// Version 1's record goes too: b moves at once, and the rollout
+	// does not hold it back.
+	b, _ = plan(planInput{Job: v2, Current: b, Versions: versions(v2), Now: t0.Add(time.Second)})
+	if !reflect.DeepEqual(b.Hosts, map[string]string{"a": "2", "b": "2", "c": "2"}) {
+		t.Fatalf("step 2: %+v %+v", b.Hosts, b.Rollout)
+	}
+	if _, ok := b.Hashes["1"]; ok || len(b.Hashes) != 1 {
+		t.Errorf("hashes %v, want version 2's only", b.Hashes)
 	}
 }

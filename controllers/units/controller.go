@@ -65,6 +65,8 @@ type Controller struct {
 	statuses    *store.Cache
 	jobs        *store.Cache
 	jobBindings *store.Cache
+	jobVersions *store.Cache
+	hosts       *store.Cache // a status under another name is no host's
 	history     *historyWriter
 	loop        *reconcile.Controller
 	ports       *portAllocator
@@ -141,6 +143,12 @@ func New(o Options) *Controller {
 	c.jobBindings = store.NewCache(o.Store, jobBindingPrefix, func(key string) {
 		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobBindingPrefix)))
 	})
+	c.jobVersions = store.NewCache(o.Store, store.JobVersionsPrefix, func(key string) {
+		if name, _, ok := store.ParseJobVersionKey(key); ok {
+			c.loop.Enqueue(jobKey(name))
+		}
+	})
+	c.hosts = store.NewCache(o.Store, store.HostsPrefix, nil)
 	c.history = &historyWriter{s: o.Store, host: o.Host, counts: map[string]int{}}
 	c.statuses = store.NewCache(o.Store, store.StatusesPrefix, func(key string) {
 		kind, name, host, ok := store.ParseStatusKey(key)
@@ -171,8 +179,16 @@ func New(o Options) *Controller {
 
 // Synced reports whether the caches have listed once.
 func (c *Controller) Synced() bool {
-	return c.units.HasSynced() && c.bindings.HasSynced() && c.statuses.HasSynced() &&
-		c.jobs.HasSynced() && c.jobBindings.HasSynced()
+	for _, cache := range c.caches() {
+		if !cache.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Controller) caches() []*store.Cache {
+	return []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings, c.jobVersions, c.hosts}
 }
 
 // Enqueue asks for a Unit to be reconciled.
@@ -183,14 +199,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = ctx
 	c.makeAllowedDirs()
 	var wg sync.WaitGroup
-	for _, cache := range []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings} {
+	for _, cache := range c.caches() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			_ = cache.Run(ctx)
 		}()
 	}
-	if !store.WaitSynced(ctx, c.units, c.bindings, c.statuses, c.jobs, c.jobBindings) {
+	if !store.WaitSynced(ctx, c.caches()...) {
 		wg.Wait()
 		return nil
 	}
@@ -340,7 +356,7 @@ func (c *Controller) forget(name string) {
 // Reconcile brings one Unit's or Job's container on this host in line
 // with the object. key is a Unit's name, or "job:" and a Job's name.
 func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
-	w, err := c.workloadOf(key)
+	w, err := c.workloadOf(ctx, key)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -369,16 +385,16 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	} else {
 		c.stopProber(key)
 	}
-	var denied *refusal
-	if u != nil && placed && u.Spec.Goal == v1.GoalStart {
+	denied := w.refused
+	if denied == nil && u != nil && placed && u.Spec.Goal == v1.GoalStart {
 		if denied = c.refuse(&u.Spec.Container); denied == nil {
 			if denied, err = c.refuseForeign(ctx, &u.Spec.Container); err != nil {
 				return reconcile.Result{}, err
 			}
 		}
-		if denied != nil {
-			pin.Refused = denied.msg
-		}
+	}
+	if denied != nil {
+		pin.Refused = denied.msg
 	}
 	out := plan(pin)
 	in.mem = out.Mem
@@ -450,6 +466,7 @@ type run struct {
 func (r *run) refused(ctx context.Context, ref *refusal) {
 	r.state, r.msg, r.reason = v1.StateFailed, ref.msg, ref.reason
 	if prev := r.in.status; prev == nil || prev.Message != ref.msg || prev.State != v1.StateFailed {
+		r.c.o.Log.Warn("container refused", "kind", r.w.kind, "name", r.name, "reason", ref.reason, "message", ref.msg)
 		r.event(ctx, v1.EventWarning, ref.reason, "%s", ref.msg)
 	}
 }
@@ -814,13 +831,19 @@ func (c *Controller) depInfo(name string) depInfo {
 		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
 			continue
 		}
-		// The host is the key's; a value naming another host is no
-		// instance of the dependency.
-		if st, err := store.DecodeStatus(kv); err == nil {
+		// The host is the key's; a value naming another host, or a key
+		// under a name no host has, is no instance of the dependency.
+		if st, err := store.DecodeHostStatus(kv, c.isHost); err == nil {
 			di.Instances = append(di.Instances, st)
 		}
 	}
 	return di
+}
+
+// isHost reports whether a host of that name has a record.
+func (c *Controller) isHost(name string) bool {
+	_, ok := c.hosts.Get(store.HostKey(name))
+	return ok
 }
 
 // dependentsUp lists the units that depend on name, go down with it, and

@@ -45,15 +45,18 @@ func newEnv(t *testing.T, mods ...func(*Options)) *env {
 	return e
 }
 
-func (e *env) apply(u *v1.Unit) {
+func (e *env) apply(o v1.Object) {
 	e.t.Helper()
-	if _, err := store.Apply(context.Background(), e.s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+	if _, err := store.Apply(context.Background(), e.s, []v1.Object{o}, store.ApplyOptions{}); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *env) status(name string) *v1.InstanceStatus {
-	kv, err := e.s.Get(context.Background(), store.StatusKey(v1.KindUnit, name, "h"))
+func (e *env) status(name string) *v1.InstanceStatus { return e.statusOf(v1.KindUnit, name) }
+
+// statusOf returns what h reports of the object kind/name, nil when none.
+func (e *env) statusOf(kind, name string) *v1.InstanceStatus {
+	kv, err := e.s.Get(context.Background(), store.StatusKey(kind, name, "h"))
 	if err != nil {
 		return nil
 	}

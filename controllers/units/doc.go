@@ -33,6 +33,24 @@
 // labelled with this host are ever touched. The name makes a second
 // container for a Unit impossible, even across a crash of the controller.
 //
+// Jobs: a Job runs on this host the version its binding
+// (bindings/job/<name>, written by the leading controller) gives the host,
+// with the template operators stored for that version: its record
+// (objects/jobversion/<name>/<version>) or, for the Job's current version
+// without one, the Job's own; never a template the binding carries.
+// Before anything runs, checkBinding checks the binding against the Job:
+// its placement must allow this host (deployments, or hostSelector and
+// this host's labels), a template must be stored for the version, and the
+// hash the binding gives must be that template's. A binding that fails is
+// refused like a template the policy refuses (below), with reason
+// BindingRefused, unless it is older than the Job's last change (the
+// leader has not caught up): then the Job simply does not run here yet.
+// The caches of Jobs, records and bindings follow separate watches, so a
+// refusal is read again from etcd before it is made.
+//
+// Statuses of dependencies count only under the name of a host that has a
+// record (hosts/<host>).
+//
 // Policy: before a container is created, its template is checked against
 // the host's Policy (the controller's --allow-privileged,
 // --allowed-capabilities, --allow-host-network, --allowed-host-paths,

@@ -428,6 +428,7 @@ func (c *Controller) checkPolicyFlags() {
 // again rather than remembered as a failure.
 func refusedStatus(st *v1.InstanceStatus) bool {
 	return slices.ContainsFunc(st.Conditions, func(c v1.Condition) bool {
-		return c.Type == v1.ConditionReady && (c.Reason == v1.ReasonPolicyDenied || c.Reason == v1.ReasonEnvFileUnavailable)
+		return c.Type == v1.ConditionReady && (c.Reason == v1.ReasonPolicyDenied || c.Reason == v1.ReasonEnvFileUnavailable ||
+			c.Reason == v1.ReasonBindingRefused)
 	})
 }

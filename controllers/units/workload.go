@@ -3,10 +3,12 @@ package units
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/reconcile"
@@ -45,11 +47,14 @@ type workload struct {
 	// version of a Job on this host.
 	version   string
 	statusKey string
+	// refused: the Job's binding gives this host a version it does not
+	// run (checkBinding); reported, with a warning event, never run.
+	refused *refusal
 }
 
-func (c *Controller) workloadOf(key string) (*workload, error) {
+func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, error) {
 	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
-		return c.jobWorkload(name)
+		return c.jobWorkload(ctx, name)
 	}
 	u, err := c.unit(key)
 	if err != nil {
@@ -61,39 +66,103 @@ func (c *Controller) workloadOf(key string) (*workload, error) {
 	return w, nil
 }
 
-// jobWorkload adapts a Job to the Unit this host runs for it.
-func (c *Controller) jobWorkload(name string) (*workload, error) {
+// jobWorkload adapts a Job to the Unit this host runs for it: the
+// version its binding gives this host, if checkBinding lets it run.
+func (c *Controller) jobWorkload(ctx context.Context, name string) (*workload, error) {
 	w := &workload{key: jobKey(name), kind: v1.KindJob, name: name, statusKey: store.StatusKey(v1.KindJob, name, c.o.Host)}
-	kv, ok := c.jobs.Get(store.ObjectKey(v1.KindJob, name))
-	if !ok {
-		return w, nil
+	cached := func(key string) (store.KV, bool, error) {
+		var kv store.KV
+		var ok bool
+		switch {
+		case strings.HasPrefix(key, store.JobVersionsPrefix):
+			kv, ok = c.jobVersions.Get(key)
+		case strings.HasPrefix(key, store.ObjectPrefix(v1.KindJob)):
+			kv, ok = c.jobs.Get(key)
+		default:
+			kv, ok = c.jobBindings.Get(key)
+		}
+		return kv, ok, nil
 	}
-	j := &v1.Job{}
-	if err := json.Unmarshal(kv.Value, j); err != nil {
-		return nil, reconcile.Terminal(fmt.Errorf("decode job %s: %w", name, err))
+	in, err := c.bindingCheckOf(name, cached)
+	if err != nil || in == nil {
+		return w, err
 	}
-	v1.Default(j)
-	var b v1.JobBinding
-	if bkv, ok := c.jobBindings.Get(store.BindingKey(v1.KindJob, name)); ok {
-		_ = json.Unmarshal(bkv.Value, &b)
+	verdict := checkBinding(*in)
+	if verdict.Refused != "" {
+		// The caches follow the Job, its versions and its binding each on
+		// a watch of its own, and one may lag another: a binding may name a
+		// version whose Job or record this host has not seen yet. Read them
+		// again before refusing.
+		read := func(key string) (store.KV, bool, error) {
+			kv, err := c.o.Store.Get(ctx, key)
+			if errors.Is(err, store.ErrNotFound) {
+				return kv, false, nil
+			}
+			return kv, err == nil, err
+		}
+		if in, err = c.bindingCheckOf(name, read); err != nil || in == nil {
+			return w, err
+		}
+		verdict = checkBinding(*in)
 	}
-	version, placed := b.Hosts[c.o.Host]
-	tmpl, known := b.Templates[version]
-	if !known && version == j.Spec.Version {
-		tmpl, known = j.Spec.Container, true
-	}
+	j := in.Job
 	goal := v1.GoalStart
 	for _, d := range j.Spec.Deployments {
 		if d.Host == c.o.Host {
 			goal = d.Goal
 		}
 	}
+	tmpl := verdict.Template
+	switch {
+	case verdict.Refused != "" && verdict.Stale:
+		c.o.Log.Debug("job binding not followed until the leader decides again", "job", name, "why", verdict.Refused)
+	case verdict.Refused != "":
+		// Reported as a refused start, whatever the goal: nothing runs.
+		// The status carries the Job's template, the one an operator
+		// stored.
+		w.refused = &refusal{reason: v1.ReasonBindingRefused, msg: verdict.Refused}
+		tmpl, goal = j.Spec.Container, v1.GoalStart
+	}
 	u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit}, Metadata: j.Metadata,
 		Spec: v1.UnitSpec{Container: tmpl, Goal: goal, GracePeriod: j.Spec.GracePeriod,
 			Restart: v1.RestartPolicy{Policy: v1.RestartAlways}}}
 	v1.Default(u)
-	w.unit, w.placed, w.version = u, placed && known, version
+	w.unit, w.placed, w.version = u, verdict.Placed || w.refused != nil, verdict.Version
 	return w, nil
+}
+
+// bindingCheckOf reads, with get, what checkBinding decides from for the
+// Job name on this host: nil when the Job does not exist.
+func (c *Controller) bindingCheckOf(name string, get func(key string) (store.KV, bool, error)) (*bindingCheck, error) {
+	kv, ok, err := get(store.ObjectKey(v1.KindJob, name))
+	if err != nil || !ok {
+		return nil, err
+	}
+	j := &v1.Job{}
+	if err := json.Unmarshal(kv.Value, j); err != nil {
+		return nil, reconcile.Terminal(fmt.Errorf("decode job %s: %w", name, err))
+	}
+	v1.Default(j)
+	in := &bindingCheck{Host: c.o.Host, Labels: c.o.Labels, Now: time.Now(), Job: j, JobRev: kv.ModRevision}
+	bkv, ok, err := get(store.BindingKey(v1.KindJob, name))
+	if err != nil || !ok {
+		return in, err
+	}
+	b := &v1.JobBinding{}
+	if json.Unmarshal(bkv.Value, b) != nil {
+		return in, nil // no binding this host can read
+	}
+	in.Binding, in.BindingRev = b, bkv.ModRevision
+	ver, ok := b.Hosts[c.o.Host]
+	if !ok {
+		return in, nil
+	}
+	vkv, ok, err := get(store.JobVersionKey(name, ver))
+	if err != nil || !ok {
+		return in, err
+	}
+	in.Version, _ = store.DecodeJobVersion(vkv) // one that does not decode is none
+	return in, nil
 }
 
 // historyWriter keeps a bounded history of a Job's instances on this host

@@ -35,13 +35,16 @@
 // Helios' verbs for Jobs (deploy.go) are conveniences that change the
 // stored Job with one compare-and-swap write (store.UpdateObjects): deploy
 // and undeploy add and remove spec.deployments, start|stop job JOB HOST...
-// set their goal, and remove deletes the Job, comparing its mod revision,
-// refused while it is deployed unless --force. A JOB is a name or a
-// NAME:VERSION[:HASH] id that must name the stored version. Helios' views
-// (jobviews.go: jobs, status without a unit, history; hosts is get hosts)
-// read the Jobs, their bindings (bindings/job/<name>: which version runs
-// where), status, history and alive keys once and build their rows with
-// pure functions. rollout status job NAME (rollout.go) follows the Job and
+// set their goal, and remove deletes the Job and its version records,
+// comparing its mod revision, refused while it is deployed unless --force.
+// Each of these writes, like apply, keeps the Job's version records
+// (objects/jobversion/<name>/<version>, see internal/store). A JOB is a
+// name or a NAME:VERSION[:HASH] id that must name the stored version.
+// Helios' views (jobviews.go: jobs, status without a unit, history; hosts
+// is get hosts) read the Jobs, their version records, their bindings
+// (bindings/job/<name>: which version runs where), status, history and
+// alive keys once and build their rows with pure functions; a status
+// under the name of no host is left out. rollout status job NAME (rollout.go) follows the Job and
 // its binding with the same list-then-watch mirror until the rollout the
 // leader records there is DONE (exit 0) or FAILED (exit 1).
 //

@@ -108,8 +108,13 @@ func jobID(j *v1.Job, full bool) string {
 }
 
 func versionID(name, version string, t *v1.ContainerTemplate, full bool) string {
-	h := v1.FullTemplateHash(t)
-	if !full {
+	return hashID(name, version, v1.FullTemplateHash(t), full)
+}
+
+// hashID is the job id of a version whose template has hash h
+// (v1.FullTemplateHash).
+func hashID(name, version, h string, full bool) string {
+	if !full && len(h) > shortHashLen {
 		h = h[:shortHashLen]
 	}
 	return name + ":" + version + ":" + h

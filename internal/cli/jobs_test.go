@@ -189,6 +189,7 @@ func TestJobViews(t *testing.T) {
 	e.addHost("host-a", true, nil)
 	e.addHost("host-b", true, nil)
 	e.addHost("host-c", false, nil) // Down: its alive key is gone
+	e.applyDocs(jobDoc("nc", "1", "  deployments: [{host: host-a}, {host: host-b, goal: stop}, {host: host-c}]\n"))
 	e.applyDocs(jobDoc("nc", "2", "  deployments: [{host: host-a}, {host: host-b, goal: stop}, {host: host-c}]\n"),
 		`apiVersion: berth.dev/v1
 kind: Job
@@ -206,11 +207,8 @@ spec:
 	hp := v1.FullTemplateHash(&plain.Spec.Container)
 
 	// host-a still runs version 1 (a rollout under way), host-b and host-c
-	// version 2.
-	e.setJobBinding("nc", v1.JobBinding{
-		Hosts:     map[string]string{"host-a": "1", "host-b": "2", "host-c": "2"},
-		Templates: map[string]v1.ContainerTemplate{"1": old, "2": nc.Spec.Container},
-	})
+	// version 2: the ids are those of the versions' records.
+	e.setJobBinding("nc", v1.JobBinding{Hosts: map[string]string{"host-a": "1", "host-b": "2", "host-c": "2"}})
 	e.setJobStatus("nc", v1.InstanceStatus{Host: "host-a", State: v1.StateRunning, ContainerID: "0123456789abcdef0123",
 		Ports: []v1.PortStatus{{Name: "nc", ContainerPort: 8080, HostPort: 31000, Protocol: v1.ProtocolTCP}}})
 	e.setJobStatus("nc", v1.InstanceStatus{Host: "host-c", State: v1.StateRunning, ContainerID: "cccccccccccccccc"})

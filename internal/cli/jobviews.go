@@ -105,13 +105,31 @@ func (a *app) hostsCommand() *cobra.Command {
 	return cmd
 }
 
-// jobWorld is what Helios' views read: the Jobs, their bindings and
-// instance statuses, and which hosts are up.
+// jobWorld is what Helios' views read: the Jobs, their version records,
+// bindings and instance statuses, and which hosts are up.
 type jobWorld struct {
 	jobs     []*v1.Job
+	versions map[string]map[string]*v1.JobVersion // by job, then version
 	bindings map[string]*v1.JobBinding
 	statuses map[string][]v1.InstanceStatus
 	up       map[string]bool
+}
+
+// versionHash returns the template hash of version ver of j as its hosts
+// find it: its record's, the Job's own for its current version; else the
+// one its binding gives (b may be nil), which no host runs.
+func (w *jobWorld) versionHash(j *v1.Job, ver string, b *v1.JobBinding) (string, bool) {
+	if jv := w.versions[j.Metadata.Name][ver]; jv != nil {
+		return jv.Hash(), true
+	}
+	if ver == j.Spec.Version {
+		return v1.FullTemplateHash(&j.Spec.Container), true
+	}
+	if b != nil {
+		h, ok := b.Hashes[ver]
+		return h, ok && h != ""
+	}
+	return "", false
 }
 
 func (a *app) loadJobWorld(ctx context.Context, st *store.Store) (*jobWorld, error) {
@@ -138,6 +156,9 @@ func (a *app) loadJobWorld(ctx context.Context, st *store.Store) (*jobWorld, err
 		w.bindings[strings.TrimPrefix(kv.Key, prefix)] = &b
 	}
 	if w.statuses, err = store.ListStatuses(ctx, st, v1.KindJob); err != nil {
+		return nil, storeErr(err)
+	}
+	if w.versions, err = store.ListJobVersions(ctx, st); err != nil {
 		return nil, storeErr(err)
 	}
 	alive, _, err := st.List(ctx, store.AlivePrefix)
@@ -326,8 +347,8 @@ func instanceItems(w *jobWorld, job jobRef, host string, full bool) []instanceIt
 			it := instanceItem{Job: name, Host: h, HostUp: w.up[h], Status: sts[h], ID: jobID(j, full)}
 			fullID := jobID(j, true)
 			if ver, ok := b.Hosts[h]; ok {
-				if t, ok := b.Templates[ver]; ok {
-					it.ID, fullID = versionID(name, ver, &t, full), versionID(name, ver, &t, true)
+				if hash, ok := w.versionHash(j, ver, b); ok {
+					it.ID, fullID = hashID(name, ver, hash, full), hashID(name, ver, hash, true)
 				}
 			}
 			if want := job.String() + ":"; job.version != "" && !strings.HasPrefix(fullID+":", want) {
