@@ -42,6 +42,27 @@ func etcdFlags(dir, name string) []string {
 		"--etcd-cert", filepath.Join(dir, name+".pem"), "--etcd-key", filepath.Join(dir, name+"-key.pem")}
 }
 
+// tlsEtcd makes in dir, with hack/certs.sh, the certificates of an etcd
+// member, of the controllers of hosts and of etcd's root user and the
+// operators named; it starts that etcd, which asks every client for a
+// certificate, and returns its endpoint. Authentication is not on yet.
+func tlsEtcd(t *testing.T, dir string, hosts, operators []string) string {
+	t.Helper()
+	hackCerts(t, dir, "etcd", "etcd0", "127.0.0.1")
+	for _, h := range hosts {
+		hackCerts(t, dir, "controller", h)
+	}
+	for _, u := range append([]string{"root"}, operators...) {
+		hackCerts(t, dir, "operator", u)
+	}
+	p := testenv.EtcdProcess(t, testenv.WithTLS(testenv.CertFiles{
+		CACert:     filepath.Join(dir, "ca.pem"),
+		ServerCert: filepath.Join(dir, "etcd-etcd0.pem"), ServerKey: filepath.Join(dir, "etcd-etcd0-key.pem"),
+		ClientCert: filepath.Join(dir, "user-root.pem"), ClientKey: filepath.Join(dir, "user-root-key.pem"),
+	}))
+	return p.Endpoints()[0]
+}
+
 func storeAs(t *testing.T, dir, endpoint, name string) *store.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -64,19 +85,7 @@ func storeAs(t *testing.T, dir, endpoint, name string) *store.Store {
 func TestEtcdRoles(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "certs")
-	hackCerts(t, dir, "etcd", "etcd0", "127.0.0.1")
-	for _, h := range []string{"ra1", "ra2"} {
-		hackCerts(t, dir, "controller", h)
-	}
-	for _, u := range []string{"root", "alice", "dash"} {
-		hackCerts(t, dir, "operator", u)
-	}
-	p := testenv.EtcdProcess(t, testenv.WithTLS(testenv.CertFiles{
-		CACert:     filepath.Join(dir, "ca.pem"),
-		ServerCert: filepath.Join(dir, "etcd-etcd0.pem"), ServerKey: filepath.Join(dir, "etcd-etcd0-key.pem"),
-		ClientCert: filepath.Join(dir, "user-root.pem"), ClientKey: filepath.Join(dir, "user-root-key.pem"),
-	}))
-	ep := p.Endpoints()[0]
+	ep := tlsEtcd(t, dir, []string{"ra1", "ra2"}, []string{"alice", "dash"})
 	hackEtcdAuth(t, dir, ep, "enable")
 	hackEtcdAuth(t, dir, ep, "host", "ra1")
 	hackEtcdAuth(t, dir, ep, "host", "ra2", "--no-leader")
