@@ -16,13 +16,13 @@
 # Roles (every one may read all of /berth/v1/):
 #   berth-host-HOST  writes only HOST's keys: status/HOST/, history/HOST/,
 #                    catalog/HOST/, hosts/HOST, alive/HOST; and events/
-#   berth-leader     what the cluster-wide loops write: bindings/, the
-#                    election under leader/, GitSource statuses (status/leader/)
+#   berth-leader     what the cluster-wide loops write: bindings/ (where, not
+#                    what, runs), leader/, GitSource statuses (status/leader/)
 #   berth-gc         every host's status/, history/ and hosts/: removing the
 #                    keys of hosts gone for --host-gc-after (it can also forge
 #                    them: give it only to hosts you trust like root)
-#   berth-gitops     objects/ and applysets/: GitSources applying from Git
-#   berth-operator   objects/, applysets/ and events/: applyctl
+#   berth-gitops     objects/ (Jobs' versions too), applysets/: GitSources
+#   berth-operator   objects/ (Jobs' versions too), applysets/, events/: applyctl
 #   berth-readonly   nothing written: dashboards, applyctl get
 #
 # DIR is ./certs unless -d or $BERTH_CERTS_DIR says otherwise; ENDPOINTS is

@@ -16,6 +16,11 @@
 // sees the stored objects: duplicates, dependency cycles across stored and
 // applied Units, and Jobs whose template changed without a new version.
 //
+// Besides the kinds, it holds what the controllers store about them:
+// instance statuses, bindings (Binding, JobBinding: where things run) and
+// JobVersion, the record of one version of a Job's template that hosts run
+// it from.
+//
 // The package imports nothing else of berth's, so other tools may use it.
 // Its functions are pure and safe for concurrent use on distinct objects.
 package v1

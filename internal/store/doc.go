@@ -44,6 +44,19 @@
 //
 // Put, Delete and DeletePrefix write unconditionally.
 //
+// # Jobs' versions
+//
+// Apply, UpdateObjects and applysets (PlanApply) keep a record of each
+// version of a Job, v1.JobVersion under JobVersionKey
+// (objects/jobversion/<name>/<version>), in the transaction that stores the
+// Job: under objects/, so only operators' roles may write them, which is
+// what lets a host trust them rather than the leader's binding. A record
+// never changes (an apply giving a recorded version another template fails
+// with ErrVersionChanged); a Job keeps JobVersionsKept of them, and those
+// its binding names; DeleteObject, DeleteObjectAt and DeleteOps delete them
+// with the Job. They are no objects: ObjectPrefix("job") does not hold
+// them.
+//
 // # Reading and watching
 //
 // Get returns ErrNotFound for a missing key. List returns a prefix sorted by key and the
