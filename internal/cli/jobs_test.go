@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -181,6 +182,32 @@ func TestRemove(t *testing.T) {
 	if r := e.run("", "get", "job", "nc"); r.code != 1 {
 		t.Errorf("job/nc still there after remove --force: %+v", r)
 	}
+	if kvs, _, err := e.st.List(context.Background(), store.JobVersionsPrefix); err != nil || len(kvs) != 0 {
+		t.Errorf("version records left after remove: %d (%v)", len(kvs), err)
+	}
+}
+
+// A version's template never changes, whichever version the Job is at:
+// apply, apply --dry-run and diff --prune refuse another template for a
+// recorded version, and write nothing.
+func TestJobVersionsAreImmutable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.applyDocs(jobDoc("nc", "1", ""))
+	e.applyDocs(jobDoc("nc", "2", ""))
+	changed := strings.Replace(jobDoc("nc", "1", ""), "MODE, value: test", "MODE, value: prod", 1)
+	rev := e.revision()
+	for _, args := range [][]string{{"apply", "-f", "-"}, {"apply", "-f", "-", "--dry-run"}, {"diff", "-f", "-", "--prune", "--applyset", "s"}} {
+		r := e.run(changed, args...)
+		if r.code == 0 || !strings.Contains(r.err, "job nc: version 1 was stored before with another container template (stored nc:1:") ||
+			!strings.Contains(r.err, "raise spec.version to deploy a new template") {
+			t.Errorf("%s of version 1 with another template: exit %d, stderr %q", strings.Join(args, " "), r.code, r.err)
+		}
+	}
+	if got := e.revision(); got != rev {
+		t.Errorf("a refused apply wrote: revision %d -> %d", rev, got)
+	}
+	e.wantRun("back to version 1 as it was", e.run(jobDoc("nc", "1", ""), "apply", "-f", "-"), 0, "job/nc configured\n", "")
 }
 
 func TestJobViews(t *testing.T) {
