@@ -132,6 +132,9 @@ func TestStatusesOfNoHostAreNotShown(t *testing.T) {
 			Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue}}})
 		e.putJSON(store.StatusKey(v1.KindUnit, "todo", fake), status(fake, v1.StateRunning, 1, ""))
 	}
+	// A binding naming hosts the Job's placement does not allow: they
+	// would refuse it.
+	e.setJobBinding("netcat", v1.JobBinding{Hosts: map[string]string{"host-a": "1", "leader": "1", "ghost": "1"}})
 	for _, args := range [][]string{{"get", "jobs"}, {"get", "jobs", "netcat", "-o", "json"}, {"describe", "job", "netcat"},
 		{"status"}, {"status", "--job", "netcat", "-o", "json"}, {"get", "units"}, {"describe", "unit", "todo"}} {
 		out := e.ok(args...)
@@ -141,6 +144,9 @@ func TestStatusesOfNoHostAreNotShown(t *testing.T) {
 	}
 	if r := e.run("", "wait", "unit/todo", "--for=condition=Ready", "--timeout", "100ms"); r.code != 1 {
 		t.Errorf("wait --for=condition=Ready was met by the status of a host that never joined: %+v", r)
+	}
+	if out := e.ok("jobs", "-o", "json"); !strings.Contains(out, "\"hosts\": [\n                \"host-a\"\n            ]") {
+		t.Errorf("jobs counts hosts the Job's placement does not allow:\n%s", out)
 	}
 	if r := e.run("", "remove", "netcat"); r.code != 1 || strings.Contains(r.err, "leader") || strings.Contains(r.err, "ghost") {
 		t.Errorf("remove: %+v; want it refused for host-a's deployment only", r)

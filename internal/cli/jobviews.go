@@ -29,7 +29,8 @@ func (a *app) jobsCommand() *cobra.Command {
 		Short: "List Jobs as Helios does: JOB ID, NAME, VERSION, HOSTS, COMMAND, ENVIRONMENT",
 		Long: `jobs lists the stored Jobs, those whose id (name:version:hash) contains
 PATTERN when it is given, sorted by id. HOSTS counts the hosts the leading
-controller bound the Job to. The hash of the id is shortened unless -f;
+controller bound the Job to (among those its placement allows: the others
+refuse it). The hash of the id is shortened unless -f;
 -y lists only Jobs bound to at least one host.`,
 		Example: `  applyctl jobs
   applyctl jobs net -f
@@ -113,6 +114,7 @@ type jobWorld struct {
 	bindings map[string]*v1.JobBinding
 	statuses map[string][]v1.InstanceStatus
 	up       map[string]bool
+	labels   map[string]map[string]string // of each host that joined
 }
 
 // versionHash returns the template hash of version ver of j as its hosts
@@ -161,12 +163,14 @@ func (a *app) loadJobWorld(ctx context.Context, st *store.Store) (*jobWorld, err
 	if w.versions, err = store.ListJobVersions(ctx, st); err != nil {
 		return nil, storeErr(err)
 	}
-	alive, _, err := st.List(ctx, store.AlivePrefix)
+	hosts, err := store.ListHosts(ctx, st)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	for _, kv := range alive {
-		w.up[strings.TrimPrefix(kv.Key, store.AlivePrefix)] = true
+	w.labels = map[string]map[string]string{}
+	for _, h := range hosts {
+		w.up[h.Metadata.Name] = h.Status.State == v1.HostUp
+		w.labels[h.Metadata.Name] = h.Metadata.Labels
 	}
 	return w, nil
 }
@@ -209,7 +213,11 @@ func jobItems(w *jobWorld, pattern string, full, deployedOnly bool) []jobItem {
 		it := jobItem{ID: jobID(j, full), Name: j.Metadata.Name, Version: j.Spec.Version, Hosts: []string{},
 			Command: append(slices.Clone(j.Spec.Container.Command), j.Spec.Container.Args...), env: j.Spec.Container.Env}
 		if b := w.bindings[j.Metadata.Name]; b != nil {
-			it.Hosts = slices.Sorted(maps.Keys(b.Hosts))
+			for _, h := range slices.Sorted(maps.Keys(b.Hosts)) {
+				if j.Spec.Allows(h, w.labels[h]) { // the others refuse it
+					it.Hosts = append(it.Hosts, h)
+				}
+			}
 		}
 		if deployedOnly && len(it.Hosts) == 0 {
 			continue
@@ -335,7 +343,9 @@ func instanceItems(w *jobWorld, job jobRef, host string, full bool) []instanceIt
 			hosts[d.Host] = true
 		}
 		for h := range b.Hosts {
-			hosts[h] = true
+			if j.Spec.Allows(h, w.labels[h]) { // a host the binding places elsewhere refuses it, and says so in its status
+				hosts[h] = true
+			}
 		}
 		for h := range sts {
 			hosts[h] = true
