@@ -28,7 +28,9 @@ func (p *Placement) NeedsScheduler() bool {
 }
 
 // PlacedOn reports whether a Unit runs on the host of that name and
-// labels, given the scheduler's binding (nil when there is none).
+// labels, given the scheduler's binding (nil when there is none). The
+// binding chooses among the candidates only: one that names a host the
+// placement does not allow (Candidate) does not place the Unit there.
 func (p *Placement) PlacedOn(host string, labels map[string]string, b *Binding) bool {
 	switch {
 	case p.Global:
@@ -36,7 +38,7 @@ func (p *Placement) PlacedOn(host string, labels map[string]string, b *Binding) 
 	case !p.NeedsScheduler():
 		return contains(p.Hosts, host)
 	case b != nil:
-		return contains(b.Hosts, host)
+		return contains(b.Hosts, host) && p.Candidate(host, labels)
 	}
 	return false
 }

@@ -33,6 +33,11 @@
 // labelled with this host are ever touched. The name makes a second
 // container for a Unit impossible, even across a crash of the controller.
 //
+// Placement: a Unit runs here when its placement names this host or
+// selects it (global), or when the scheduler's binding names it and the
+// placement allows it (v1.Placement.PlacedOn): a binding chooses among
+// the hosts the Unit allows, never others.
+//
 // Jobs: a Job runs on this host the version its binding
 // (bindings/job/<name>, written by the leading controller) gives the host,
 // with the template operators stored for that version: its record
