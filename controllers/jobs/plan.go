@@ -145,11 +145,7 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 		case ok && st.SpecHash == hash && st.State == v1.StateFailed:
 			fail(ro, j, h, fmt.Sprintf("host %s: %s", h, st.Message))
 		case in.Now.Sub(ro.StepStartedAt) > timeout:
-			why := "no status yet"
-			if ok {
-				why = fmt.Sprintf("%s: %s", st.State, st.Message)
-			}
-			fail(ro, j, h, fmt.Sprintf("host %s: not RUNNING and healthy within %s (%s)", h, timeout, strings.TrimSuffix(why, ": ")))
+			fail(ro, j, h, fmt.Sprintf("host %s: not RUNNING and healthy within %s (%s)", h, timeout, notReady(st, ok)))
 		default:
 			still = append(still, h)
 		}
@@ -251,4 +247,22 @@ func minPositive(a, b time.Duration) time.Duration {
 		return a
 	}
 	return b
+}
+
+// notReady says why an instance is not RUNNING and healthy: its state and
+// message, and, when its container has exited since it was created, how
+// often and with what code, which a state caught between two restarts of
+// a crash loop would not show.
+func notReady(st v1.InstanceStatus, ok bool) string {
+	if !ok {
+		return "no status yet"
+	}
+	why := string(st.State)
+	if st.Message != "" {
+		why += ": " + st.Message
+	}
+	if st.LastExitCode != nil {
+		why += fmt.Sprintf("; %d restarts, last exited with code %d", st.Restarts, *st.LastExitCode)
+	}
+	return why
 }

@@ -162,3 +162,27 @@ func TestHostOnAVersionWithoutTemplateMovesAtOnce(t *testing.T) {
 		t.Errorf("hashes %v, want version 2's only", b.Hashes)
 	}
 }
+
+// A rollout that times out on a crash-looping host says how often it
+// exited and with what code, whichever state the host was caught in.
+func TestNotReadySaysHowTheContainerExited(t *testing.T) {
+	code := 3
+	tests := []struct {
+		name string
+		st   v1.InstanceStatus
+		ok   bool
+		want string
+	}{
+		{"no status", v1.InstanceStatus{}, false, "no status yet"},
+		{"starting", v1.InstanceStatus{State: v1.StateStarting}, true, "STARTING"},
+		{"checking, never exited", v1.InstanceStatus{State: v1.StateHealthchecking, Message: "health check not passed yet"}, true,
+			"HEALTHCHECKING: health check not passed yet"},
+		{"between two restarts", v1.InstanceStatus{State: v1.StateHealthchecking, Message: "health check not passed yet", Restarts: 2, LastExitCode: &code}, true,
+			"HEALTHCHECKING: health check not passed yet; 2 restarts, last exited with code 3"},
+	}
+	for _, tt := range tests {
+		if got := notReady(tt.st, tt.ok); got != tt.want {
+			t.Errorf("%s: notReady = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
