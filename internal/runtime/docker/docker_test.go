@@ -3,13 +3,13 @@ package docker_test
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/runtime/docker"
+	"berth.dev/berth/internal/runtime/docker/dockertest"
 	"berth.dev/berth/internal/runtime/runtimetest"
 )
 
@@ -17,23 +17,7 @@ const image = "berth/testapp:latest"
 
 // engine returns a client for $DOCKER_HOST (else the default socket) or skips
 // (fails under CI=true) when the engine or the test image is missing.
-func engine(t testing.TB) *docker.Client {
-	t.Helper()
-	c, err := docker.New(os.Getenv("DOCKER_HOST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx); err != nil {
-		runtimetest.SkipOrFail(t, "Docker is not reachable: %v", err)
-	}
-	if ok, err := c.ImageExists(ctx, image); err != nil || !ok {
-		runtimetest.SkipOrFail(t, "image %s is missing (run hack/images.sh): %v", image, err)
-	}
-	return c
-}
+func engine(t testing.TB) *docker.Client { return dockertest.Engine(t, image) }
 
 func TestConformance(t *testing.T) {
 	engine(t)

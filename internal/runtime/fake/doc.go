@@ -18,6 +18,10 @@
 //	f.Fail("Start", errors.New("boom"), 2) // the next two Starts fail
 //	f.SetAvailable(false)                  // every call now fails with runtime.ErrUnavailable
 //
+// Exec returns when its context ends, with the context's error, even while
+// the ExecFunc still runs (as Docker gives up an exec whose process runs
+// on): an ExecFunc may block to play a command that hangs.
+//
 // Stop of a container made to IgnoreStopSignal waits the whole timeout in
 // real time, as the engine would; use short timeouts in tests. All methods
 // are safe for concurrent use.

@@ -613,7 +613,8 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 }
 
 // Exec implements runtime.Runtime with the function set by SetExecFunc,
-// called without holding any lock.
+// called without holding any lock. It returns when ctx ends, with ctx's
+// error, whether or not the function has returned.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string) (runtime.ExecResult, error) {
 	r.mu.Lock()
 	if err := r.check("exec", id); err != nil {
@@ -641,14 +642,30 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string) (runtime.Ex
 	if f == nil {
 		return runtime.ExecResult{}, nil
 	}
-	res, err := f(fullID, slices.Clone(cmd))
-	if err != nil {
-		return runtime.ExecResult{}, fmt.Errorf("fake: exec %s: %w", id, err)
+	type answer struct {
+		res runtime.ExecResult
+		err error
 	}
-	if len(res.Output) > runtime.MaxExecOutput {
-		res.Output = res.Output[:runtime.MaxExecOutput]
+	// As on Docker, the exec's process runs on when ctx ends; Exec does
+	// not wait for it.
+	done := make(chan answer, 1)
+	go func() {
+		res, err := f(fullID, slices.Clone(cmd))
+		done <- answer{res, err}
+	}()
+	var a answer
+	select {
+	case a = <-done:
+	case <-ctx.Done():
+		return runtime.ExecResult{}, fmt.Errorf("fake: exec %s: %w", id, ctx.Err())
 	}
-	return res, nil
+	if a.err != nil {
+		return runtime.ExecResult{}, fmt.Errorf("fake: exec %s: %w", id, a.err)
+	}
+	if len(a.res.Output) > runtime.MaxExecOutput {
+		a.res.Output = a.res.Output[:runtime.MaxExecOutput]
+	}
+	return a.res, nil
 }
 
 // Logs implements runtime.Runtime. A follower gets new output until ctx ends,

@@ -15,25 +15,33 @@ import (
 
 const image = "berth/testapp:latest"
 
-// testapp answers the few testapp subcommands the suite execs.
-func testapp(id string, cmd []string) (runtime.ExecResult, error) {
-	if len(cmd) < 2 || cmd[0] != "/testapp" {
-		return runtime.ExecResult{ExitCode: 127, Output: []byte("exec: not found\n")}, nil
+// testapp answers the few testapp subcommands the suite execs; "serve"
+// runs until the test ends, as a second server in the container would.
+func testapp(t *testing.T) fake.ExecFunc {
+	ended := make(chan struct{})
+	t.Cleanup(func() { close(ended) })
+	return func(id string, cmd []string) (runtime.ExecResult, error) {
+		if len(cmd) < 2 || cmd[0] != "/testapp" {
+			return runtime.ExecResult{ExitCode: 127, Output: []byte("exec: not found\n")}, nil
+		}
+		switch cmd[1] {
+		case "echo":
+			return runtime.ExecResult{Output: []byte(strings.Join(cmd[2:], " ") + "\n")}, nil
+		case "exit":
+			code, _ := strconv.Atoi(cmd[2])
+			return runtime.ExecResult{ExitCode: code}, nil
+		case "serve":
+			<-ended
+			return runtime.ExecResult{ExitCode: 137}, nil
+		}
+		return runtime.ExecResult{ExitCode: 2, Output: []byte("the fake testapp does not know " + cmd[1] + "\n")}, nil
 	}
-	switch cmd[1] {
-	case "echo":
-		return runtime.ExecResult{Output: []byte(strings.Join(cmd[2:], " ") + "\n")}, nil
-	case "exit":
-		code, _ := strconv.Atoi(cmd[2])
-		return runtime.ExecResult{ExitCode: code}, nil
-	}
-	return runtime.ExecResult{ExitCode: 2, Output: []byte("the fake testapp does not know " + cmd[1] + "\n")}, nil
 }
 
 func newFake(t *testing.T) runtime.Runtime {
 	f := fake.New()
 	f.AddImage(image)
-	f.SetExecFunc(testapp)
+	f.SetExecFunc(testapp(t))
 	return f
 }
 

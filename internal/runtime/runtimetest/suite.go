@@ -39,6 +39,7 @@ func Run(t *testing.T, h Harness) {
 		{"StopTimeoutKills", testStopTimeoutKills},
 		{"ExitEmitsDie", testExitEmitsDie},
 		{"Exec", testExec},
+		{"ExecEndsWithContext", testExecEndsWithContext},
 		{"Logs", testLogs},
 		{"LogsFollow", testLogsFollow},
 		{"Remove", testRemove},
@@ -389,6 +390,19 @@ func testExec(e *env) {
 	}
 	if _, err := e.rt.Exec(e.ctx(time.Minute), id, []string{"/testapp", "echo"}); !errors.Is(err, runtime.ErrConflict) {
 		t.Errorf("Exec in a stopped container = %v, want ErrConflict", err)
+	}
+}
+
+// testExecEndsWithContext: an exec that runs on (a second server) is given
+// up when its context ends, with the context's error; callers bound health
+// checks with it.
+func testExecEndsWithContext(e *env) {
+	id := e.run(e.spec("exec-ctx"))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := e.rt.Exec(ctx, id, []string{"/testapp", "serve", "--listen", "127.0.0.1:8181"})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		e.t.Errorf("Exec of a command that runs on, with a context that ends = %v, want context.DeadlineExceeded", err)
 	}
 }
 
