@@ -1,5 +1,11 @@
 package v1
 
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
 // Labels berth puts on every container it starts. Only containers labelled
 // with a host's name are ever touched by that host's controller.
 const (
@@ -39,3 +45,17 @@ func lower(s string) string {
 // asks the hosts running a Unit to restart its container if it started
 // before that time.
 const AnnotationRestartedAt = Group + "/restarted-at"
+
+// FormatLabels formats labels or a selector as users read them in tables
+// and messages: k=v,k=v sorted by key, or <none>.
+func FormatLabels(m map[string]string) string {
+	if len(m) == 0 {
+		return "<none>"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}

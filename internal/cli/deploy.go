@@ -11,28 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/goals"
 	"berth.dev/berth/internal/store"
 )
 
-// Results of Helios' verbs on one host, as -o json reports them.
-const (
-	resultDeployed        = "deployed"
-	resultAlreadyDeployed = "already deployed"
-	resultUndeployed      = "undeployed"
-	resultNotDeployed     = "not deployed"
-	resultBySelector      = "placed by hostSelector"
-	resultStarted         = "started"
-	resultAlreadyStarted  = "already started"
-	resultStopped         = "stopped"
-	resultAlreadyStopped  = "already stopped"
-)
-
 // hostResult is what a deploy, undeploy, start or stop did on one host.
-type hostResult struct {
-	Host   string  `json:"host"`
-	Result string  `json:"result"`
-	Goal   v1.Goal `json:"goal,omitempty"`
-}
+type hostResult = goals.HostResult
 
 // jobChangeDoc is what deploy, undeploy, start and stop print with -o json.
 type jobChangeDoc struct {
@@ -166,32 +150,22 @@ func jobAndHosts(args []string) (jobRef, []string, error) {
 func (a *app) updateJob(ctx context.Context, st *store.Store, ref jobRef, change func(j *v1.Job) error) (store.ApplyResult, error) {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	results, err := store.UpdateObjects(ctx, st, v1.KindJob, func(objs []v1.Object) ([]v1.Object, error) {
-		for _, o := range objs {
-			j := o.(*v1.Job)
-			if j.Metadata.Name != ref.name {
-				continue
-			}
-			if err := ref.check(j); err != nil {
-				return nil, err
-			}
-			if err := change(j); err != nil {
-				return nil, err
-			}
-			if errs := v1.Validate(j); len(errs) > 0 {
-				return nil, fmt.Errorf("job %s: %s", ref.name, errs[0].Error())
-			}
-			return []v1.Object{j}, nil
-		}
-		return nil, notFound(v1.KindJob, ref.name)
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable) {
-			return store.ApplyResult{}, storeErr(err)
-		}
-		return store.ApplyResult{}, err
+	r, err := goals.UpdateJob(ctx, st, ref.name, ref.check, change)
+	return r, jobStoreErr(err)
+}
+
+// jobStoreErr is the error of a Job's read-modify-write as applyctl says it.
+func jobStoreErr(err error) error {
+	var nf *goals.NotFoundError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nf):
+		return notFound(nf.Kind, nf.Name)
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrUnavailable):
+		return storeErr(err)
 	}
-	return results[0], nil
+	return err
 }
 
 // reportJobChange prints what a deploy, undeploy, start or stop did:
@@ -202,27 +176,12 @@ func (a *app) reportJobChange(r store.ApplyResult, results []hostResult, output 
 		return a.encodeDoc(output, jobChangeDoc{Job: j.Metadata.Name, ID: jobID(j, true),
 			Generation: j.Metadata.Generation, Hosts: results})
 	}
-	for _, hr := range results {
-		w := a.out
-		var line string
-		switch hr.Result {
-		case resultDeployed, resultAlreadyDeployed:
-			line = fmt.Sprintf("%s %s to %s", ref(v1.KindJob, j.Metadata.Name), hr.Result, hr.Host)
-			if hr.Goal == v1.GoalStop && hr.Result == resultDeployed {
-				line += " (goal stop)"
-			}
-		case resultUndeployed:
-			line = fmt.Sprintf("%s undeployed from %s", ref(v1.KindJob, j.Metadata.Name), hr.Host)
-		case resultNotDeployed:
-			line = fmt.Sprintf("%s is not deployed to %s", ref(v1.KindJob, j.Metadata.Name), hr.Host)
-		case resultBySelector:
-			w = a.err
-			line = fmt.Sprintf("Error: %s runs on %s through its hostSelector (%s), not a deployment: change spec.hostSelector to take it off %s",
-				ref(v1.KindJob, j.Metadata.Name), hr.Host, labels(j.Spec.HostSelector), hr.Host)
-		default:
-			line = fmt.Sprintf("%s %s on %s", ref(v1.KindJob, j.Metadata.Name), hr.Result, hr.Host)
-		}
-		fmt.Fprintln(w, line)
+	lines, errs := goals.JobLines(j, results)
+	for _, l := range lines {
+		fmt.Fprintln(a.out, l)
+	}
+	for _, l := range errs {
+		fmt.Fprintln(a.err, l)
 	}
 	return nil
 }
@@ -233,20 +192,10 @@ func (a *app) deploy(ctx context.Context, ref jobRef, hosts []string, goal v1.Go
 		return err
 	}
 	defer st.Close()
-	var results []hostResult
-	r, err := a.updateJob(ctx, st, ref, func(j *v1.Job) error {
-		results = results[:0]
-		for _, h := range hosts {
-			if i := deploymentIndex(j, h); i >= 0 {
-				results = append(results, hostResult{Host: h, Result: resultAlreadyDeployed, Goal: goalOf(j.Spec.Deployments[i])})
-				continue
-			}
-			j.Spec.Deployments = append(j.Spec.Deployments, v1.Deployment{Host: h, Goal: goal})
-			results = append(results, hostResult{Host: h, Result: resultDeployed, Goal: goal})
-		}
-		return nil
-	})
-	if err != nil {
+	uctx, cancel := a.withTimeout(ctx)
+	r, results, err := goals.Deploy(uctx, st, ref.name, ref.check, hosts, goal)
+	cancel()
+	if err = jobStoreErr(err); err != nil {
 		return err
 	}
 	a.warnUnknownHosts(ctx, st, hosts)
@@ -277,38 +226,13 @@ func (a *app) undeploy(ctx context.Context, ref jobRef, hosts []string, all bool
 	if err != nil {
 		return err
 	}
-	var results []hostResult
-	var selector map[string]string
-	r, err := a.updateJob(ctx, st, ref, func(j *v1.Job) error {
-		results = results[:0]
-		selector = j.Spec.HostSelector
-		if all {
-			for _, d := range j.Spec.Deployments {
-				results = append(results, hostResult{Host: d.Host, Result: resultUndeployed})
-			}
-			j.Spec.Deployments = nil
-			return nil
-		}
-		for _, h := range hosts {
-			i := deploymentIndex(j, h)
-			switch {
-			case i >= 0:
-				j.Spec.Deployments = slices.Delete(j.Spec.Deployments, i, i+1)
-				results = append(results, hostResult{Host: h, Result: resultUndeployed})
-			case len(j.Spec.HostSelector) > 0 && placed[h]:
-				results = append(results, hostResult{Host: h, Result: resultBySelector})
-			default:
-				results = append(results, hostResult{Host: h, Result: resultNotDeployed})
-			}
-		}
-		if len(j.Spec.Deployments) == 0 {
-			j.Spec.Deployments = nil
-		}
-		return nil
-	})
-	if err != nil {
+	uctx, cancel := a.withTimeout(ctx)
+	r, results, err := goals.Undeploy(uctx, st, ref.name, ref.check, hosts, all, placed)
+	cancel()
+	if err = jobStoreErr(err); err != nil {
 		return err
 	}
+	selector := r.Object.(*v1.Job).Spec.HostSelector
 	if err := a.reportJobChange(r, results, output); err != nil {
 		return err
 	}
@@ -317,7 +241,7 @@ func (a *app) undeploy(ctx context.Context, ref jobRef, hosts []string, all bool
 			ref.name, labels(selector))
 	}
 	for _, hr := range results {
-		if hr.Result == resultBySelector {
+		if hr.Result == goals.ResultBySelector {
 			return &exitError{code: ExitFailure}
 		}
 	}
@@ -329,35 +253,8 @@ func (a *app) undeploy(ctx context.Context, ref jobRef, hosts []string, all bool
 func (a *app) jobHosts(ctx context.Context, st *store.Store, name string) (map[string]bool, error) {
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	out := map[string]bool{}
-	b, err := getJobBinding(ctx, st, name)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	if b != nil {
-		for h := range b.Hosts {
-			out[h] = true
-		}
-	}
-	insts, err := store.ObjectStatuses(ctx, st, v1.KindJob, name)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	for _, in := range insts {
-		out[in.Host] = true
-	}
-	return out, nil
-}
-
-func deploymentIndex(j *v1.Job, host string) int {
-	return slices.IndexFunc(j.Spec.Deployments, func(d v1.Deployment) bool { return d.Host == host })
-}
-
-func goalOf(d v1.Deployment) v1.Goal {
-	if d.Goal == "" {
-		return v1.GoalStart
-	}
-	return d.Goal
+	hosts, err := goals.JobHosts(ctx, st, name)
+	return hosts, storeErr(err)
 }
 
 // jobGoal is start|stop job JOB HOST...: the goal of those deployments.
@@ -370,39 +267,15 @@ func (a *app) jobGoal(ctx context.Context, verb goalVerb, args []string, output 
 	if err != nil {
 		return err
 	}
-	goal, done, already := v1.GoalStart, resultStarted, resultAlreadyStarted
-	if verb == verbStop {
-		goal, done, already = v1.GoalStop, resultStopped, resultAlreadyStopped
-	}
 	st, err := a.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	var results []hostResult
-	r, err := a.updateJob(ctx, st, ref, func(j *v1.Job) error {
-		results = results[:0]
-		var missing []string
-		for _, h := range hosts {
-			i := deploymentIndex(j, h)
-			if i < 0 {
-				missing = append(missing, h)
-				continue
-			}
-			res := done
-			if goalOf(j.Spec.Deployments[i]) == goal {
-				res = already
-			}
-			j.Spec.Deployments[i].Goal = goal
-			results = append(results, hostResult{Host: h, Result: res, Goal: goal})
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("job %s is not deployed to %s: deploy it first (applyctl deploy %s HOST)",
-				j.Metadata.Name, strings.Join(missing, ", "), j.Metadata.Name)
-		}
-		return nil
-	})
-	if err != nil {
+	uctx, cancel := a.withTimeout(ctx)
+	r, results, err := goals.SetJobGoal(uctx, st, ref.name, ref.check, verb, hosts)
+	cancel()
+	if err = jobStoreErr(err); err != nil {
 		return err
 	}
 	return a.reportJobChange(r, results, output)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/goals"
 	"berth.dev/berth/internal/store"
 )
 
@@ -18,12 +19,12 @@ import (
 const defaultGoalWaitTimeout = 5 * time.Minute
 
 // goalVerb is one of the commands that change a Unit's goal.
-type goalVerb string
+type goalVerb = goals.Verb
 
 const (
-	verbStart   goalVerb = "start"
-	verbStop    goalVerb = "stop"
-	verbRestart goalVerb = "restart"
+	verbStart   = goals.Start
+	verbStop    = goals.Stop
+	verbRestart = goals.Restart
 )
 
 func (a *app) goalCommands() []*cobra.Command {
@@ -131,74 +132,6 @@ func (a *app) goalCommand(verb goalVerb, short, long, example string) *cobra.Com
 	return cmd
 }
 
-// goalChange is one Unit a start, stop or restart changes.
-type goalChange struct {
-	name string
-	// via is the Unit it was reached from ("" for a Unit named): for stop,
-	// the Unit it requires; for start, the Unit that requires it.
-	via string
-}
-
-// missingDep is a Unit that requires one that does not exist.
-type missingDep struct{ unit, missing string }
-
-// stopSet returns the Units named and every Unit that requires one of them,
-// transitively, in breadth-first order, each once. It does no I/O.
-func stopSet(units map[string]*v1.Unit, names []string) []goalChange {
-	requiredBy := map[string][]string{}
-	for _, u := range units {
-		for _, r := range u.Spec.Requires {
-			requiredBy[r] = append(requiredBy[r], u.Metadata.Name)
-		}
-	}
-	for _, l := range requiredBy {
-		slices.Sort(l)
-	}
-	return walk(names, func(n string) []string { return requiredBy[n] })
-}
-
-// startSet returns the Units named and every Unit they require,
-// transitively, in breadth-first order, each once; and the requirements
-// on Units that do not exist. Wants are not followed. It does no I/O.
-func startSet(units map[string]*v1.Unit, names []string) ([]goalChange, []missingDep) {
-	var missing []missingDep
-	changes := walk(names, func(n string) []string {
-		u := units[n]
-		var next []string
-		for _, r := range u.Spec.Requires {
-			if _, ok := units[r]; !ok {
-				missing = append(missing, missingDep{n, r})
-				continue
-			}
-			next = append(next, r)
-		}
-		return next
-	})
-	return changes, missing
-}
-
-// walk visits names and then, breadth first, what next returns of each
-// visited name, once each.
-func walk(names []string, next func(string) []string) []goalChange {
-	seen := map[string]bool{}
-	var out []goalChange
-	for _, n := range names {
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, goalChange{name: n})
-		}
-	}
-	for i := 0; i < len(out); i++ {
-		for _, m := range next(out[i].name) {
-			if !seen[m] {
-				seen[m] = true
-				out = append(out, goalChange{name: m, via: out[i].name})
-			}
-		}
-	}
-	return out
-}
-
 // changeGoal runs start, stop or restart on the named Units.
 func (a *app) changeGoal(ctx context.Context, verb goalVerb, names []string, wait bool, timeout time.Duration) error {
 	st, err := a.connect(ctx)
@@ -206,65 +139,29 @@ func (a *app) changeGoal(ctx context.Context, verb goalVerb, names []string, wai
 		return err
 	}
 	defer st.Close()
-	restartedAt := a.now().UTC()
-	var changes []goalChange
-	var missing []missingDep
 	wctx, cancel := a.withTimeout(ctx)
-	results, err := store.UpdateObjects(wctx, st, v1.KindUnit, func(objs []v1.Object) ([]v1.Object, error) {
-		units := make(map[string]*v1.Unit, len(objs))
-		for _, o := range objs {
-			u := o.(*v1.Unit)
-			units[u.Metadata.Name] = u
-		}
-		for _, n := range names {
-			if _, ok := units[n]; !ok {
-				return nil, notFound(v1.KindUnit, n)
-			}
-		}
-		goal := v1.GoalStart
-		if verb == verbStop {
-			changes, missing = stopSet(units, names), nil
-			goal = v1.GoalStop
-		} else {
-			changes, missing = startSet(units, names)
-		}
-		out := make([]v1.Object, len(changes))
-		for i, c := range changes {
-			u := units[c.name]
-			u.Spec.Goal = goal
-			if verb == verbRestart && c.via == "" {
-				if u.Metadata.Annotations == nil {
-					u.Metadata.Annotations = map[string]string{}
-				}
-				u.Metadata.Annotations[v1.AnnotationRestartedAt] = restartedAt.Format(time.RFC3339Nano)
-			}
-			out[i] = u
-		}
-		return out, nil
-	})
+	res, err := goals.SetUnits(wctx, st, verb, names, a.now())
 	cancel()
 	if err != nil {
-		if isNotFound(err) {
-			return err
+		var nf *goals.NotFoundError
+		if errors.As(err, &nf) {
+			return notFound(nf.Kind, nf.Name)
 		}
 		return storeErr(err)
 	}
-	for _, m := range missing {
-		fmt.Fprintf(a.err, "%s requires %s, which does not exist: %s will wait for it\n",
-			ref(v1.KindUnit, m.unit), ref(v1.KindUnit, m.missing), m.unit)
+	for _, l := range res.MissingLines() {
+		fmt.Fprintln(a.err, l)
 	}
-	gens := map[string]int64{}
-	for i, r := range results {
-		c := changes[i]
-		gens[r.Name] = r.Object.GetObjectMeta().Generation
-		fmt.Fprintln(a.out, goalLine(verb, c, r.Action == store.Unchanged))
+	for _, l := range res.Lines() {
+		fmt.Fprintln(a.out, l)
 	}
+	changes, restartedAt := res.Changes, res.RestartedAt
 	if !wait {
 		return nil
 	}
 	all := make([]string, len(changes))
 	for i, c := range changes {
-		all[i] = c.name
+		all[i] = c.Name
 	}
 	switch verb {
 	case verbStop:
@@ -277,31 +174,6 @@ func (a *app) changeGoal(ctx context.Context, verb goalVerb, names []string, wai
 		return a.waitGoalReady(ctx, st, all, timeout, after)
 	}
 	return a.waitGoalReady(ctx, st, all, timeout, nil)
-}
-
-// goalLine is what start, stop and restart print about one Unit:
-// "unit/todo stopped (requires db)", "unit/db already started (required by
-// todo)", "unit/todo restarted".
-func goalLine(verb goalVerb, c goalChange, unchanged bool) string {
-	s := ref(v1.KindUnit, c.name) + " "
-	if verb == verbRestart && c.via == "" {
-		return s + "restarted"
-	}
-	if unchanged {
-		s += "already "
-	}
-	if verb == verbStop {
-		s += "stopped"
-		if c.via != "" {
-			s += " (requires " + c.via + ")"
-		}
-		return s
-	}
-	s += "started"
-	if c.via != "" {
-		s += " (required by " + c.via + ")"
-	}
-	return s
 }
 
 // waitGoalReady is start and restart --wait: every Unit Ready at its

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/goals"
 	"berth.dev/berth/internal/store"
 )
 
@@ -173,22 +174,6 @@ func (a *app) loadJobWorld(ctx context.Context, st *store.Store) (*jobWorld, err
 		w.labels[h.Metadata.Name] = h.Metadata.Labels
 	}
 	return w, nil
-}
-
-// getJobBinding reads a Job's binding, nil when there is none.
-func getJobBinding(ctx context.Context, st *store.Store, name string) (*v1.JobBinding, error) {
-	kv, err := st.Get(ctx, store.BindingKey(v1.KindJob, name))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var b v1.JobBinding
-	if err := json.Unmarshal(kv.Value, &b); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
-	}
-	return &b, nil
 }
 
 // jobItem is one row of jobs, and what -o json prints of it.
@@ -364,9 +349,9 @@ func instanceItems(w *jobWorld, job jobRef, host string, full bool) []instanceIt
 			if want := job.String() + ":"; job.version != "" && !strings.HasPrefix(fullID+":", want) {
 				continue // another version than the one asked for
 			}
-			switch i := deploymentIndex(j, h); {
+			switch i := goals.DeploymentIndex(j, h); {
 			case i >= 0:
-				it.Goal = string(goalOf(j.Spec.Deployments[i]))
+				it.Goal = string(goals.GoalOf(j.Spec.Deployments[i]))
 			case b.Hosts[h] != "":
 				it.Goal = string(v1.GoalStart)
 			default:

@@ -320,14 +320,4 @@ func list(s []string) string {
 }
 
 // labels formats a map as k=v,k=v sorted by key, or <none>.
-func labels(m map[string]string) string {
-	if len(m) == 0 {
-		return "<none>"
-	}
-	keys := slices.Sorted(maps.Keys(m))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, ",")
-}
+func labels(m map[string]string) string { return v1.FormatLabels(m) }
