@@ -84,6 +84,10 @@ type Network struct {
 	ID     string
 	Name   string
 	Labels map[string]string
+	// Gateway is the host's IPv4 address on the network (the gateway of
+	// its first IPv4 subnet that has one), which its containers reach;
+	// "" when it has none (host, none).
+	Gateway string
 }
 
 // ContainerSpec is what Create makes. No restart policy is ever set: berth is
@@ -113,6 +117,26 @@ type ContainerSpec struct {
 	StopTimeout time.Duration
 	// Security is what the container may do beyond the engine's defaults.
 	Security Security
+	// DNS is what the container's /etc/resolv.conf says; the zero DNS
+	// keeps the engine's default.
+	DNS DNS
+}
+
+// DNS is a container's resolver configuration: Docker's --dns,
+// --dns-search and --dns-option. On a user-defined network the engine's
+// embedded DNS (127.0.0.11) stays the container's nameserver, answers the
+// names of the network's containers and forwards the others to
+// Nameservers. The zero DNS keeps the engine's default: the host's
+// resolvers, less those on loopback.
+type DNS struct {
+	Nameservers []string // IP addresses
+	Searches    []string // search domains
+	Options     []string // resolv.conf options: "ndots:2", "edns0"
+}
+
+// IsZero reports whether d keeps the engine's default.
+func (d DNS) IsZero() bool {
+	return len(d.Nameservers) == 0 && len(d.Searches) == 0 && len(d.Options) == 0
 }
 
 // Security is what a container may do beyond the engine's defaults: the
@@ -159,6 +183,8 @@ type Container struct {
 
 	// Security is what the engine applied; capability names without CAP_.
 	Security Security
+	// DNS is the resolver configuration the container was created with.
+	DNS DNS
 }
 
 // ExecResult is the outcome of Exec.

@@ -216,6 +216,14 @@ func createOptions(spec runtime.ContainerSpec) (client.ContainerCreateOptions, e
 	if spec.Security.NoNewPrivileges {
 		host.SecurityOpt = []string{noNewPrivileges}
 	}
+	for _, ns := range spec.DNS.Nameservers {
+		ip, err := parseAddr(ns)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("dns nameserver: %w", err)
+		}
+		host.DNS = append(host.DNS, ip)
+	}
+	host.DNSSearch, host.DNSOptions = slices.Clone(spec.DNS.Searches), slices.Clone(spec.DNS.Options)
 	if spec.Network != "" && spec.NetworkMode != "" && spec.NetworkMode != spec.Network {
 		return client.ContainerCreateOptions{}, fmt.Errorf("network %q conflicts with network mode %q", spec.Network, spec.NetworkMode)
 	}

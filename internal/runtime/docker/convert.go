@@ -46,6 +46,7 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 	if hc := in.HostConfig; hc != nil {
 		out.Security = security(hc)
 		out.NetworkMode = networkMode(hc.NetworkMode)
+		out.DNS = dnsConfig(hc)
 	}
 	if ns := in.NetworkSettings; ns != nil {
 		out.Ports = ports(ns.Ports)
@@ -65,6 +66,21 @@ func networkMode(m container.NetworkMode) string {
 		return ""
 	}
 	return string(m)
+}
+
+// dnsConfig reads back the resolver configuration.
+func dnsConfig(hc *container.HostConfig) runtime.DNS {
+	var d runtime.DNS
+	for _, ip := range hc.DNS {
+		d.Nameservers = append(d.Nameservers, ip.String())
+	}
+	if len(hc.DNSSearch) > 0 {
+		d.Searches = slices.Clone(hc.DNSSearch)
+	}
+	if len(hc.DNSOptions) > 0 {
+		d.Options = slices.Clone(hc.DNSOptions)
+	}
+	return d
 }
 
 // security reads back what the engine applied. Engines write capabilities

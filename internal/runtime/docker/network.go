@@ -86,5 +86,12 @@ func (c *Client) InspectNetwork(ctx context.Context, name string) (runtime.Netwo
 	if err != nil {
 		return runtime.Network{}, wrap("inspect network", name, err)
 	}
-	return runtime.Network{ID: res.Network.ID, Name: res.Network.Name, Labels: res.Network.Labels}, nil
+	n := runtime.Network{ID: res.Network.ID, Name: res.Network.Name, Labels: res.Network.Labels}
+	for _, c := range res.Network.IPAM.Config {
+		if c.Gateway.Is4() {
+			n.Gateway = c.Gateway.String()
+			break
+		}
+	}
+	return n, nil
 }

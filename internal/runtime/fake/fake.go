@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,6 +44,8 @@ type Runtime struct {
 	registry   map[string]bool // pullable
 	containers map[string]*container
 	networks   map[string]map[string]string
+	gateways   map[string]string // network name -> its gateway
+	nextNet    int
 	volumes    map[string]map[string]string // name -> labels
 	failures   map[string]*failure
 	exec       ExecFunc
@@ -84,6 +87,7 @@ func New() *Runtime {
 		registry:   map[string]bool{},
 		containers: map[string]*container{},
 		networks:   map[string]map[string]string{},
+		gateways:   map[string]string{},
 		volumes:    map[string]map[string]string{},
 		failures:   map[string]*failure{},
 		ports:      map[string]string{},
@@ -363,6 +367,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 			return "", fmt.Errorf("fake: create %s: %w: network %s not found", name, runtime.ErrNotFound, n)
 		}
 	}
+	for _, ns := range spec.DNS.Nameservers {
+		if _, err := netip.ParseAddr(ns); err != nil {
+			return "", fmt.Errorf("fake: create %s: dns nameserver: %w", name, err)
+		}
+	}
 	for _, p := range spec.Ports {
 		if p.Protocol != "" && p.Protocol != runtime.TCP && p.Protocol != runtime.UDP {
 			return "", fmt.Errorf("fake: create %s: invalid protocol %q for port %d", name, p.Protocol, p.ContainerPort)
@@ -401,6 +410,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 			Created:     time.Now(),
 			Security:    cloneSecurity(spec.Security),
 			NetworkMode: mode,
+			DNS:         cloneDNS(spec.DNS),
 		},
 	}
 	if c.c.Labels == nil {
@@ -813,6 +823,9 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, name string, labels map[str
 		if r.networks[name] == nil {
 			r.networks[name] = map[string]string{}
 		}
+		// As Docker gives each new bridge network a subnet of its own.
+		r.gateways[name] = fmt.Sprintf("172.%d.%d.1", 18+r.nextNet/256%14, r.nextNet%256)
+		r.nextNet++
 	}
 	return nil
 }
@@ -826,14 +839,16 @@ func (r *Runtime) InspectNetwork(ctx context.Context, name string) (runtime.Netw
 		return runtime.Network{}, err
 	}
 	switch name {
-	case "bridge", "host", "none":
+	case "bridge":
+		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}, Gateway: "172.17.0.1"}, nil
+	case "host", "none":
 		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}}, nil
 	}
 	labels := r.networks[name]
 	if labels == nil {
 		return runtime.Network{}, fmt.Errorf("fake: inspect network %s: %w: network %s not found", name, runtime.ErrNotFound, name)
 	}
-	return runtime.Network{ID: name, Name: name, Labels: maps.Clone(labels)}, nil
+	return runtime.Network{ID: name, Name: name, Labels: maps.Clone(labels), Gateway: r.gateways[name]}, nil
 }
 
 // InspectVolume implements runtime.Runtime.
@@ -940,7 +955,15 @@ func cloneSpec(s runtime.ContainerSpec) runtime.ContainerSpec {
 	s.Mounts = slices.Clone(s.Mounts)
 	s.Aliases = slices.Clone(s.Aliases)
 	s.Security = cloneSecurity(s.Security)
+	s.DNS = cloneDNS(s.DNS)
 	return s
+}
+
+func cloneDNS(d runtime.DNS) runtime.DNS {
+	d.Nameservers = slices.Clone(d.Nameservers)
+	d.Searches = slices.Clone(d.Searches)
+	d.Options = slices.Clone(d.Options)
+	return d
 }
 
 func cloneSecurity(s runtime.Security) runtime.Security {
@@ -954,6 +977,7 @@ func copyContainer(c runtime.Container) runtime.Container {
 	c.Env = slices.Clone(c.Env)
 	c.Ports = slices.Clone(c.Ports)
 	c.Security = cloneSecurity(c.Security)
+	c.DNS = cloneDNS(c.DNS)
 	return c
 }
 
@@ -981,5 +1005,6 @@ func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
 		return fmt.Errorf("fake: remove network %s: %w", name, runtime.ErrNotFound)
 	}
 	delete(r.networks, name)
+	delete(r.gateways, name)
 	return nil
 }

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	stdnet "net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,6 +48,8 @@ func Run(t *testing.T, h Harness) {
 		{"Network", testNetwork},
 		{"NetworkMode", testNetworkMode},
 		{"InspectNetwork", testInspectNetwork},
+		{"NetworkGateway", testNetworkGateway},
+		{"DNS", testDNS},
 		{"Volume", testVolume},
 		{"Security", testSecurity},
 	}
@@ -172,7 +175,7 @@ func httpGet(url string) (string, error) {
 }
 
 func udpEcho(addr, msg string) error {
-	conn, err := net.Dial("udp", addr)
+	conn, err := stdnet.Dial("udp", addr)
 	if err != nil {
 		return err
 	}
@@ -609,6 +612,76 @@ func testInspectNetwork(e *env) {
 	}
 	if _, err := e.rt.InspectNetwork(e.ctx(time.Minute), e.prefix+"missing"); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("InspectNetwork of a missing network = %v, want ErrNotFound", err)
+	}
+}
+
+// testNetworkGateway: a network made by EnsureNetwork, and the engine's
+// bridge, have an IPv4 gateway; with a real engine, a server the host runs
+// on that address answers the network's containers.
+func testNetworkGateway(e *env) {
+	t := e.t
+	net := e.ensureNetwork("net")
+	for _, name := range []string{net, "bridge"} {
+		n, err := e.rt.InspectNetwork(e.ctx(time.Minute), name)
+		if ip, perr := netip.ParseAddr(n.Gateway); err != nil || perr != nil || !ip.Is4() {
+			t.Errorf("InspectNetwork(%s) = %+v, %v; want an IPv4 gateway", name, n, err)
+		}
+	}
+	if !e.h.Real {
+		return
+	}
+	n, _ := e.rt.InspectNetwork(e.ctx(time.Minute), net)
+	ln, err := (&stdnet.ListenConfig{}).Listen(e.ctx(time.Minute), "tcp", stdnet.JoinHostPort(n.Gateway, "0"))
+	if err != nil {
+		t.Fatalf("listen on the gateway of %s: %v", net, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("from the host"))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	cli := e.spec("cli")
+	cli.Network = net
+	cliID := e.run(cli)
+	url := "http://" + ln.Addr().String() + "/"
+	eventually(t, 30*time.Second, func() error {
+		res := e.exec(cliID, "/testapp", "get", url)
+		if res.ExitCode != 0 || string(res.Output) != "from the host" {
+			return fmt.Errorf("GET %s from a container on %s = %d %q", url, net, res.ExitCode, res.Output)
+		}
+		return nil
+	})
+}
+
+// testDNS: a container created with a resolver configuration reports it
+// and, with a real engine, its /etc/resolv.conf says it; one created
+// without reports none; a nameserver that is not an IP address is refused.
+func testDNS(e *env) {
+	t := e.t
+	plain := e.spec("plain")
+	set := e.spec("set")
+	set.DNS = runtime.DNS{Nameservers: []string{"192.0.2.53"}, Searches: []string{"service.example"}, Options: []string{"ndots:2"}}
+	plainID, setID := e.create(plain), e.run(set)
+	if got := e.inspect(plainID).DNS; !got.IsZero() {
+		t.Errorf("DNS of a container created without = %+v, want none", got)
+	}
+	if got := e.inspect(setID).DNS; !reflect.DeepEqual(got, set.DNS) {
+		t.Errorf("DNS = %+v, want %+v", got, set.DNS)
+	}
+	bad := e.spec("bad")
+	bad.DNS.Nameservers = []string{"ns.example"}
+	if id, err := e.rt.Create(e.ctx(time.Minute), bad); err == nil {
+		t.Errorf("Create with nameserver %q = %s, want an error", bad.DNS.Nameservers[0], id)
+	}
+	if !e.h.Real {
+		return
+	}
+	res := e.exec(setID, "/testapp", "cat", "/etc/resolv.conf")
+	conf := string(res.Output)
+	for _, want := range []string{"nameserver 192.0.2.53", "search service.example", "options ndots:2"} {
+		if !slices.Contains(strings.Split(conf, "\n"), want) {
+			t.Errorf("/etc/resolv.conf lacks the line %q:\n%s", want, conf)
+		}
 	}
 }
 
