@@ -83,6 +83,9 @@
 // catalog's answers at once, so a client whose index is from elsewhere
 // resynchronises instead of hanging.
 //
+// ?pretty indents an answer's JSON, as Consul does (four spaces, and a
+// final newline), for people reading it from curl.
+//
 // ?stale, ?consistent, ?cached, ?dc (of this datacenter), ?ns, ?partition
 // and ?near are accepted; every answer comes from this host's in-memory
 // catalog. ?node-meta=key:value filters nodes. ?filter (Consul's bexpr

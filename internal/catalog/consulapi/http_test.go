@@ -1,6 +1,8 @@
 package consulapi_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -54,6 +56,30 @@ func TestReadHeaders(t *testing.T) {
 	for _, path := range []string{"/v1/catalog/service/none", "/v1/health/service/none", "/v1/health/checks/none", "/v1/health/state/warning?node-meta=zone:z"} {
 		if _, body := do(t, f, "GET", path, ""); body != "[]" {
 			t.Errorf("GET %s = %s, want []", path, body)
+		}
+	}
+}
+
+// TestPretty: ?pretty answers the same JSON indented by four spaces with a
+// final newline, as Consul does, on every read; without it the answer is
+// compact.
+func TestPretty(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, consulapi.Options{})
+	for _, path := range []string{"/v1/catalog/services", "/v1/catalog/service/web", "/v1/health/service/web?passing", "/v1/catalog/nodes"} {
+		_, compact := do(t, f, "GET", path, "")
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		resp, pretty := do(t, f, "GET", path+sep+"pretty", "")
+		var want bytes.Buffer
+		if err := json.Indent(&want, []byte(compact), "", "    "); err != nil {
+			t.Fatalf("GET %s: %v: %q", path, err, compact)
+		}
+		want.WriteByte('\n')
+		if resp.StatusCode != 200 || pretty != want.String() || !strings.Contains(pretty, "\n    ") || strings.Contains(compact, "\n") {
+			t.Errorf("GET %s?pretty = %d\n%s\nwant\n%s(and without ?pretty %q)", path, resp.StatusCode, pretty, want.String(), compact)
 		}
 	}
 }

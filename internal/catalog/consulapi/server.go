@@ -282,8 +282,17 @@ func (s *Server) scopeIndex(scope string) int64 {
 	return max(idx, 1)
 }
 
+// writeJSON answers body with index; ?pretty indents it by four spaces
+// and ends it with a newline, as Consul does.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, index int64, body any) {
-	b, err := json.Marshal(body)
+	var b []byte
+	var err error
+	if _, pretty := r.URL.Query()["pretty"]; pretty {
+		b, err = json.MarshalIndent(body, "", "    ")
+		b = append(b, '\n')
+	} else {
+		b, err = json.Marshal(body)
+	}
 	if err != nil {
 		s.log.Error("consulapi: encode answer", "path", r.URL.Path, "err", err)
 		http.Error(w, "encode answer: "+err.Error(), http.StatusInternalServerError)
