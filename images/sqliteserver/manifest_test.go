@@ -1,28 +1,17 @@
 package main
 
 import (
-	"os"
 	"testing"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/testenv"
 )
 
 // TestManifest checks that manifests/sqlite.yaml is valid for applyctl and
 // runs these programs as built: images, ports, data folder, health checks
 // and the proxy's dependency on the server.
 func TestManifest(t *testing.T) {
-	const path = "../../manifests/sqlite.yaml"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, errs := v1.Decode(path, b)
-	if len(errs) > 0 {
-		t.Fatalf("decode: %v", errs)
-	}
-	if errs := v1.Prepare(docs, nil); len(errs) > 0 {
-		t.Fatalf("validate: %v", errs)
-	}
+	docs := testenv.Manifest(t, "../../manifests/sqlite.yaml")
 	units := map[string]*v1.Unit{}
 	for _, d := range docs {
 		if u, ok := d.Object.(*v1.Unit); ok {

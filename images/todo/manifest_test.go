@@ -1,27 +1,16 @@
 package main
 
 import (
-	"os"
 	"testing"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/testenv"
 )
 
 // TestManifest checks that manifests/todo.yaml is valid for applyctl and runs
 // this program as built: image, port, data folder and health check.
 func TestManifest(t *testing.T) {
-	const path = "../../manifests/todo.yaml"
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, errs := v1.Decode(path, b)
-	if len(errs) > 0 {
-		t.Fatalf("decode: %v", errs)
-	}
-	if errs := v1.Prepare(docs, nil); len(errs) > 0 {
-		t.Fatalf("validate: %v", errs)
-	}
+	docs := testenv.Manifest(t, "../../manifests/todo.yaml")
 	var unit *v1.Unit
 	for _, d := range docs {
 		if u, ok := d.Object.(*v1.Unit); ok && u.Metadata.Name == "todo" {
