@@ -4,7 +4,8 @@
 # etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
 # bind9-dnsutils (dig), prometheus (promtool and the server the monitoring
 # tests start on loopback), openssl (hack/certs.sh), iproute2 and iptables
-# (the multi-host test's network namespaces), gcc (the race detector).
+# (the multi-host test's network namespaces), gcc (the race detector), and
+# curl and netcat-openbsd (nc), which the README's walk-through runs.
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -26,6 +27,9 @@ if ((want_test)); then
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  # The README's walk-through, which test/e2e runs as written.
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
   # go test -race needs cgo.
   command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 fi
