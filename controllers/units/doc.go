@@ -23,7 +23,9 @@
 //
 // Health: a healthCheck runs against the instance's own container (exec
 // inside it, http or tcp on its port) from the moment it runs, one probe
-// at a time. Its interval and timeout are at least one second
+// at a time, through internal/probe with a container's rules (HTTP 200 to
+// 399 and exit code 0 pass; retries failures in a row after startPeriod
+// make it unhealthy, as Docker's HEALTHCHECK counts them). Its interval and timeout are at least one second
 // (v1.MinCheckInterval, v1.MinCheckTimeout) whatever the object says: a
 // shorter one is raised, logged, and recorded as a CheckBelowMinimum
 // warning event each time a prober starts.

@@ -5,18 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/probe"
 	"berth.dev/berth/internal/runtime"
 )
-
-// maxProbeOutput caps what a probe's output keeps, as Consul does.
-const maxProbeOutput = 4096
 
 // ReasonCheckBelowMinimum is the reason of the warning event recorded when
 // a health check's interval or timeout is raised to berth's floor.
@@ -110,7 +107,7 @@ func (c *Controller) ensureProber(name string, u *v1.Unit, ctr *runtime.Containe
 	ctx, cancel := context.WithCancel(c.runCtx)
 	p := &prober{key: key, cancel: cancel, done: make(chan struct{}), h: health{Configured: true}}
 	c.probers[name] = p
-	go c.probe(ctx, p, name, u, *ctr)
+	go c.runProber(ctx, p, name, u, *ctr)
 	return p.get()
 }
 
@@ -123,7 +120,9 @@ func (c *Controller) stopProber(name string) {
 	}
 }
 
-func (c *Controller) probe(ctx context.Context, p *prober, name string, u *v1.Unit, ctr runtime.Container) {
+// runProber probes the container by the unit's health check until ctx
+// ends, and queues the unit when the verdict moves.
+func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v1.Unit, ctr runtime.Container) {
 	defer close(p.done)
 	hc := u.Spec.Container.HealthCheck
 	interval, timeout, raised := healthPeriods(hc)
@@ -141,110 +140,72 @@ func (c *Controller) probe(ctx context.Context, p *prober, name string, u *v1.Un
 	if started.IsZero() {
 		started = time.Now()
 	}
+	check, err := healthProbe(&u.Spec.Container, &ctr)
+	checker := probe.New(c.o.Runtime, probe.Container)
 	// The first probe goes at once: a container that is up should not wait
 	// a whole interval to be found healthy.
-	wait := time.Duration(0)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = interval
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		out, err := c.runProbe(pctx, u, &ctr)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		p.mu.Lock()
-		before := p.h
-		h := &p.h
-		h.Output = truncate(out, maxProbeOutput)
-		if err == nil {
-			h.Passed, h.Unhealthy, h.Failures = true, false, 0
-			h.Output = truncate(orDefault(out, "passing"), maxProbeOutput)
-		} else {
-			h.Output = truncate(err.Error(), maxProbeOutput)
-			if h.Passed || time.Since(started) >= startPeriod {
-				h.Failures++
+	probe.Loop(ctx, probe.Schedule{Interval: interval, Timeout: timeout},
+		func(ctx context.Context) probe.Result {
+			if err != nil {
+				return probe.Result{Status: v1.CheckCritical, Output: err.Error()}
 			}
-			if h.Failures >= hc.Retries {
-				h.Unhealthy = true
+			return checker.Do(ctx, check)
+		},
+		func(r probe.Result) {
+			p.mu.Lock()
+			changed := p.h.observe(r, time.Since(started) >= startPeriod, hc.Retries)
+			p.mu.Unlock()
+			if changed {
+				c.loop.Enqueue(name)
 			}
-		}
-		changed := before.Passed != h.Passed || before.Unhealthy != h.Unhealthy || before.Failures != h.Failures
-		p.mu.Unlock()
-		if changed {
-			c.loop.Enqueue(name)
-		}
-	}
+		})
 }
 
-// runProbe runs one probe of the unit's health check against the container.
-func (c *Controller) runProbe(ctx context.Context, u *v1.Unit, ctr *runtime.Container) (string, error) {
-	hc := u.Spec.Container.HealthCheck
-	t := &u.Spec.Container
+// observe counts one probe's result as Docker's HEALTHCHECK does: a pass
+// makes the container healthy and forgets the failures; a failure counts
+// once the container has passed or its start period is over (afterStart),
+// and retries of them in a row make it unhealthy. It reports whether the
+// verdict or the count moved (a new output alone is no change).
+func (h *health) observe(r probe.Result, afterStart bool, retries int) bool {
+	before := *h
+	h.Output = r.Output
+	if r.Passing() {
+		h.Passed, h.Unhealthy, h.Failures = true, false, 0
+		if h.Output == "" {
+			h.Output = "passing"
+		}
+	} else {
+		if h.Passed || afterStart {
+			h.Failures++
+		}
+		if h.Failures >= retries {
+			h.Unhealthy = true
+		}
+	}
+	return before.Passed != h.Passed || before.Unhealthy != h.Unhealthy || before.Failures != h.Failures
+}
+
+// healthProbe is the probe of a container's health check: an exec inside
+// it, or an HTTP request or TCP connect to its port (see probeAddress).
+func healthProbe(t *v1.ContainerTemplate, ctr *runtime.Container) (probe.Check, error) {
+	hc := t.HealthCheck
 	switch {
 	case hc.Exec != nil:
-		res, err := c.o.Runtime.Exec(ctx, ctr.ID, hc.Exec.Command)
-		if err != nil {
-			return "", fmt.Errorf("exec %s: %w", strings.Join(hc.Exec.Command, " "), err)
-		}
-		out := strings.TrimSpace(string(res.Output))
-		if res.ExitCode != 0 {
-			return out, fmt.Errorf("exec %s: exit code %d: %s", strings.Join(hc.Exec.Command, " "), res.ExitCode, out)
-		}
-		return out, nil
+		return probe.Check{Type: probe.TypeExec, Exec: hc.Exec.Command, Container: ctr.ID}, nil
 	case hc.HTTP != nil:
 		addr, err := probeAddress(t, ctr, hc.HTTP.Port)
 		if err != nil {
-			return "", err
+			return probe.Check{}, err
 		}
-		url := fmt.Sprintf("%s://%s%s", hc.HTTP.Scheme, addr, hc.HTTP.Path)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := probeClient.Do(req)
-		if err != nil {
-			return "", fmt.Errorf("GET %s: %w", url, unwrapURL(err))
-		}
-		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-			return "", fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return fmt.Sprintf("GET %s: %s", url, resp.Status), nil
+		return probe.Check{Type: probe.TypeHTTP, HTTP: fmt.Sprintf("%s://%s%s", hc.HTTP.Scheme, addr, hc.HTTP.Path)}, nil
 	case hc.TCP != nil:
 		addr, err := probeAddress(t, ctr, hc.TCP.Port)
 		if err != nil {
-			return "", err
+			return probe.Check{}, err
 		}
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return "", fmt.Errorf("connect %s: %w", addr, err)
-		}
-		conn.Close()
-		return "connected to " + addr, nil
+		return probe.Check{Type: probe.TypeTCP, TCP: addr}, nil
 	}
-	return "", errors.New("health check has neither http, tcp nor exec")
-}
-
-var probeClient = &http.Client{
-	// A probe looks at one answer; it does not follow redirects elsewhere.
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Transport:     &http.Transport{DisableKeepAlives: true},
-}
-
-func unwrapURL(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner
-		}
-	}
-	return err
+	return probe.Check{}, errors.New("health check has neither http, tcp nor exec")
 }
 
 // probeAddress is where the controller reaches a container port: its
@@ -279,18 +240,4 @@ func probeAddress(t *v1.ContainerTemplate, ctr *runtime.Container, port v1.IntOr
 		return net.JoinHostPort(ctr.IPAddress, strconv.Itoa(cport)), nil
 	}
 	return "", fmt.Errorf("port %d is neither published nor reachable on a container address", cport)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
