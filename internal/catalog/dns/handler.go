@@ -85,12 +85,15 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 	m.RecursionAvailable = len(s.recursors) > 0
 	a := s.lookup(q.Name, strings.TrimSuffix(strings.TrimSuffix(name, s.domain), "."), q.Qtype)
 	m.Rcode = a.rcode
-	m.Answer = a.answer
-	m.Extra = a.extra
+	if a.cached != nil {
+		a.cached.fill(m)
+	} else {
+		m.Answer, m.Extra = a.answer, a.extra
+	}
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{s.soa()}
 	}
-	s.fit(req, m, udp)
+	s.fitCached(req, m, udp, a.cached)
 	return m
 }
 
@@ -107,7 +110,12 @@ func (s *Server) failure(req *dns.Msg, rcode int) *dns.Msg {
 // What does not fit is dropped from the end, after the shuffle; when
 // answer records had to go, the TC bit is set so the client retries over
 // TCP.
-func (s *Server) fit(req, m *dns.Msg, udp bool) {
+func (s *Server) fit(req, m *dns.Msg, udp bool) { s.fitCached(req, m, udp, nil) }
+
+// fitCached is fit for a message carrying a cached answer whole: when the
+// answer's measured length fits with room to spare, it is not measured
+// again.
+func (s *Server) fitCached(req, m *dns.Msg, udp bool, cached *answerEntry) {
 	if req.IsEdns0() != nil {
 		m.SetEdns0(maxUDPSize, false)
 	}
@@ -116,6 +124,9 @@ func (s *Server) fit(req, m *dns.Msg, udp bool) {
 		size = udpSize(req)
 	}
 	m.Compress = true
+	if cached != nil && (cached.fits(m, size) || cached.cutExtra(m, size)) {
+		return
+	}
 	answers := len(m.Answer)
 	m.Truncate(size)
 	if m.Truncated {
@@ -123,6 +134,9 @@ func (s *Server) fit(req, m *dns.Msg, udp bool) {
 		// RFC 2181 9: TC means the answer is incomplete; additional
 		// records left out (addresses of SRV targets) do not set it.
 		m.Truncated = len(m.Answer) < answers
+	}
+	if cached != nil {
+		cached.rememberCut(m, size)
 	}
 }
 

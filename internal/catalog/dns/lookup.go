@@ -2,7 +2,6 @@ package catalogdns
 
 import (
 	"encoding/hex"
-	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"strings"
@@ -18,6 +17,9 @@ type result struct {
 	rcode  int
 	answer []dns.RR
 	extra  []dns.RR
+	// cached, when set, holds answer and extra, shared with other
+	// queries: a response takes copies, its answer shuffled.
+	cached *answerEntry
 }
 
 var (
@@ -109,8 +111,25 @@ func (s *Server) soa() *dns.SOA {
 
 // service answers <service>.service, <tag>.<service>.service and the
 // RFC 2782 forms: the routable endpoints carrying tag (any when ""),
-// shuffled; NXDOMAIN when there are none.
+// shuffled by the response; NXDOMAIN when there are none. An answer with
+// records comes from, or goes into, the answer cache of the catalog's
+// current index.
 func (s *Server) service(owner, name, tag string, qtype uint16) result {
+	index := s.reader.Index()
+	key := answerKey{owner, qtype}
+	if e := s.answers.get(index, key); e != nil {
+		return e.result
+	}
+	r := s.buildService(owner, name, tag, qtype)
+	if len(r.answer) == 0 {
+		return r
+	}
+	return s.answers.put(index, key, r).result
+}
+
+// buildService reads the catalog for service: its records in the order
+// of the endpoints.
+func (s *Server) buildService(owner, name, tag string, qtype uint16) result {
 	eps := s.endpoints(name)
 	routable := eps[:0]
 	for i := range eps {
@@ -122,7 +141,6 @@ func (s *Server) service(owner, name, tag string, qtype uint16) result {
 	if len(routable) == 0 {
 		return nxdomain
 	}
-	rand.Shuffle(len(routable), func(i, j int) { routable[i], routable[j] = routable[j], routable[i] })
 
 	// One TTL for the whole answer (an RRset has one): the smallest asked for.
 	ttl := ttlSeconds(routable[0].DNSTTL)

@@ -77,6 +77,7 @@ type Server struct {
 	limiter   *clientLimiter // nil: no rate limit
 	// limitLoopback applies limiter to loopback clients too.
 	limitLoopback bool
+	answers       answerCache
 
 	mu      sync.Mutex
 	started bool
