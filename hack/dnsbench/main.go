@@ -51,12 +51,13 @@ func main() {
 	dnsAddr := flag.String("dns", "", "measure the controller whose --dns-listen is this, instead of a server in this process")
 	httpAddr := flag.String("http", "", "with -dns: that controller's --listen, where the services are registered")
 	label := flag.String("label", "", "with -dns: the first column of the rows")
+	rounds := flag.Int("rounds", 1, "in process: how many times each scenario runs against berth, then the bare server, in turns; the table shows medians and ranges")
 	flag.Parse()
 	var err error
 	if *dnsAddr != "" {
 		err = runController(*dnsAddr, *httpAddr, *label, *duration, *clients, *endpoints, uint16(*edns))
 	} else {
-		err = run(*duration, *clients, *endpoints, uint16(*edns))
+		err = run(*duration, *clients, *endpoints, uint16(*edns), max(*rounds, 1))
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dnsbench:", err)
@@ -76,7 +77,7 @@ type result struct {
 
 func (r result) qps() float64 { return float64(r.queries) / r.elapsed.Seconds() }
 
-func run(d time.Duration, clients, endpoints int, edns uint16) error {
+func run(d time.Duration, clients, endpoints int, edns uint16, rounds int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -123,25 +124,54 @@ func run(d time.Duration, clients, endpoints int, edns uint16) error {
 	}
 	defer stopBare()
 
-	fmt.Printf("dnsbench: %d clients over UDP, EDNS0 buffer %d, %s per scenario, GOMAXPROCS %d, NumCPU %d, %s\n",
-		clients, edns, d, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
+	fmt.Printf("dnsbench: %d clients over UDP, EDNS0 buffer %d, %s per scenario, %d round(s), GOMAXPROCS %d, NumCPU %d, %s\n",
+		clients, edns, d, rounds, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.Version())
 	fmt.Println()
 	fmt.Println("| query | berth q/s | bare q/s | ratio | berth p50 / p99 | bare p50 / p99 | answers | bytes | TC | errors |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, sc := range scenarios(endpoints) {
-		b, err := load(berth.String(), sc.qname, sc.qtype, edns, clients, d)
-		if err != nil {
-			return fmt.Errorf("berth %s: %w", sc.name, err)
+		var bs, cs []result
+		for range rounds {
+			b, err := load(berth.String(), sc.qname, sc.qtype, edns, clients, d)
+			if err != nil {
+				return fmt.Errorf("berth %s: %w", sc.name, err)
+			}
+			c, err := load(bare, sc.qname, sc.qtype, edns, clients, d)
+			if err != nil {
+				return fmt.Errorf("bare %s: %w", sc.name, err)
+			}
+			bs, cs = append(bs, b), append(cs, c)
 		}
-		c, err := load(bare, sc.qname, sc.qtype, edns, clients, d)
-		if err != nil {
-			return fmt.Errorf("bare %s: %w", sc.name, err)
+		b, c := median(bs), median(cs)
+		errs := 0
+		for i := range bs {
+			errs += bs[i].errors + cs[i].errors
 		}
-		fmt.Printf("| %s | %.0f | %.0f | %.2f | %s / %s | %s / %s | %d | %d | %d | %d |\n", sc.name, b.qps(), c.qps(), b.qps()/c.qps(),
-			round(b.p50), round(b.p99), round(c.p50), round(c.p99), b.answers, b.size, b.truncated, b.errors+c.errors)
+		fmt.Printf("| %s | %s | %s | %.2f | %s / %s | %s / %s | %d | %d | %d | %d |\n", sc.name, qpsRange(bs), qpsRange(cs), b.qps()/c.qps(),
+			round(b.p50), round(b.p99), round(c.p50), round(c.p99), b.answers, b.size, b.truncated, errs)
 	}
 	cancel()
 	return <-errc
+}
+
+// median is the run of rs with the median queries a second.
+func median(rs []result) result {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b result) int { return int(a.qps() - b.qps()) })
+	return rs[len(rs)/2]
+}
+
+// qpsRange is the median q/s of rs, with their range when there are several.
+func qpsRange(rs []result) string {
+	m := fmt.Sprintf("%.0f", median(rs).qps())
+	if len(rs) == 1 {
+		return m
+	}
+	lo, hi := rs[0].qps(), rs[0].qps()
+	for _, r := range rs[1:] {
+		lo, hi = min(lo, r.qps()), max(hi, r.qps())
+	}
+	return fmt.Sprintf("%s (%.0f–%.0f)", m, lo, hi)
 }
 
 type scenario struct {

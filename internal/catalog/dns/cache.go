@@ -2,6 +2,7 @@ package catalogdns
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -30,9 +31,16 @@ type answerKey struct {
 	qtype uint16
 }
 
+// orders is how many random orders of its answer an entry keeps.
+const orders = 8
+
 // answerEntry is one cached answer, its answer records in a fixed order.
 type answerEntry struct {
 	result
+	// orders are the answer records in random orders: a response takes
+	// one, rotated by a random offset, so that each record comes first
+	// as often as any other, at the cost of one random number.
+	orders [orders][]dns.RR
 	// packed is the length of a message carrying the whole answer, with
 	// compression, without [0] and with [1] an EDNS0 OPT record; 0 until
 	// first measured.
@@ -69,6 +77,10 @@ func (c *answerCache) get(index int64, key answerKey) *answerEntry {
 func (c *answerCache) put(index int64, key answerKey, r result) *answerEntry {
 	e := &answerEntry{result: r}
 	e.cached = e
+	for i := range e.orders {
+		e.orders[i] = slices.Clone(r.answer)
+		rand.Shuffle(len(r.answer), func(a, b int) { e.orders[i][a], e.orders[i][b] = e.orders[i][b], e.orders[i][a] })
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -92,8 +104,10 @@ func (c *answerCache) put(index int64, key answerKey, r result) *answerEntry {
 // each section in a slice of m's own (truncation and EDNS0 rewrite
 // those); the records themselves are shared and never written.
 func (e *answerEntry) fill(m *dns.Msg) {
-	m.Answer = append(make([]dns.RR, 0, len(e.answer)), e.answer...)
-	rand.Shuffle(len(m.Answer), func(i, j int) { m.Answer[i], m.Answer[j] = m.Answer[j], m.Answer[i] })
+	n := uint64(len(e.answer))
+	r := rand.Uint64()
+	order, start := e.orders[r%orders], (r/orders)%n
+	m.Answer = append(append(make([]dns.RR, 0, n), order[start:]...), order[:start]...)
 	if len(e.extra) > 0 {
 		m.Extra = append(make([]dns.RR, 0, len(e.extra)+1), e.extra...)
 	}

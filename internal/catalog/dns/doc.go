@@ -25,7 +25,7 @@
 // the type asked gets NOERROR, no answer and the SOA. The SOA's serial is
 // the catalog index; refresh 3600, retry 600, expire 86400, minimum 0.
 //
-// Service answers are shuffled on every query. A and AAAA records are one
+// Service answers come in a random order on every query. A and AAAA records are one
 // per distinct address (endpoints sharing an address give one record, as
 // an RRset has no duplicates); SRV records are one per endpoint: priority
 // 1, weight Weights.Passing (Weights.Warning for a warning endpoint; 1 when
@@ -34,6 +34,14 @@
 // otherwise, with the target's address in the additional section. The TTL
 // of a service answer is the smallest Endpoint.DNSTTL among its endpoints
 // (0 by default); node answers take Config.NodeTTL.
+//
+// A service's records are built once per catalog index and kept (at most
+// 1024 answers, only of names that have records): a query at the same
+// index takes one of eight random orders of them, rotated by a random
+// offset, so each endpoint comes first equally often, and the cut of its
+// additional section to the client's buffer is remembered too. Any change
+// to the catalog moves the index and drops the cache, so an answer is
+// never older than the catalog.
 //
 // # Transport
 //
