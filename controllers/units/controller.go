@@ -398,7 +398,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	out := plan(pin)
 	in.mem = out.Mem
-	r := &run{c: c, w: w, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy}
+	r := &run{c: c, w: w, u: u, name: name, in: in, cur: out.Current, state: out.State, msg: out.Message, unhealthy: out.Unhealthy, backOff: out.BackOff}
 	r.noteBackOff(ctx, out)
 
 	if wait, err := c.drainFirst(ctx, r, ctrs, out.Actions); err != nil || wait > 0 {
@@ -456,6 +456,8 @@ type run struct {
 	msg       string
 	throttle  v1.ThrottleState
 	unhealthy bool
+	// backOff: exited, and waiting out its restart delay.
+	backOff bool
 	// reason of the conditions when the host refuses the container, or
 	// when this attempt failed.
 	reason string
@@ -488,15 +490,15 @@ func (r *run) do(ctx context.Context, a action) error {
 			return fmt.Errorf("remove %s: %w", short(a.id), err)
 		}
 		reason := "Removed"
-		if a.reason == "container template changed" {
+		if a.cause == causeTemplateChanged {
 			reason = "Recreating"
 		}
-		r.event(ctx, v1.EventNormal, reason, "container %s removed: %s", short(a.id), a.reason)
+		r.event(ctx, v1.EventNormal, reason, "container %s removed: %s", short(a.id), a.why())
 		if r.cur != nil && r.cur.ID == a.id {
 			r.cur = nil
 		}
 	case actStop:
-		r.state, r.msg = v1.StateStopping, a.reason
+		r.state, r.msg = v1.StateStopping, a.why()
 		if err := r.report(ctx); err != nil {
 			return err
 		}
@@ -511,9 +513,9 @@ func (r *run) do(ctx context.Context, a action) error {
 			r.in.mem.LastExitCode, r.in.mem.LastExitTime, r.in.mem.SeenExit = &code, ctr.FinishedAt, ctr.FinishedAt
 		}
 		r.state, r.msg = v1.StateStopped, ""
-		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.reason)
+		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.why())
 	case actKill:
-		r.event(ctx, v1.EventWarning, "Unhealthy", "container %s failed its health check: %s; restarting it", short(a.id), a.reason)
+		r.event(ctx, v1.EventWarning, "Unhealthy", "container %s failed its health check: %s; restarting it", short(a.id), a.why())
 		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
 		defer cancel()
 		if err := c.o.Runtime.Stop(sctx, a.id, "", 0); err != nil && !errors.Is(err, runtime.ErrNotFound) {
@@ -533,7 +535,7 @@ func (r *run) do(ctx context.Context, a action) error {
 			r.cur = &ctr
 			r.in.mem.SeenExit = ctr.FinishedAt
 		}
-		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.reason)
+		r.event(ctx, v1.EventNormal, "Stopped", "container %s stopped: %s", short(a.id), a.why())
 	case actRestart:
 		sctx, cancel := context.WithTimeout(ctx, stopBudget(r.u))
 		defer cancel()
@@ -550,7 +552,7 @@ func (r *run) do(ctx context.Context, a action) error {
 			return fmt.Errorf("start %s: %w", short(a.id), err)
 		}
 		c.o.BerthMetrics.ContainerRestarted(r.w.kind)
-		r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted: %s", short(a.id), a.reason)
+		r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted: %s", short(a.id), a.why())
 		return r.observe(ctx, a.id)
 	case actNoteExit:
 		code := 0
@@ -569,7 +571,7 @@ func (r *run) do(ctx context.Context, a action) error {
 	case actCreate:
 		return r.create(ctx)
 	case actStart:
-		restart := a.restart
+		restart := a.crash()
 		noteStart(&r.in.mem, time.Now(), r.u, restart)
 		r.state, r.msg = v1.StateStarting, ""
 		if err := c.o.Runtime.Start(ctx, a.id); err != nil {
@@ -577,7 +579,7 @@ func (r *run) do(ctx context.Context, a action) error {
 		}
 		if restart {
 			c.o.BerthMetrics.ContainerRestarted(r.w.kind)
-			r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted (%s; restart %d)", short(a.id), a.reason, r.in.mem.Restarts)
+			r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted (%s; restart %d)", short(a.id), a.why(), r.in.mem.Restarts)
 		} else {
 			r.event(ctx, v1.EventNormal, "Started", "container %s started", short(a.id))
 		}
@@ -612,7 +614,7 @@ func (r *run) observe(ctx context.Context, id string) error {
 // progressing (reason Error, or the hostProblem's), so that what waits for
 // it shows why. A hostProblem is also a warning event when it is new.
 func (r *run) fail(ctx context.Context, err error) {
-	r.msg, r.reason = err.Error(), v1.ReasonError
+	r.msg, r.reason, r.backOff = err.Error(), v1.ReasonError, false
 	var hp *hostProblem
 	if errors.As(err, &hp) {
 		r.reason = hp.reason
@@ -668,7 +670,8 @@ func (r *run) report(ctx context.Context) error {
 	if st.State == "" {
 		st.State = v1.StateUnknown
 	}
-	if st.Throttled == "" && st.State == v1.StateExited && strings.Contains(st.Message, "back-off") {
+	backOff := r.backOff && st.State == v1.StateExited
+	if st.Throttled == "" && backOff {
 		st.Throttled = v1.ThrottleFlapping
 	}
 	if r.cur != nil {
@@ -685,7 +688,7 @@ func (r *run) report(ctx context.Context) error {
 	if r.cur != nil && (st.State == v1.StateRunning || st.State == v1.StateHealthchecking) && !r.cur.StartedAt.IsZero() {
 		st.Since = r.cur.StartedAt.UTC() // running since the container started, restarts included
 	}
-	st.Conditions = conditions(prev, st, r.unhealthy, r.reason, now)
+	st.Conditions = conditions(prev, st, r.unhealthy, backOff, r.reason, now)
 	if in.status != nil && sameStatus(in.status, st) && c.statusKept(r.w, in) {
 		return nil
 	}
@@ -727,10 +730,11 @@ func sameStatus(a, b *v1.InstanceStatus) bool {
 	return string(ja) == string(jb)
 }
 
-// conditions derives Ready and Progressing from the state; reason, when
-// set (a refusal, an error being retried), is the reason of both, and
-// Progressing is False.
-func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, reason string, now time.Time) []v1.Condition {
+// conditions derives Ready and Progressing from the state (an instance
+// that backs off before a restart is progressing); reason, when set (a
+// refusal, an error being retried), is the reason of both, and Progressing
+// is False.
+func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy, backOff bool, reason string, now time.Time) []v1.Condition {
 	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	progressing := v1.Condition{Type: v1.ConditionProgressing, Status: v1.ConditionFalse, ObservedGeneration: st.ObservedGeneration}
 	switch st.State {
@@ -749,7 +753,7 @@ func conditions(prev []v1.Condition, st *v1.InstanceStatus, unhealthy bool, reas
 	case v1.StateExited:
 		ready.Reason = "Exited"
 		progressing.Reason = "Exited"
-		if strings.Contains(st.Message, "back-off") {
+		if backOff {
 			progressing.Status, progressing.Reason = v1.ConditionTrue, "BackOff"
 		}
 	case v1.StateFailed:

@@ -427,3 +427,35 @@ func TestSharedEngineNames(t *testing.T) {
 		t.Errorf("the other host's container was touched: %v", err)
 	}
 }
+
+// TestBackingOffIsFlappingAndProgressing: an instance that waits out its
+// restart delay says so in its status (throttled FLAPPING, Progressing
+// True with reason BackOff, not Ready); once it runs again, none of it.
+func TestBackingOffIsFlappingAndProgressing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("crash", func(u *v1.Unit) { u.Spec.Restart.Delay = &v1.Duration{Duration: time.Hour} }))
+	st := e.waitState("crash", v1.StateRunning)
+	if err := e.rt.Exit(st.ContainerID, 1); err != nil {
+		t.Fatal(err)
+	}
+	st = e.waitState("crash", v1.StateExited)
+	if st.Throttled != v1.ThrottleFlapping || !strings.HasSuffix(st.Message, "(back-off)") {
+		t.Errorf("backing off: throttled %q, message %q", st.Throttled, st.Message)
+	}
+	if p := v1.FindCondition(st.Conditions, v1.ConditionProgressing); p == nil || p.Status != v1.ConditionTrue || p.Reason != "BackOff" {
+		t.Errorf("Progressing = %+v, want True, BackOff", p)
+	}
+	if r := v1.FindCondition(st.Conditions, v1.ConditionReady); r == nil || r.Status != v1.ConditionFalse || r.Reason != "Exited" {
+		t.Errorf("Ready = %+v, want False, Exited", r)
+	}
+	// A new template starts at once, without the delay.
+	e.apply(pinned("crash", func(u *v1.Unit) {
+		u.Spec.Restart.Delay = &v1.Duration{Duration: time.Hour}
+		u.Spec.Container.Args = []string{"--v2"}
+	}))
+	st = e.waitState("crash", v1.StateRunning)
+	if st.Throttled != "" {
+		t.Errorf("running, throttled %q", st.Throttled)
+	}
+}

@@ -122,6 +122,9 @@ func TestPlanDependenciesHealthRestart(t *testing.T) {
 				if !out.Mem.DepStopped {
 					t.Error("DepStopped not remembered")
 				}
+				if a := out.Actions[0]; a.cause != causeDependency || a.why() != "required unit db was stopped" {
+					t.Errorf("action %+v says %q", a, a.why())
+				}
 			}},
 		{name: "stopped for its dependencies and they are back: started without back-off or count",
 			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash, DepStopped: true, Restarts: 2}, Containers: []runtime.Container{stoppedByUs}},
@@ -154,12 +157,20 @@ func TestPlanDependenciesHealthRestart(t *testing.T) {
 				if !out.Unhealthy {
 					t.Error("not reported unhealthy")
 				}
+				if a := out.Actions[0]; a.cause != causeUnhealthy || a.why() != "503" {
+					t.Errorf("action %+v says %q", a, a.why())
+				}
 			}},
 		{name: "killed for failing its health check: on-failure restarts it even after exit 0",
 			in: planInput{Unit: testUnit(func(u *v1.Unit) { u.Spec.Restart.Policy = v1.RestartOnFailure }), Placed: true, Now: t0,
 				Mem:        memory{Hash: hash, KilledSick: true, Starts: []time.Time{t0.Add(-time.Minute)}},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(0, t0.Add(-time.Minute), t0))}},
-			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 0; restarting in 1s (back-off)"},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 0; restarting in 1s (back-off)",
+			check: func(t *testing.T, out planOutput) {
+				if !out.BackOff {
+					t.Error("not backing off")
+				}
+			}},
 		{name: "unhealthy with restart never: left running, not ready",
 			in: planInput{Unit: never, Placed: true, Now: t0, Mem: memory{Hash: v1.TemplateHash(&never.Spec.Container)},
 				Containers: []runtime.Container{ctr(never, "a", runtime.StateRunning, nil)}, Health: health{Configured: true, Unhealthy: true, Output: "503"}},

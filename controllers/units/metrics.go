@@ -1,7 +1,6 @@
 package units
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -79,18 +78,4 @@ func (c *Controller) reported(w *workload, in *instance, st *v1.InstanceStatus, 
 		in.timing.timedGen = in.timing.gen
 		c.o.BerthMetrics.Running(w.kind, time.Since(in.timing.seenAt))
 	}
-}
-
-// noteBackOff records a BackOff event once per exit when the plan waits
-// before restarting the container.
-func (r *run) noteBackOff(ctx context.Context, out planOutput) {
-	if out.RequeueAfter <= 0 || !strings.HasSuffix(out.Message, "(back-off)") {
-		return
-	}
-	exit := r.in.mem.SeenExit
-	if r.in.timing.backOffSet && r.in.timing.backOff.Equal(exit) {
-		return
-	}
-	r.in.timing.backOff, r.in.timing.backOffSet = exit, true
-	r.event(ctx, v1.EventWarning, "BackOff", "back-off restarting the container: %s", out.Message)
 }

@@ -9,10 +9,6 @@ import (
 	"berth.dev/berth/internal/runtime"
 )
 
-// ResetBackoffAfter is how long a container must run before its restart
-// delay starts again from restart.delay.
-const ResetBackoffAfter = time.Minute
-
 // memory is what the controller remembers of an instance between
 // reconciles: what the engine cannot tell it.
 type memory struct {
@@ -45,12 +41,69 @@ const (
 	actDepStop                    // stop a container because a unit it requires went down
 )
 
+// cause is why plan asks for an action. The executor decides by it (the
+// event a removal records, whether a start counts as a restart); its
+// text, with the action's detail, is what events and messages say.
+type cause int
+
+const (
+	causeNone            cause = iota
+	causeDeleted               // the object was deleted
+	causeNotPlaced             // the object runs on other hosts now
+	causeTemplateChanged       // the container is of another template
+	causeDuplicate             // another container of the template stays
+	causeRefused               // this host's policy refuses the template
+	causeGoalStop              // the goal is stop
+	causeDependency            // a unit it requires went down (detail says which)
+	causeRestartAsked          // applyctl restart
+	causeUnhealthy             // it fails its health check (detail: the check's output)
+	causeNotStarted            // created but never started
+	causeAllowedAgain          // stopped by berth, and its dependencies allow it again
+	causeExited                // it exited and its restart policy restarts it (exitCode)
+)
+
+var causeText = [...]string{
+	causeNone:            "",
+	causeDeleted:         "unit deleted",
+	causeNotPlaced:       "unit no longer placed on this host",
+	causeTemplateChanged: "container template changed",
+	causeDuplicate:       "duplicate container",
+	causeRefused:         "refused by this host's policy",
+	causeGoalStop:        "goal is stop",
+	causeDependency:      "a unit it requires went down",
+	causeRestartAsked:    "restart asked for",
+	causeUnhealthy:       "unhealthy",
+	causeNotStarted:      "created but not started",
+	causeAllowedAgain:    "allowed to run again",
+	causeExited:          "exited",
+}
+
+func (c cause) String() string { return causeText[c] }
+
 type action struct {
-	kind   actionKind
-	id     string
-	reason string
-	// restart: a start after a crash, counted and backed off.
-	restart bool
+	kind  actionKind
+	id    string
+	cause cause
+	// detail says more of the cause when it comes from outside plan: the
+	// dependency's verdict, the health check's output.
+	detail string
+	// exitCode of the exit that a causeExited start follows.
+	exitCode int
+}
+
+// crash reports whether the action is a start after a crash, counted
+// and backed off.
+func (a action) crash() bool { return a.kind == actStart && a.cause == causeExited }
+
+// why is the action's cause as events and messages say it.
+func (a action) why() string {
+	switch {
+	case a.cause == causeExited:
+		return fmt.Sprintf("exited with code %d", a.exitCode)
+	case a.detail != "":
+		return a.detail
+	}
+	return a.cause.String()
 }
 
 // planInput is everything plan decides from.
@@ -83,6 +136,9 @@ type planOutput struct {
 	Message string
 	// RequeueAfter is when to look again (a restart waiting for its delay).
 	RequeueAfter time.Duration
+	// BackOff: the container is not started again before its restart
+	// delay (RequeueAfter) is over.
+	BackOff bool
 	// Mem is the memory to keep.
 	Mem memory
 	// DeleteStatus: the instance is gone from this host.
@@ -98,279 +154,302 @@ type planOutput struct {
 const StopOrderTimeout = 2 * time.Minute
 
 // plan decides what to do about one Unit on this host. It does no I/O.
+//
+// A Unit deleted or placed elsewhere loses its containers and status;
+// otherwise the container of its current template is kept (others are
+// removed), and what happens to it depends on the goal and the container's
+// state: refused by the policy (removed), goal stop (stopped), none yet
+// (created), running (checked), created (started), exited (restarted as
+// the restart policy says, after its delay).
 func plan(in planInput) planOutput {
-	out := planOutput{Mem: in.Mem}
-	u := in.Unit
-	if u == nil || !in.Placed {
-		for _, c := range in.Containers {
-			reason := "unit deleted"
-			if u != nil {
-				reason = "unit no longer placed on this host"
-			}
-			out.Actions = append(out.Actions, action{kind: actRemove, id: c.ID, reason: reason})
-		}
-		out.DeleteStatus = true
-		out.Mem = memory{}
-		return out
+	p := &planner{in: in, u: in.Unit, out: planOutput{Mem: in.Mem}}
+	if p.u == nil || !in.Placed {
+		p.gone()
+		return p.out
 	}
-	hash := v1.TemplateHash(&u.Spec.Container)
-	var cur *runtime.Container
-	for i := range in.Containers {
-		c := &in.Containers[i]
+	p.keepCurrent()
+	switch {
+	case in.Refused != "" && p.u.Spec.Goal != v1.GoalStop:
+		p.refused()
+	case p.u.Spec.Goal == v1.GoalStop:
+		p.stop()
+	default:
+		p.start()
+	}
+	return p.out
+}
+
+// planner is one plan under way.
+type planner struct {
+	in  planInput
+	u   *v1.Unit
+	cur *runtime.Container // the container of the current template, nil when none
+	out planOutput
+	// restartAsked: a restart was asked for since the last one done.
+	restartAsked bool
+}
+
+func (p *planner) act(kind actionKind, id string, why cause) {
+	p.out.Actions = append(p.out.Actions, action{kind: kind, id: id, cause: why})
+}
+
+func (p *planner) show(state v1.InstanceState, msg string) {
+	p.out.State, p.out.Message = state, msg
+}
+
+// gone removes every container of an object deleted or placed elsewhere.
+func (p *planner) gone() {
+	why := causeDeleted
+	if p.u != nil {
+		why = causeNotPlaced
+	}
+	for _, c := range p.in.Containers {
+		p.act(actRemove, c.ID, why)
+	}
+	p.out.DeleteStatus = true
+	p.out.Mem = memory{}
+}
+
+// keepCurrent keeps one container of the current template and removes the
+// others. A new template gets a new chance, as a changed unit file does.
+func (p *planner) keepCurrent() {
+	hash := v1.TemplateHash(&p.u.Spec.Container)
+	for i := range p.in.Containers {
+		c := &p.in.Containers[i]
 		switch {
 		case c.Labels[v1.LabelSpecHash] != hash:
-			out.Actions = append(out.Actions, action{kind: actRemove, id: c.ID, reason: "container template changed"})
-		case cur != nil:
-			out.Actions = append(out.Actions, action{kind: actRemove, id: c.ID, reason: "duplicate container"})
+			p.act(actRemove, c.ID, causeTemplateChanged)
+		case p.cur != nil:
+			p.act(actRemove, c.ID, causeDuplicate)
 		default:
-			cur = c
+			p.cur = c
 		}
 	}
-	if cur != nil && cur.Labels[v1.LabelSpecHash] == hash {
-		out.Current = cur
-	}
-	mem := &out.Mem
-	if (mem.Failed != "" && mem.FailedGen != u.Metadata.Generation) || mem.Hash != hash {
-		// A new spec gets a new chance, as a changed unit file does.
+	p.out.Current = p.cur
+	mem := &p.out.Mem
+	if (mem.Failed != "" && mem.FailedGen != p.u.Metadata.Generation) || mem.Hash != hash {
 		mem.Failed, mem.Starts, mem.Delay = "", nil, 0
 		if mem.Hash != hash {
 			mem.Restarts, mem.Hash = 0, hash // restarts count the current template's container
 		}
 	}
+}
 
-	if in.Refused != "" && u.Spec.Goal != v1.GoalStop {
-		// Nothing runs that the host's policy refuses, even a container
-		// made before the policy changed. Not remembered as a failure: the
-		// next look decides again.
-		if cur != nil {
-			out.Actions = append(out.Actions, action{kind: actRemove, id: cur.ID, reason: "refused by this host's policy"})
-			out.Current = nil
-		}
-		out.State, out.Message = v1.StateFailed, in.Refused
-		return out
+// refused: nothing runs that the host's policy refuses, even a container
+// made before the policy changed. Not remembered as a failure: the next
+// look decides again.
+func (p *planner) refused() {
+	if p.cur != nil {
+		p.act(actRemove, p.cur.ID, causeRefused)
+		p.out.Current = nil
 	}
+	p.show(v1.StateFailed, p.in.Refused)
+}
 
-	if u.Spec.Goal == v1.GoalStop {
-		mem.Starts, mem.Delay, mem.Failed, mem.DepStopped = nil, 0, "", true
-		if cur != nil && cur.State == runtime.StateRunning {
-			if len(in.DependentsUp) > 0 {
-				if mem.StopWait.IsZero() {
-					mem.StopWait = in.Now
-				}
-				if in.Now.Sub(mem.StopWait) < StopOrderTimeout {
-					out.State = v1.StateStopping
-					out.Message = fmt.Sprintf("waiting for %s to stop first", strings.Join(in.DependentsUp, ", "))
-					out.RequeueAfter = time.Second
-					return out
-				}
+// stop stops a running container once the units that depend on it have
+// stopped, or StopOrderTimeout after it started waiting for them.
+func (p *planner) stop() {
+	mem := &p.out.Mem
+	mem.Starts, mem.Delay, mem.Failed, mem.DepStopped = nil, 0, "", true
+	if p.cur != nil && p.cur.State == runtime.StateRunning {
+		if len(p.in.DependentsUp) > 0 {
+			if mem.StopWait.IsZero() {
+				mem.StopWait = p.in.Now
 			}
-			out.Actions = append(out.Actions, action{kind: actStop, id: cur.ID, reason: "goal is stop"})
+			if p.in.Now.Sub(mem.StopWait) < StopOrderTimeout {
+				p.show(v1.StateStopping, fmt.Sprintf("waiting for %s to stop first", strings.Join(p.in.DependentsUp, ", ")))
+				p.out.RequeueAfter = time.Second
+				return
+			}
 		}
-		mem.StopWait = time.Time{}
-		out.State = v1.StateStopped
-		return out
+		p.act(actStop, p.cur.ID, causeGoalStop)
 	}
 	mem.StopWait = time.Time{}
-	restartAsked := !in.RestartAt.IsZero() && in.RestartAt.After(mem.Restarted)
-	if restartAsked && mem.Failed != "" {
+	p.show(v1.StateStopped, "")
+}
+
+// start runs the container: what that takes depends on its state.
+func (p *planner) start() {
+	mem := &p.out.Mem
+	mem.StopWait = time.Time{}
+	p.restartAsked = !p.in.RestartAt.IsZero() && p.in.RestartAt.After(mem.Restarted)
+	if p.restartAsked && mem.Failed != "" {
 		mem.Failed, mem.Starts, mem.Delay = "", nil, 0 // as systemctl restart resets a failed unit
 	}
-
-	if cur == nil {
-		if restartAsked {
-			mem.Restarted = in.RestartAt
-		}
-		if mem.Failed != "" {
-			out.State, out.Message = v1.StateFailed, mem.Failed
-			return out
-		}
-		if in.Deps.Wait != "" {
-			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
-			return out
-		}
-		if wait := nextStart(mem, in.Now, u); wait > 0 {
-			out.State = v1.StateExited
-			out.Message = fmt.Sprintf("restarting in %s (back-off)", roundUp(wait))
-			out.RequeueAfter = wait
-			return out
-		}
-		if reason := startLimitHit(mem, in.Now, u); reason != "" {
-			mem.Failed, mem.FailedGen = reason, u.Metadata.Generation
-			out.State, out.Message = v1.StateFailed, reason
-			return out
-		}
-		out.Actions = append(out.Actions, action{kind: actCreate})
-		return out
+	if p.cur == nil {
+		p.absent()
+		return
 	}
-
-	switch cur.State {
+	switch p.cur.State {
 	case runtime.StateRunning:
-		switch {
-		case in.Deps.Stop != "":
-			mem.DepStopped = true
-			out.Actions = append(out.Actions, action{kind: actDepStop, id: cur.ID, reason: in.Deps.Stop})
-			out.State, out.Message = v1.StateWaiting, in.Deps.Stop
-		case restartAsked && in.RestartAt.After(cur.StartedAt):
-			mem.Restarted = in.RestartAt
-			out.Actions = append(out.Actions, action{kind: actRestart, id: cur.ID, reason: "restart asked for"})
-		case in.Health.Unhealthy:
-			out.Unhealthy = true
-			out.State, out.Message = v1.StateRunning, "unhealthy: "+in.Health.Output
-			if u.Spec.Restart.Policy != v1.RestartNever {
-				mem.KilledSick = true
-				out.Actions = append(out.Actions, action{kind: actKill, id: cur.ID, reason: in.Health.Output})
-			}
-		case in.Health.Configured && !in.Health.Passed:
-			out.State = v1.StateHealthchecking
-			if in.Health.Failures > 0 {
-				out.Message = fmt.Sprintf("health check not passed yet (%d failures): %s", in.Health.Failures, in.Health.Output)
-			}
-		default:
-			out.State = v1.StateRunning
-		}
-		if restartAsked && !in.RestartAt.After(cur.StartedAt) {
-			mem.Restarted = in.RestartAt // it started after the restart was asked for
-		}
-		return out
+		p.running()
 	case runtime.StateCreated:
-		// Created but never started (a crash between create and start).
-		if in.Deps.Wait != "" {
-			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
-			return out
-		}
-		out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: "created but not started"})
-		return out
+		p.created()
 	case runtime.StateExited, runtime.StateDead:
+		p.exited()
 	default:
-		out.State, out.Message = v1.StateUnknown, fmt.Sprintf("container is %s", cur.State)
-		out.RequeueAfter = time.Second
-		return out
+		p.show(v1.StateUnknown, fmt.Sprintf("container is %s", p.cur.State))
+		p.out.RequeueAfter = time.Second
 	}
+}
 
-	// The container exited.
-	if mem.DepStopped || restartAsked {
+// absent creates the container, unless the instance failed, waits for
+// its dependencies or waits out its restart delay.
+func (p *planner) absent() {
+	mem := &p.out.Mem
+	if p.restartAsked {
+		mem.Restarted = p.in.RestartAt
+	}
+	switch {
+	case mem.Failed != "":
+		p.show(v1.StateFailed, mem.Failed)
+	case p.waitsForDeps():
+	case p.backsOff(""):
+	case p.startLimitHit():
+	default:
+		p.act(actCreate, "", causeNone)
+	}
+}
+
+// running checks a running container: its dependencies, a restart asked
+// for, its health.
+func (p *planner) running() {
+	in, mem, cur := p.in, &p.out.Mem, p.cur
+	switch {
+	case in.Deps.Stop != "":
+		mem.DepStopped = true
+		p.out.Actions = append(p.out.Actions, action{kind: actDepStop, id: cur.ID, cause: causeDependency, detail: in.Deps.Stop})
+		p.show(v1.StateWaiting, in.Deps.Stop)
+	case p.restartAsked && in.RestartAt.After(cur.StartedAt):
+		mem.Restarted = in.RestartAt
+		p.act(actRestart, cur.ID, causeRestartAsked)
+	case in.Health.Unhealthy:
+		p.out.Unhealthy = true
+		p.show(v1.StateRunning, "unhealthy: "+in.Health.Output)
+		if p.u.Spec.Restart.Policy != v1.RestartNever {
+			mem.KilledSick = true
+			p.out.Actions = append(p.out.Actions, action{kind: actKill, id: cur.ID, cause: causeUnhealthy, detail: in.Health.Output})
+		}
+	case in.Health.Configured && !in.Health.Passed:
+		p.show(v1.StateHealthchecking, "")
+		if in.Health.Failures > 0 {
+			p.out.Message = fmt.Sprintf("health check not passed yet (%d failures): %s", in.Health.Failures, in.Health.Output)
+		}
+	default:
+		p.show(v1.StateRunning, "")
+	}
+	if p.restartAsked && !in.RestartAt.After(cur.StartedAt) {
+		mem.Restarted = in.RestartAt // it started after the restart was asked for
+	}
+}
+
+// created starts a container created but never started (a crash between
+// create and start), once its dependencies allow.
+func (p *planner) created() {
+	if !p.waitsForDeps() {
+		p.act(actStart, p.cur.ID, causeNotStarted)
+	}
+}
+
+// exited notes the exit of a container, then starts it again as its
+// restart policy says: at once when berth stopped it, after its restart
+// delay and within its start limit when it crashed.
+func (p *planner) exited() {
+	mem, cur := &p.out.Mem, p.cur
+	if mem.DepStopped || p.restartAsked {
 		// Stopped by berth, not by a crash: start it again once its
 		// dependencies allow, without back-off.
-		if in.Deps.Wait != "" {
-			out.State, out.Message = v1.StateWaiting, in.Deps.Wait
-			return out
+		if p.waitsForDeps() {
+			return
 		}
-		reason := "allowed to run again"
-		if restartAsked {
-			reason = "restart asked for"
-			mem.Restarted = in.RestartAt
+		why := causeAllowedAgain
+		if p.restartAsked {
+			why, mem.Restarted = causeRestartAsked, p.in.RestartAt
 		}
 		mem.DepStopped = false
-		out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: reason})
-		return out
+		p.act(actStart, cur.ID, why)
+		return
 	}
-	if !cur.FinishedAt.IsZero() && !cur.FinishedAt.Equal(mem.SeenExit) {
-		code := cur.ExitCode
-		mem.SeenExit = cur.FinishedAt
-		mem.LastExitCode, mem.LastExitTime = &code, cur.FinishedAt
-		if !cur.StartedAt.IsZero() && cur.FinishedAt.Sub(cur.StartedAt) >= ResetBackoffAfter {
-			mem.Delay = 0
-		}
-		out.Actions = append(out.Actions, action{kind: actNoteExit, id: cur.ID})
-	}
+	p.noteExit()
 	code := cur.ExitCode
-	restart := false
-	switch u.Spec.Restart.Policy {
-	case v1.RestartAlways:
-		restart = true
-	case v1.RestartOnFailure:
-		// Failing the health check is a failure, whatever the exit code.
-		restart = code != 0 || cur.OOMKilled || mem.KilledSick
-	}
-	if !restart {
-		out.State = v1.StateExited
-		out.Message = fmt.Sprintf("exited with code %d; restart policy %s", code, u.Spec.Restart.Policy)
-		return out
+	if !p.restarts() {
+		p.show(v1.StateExited, fmt.Sprintf("exited with code %d; restart policy %s", code, p.u.Spec.Restart.Policy))
+		return
 	}
 	if mem.Failed != "" {
-		out.State, out.Message = v1.StateFailed, mem.Failed
-		return out
+		p.show(v1.StateFailed, mem.Failed)
+		return
 	}
 	if mem.Delay == 0 {
-		mem.Delay = u.Spec.Restart.Delay.Duration
+		mem.Delay = p.u.Spec.Restart.Delay.Duration
 	}
-	if in.Deps.Wait != "" {
-		out.State, out.Message = v1.StateWaiting, in.Deps.Wait
-		return out
-	}
-	if wait := nextStart(mem, in.Now, u); wait > 0 {
-		out.State = v1.StateExited
-		out.Message = fmt.Sprintf("exited with code %d; restarting in %s (back-off)", code, roundUp(wait))
-		out.RequeueAfter = wait
-		return out
-	}
-	if reason := startLimitHit(mem, in.Now, u); reason != "" {
-		mem.Failed, mem.FailedGen = reason, u.Metadata.Generation
-		out.State, out.Message = v1.StateFailed, reason
-		return out
-	}
-	out.Actions = append(out.Actions, action{kind: actStart, id: cur.ID, reason: fmt.Sprintf("exited with code %d", code), restart: true})
-	return out
-}
-
-// nextStart returns how long until the next start is allowed: the delay
-// after the last exit.
-func nextStart(mem *memory, now time.Time, u *v1.Unit) time.Duration {
-	if mem.LastExitTime.IsZero() || len(mem.Starts) == 0 || mem.Delay == 0 {
-		return 0
-	}
-	at := mem.LastExitTime.Add(mem.Delay)
-	if last := mem.Starts[len(mem.Starts)-1]; last.After(mem.LastExitTime) {
-		return 0 // already restarted since that exit
-	}
-	if at.After(now) {
-		return at.Sub(now)
-	}
-	return 0
-}
-
-// startLimitHit says why another start now would break the start limit, or "".
-func startLimitHit(mem *memory, now time.Time, u *v1.Unit) string {
-	sl := u.Spec.Restart.StartLimit
-	if sl == nil || sl.Burst <= 0 || sl.Interval == nil || sl.Interval.Duration <= 0 {
-		return ""
-	}
-	n := 0
-	for _, t := range mem.Starts {
-		if now.Sub(t) < sl.Interval.Duration {
-			n++
-		}
-	}
-	if n >= sl.Burst {
-		return fmt.Sprintf("start request repeated too quickly: %d starts within %s (startLimit.burst %d)", n, sl.Interval.Duration, sl.Burst)
-	}
-	return ""
-}
-
-// noteStart records a start attempt and moves the delay for the next one.
-func noteStart(mem *memory, now time.Time, u *v1.Unit, restart bool) {
-	cutoff := now.Add(-time.Hour)
-	kept := mem.Starts[:0]
-	for _, t := range mem.Starts {
-		if t.After(cutoff) {
-			kept = append(kept, t)
-		}
-	}
-	mem.Starts = append(kept, now)
-	mem.KilledSick = false
-	if restart {
-		mem.Restarts++
-		if mem.Delay == 0 {
-			mem.Delay = u.Spec.Restart.Delay.Duration
-		} else {
-			mem.Delay = min(mem.Delay*2, u.Spec.Restart.MaxDelay.Duration)
-		}
+	switch {
+	case p.waitsForDeps():
+	case p.backsOff(fmt.Sprintf("exited with code %d; ", code)):
+	case p.startLimitHit():
+	default:
+		p.out.Actions = append(p.out.Actions, action{kind: actStart, id: cur.ID, cause: causeExited, exitCode: code})
 	}
 }
 
-func roundUp(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
+// noteExit remembers an exit the first time it is seen.
+func (p *planner) noteExit() {
+	mem, cur := &p.out.Mem, p.cur
+	if cur.FinishedAt.IsZero() || cur.FinishedAt.Equal(mem.SeenExit) {
+		return
 	}
-	return d.Round(100 * time.Millisecond)
+	code := cur.ExitCode
+	mem.SeenExit = cur.FinishedAt
+	mem.LastExitCode, mem.LastExitTime = &code, cur.FinishedAt
+	if !cur.StartedAt.IsZero() && cur.FinishedAt.Sub(cur.StartedAt) >= ResetBackoffAfter {
+		mem.Delay = 0
+	}
+	p.act(actNoteExit, cur.ID, causeNone)
+}
+
+// restarts reports whether the restart policy starts the exited container
+// again.
+func (p *planner) restarts() bool {
+	switch p.u.Spec.Restart.Policy {
+	case v1.RestartAlways:
+		return true
+	case v1.RestartOnFailure:
+		// Failing the health check is a failure, whatever the exit code.
+		return p.cur.ExitCode != 0 || p.cur.OOMKilled || p.out.Mem.KilledSick
+	}
+	return false
+}
+
+// waitsForDeps reports WAITING when the dependencies do not allow a start.
+func (p *planner) waitsForDeps() bool {
+	if p.in.Deps.Wait == "" {
+		return false
+	}
+	p.show(v1.StateWaiting, p.in.Deps.Wait)
+	return true
+}
+
+// backsOff reports EXITED, with the time left after what the message
+// starts with, while the restart delay after the last exit is not over.
+func (p *planner) backsOff(msg string) bool {
+	wait := nextStart(&p.out.Mem, p.in.Now)
+	if wait <= 0 {
+		return false
+	}
+	p.show(v1.StateExited, fmt.Sprintf("%srestarting in %s (back-off)", msg, roundUp(wait)))
+	p.out.RequeueAfter, p.out.BackOff = wait, true
+	return true
+}
+
+// startLimitHit fails the instance when another start now would break its
+// start limit.
+func (p *planner) startLimitHit() bool {
+	reason := startLimitHit(&p.out.Mem, p.in.Now, p.u)
+	if reason == "" {
+		return false
+	}
+	mem := &p.out.Mem
+	mem.Failed, mem.FailedGen = reason, p.u.Metadata.Generation
+	p.show(v1.StateFailed, reason)
+	return true
 }

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func kinds(acts []action) string {
 	var s []string
 	for _, a := range acts {
 		k := [...]string{"remove", "stop", "create", "start", "note-exit", "kill", "restart", "dep-stop"}[a.kind]
-		if a.restart {
+		if a.crash() {
 			k = "crash-" + k
 		}
 		s = append(s, k+":"+a.id)
@@ -68,7 +69,10 @@ func TestPlan(t *testing.T) {
 		wantMsg     string
 		wantRequeue time.Duration
 		wantDelete  bool
-		check       func(t *testing.T, out planOutput)
+		wantBackOff bool
+		// wantCauses, when set, are the causes of the actions.
+		wantCauses []cause
+		check      func(t *testing.T, out planOutput)
 	}{
 		{name: "new unit is created",
 			in:          planInput{Unit: u, Placed: true, Now: t0},
@@ -78,23 +82,23 @@ func TestPlan(t *testing.T) {
 			wantState: v1.StateRunning},
 		{name: "deleted unit: containers removed, status deleted",
 			in:          planInput{Unit: nil, Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}, Now: t0},
-			wantActions: "remove:a", wantDelete: true},
+			wantActions: "remove:a", wantDelete: true, wantCauses: []cause{causeDeleted}},
 		{name: "unit placed elsewhere is removed from this host",
 			in:          planInput{Unit: u, Placed: false, Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}, Now: t0},
-			wantActions: "remove:a", wantDelete: true},
+			wantActions: "remove:a", wantDelete: true, wantCauses: []cause{causeNotPlaced}},
 		{name: "orphan with nothing stored",
 			in:          planInput{Unit: nil, Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, nil)}, Now: t0},
 			wantActions: "remove:a", wantDelete: true},
 		{name: "template changed: old removed, new created",
 			in:          planInput{Unit: changed, Placed: true, Containers: []runtime.Container{ctr(u, "old", runtime.StateRunning, nil)}, Now: t0},
-			wantActions: "remove:old,create:"},
+			wantActions: "remove:old,create:", wantCauses: []cause{causeTemplateChanged, causeNone}},
 		{name: "duplicate containers: extras removed",
 			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{
 				ctr(u, "a", runtime.StateRunning, nil), ctr(u, "b", runtime.StateRunning, nil)}},
-			wantActions: "remove:b", wantState: v1.StateRunning},
+			wantActions: "remove:b", wantState: v1.StateRunning, wantCauses: []cause{causeDuplicate}},
 		{name: "goal stop stops a running container and keeps it",
 			in:          planInput{Unit: stopped, Placed: true, Containers: []runtime.Container{ctr(stopped, "a", runtime.StateRunning, nil)}, Now: t0},
-			wantActions: "stop:a", wantState: v1.StateStopped},
+			wantActions: "stop:a", wantState: v1.StateStopped, wantCauses: []cause{causeGoalStop}},
 		{name: "goal stop with the container already stopped does nothing",
 			in:        planInput{Unit: stopped, Placed: true, Containers: []runtime.Container{ctr(stopped, "a", runtime.StateExited, nil)}, Now: t0},
 			wantState: v1.StateStopped},
@@ -103,11 +107,15 @@ func TestPlan(t *testing.T) {
 			wantState: v1.StateStopped},
 		{name: "created but never started is started",
 			in:          planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Containers: []runtime.Container{ctr(u, "a", runtime.StateCreated, nil)}, Now: t0},
-			wantActions: "start:a"},
+			wantActions: "start:a", wantCauses: []cause{causeNotStarted}},
+		{name: "created but never started waits for its dependencies",
+			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Containers: []runtime.Container{ctr(u, "a", runtime.StateCreated, nil)}, Now: t0,
+				Deps: depVerdict{Wait: "waiting for db"}},
+			wantState: v1.StateWaiting, wantMsg: "waiting for db"},
 		{name: "first exit: noted, then waits the restart delay",
 			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}}, Now: t0,
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(137, t0.Add(-5*time.Second), t0))}},
-			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 137; restarting in 1s (back-off)", wantRequeue: time.Second,
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 137; restarting in 1s (back-off)", wantRequeue: time.Second, wantBackOff: true,
 			check: func(t *testing.T, out planOutput) {
 				if out.Mem.LastExitCode == nil || *out.Mem.LastExitCode != 137 || !out.Mem.LastExitTime.Equal(t0) {
 					t.Errorf("exit not remembered: %+v", out.Mem)
@@ -117,17 +125,27 @@ func TestPlan(t *testing.T) {
 			in: planInput{Unit: u, Placed: true, Now: t0.Add(time.Second),
 				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-5*time.Second), t0))}},
+			wantActions: "crash-start:a", wantCauses: []cause{causeExited},
+			check: func(t *testing.T, out planOutput) {
+				if why := out.Actions[0].why(); why != "exited with code 1" {
+					t.Errorf("why = %q", why)
+				}
+			}},
+		{name: "dead container: restarted like an exited one",
+			in: planInput{Unit: u, Placed: true, Now: t0.Add(time.Second),
+				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
+				Containers: []runtime.Container{ctr(u, "a", runtime.StateDead, exited(1, t0.Add(-5*time.Second), t0))}},
 			wantActions: "crash-start:a"},
 		{name: "the same exit is noted once",
 			in: planInput{Unit: u, Placed: true, Now: t0.Add(300 * time.Millisecond),
 				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-5 * time.Second)}, Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-5*time.Second), t0))}},
-			wantState: v1.StateExited, wantRequeue: 700 * time.Millisecond},
+			wantState: v1.StateExited, wantRequeue: 700 * time.Millisecond, wantBackOff: true},
 		{name: "a long run resets the delay",
 			in: planInput{Unit: u, Placed: true, Now: t0,
 				Mem:        memory{Hash: hash, Starts: []time.Time{t0.Add(-2 * time.Hour)}, Delay: 4 * time.Minute},
 				Containers: []runtime.Container{ctr(u, "a", runtime.StateExited, exited(1, t0.Add(-2*time.Hour), t0))}},
-			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second, wantBackOff: true},
 		{name: "policy never: stays exited",
 			in:          planInput{Unit: never, Placed: true, Now: t0, Containers: []runtime.Container{ctr(never, "a", runtime.StateExited, exited(1, t0.Add(-time.Second), t0))}},
 			wantActions: "note-exit:a", wantState: v1.StateExited, wantMsg: "exited with code 1; restart policy never"},
@@ -137,7 +155,7 @@ func TestPlan(t *testing.T) {
 		{name: "on-failure after exit 3: restarts after the delay",
 			in: planInput{Unit: onFailure, Placed: true, Now: t0, Mem: memory{Hash: v1.TemplateHash(&onFailure.Spec.Container), Starts: []time.Time{t0.Add(-time.Second)}},
 				Containers: []runtime.Container{ctr(onFailure, "a", runtime.StateExited, exited(3, t0.Add(-time.Second), t0))}},
-			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second},
+			wantActions: "note-exit:a", wantState: v1.StateExited, wantRequeue: time.Second, wantBackOff: true},
 		{name: "start limit: FAILED",
 			in: planInput{Unit: limit, Placed: true, Now: t0.Add(10 * time.Second),
 				Mem: memory{Hash: v1.TemplateHash(&limit.Spec.Container), Delay: time.Second, SeenExit: t0, LastExitTime: t0, LastExitCode: &code1,
@@ -155,6 +173,9 @@ func TestPlan(t *testing.T) {
 		{name: "container removed by hand is created again",
 			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-time.Hour)}}},
 			wantActions: "create:"},
+		{name: "container removed by hand within its restart delay: waits it out",
+			in:        planInput{Unit: u, Placed: true, Now: t0.Add(400 * time.Millisecond), Mem: memory{Hash: hash, Starts: []time.Time{t0.Add(-time.Minute)}, Delay: time.Second, LastExitTime: t0}},
+			wantState: v1.StateExited, wantMsg: "restarting in 600ms (back-off)", wantRequeue: 600 * time.Millisecond, wantBackOff: true},
 		{name: "paused container: looked at again",
 			in:        planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{ctr(u, "a", runtime.StatePaused, nil)}},
 			wantState: v1.StateUnknown, wantMsg: "container is paused", wantRequeue: time.Second},
@@ -168,7 +189,7 @@ func TestPlan(t *testing.T) {
 			}},
 		{name: "refused by the policy: a container made before is removed",
 			in:          planInput{Unit: u, Placed: true, Now: t0, Mem: memory{Hash: hash}, Refused: "refused", Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}},
-			wantActions: "remove:a", wantState: v1.StateFailed, wantMsg: "refused"},
+			wantActions: "remove:a", wantState: v1.StateFailed, wantMsg: "refused", wantCauses: []cause{causeRefused}},
 		{name: "refused, goal stop: stopped as usual",
 			in:          planInput{Unit: stopped, Placed: true, Now: t0, Mem: memory{Hash: hash}, Refused: "refused", Containers: []runtime.Container{ctr(u, "a", runtime.StateRunning, nil)}},
 			wantActions: "stop:a", wantState: v1.StateStopped},
@@ -190,6 +211,18 @@ func TestPlan(t *testing.T) {
 			}
 			if out.DeleteStatus != tt.wantDelete {
 				t.Errorf("delete status = %v", out.DeleteStatus)
+			}
+			if out.BackOff != tt.wantBackOff {
+				t.Errorf("back-off = %v, want %v", out.BackOff, tt.wantBackOff)
+			}
+			if tt.wantCauses != nil {
+				var got []cause
+				for _, a := range out.Actions {
+					got = append(got, a.cause)
+				}
+				if !slices.Equal(got, tt.wantCauses) {
+					t.Errorf("causes = %v, want %v", got, tt.wantCauses)
+				}
 			}
 			if tt.check != nil {
 				tt.check(t, out)
