@@ -54,6 +54,9 @@ type ContainerTemplate struct {
 	// SecurityContext asks for privileges beyond the engine's defaults;
 	// each host grants them only as its controller's flags allow.
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+	// DNS is the container's resolver configuration (see DNSConfig);
+	// without it the container resolves through its host's controller.
+	DNS *DNSConfig `json:"dns,omitempty"`
 }
 
 // EnvVar is one environment variable of the container: Value, or the

@@ -529,6 +529,7 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 	if strings.HasPrefix(t.NetworkMode, "container:") && len(t.Ports) > 0 {
 		e.add(p+".ports", "cannot publish ports with networkMode %s", t.NetworkMode)
 	}
+	validateDNS(e, p+".dns", t.DNS, t.NetworkMode)
 	if c, err := t.Resources.CPUs.Value(); err != nil {
 		e.add(p+".resources.cpus", "%v", err)
 	} else if c < 0 {
