@@ -55,6 +55,11 @@ type Options struct {
 	// Drain, when set, takes a container's endpoints out of discovery; it
 	// is called gracePeriod before a running container is stopped.
 	Drain func(ctx context.Context, containerID string) error
+	// Resolver, when set, is what containers resolve names with unless
+	// their template says otherwise (see containerDNS); it is asked at
+	// every create, and an error fails the create, which is retried.
+	// Unset: the engine's default resolver.
+	Resolver func(ctx context.Context) (Resolver, error)
 }
 
 // Controller reconciles the Units of one host.

@@ -88,6 +88,9 @@ func (r *run) create(ctx context.Context) error {
 		spec.Network = v1.NetworkName
 		spec.Aliases = []string{u.Metadata.Name}
 	}
+	if err := c.setDNS(ctx, t, &spec); err != nil {
+		return err
+	}
 	spec.Env = append(spec.Env, "BERTH_HOST="+c.o.Host)
 	if r.w.kind == v1.KindJob {
 		spec.Env = append(spec.Env, "BERTH_JOB="+u.Metadata.Name, "BERTH_JOB_VERSION="+r.w.version)
