@@ -27,7 +27,32 @@
 //
 // It also runs the endpoints' health checks (http, tcp, exec inside the
 // container, ttl, and the container's own Docker health status) and
-// writes their results into the endpoints.
+// writes their results into the endpoints. http, tcp and exec checks are
+// probed by internal/probe with Consul's rules (HTTP 2xx passing, 429
+// warning; exit code 0 passing, 1 warning; anything else critical; output
+// capped at 4 KiB), on Consul's thresholds (SuccessBeforePassing,
+// FailuresBeforeCritical, DeregisterCriticalAfter).
+//
+// # Where things are
+//
+//   - registrator.go: Options, New and Run: the loop (one key, "sync"),
+//     its sources (the Service, Unit and Job caches, the engine's events,
+//     a resync ticker), and the order of shutdown: the sources and the
+//     loop stop, then the checks' runners, then the lease is revoked.
+//   - reconcile.go: one rebuild, desired → diff → write: input reads the
+//     world, desired (desired.go, conventions.go) builds the endpoints
+//     without I/O, withResults adds the checks' verdicts, diff (diff.go,
+//     pure) says what to put and delete, write does it on the lease
+//     (writer.go, which owns the lease and what was written on it).
+//   - checks.go: a runner per check, started, replaced when its
+//     definition changes, stopped when it goes; runner.go: one check's
+//     schedule, thresholds and TTL; floors.go: berth's minimum durations.
+//   - agent.go: the Consul-compatible agent API (catalog.Agent);
+//     registrations.go keeps its registrations in --data-dir;
+//     scriptchecks.go decides where a script check registered through it
+//     may run.
+//   - events.go: the events recorded about the objects endpoints belong
+//     to.
 //
 // # Which container a command runs in
 //

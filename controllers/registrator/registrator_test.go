@@ -268,3 +268,40 @@ func TestBuiltOnceLocalShowsTheAgentsRegistrations(t *testing.T) {
 		t.Errorf("Local once built: %v, want %s", ids, want)
 	}
 }
+
+// Agent calls may come while Run starts (the Consul routes are served
+// before the registrator runs): the checks they register start runners
+// from the HTTP server's goroutines, on the context Run set. A check
+// registered then runs, and its endpoint goes with the registrator. Under
+// -race this fails if Run sets that context without the lock.
+func TestAgentCallsWhileRunStarts(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	rt := fake.New()
+	r := New(Options{Store: s, Runtime: rt, Host: "h1", Address: "127.0.0.1", TTL: 2 * time.Second, Resync: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	// What an agent call does once its registration is rebuilt; called
+	// here directly, as the etcd client's own locks would otherwise order
+	// it after Run's start for the race detector.
+	r.withResults([]catalog.Endpoint{{ID: "direct", Service: "direct", Checks: []catalog.Check{{ID: "direct-ttl", Type: catalog.CheckTTL, TTL: time.Minute}}}})
+	err := r.Register(context.Background(), catalog.Endpoint{ID: "early", Service: "early", Port: 1,
+		Checks: []catalog.Check{{ID: "early-ttl", Type: catalog.CheckTTL, TTL: time.Minute, Status: v1.CheckCritical}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UpdateTTL(context.Background(), "early-ttl", v1.CheckPassing, "up"); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if _, err := s.Get(context.Background(), store.CatalogKey("h1", "early", "early")); err == nil {
+		t.Error("the endpoint outlived its registrator")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.runners) != 0 {
+		t.Errorf("%d check runners outlived Run", len(r.runners))
+	}
+}

@@ -116,7 +116,7 @@ func (p *Checker) Do(ctx context.Context, c Check) Result {
 	default:
 		r = Result{v1.CheckCritical, fmt.Sprintf("unknown check type %q", c.Type)}
 	}
-	r.Output = truncate(r.Output)
+	r.Output = Truncate(r.Output)
 	return r
 }
 
@@ -195,8 +195,9 @@ func (p *Checker) exec(ctx context.Context, c Check) Result {
 	return Result{v1.CheckCritical, fmt.Sprintf("exit code %d: %s", res.ExitCode, out)}
 }
 
-// truncate cuts s to MaxOutput bytes.
-func truncate(s string) string {
+// Truncate cuts s to MaxOutput bytes, as Do cuts an output: for what a
+// check is told rather than finds (a TTL check's update).
+func Truncate(s string) string {
 	if len(s) > MaxOutput {
 		return s[:MaxOutput]
 	}
