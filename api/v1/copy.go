@@ -74,6 +74,8 @@ func KindOf(o Object) string {
 		return KindHost
 	case *GitSource:
 		return KindGitSource
+	case *Timer:
+		return KindTimer
 	}
 	return ""
 }
@@ -89,6 +91,8 @@ func New(kind string) Object {
 		return &Service{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindService}}
 	case KindGitSource:
 		return &GitSource{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindGitSource}}
+	case KindTimer:
+		return &Timer{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindTimer}}
 	case KindHost:
 		return &Host{TypeMeta: TypeMeta{APIVersion: APIVersion, Kind: KindHost}}
 	}
@@ -96,4 +100,4 @@ func New(kind string) Object {
 }
 
 // AppliableKinds are the kinds a user may apply, in the order they are listed.
-var AppliableKinds = []string{KindUnit, KindJob, KindService, KindGitSource}
+var AppliableKinds = []string{KindUnit, KindJob, KindService, KindGitSource, KindTimer}

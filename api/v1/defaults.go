@@ -90,6 +90,8 @@ func Default(o Object) {
 		}
 		setDuration(&s.Interval, DefaultGitInterval)
 		setDuration(&s.Timeout, DefaultGitTimeout)
+	case *Timer:
+		defaultTimer(v)
 	case *Service:
 		for i := range v.Spec.Checks {
 			c := &v.Spec.Checks[i]

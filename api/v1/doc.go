@@ -1,4 +1,4 @@
-// Package v1 is berth's object model: the Unit, Job, Service, GitSource and Host kinds
+// Package v1 is berth's object model: the Unit, Job, Service, GitSource, Timer and Host kinds
 // of apiVersion berth.dev/v1, their defaults, their validation and the strict
 // decoding of YAML or JSON manifests.
 //

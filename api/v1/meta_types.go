@@ -18,6 +18,7 @@ const (
 	KindService   = "Service"
 	KindHost      = "Host"
 	KindGitSource = "GitSource"
+	KindTimer     = "Timer"
 )
 
 // TypeMeta names the schema of an object.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // FieldError is one problem with one field of an object.
@@ -133,6 +134,8 @@ func Validate(o Object) []FieldError {
 		validateService(&e, v)
 	case *GitSource:
 		validateGitSource(&e, v)
+	case *Timer:
+		validateTimer(&e, v, time.Now())
 	case *Host:
 		if msg := ValidNewHostName(meta.Name); msg != "" {
 			e = e[:0]

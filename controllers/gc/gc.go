@@ -76,7 +76,7 @@ func (c *Collector) Collect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	objects := map[string]bool{} // "unit/name"
-	for _, kind := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindGitSource} {
+	for _, kind := range v1.AppliableKinds {
 		keys, err := c.s.ListKeys(ctx, store.ObjectPrefix(kind))
 		if err != nil {
 			return err
@@ -167,8 +167,8 @@ func (c *Collector) Collect(ctx context.Context) error {
 			case !ok:
 			case gone[host]:
 				del(k, store.AliveKey(host), "host "+host+" gone")
-			case !objects[kind+"/"+name]:
-				del(k, store.ObjectKey(kind, name), "object "+kind+"/"+name+" deleted")
+			case !objects[kind+"/"+ownerName(name)]:
+				del(k, store.ObjectKey(kind, ownerName(name)), "object "+kind+"/"+ownerName(name)+" deleted")
 			}
 		}
 	}
@@ -193,6 +193,13 @@ func (c *Collector) Collect(ctx context.Context) error {
 		c.o.Log.Info("etcd's roles do not let this controller remove other hosts' keys; they stay until a controller with the berth-gc role leads", "keys", denied)
 	}
 	return nil
+}
+
+// ownerName is the object a status or history belongs to: a Timer's run
+// reports under <timer>/<run>, owned by the Timer.
+func ownerName(name string) string {
+	owner, _, _ := strings.Cut(name, "/")
+	return owner
 }
 
 // CollectHost removes host's own statuses and history of objects that no

@@ -21,7 +21,12 @@ func TestCollect(t *testing.T) {
 	u.Metadata.Name = "kept"
 	u.Spec.Container.Image = "x"
 	v1.Default(u)
-	if _, err := store.Apply(ctx, s, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+	tm := v1.New(v1.KindTimer).(*v1.Timer)
+	tm.Metadata.Name = "nightly"
+	tm.Spec.Schedule = "daily"
+	tm.Spec.Container.Image = "x"
+	v1.Default(tm)
+	if _, err := store.Apply(ctx, s, []v1.Object{u, tm}, store.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	put := func(key string, v any) {
@@ -41,6 +46,11 @@ func TestCollect(t *testing.T) {
 	put(store.HistoryPrefix(v1.KindJob, "gone", "live")+"1", v1.HistoryEntry{})
 	put(store.EventPrefix(v1.KindUnit, "deleted")+"1", v1.Event{})
 	put(store.EventPrefix(v1.KindUnit, "kept")+"1", v1.Event{})
+	// A Timer's runs: bindings/timer/<timer>/<run>, status/<host>/timer/<timer>/<run>.
+	put(store.BindingKey(v1.KindTimer, v1.TimerRunName("nightly", 1)), v1.TimerRunBinding{})
+	put(store.StatusKey(v1.KindTimer, v1.TimerRunName("nightly", 1), "live"), v1.InstanceStatus{Host: "live"})
+	put(store.BindingKey(v1.KindTimer, v1.TimerRunName("deleted", 1)), v1.TimerRunBinding{})
+	put(store.StatusKey(v1.KindTimer, v1.TimerRunName("deleted", 1), "live"), v1.InstanceStatus{Host: "live"})
 
 	if err := New(s, Options{HostGCAfter: 30 * time.Minute}).Collect(ctx); err != nil {
 		t.Fatal(err)
@@ -55,6 +65,10 @@ func TestCollect(t *testing.T) {
 		store.HistoryPrefix(v1.KindJob, "gone", "live") + "1": false,
 		store.EventPrefix(v1.KindUnit, "deleted") + "1":       false,
 		store.EventPrefix(v1.KindUnit, "kept") + "1":          true,
+		store.BindingKey(v1.KindTimer, "nightly/1"):           true,
+		store.StatusKey(v1.KindTimer, "nightly/1", "live"):    true,
+		store.BindingKey(v1.KindTimer, "deleted/1"):           false,
+		store.StatusKey(v1.KindTimer, "deleted/1", "live"):    false,
 	} {
 		_, err := s.Get(ctx, key)
 		if got := !errors.Is(err, store.ErrNotFound); got != want {

@@ -291,7 +291,7 @@ func appliable(kind string) bool {
 
 // v1Kind returns the v1 kind of a kind given in any case, or "".
 func v1Kind(kind string) string {
-	for _, k := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindGitSource, v1.KindHost} {
+	for _, k := range []string{v1.KindUnit, v1.KindJob, v1.KindService, v1.KindGitSource, v1.KindTimer, v1.KindHost} {
 		if strings.EqualFold(k, kind) {
 			return k
 		}
