@@ -33,17 +33,8 @@ func unitYAML(name, image string) string {
 	return "apiVersion: berth.dev/v1\nkind: Unit\nmetadata:\n  name: " + name + "\nspec:\n  container:\n    image: " + image + "\n"
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually waits for a condition to hold.
+var eventually = testenv.Eventually[func() bool]
 
 // requireGit skips the test when git is not installed (fails under CI).
 func requireGit(t *testing.T) {

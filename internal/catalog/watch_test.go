@@ -32,25 +32,8 @@ func startWatched(t *testing.T, s *store.Store) *catalog.Watched {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	eventually(t, "the catalog view has listed etcd", func() (bool, string) { return w.Synced(), "not synced" })
+	testenv.Eventually(t, 10*time.Second, "the catalog view has listed etcd", func() (bool, string) { return w.Synced(), "not synced" })
 	return w
-}
-
-// eventually polls cond until it holds, failing the test with cond's last
-// description after 10 seconds.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s: %s", what, last)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // putValue writes v under a catalog key, as a host's registrator does.
@@ -191,7 +174,7 @@ func TestSameServiceIDOnTwoHosts(t *testing.T) {
 	putValue(t, s, keyA, agentWeb("host-a", "10.0.0.1"))
 	w := startWatched(t, s)
 	putValue(t, s, keyB, agentWeb("host-b", "10.0.0.2"))
-	eventually(t, "both hosts' web in the catalog", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "both hosts' web in the catalog", func() (bool, string) {
 		eps, _ := w.Endpoints("web")
 		return len(eps) == 2, fmt.Sprintf("%d endpoints", len(eps))
 	})
@@ -213,7 +196,7 @@ func TestSameServiceIDOnTwoHosts(t *testing.T) {
 	if _, err := s.Delete(context.Background(), keyA); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "host-a's web gone from the catalog", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "host-a's web gone from the catalog", func() (bool, string) {
 		eps, _ := w.Endpoints("web")
 		return len(eps) < 2, fmt.Sprintf("%d endpoints", len(eps))
 	})
@@ -239,7 +222,7 @@ func TestEndpointNamingAnotherHostIsIgnored(t *testing.T) {
 	// host-a registers web, and then overwrites it as host-b's.
 	putValue(t, s, store.CatalogKey("host-a", "web", "web"), agentWeb("host-a", "10.0.0.1"))
 	putValue(t, s, store.CatalogKey("host-a", "db", "db"), catalog.Endpoint{ID: "db", Service: "db", Host: "host-a", Address: "10.0.0.1", Port: 5432})
-	eventually(t, "host-a's web and db in the catalog", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "host-a's web and db in the catalog", func() (bool, string) {
 		web, _ := w.Endpoints("web")
 		db, _ := w.Endpoints("db")
 		return len(web) > 0 && len(db) > 0, fmt.Sprintf("web %v, db %v", hostsOf(web), hostsOf(db))
@@ -250,7 +233,7 @@ func TestEndpointNamingAnotherHostIsIgnored(t *testing.T) {
 	// The catalog applies changes in order: once db's change is seen, so
 	// is web's.
 	putValue(t, s, store.CatalogKey("host-a", "db", "db"), catalog.Endpoint{ID: "db", Service: "db", Host: "host-a", Address: "10.0.0.1", Port: 5433})
-	eventually(t, "db's new port in the catalog", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "db's new port in the catalog", func() (bool, string) {
 		db, _ := w.Endpoints("db")
 		return len(db) == 1 && db[0].Port == 5433, fmt.Sprintf("%+v", db)
 	})

@@ -71,21 +71,8 @@ func get(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s; last: %s", what, timeout, last)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually waits for conditions that say what they saw.
+var eventually = testenv.Eventually[func() (bool, string)]
 
 func readHost(t *testing.T, s *store.Store, name string) *v1.Host {
 	t.Helper()

@@ -1,7 +1,6 @@
 package events_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -220,7 +219,7 @@ func TestEventWithoutEtcdReturnsQuickly(t *testing.T) {
 	stop := func() { closeOnce.Do(func() { e.Close() }) }
 	defer stop()
 	s := testenv.NewStore(t, store.Config{Endpoints: e.Endpoints()})
-	var logs syncBuffer
+	var logs testenv.Buffer
 	r := events.NewRecorder(s, "host-a", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 	r.Event(ctx, "Unit", "todo", v1.EventNormal, "Started", "started")
@@ -255,21 +254,4 @@ func TestEventWithoutEtcdReturnsQuickly(t *testing.T) {
 	}
 	var nilRecorder *events.Recorder
 	nilRecorder.Event(ctx, "Unit", "todo", v1.EventNormal, "Nothing", "a nil Recorder records nothing")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

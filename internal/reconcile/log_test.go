@@ -1,36 +1,18 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"berth.dev/berth/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the workers' concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A key whose reconcile keeps failing is retried with backoff, not in a
 // tight loop, and each failure is one log line, written by the loop: over a
@@ -38,7 +20,7 @@ func (s *syncBuffer) String() string {
 func TestFailingReconcileLogsOncePerAttemptWithBackoff(t *testing.T) {
 	t.Parallel()
 	var attempts atomic.Int64
-	var buf syncBuffer
+	var buf testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)

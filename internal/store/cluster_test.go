@@ -33,7 +33,7 @@ func TestCluster(t *testing.T) {
 	cacheDone := make(chan error, 1)
 	go func() { cacheDone <- cache.Run(wctx) }()
 	defer func() { cancel(); <-cacheDone }()
-	eventually(t, "cache sync", cache.HasSynced)
+	testenv.Eventually(t, 10*time.Second, "cache sync", cache.HasSynced)
 	if _, err := s.Put(ctx, p+"before", []byte("1"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("watch saw %d of 6 events after a member stopped", seen)
 		}
 	}
-	eventually(t, "cache to see every key", func() bool { return len(cache.List()) == 6 })
+	testenv.Eventually(t, 10*time.Second, "cache to see every key", func() bool { return len(cache.List()) == 6 })
 
 	runConformance(t, backend{
 		newStore: func(t *testing.T) *store.Store { return testenv.NewStore(t, cfg) },

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
 )
 
 // backend is an etcd the conformance suite runs against.
@@ -31,18 +32,6 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it holds or 10s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // runConformance runs every behaviour of the store against b.
@@ -417,7 +406,7 @@ func testElection(t *testing.T, b backend) {
 	defer cancel1()
 	defer cancel2()
 
-	eventually(t, "a leader", func() bool { return e1.IsLeader() || e2.IsLeader() })
+	testenv.Eventually(t, 10*time.Second, "a leader", func() bool { return e1.IsLeader() || e2.IsLeader() })
 	first, second, cancelFirst, doneFirst, nameFirst, nameSecond := e1, e2, cancel1, done1, "one", "two"
 	if e2.IsLeader() {
 		first, second, cancelFirst, doneFirst, nameFirst, nameSecond = e2, e1, cancel2, done2, "two", "one"
@@ -435,7 +424,7 @@ func testElection(t *testing.T, b backend) {
 	if err := <-doneFirst; err != nil {
 		t.Fatalf("Run after its ctx ended: %v", err)
 	}
-	eventually(t, "the other to take over", second.IsLeader)
+	testenv.Eventually(t, 10*time.Second, "the other to take over", second.IsLeader)
 	t.Logf("takeover after the leader stopped: %v", time.Since(start))
 	if id, err := second.Leader(ctx); err != nil || id != nameSecond {
 		t.Fatalf("Leader() = %q, %v; want %q", id, err, nameSecond)
@@ -452,7 +441,7 @@ func testElection(t *testing.T, b backend) {
 	defer cancel3()
 	start = time.Now()
 	storeSecond.Close()
-	eventually(t, "a candidate to take over from a closed store", e3.IsLeader)
+	testenv.Eventually(t, 10*time.Second, "a candidate to take over from a closed store", e3.IsLeader)
 	t.Logf("takeover after the leader's store closed: %v", time.Since(start))
 	if err := <-doneSecond; err == nil {
 		t.Error("Run on a closed store returned nil, want an error")
@@ -515,7 +504,7 @@ func testCache(t *testing.T, b backend) {
 	go func() { done <- c.Run(rctx) }()
 	defer func() { cancel(); <-done }()
 
-	eventually(t, "sync", c.HasSynced)
+	testenv.Eventually(t, 10*time.Second, "sync", c.HasSynced)
 	if kv, ok := c.Get(p + "a"); !ok || string(kv.Value) != "1" {
 		t.Fatalf("cache Get(a) = %+v, %v", kv, ok)
 	}
@@ -530,7 +519,7 @@ func testCache(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	close(release)
-	eventually(t, "relist after compaction", func() bool {
+	testenv.Eventually(t, 10*time.Second, "relist after compaction", func() bool {
 		_, okA := c.Get(p + "a")
 		kv, okB := c.Get(p + "b")
 		_, okC := c.Get(p + "c")
@@ -545,7 +534,7 @@ func testCache(t *testing.T, b backend) {
 
 	// The watch after the relist delivers changes.
 	rev, _ = s.Put(ctx, p+"d", []byte("1"), 0)
-	eventually(t, "watched put", func() bool { _, ok := c.Get(p + "d"); return ok && count("d") == 1 })
+	testenv.Eventually(t, 10*time.Second, "watched put", func() bool { _, ok := c.Get(p + "d"); return ok && count("d") == 1 })
 	if c.Revision() < rev {
 		t.Errorf("cache revision %d < %d", c.Revision(), rev)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -130,5 +131,38 @@ func TestEtcdProcessRestart(t *testing.T) {
 	}
 	if p.Tail() == "" {
 		t.Error("no stderr tail")
+	}
+}
+
+func TestEventually(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	testenv.Eventually(t, 10*time.Second, "the third call", func() (bool, string) {
+		calls++
+		return calls == 3, strconv.Itoa(calls)
+	})
+	if calls != 3 {
+		t.Fatalf("cond called %d times after it held, want 3", calls)
+	}
+
+	r := &recorder{TB: t}
+	testenv.Eventually(r, 30*time.Millisecond, "never", func() (bool, string) { return false, "no" })
+	if !r.failed {
+		t.Fatal("Eventually of a condition that never holds did not fail")
+	}
+}
+
+func TestEventuallyConditions(t *testing.T) {
+	t.Parallel()
+	n := 0
+	testenv.Eventually(t, 10*time.Second, "a bool", func() bool { n++; return n == 2 })
+	testenv.Eventually(t, 10*time.Second, "an error", func() error {
+		if n++; n < 4 {
+			return fmt.Errorf("n is %d", n)
+		}
+		return nil
+	})
+	if n != 4 {
+		t.Fatalf("n = %d after both conditions held, want 4", n)
 	}
 }

@@ -196,20 +196,8 @@ func httpGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s; last: %s", what, timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// eventually waits for conditions that say what they saw.
+var eventually = testenv.Eventually[func() (bool, string)]
 
 // repoFile returns the path of a file of the repository.
 func repoFile(t *testing.T, rel string) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/testenv"
 )
 
 // TestLabel marks every container and network the suite creates; its value
@@ -209,7 +210,7 @@ func (e *env) logs(id string, opts runtime.LogOptions) string {
 func (e *env) waitLogs(id, want string) string {
 	e.t.Helper()
 	var out string
-	eventually(e.t, 30*time.Second, func() error {
+	testenv.Eventually(e.t, 30*time.Second, "logs of "+id, func() error {
 		out = e.logs(id, runtime.LogOptions{Tail: -1})
 		if !strings.Contains(out, want) {
 			return fmt.Errorf("logs of %s do not contain %q yet:\n%s", id, want, out)
@@ -217,22 +218,6 @@ func (e *env) waitLogs(id, want string) string {
 		return nil
 	})
 	return out
-}
-
-// eventually polls f until it returns nil or d passes.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func port(c runtime.Container, containerPort int, proto string) (runtime.PortBinding, bool) {

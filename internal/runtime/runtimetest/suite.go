@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/testenv"
 )
 
 // Run runs the conformance suite against the runtime h describes. Every
@@ -139,7 +140,7 @@ func testCreateStartInspect(e *env) {
 	}
 
 	url := fmt.Sprintf("http://127.0.0.1:%d/", httpPort.HostPort)
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "the published HTTP port", func() error {
 		body, err := httpGet(url)
 		if err != nil {
 			return err
@@ -149,7 +150,7 @@ func testCreateStartInspect(e *env) {
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "the published UDP port", func() error {
 		return udpEcho(fmt.Sprintf("127.0.0.1:%d", udpPort.HostPort), "ping-"+e.label)
 	})
 	if res := e.exec(id, "/testapp", "cat", "/data/hello.txt"); res.ExitCode != 0 || string(res.Output) != "hello from the host\n" {
@@ -583,7 +584,7 @@ func testNetwork(e *env) {
 		t.Errorf("server on %s has no IP address", net)
 	}
 	if e.h.Real {
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, "backend by name on "+net, func() error {
 			res := e.exec(cliID, "/testapp", "get", "http://backend:8080/")
 			if res.ExitCode != 0 || !strings.Contains(string(res.Output), "message=from-backend") {
 				return fmt.Errorf("GET http://backend:8080/ from %s = %d %q", cli.Name, res.ExitCode, res.Output)
@@ -644,7 +645,7 @@ func testNetworkGateway(e *env) {
 	cli.Network = net
 	cliID := e.run(cli)
 	url := "http://" + ln.Addr().String() + "/"
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, "the host from a container on "+net, func() error {
 		res := e.exec(cliID, "/testapp", "get", url)
 		if res.ExitCode != 0 || string(res.Output) != "from the host" {
 			return fmt.Errorf("GET %s from a container on %s = %d %q", url, net, res.ExitCode, res.Output)
