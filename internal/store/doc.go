@@ -62,9 +62,20 @@
 // Get returns ErrNotFound for a missing key. List returns a prefix sorted by key and the
 // revision of the read; Watch from that revision+1 sees every later change, in order.
 // When the revision was compacted the watch reports Compacted and ends: list again.
-// Cache does exactly that (an informer): list, watch, relist after a compaction or a
-// broken watch with backoff, and an onChange callback per changed key that should only
-// enqueue the key.
+// Typed does exactly that (an informer): list, watch, relist after a compaction or a
+// broken watch with backoff, and handlers (OnChange) called with each changed key, which
+// should only enqueue it. It decodes each value once, when its key changes, and keeps
+// the decoded values for every reader (sample-controller's lister):
+//
+//	jobs := store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: log, Events: rec})
+//	bindings := store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], store.CacheOptions{Log: log})
+//	e, ok := jobs.Get(store.ObjectKey(v1.KindJob, "web")) // e.Value is a defaulted *v1.Job
+//
+// A value that does not decode is logged (and recorded as an event on its object) once
+// per change and held with its error: Get tells "absent" from "unreadable", so that a
+// controller leaves an unreadable object alone instead of taking it for deleted; List
+// leaves it out. Cache is the same mirror of raw values. The loops of
+// internal/reconcile run caches as their sources.
 //
 // # Leases and leader election
 //
@@ -75,10 +86,11 @@
 //
 // # Errors and concurrency
 //
-// A Store, a Cache and an Election are safe for concurrent use. Every method takes a
+// A Store, a Typed cache, a Cache and an Election are safe for concurrent use. Every method takes a
 // context and returns when it ends. Errors are wrapped as "store: <operation> <key>:
 // <cause>"; test them with errors.Is against ErrNotFound, ErrConflict and
 // ErrUnavailable (etcd could not be reached: report not-ready and retry with backoff).
-// Nothing in this package logs; the embedded etcd's own error logs go to
-// EmbedConfig.Logger, or nowhere.
+// Nothing in this package logs but a Typed cache, of the values that do not decode
+// (CacheOptions.Log); the embedded etcd's own error logs go to EmbedConfig.Logger, or
+// nowhere.
 package store

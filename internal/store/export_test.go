@@ -11,10 +11,13 @@ import (
 func Compact(ctx context.Context, s *Store, rev int64) error { return s.compact(ctx, rev) }
 
 // SetCacheWatchHook makes c call f(fromRev) before each watch it opens.
-func SetCacheWatchHook(c *Cache, f func(fromRev int64)) { c.watchHook = f }
+func SetCacheWatchHook(c *Cache, f func(fromRev int64)) { c.t.watchHook = f }
+
+// SetTypedWatchHook makes c call f(fromRev) before each watch it opens.
+func SetTypedWatchHook[T any](c *Typed[T], f func(fromRev int64)) { c.watchHook = f }
 
 // CacheLists returns how many times c listed its prefix.
-func CacheLists(c *Cache) int64 { return c.lists.Load() }
+func CacheLists(c *Cache) int64 { return c.t.lists.Load() }
 
 // LocalURL is where this process dials an embedded etcd's listen URL.
 func LocalURL(u string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -32,60 +31,65 @@ func UpdateObjects(ctx context.Context, s *Store, kind string, change func(objs 
 	if !appliable(v1Kind(kind)) {
 		return nil, fmt.Errorf("store: update: kind %q is not stored by users", kind)
 	}
-	var err error
-	for attempt := 0; attempt < applyAttempts; attempt++ {
-		var kvs []KV
-		kvs, _, err = s.List(ctx, ObjectPrefix(kind))
+	var results []ApplyResult
+	err := retryOnConflict(func() error {
+		stored, objs, err := listForUpdate(ctx, s, kind)
 		if err != nil {
-			return nil, fmt.Errorf("store: update: %w", err)
+			return err
 		}
-		stored := make(map[string]KV, len(kvs))
-		objs := make([]v1.Object, 0, len(kvs))
-		for _, kv := range kvs {
-			o, derr := decodeObject(kind, kv)
-			if derr != nil {
-				return nil, fmt.Errorf("store: update: %w", derr)
-			}
-			stored[kv.Key] = kv
-			objs = append(objs, o)
-		}
-		if v1Kind(kind) == v1.KindJob {
-			if err = ReadJobRecords(ctx, s, stored); err != nil {
-				return nil, fmt.Errorf("store: update: %w", err)
-			}
-		}
-		changed, cerr := change(objs)
-		if cerr != nil {
-			return nil, cerr
+		changed, err := change(objs)
+		if err != nil {
+			return changeError{err}
 		}
 		for _, o := range changed {
 			if _, ok := stored[ObjectKey(kind, o.GetObjectMeta().Name)]; !ok {
-				return nil, fmt.Errorf("store: update: %s/%s: %w", lower(kind), o.GetObjectMeta().Name, ErrNotFound)
+				return fmt.Errorf("%s/%s: %w", lower(kind), o.GetObjectMeta().Name, ErrNotFound)
 			}
 		}
-		var results []ApplyResult
 		var ops []Op
-		results, ops, err = planApply(changed, stored, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("store: update: %w", err)
+		if results, ops, err = planApply(changed, stored, time.Now()); err != nil {
+			return err
 		}
-		if len(ops) == 0 {
-			return results, nil
-		}
-		var rev int64
-		rev, err = s.Txn(ctx, ops)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: update: %w", err)
-		}
-		for _, r := range results {
-			if r.Action != Unchanged {
-				r.Object.GetObjectMeta().ResourceVersion = strconv.FormatInt(rev, 10)
-			}
-		}
-		return results, nil
+		return commit(ctx, s, results, ops)
+	})
+	var cerr changeError
+	if errors.As(err, &cerr) {
+		return nil, cerr.err // change's own error, as it returned it
 	}
-	return nil, fmt.Errorf("store: update: still conflicting after %d attempts: %w", applyAttempts, err)
+	if err != nil {
+		return nil, fmt.Errorf("store: update: %w", err)
+	}
+	return results, nil
+}
+
+// changeError carries an error of UpdateObjects' change function out of
+// its retries unwrapped: it is never retried, even if it wraps
+// ErrConflict.
+type changeError struct{ err error }
+
+func (e changeError) Error() string { return e.err.Error() }
+
+// listForUpdate lists the stored objects of kind, by key and decoded, with
+// the version records of Jobs.
+func listForUpdate(ctx context.Context, s *Store, kind string) (map[string]KV, []v1.Object, error) {
+	kvs, _, err := s.List(ctx, ObjectPrefix(kind))
+	if err != nil {
+		return nil, nil, err
+	}
+	stored := make(map[string]KV, len(kvs))
+	objs := make([]v1.Object, 0, len(kvs))
+	for _, kv := range kvs {
+		o, err := decodeObject(kind, kv)
+		if err != nil {
+			return nil, nil, err
+		}
+		stored[kv.Key] = kv
+		objs = append(objs, o)
+	}
+	if v1Kind(kind) == v1.KindJob {
+		if err := ReadJobRecords(ctx, s, stored); err != nil {
+			return nil, nil, err
+		}
+	}
+	return stored, objs, nil
 }

@@ -87,38 +87,53 @@ func Apply(ctx context.Context, s *Store, objs []v1.Object, opts ApplyOptions) (
 		}
 		seen[k] = true
 	}
-	var err error
-	for attempt := 0; attempt < applyAttempts; attempt++ {
-		var stored map[string]KV
-		stored, err = readKeys(ctx, s, objs)
+	var results []ApplyResult
+	err := retryOnConflict(func() error {
+		stored, err := readKeys(ctx, s, objs)
 		if err != nil {
-			return nil, fmt.Errorf("store: apply: %w", err)
+			return err
 		}
-		var results []ApplyResult
 		var ops []Op
-		results, ops, err = planApply(objs, stored, time.Now())
-		if err != nil {
-			return nil, fmt.Errorf("store: apply: %w", err)
+		if results, ops, err = planApply(objs, stored, time.Now()); err != nil || opts.DryRun {
+			return err
 		}
-		if opts.DryRun || len(ops) == 0 {
-			return results, nil
-		}
-		var rev int64
-		rev, err = s.Txn(ctx, ops)
-		if errors.Is(err, ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: apply: %w", err)
-		}
-		for _, r := range results {
-			if r.Action != Unchanged {
-				r.Object.GetObjectMeta().ResourceVersion = strconv.FormatInt(rev, 10)
-			}
-		}
-		return results, nil
+		return commit(ctx, s, results, ops)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: apply: %w", err)
 	}
-	return nil, fmt.Errorf("store: apply: still conflicting after %d attempts: %w", applyAttempts, err)
+	return results, nil
+}
+
+// retryOnConflict calls write until it returns anything but an error
+// wrapping ErrConflict, applyAttempts times at most: a write that lost a
+// compare-and-swap reads again and decides again.
+func retryOnConflict(write func() error) error {
+	var err error
+	for range applyAttempts {
+		if err = write(); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("still conflicting after %d attempts: %w", applyAttempts, err)
+}
+
+// commit writes the ops of an apply (nothing when there are none) and sets
+// the resourceVersion of every object the results say was written.
+func commit(ctx context.Context, s *Store, results []ApplyResult, ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	rev, err := s.Txn(ctx, ops)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Action != Unchanged {
+			r.Object.GetObjectMeta().ResourceVersion = strconv.FormatInt(rev, 10)
+		}
+	}
+	return nil
 }
 
 // readKeys returns the stored KV of each object that exists, by key: one
@@ -350,22 +365,20 @@ func ListObjects(ctx context.Context, s *Store, kind string) ([]v1.Object, int64
 // ErrNotFound when there is none. Its statuses, binding and events are
 // left to the controllers' garbage collection.
 func DeleteObject(ctx context.Context, s *Store, kind, name string) error {
-	var err error
-	for attempt := 0; attempt < applyAttempts; attempt++ {
-		var kv KV
-		kv, err = s.Get(ctx, ObjectKey(kind, name))
+	err := retryOnConflict(func() error {
+		kv, err := s.Get(ctx, ObjectKey(kind, name))
 		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("store: delete %s/%s: %w", lower(kind), name, ErrNotFound)
 		}
 		if err != nil {
 			return err
 		}
-		err = DeleteObjectAt(ctx, s, kind, name, kv.ModRevision)
-		if !errors.Is(err, ErrConflict) {
-			return err
-		}
+		return DeleteObjectAt(ctx, s, kind, name, kv.ModRevision)
+	})
+	if err != nil && errors.Is(err, ErrConflict) {
+		return fmt.Errorf("store: delete %s/%s: %w", lower(kind), name, err)
 	}
-	return fmt.Errorf("store: delete %s/%s: still conflicting after %d attempts: %w", lower(kind), name, applyAttempts, err)
+	return err
 }
 
 // ErrOtherHost is returned by DecodeStatus for a value under one host's
