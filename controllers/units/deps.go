@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/store"
 )
 
 // depInfo is what is known of a Unit that another one depends on: whether
@@ -210,5 +211,63 @@ func (x *depIndex) dependentsOf(name string) []string {
 		out = append(out, d)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// depInfos gathers what is known of the units u depends on.
+func (c *Controller) depInfos(u *v1.Unit) map[string]depInfo {
+	out := map[string]depInfo{}
+	for _, list := range [][]string{u.Spec.Requires, u.Spec.Wants, u.Spec.After} {
+		for _, d := range list {
+			if _, done := out[d]; done {
+				continue
+			}
+			out[d] = c.depInfo(d)
+		}
+	}
+	return out
+}
+
+func (c *Controller) depInfo(name string) depInfo {
+	var di depInfo
+	if d, err := c.caches.unit(name); err == nil && d != nil {
+		di.Exists, di.Goal = true, d.Spec.Goal
+	}
+	for _, kv := range c.caches.statuses.List() {
+		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
+			continue
+		}
+		// The host is the key's; a value naming another host, or a key
+		// under a name no host has, is no instance of the dependency.
+		if st, err := store.DecodeHostStatus(kv, c.caches.isHost); err == nil {
+			di.Instances = append(di.Instances, st)
+		}
+	}
+	return di
+}
+
+// dependentsUp lists the units that depend on name, go down with it, and
+// still have an instance up: a stop of name waits for them.
+func (c *Controller) dependentsUp(name string) []string {
+	var out []string
+	for _, d := range c.deps.dependentsOf(name) {
+		du, err := c.caches.unit(d)
+		if err != nil || du == nil {
+			continue
+		}
+		requires := false
+		for _, r := range du.Spec.Requires {
+			requires = requires || r == name
+		}
+		if !requires && du.Spec.Goal != v1.GoalStop {
+			continue // it does not go down with name
+		}
+		for _, in := range c.depInfo(d).Instances {
+			if in.State == v1.StateRunning || starting(in.State) || in.State == v1.StateStopping {
+				out = append(out, d)
+				break
+			}
+		}
+	}
 	return out
 }

@@ -70,19 +70,15 @@ func containerDNS(t *v1.ContainerTemplate, r *Resolver) (runtime.DNS, []string) 
 	return d, env
 }
 
-// setDNS gives spec, a container of t, its resolver configuration and
-// variables: those of Options.Resolver, unless t says otherwise.
-func (c *Controller) setDNS(ctx context.Context, t *v1.ContainerTemplate, spec *runtime.ContainerSpec) error {
-	var r *Resolver
-	if c.o.Resolver != nil {
-		got, err := c.o.Resolver(ctx)
-		if err != nil {
-			return fmt.Errorf("container DNS: %w", err)
-		}
-		r = &got
+// resolver returns what the host's containers resolve names with
+// (Options.Resolver), nil when its controller serves no container DNS.
+func (c *Controller) resolver(ctx context.Context) (*Resolver, error) {
+	if c.o.Resolver == nil {
+		return nil, nil
 	}
-	var env []string
-	spec.DNS, env = containerDNS(t, r)
-	spec.Env = append(spec.Env, env...)
-	return nil
+	r, err := c.o.Resolver(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("container DNS: %w", err)
+	}
+	return &r, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -59,65 +58,6 @@ type health struct {
 	Unhealthy  bool   // retries consecutive failures after it passed or after startPeriod
 	Failures   int    // consecutive failures
 	Output     string // of the last probe
-}
-
-// prober runs a container's health check for as long as the container
-// runs, telling the controller about every change of verdict.
-type prober struct {
-	key    string // container id and start time: a restart gets a new prober
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu sync.Mutex
-	h  health
-}
-
-func (p *prober) get() health {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.h
-}
-
-func proberKey(c *runtime.Container) string {
-	return c.ID + "@" + c.StartedAt.UTC().Format(time.RFC3339Nano)
-}
-
-// ensureProber starts the prober of the unit's running container if it is
-// not running yet, stops probers of other containers of the unit, and
-// returns what the current one has seen.
-func (c *Controller) ensureProber(name string, u *v1.Unit, ctr *runtime.Container) health {
-	hc := u.Spec.Container.HealthCheck
-	c.probeMu.Lock()
-	defer c.probeMu.Unlock()
-	old := c.probers[name]
-	if hc == nil || ctr == nil || ctr.State != runtime.StateRunning {
-		if old != nil {
-			old.cancel()
-			delete(c.probers, name)
-		}
-		return health{Configured: hc != nil}
-	}
-	key := proberKey(ctr) + "/" + v1.TemplateHash(&u.Spec.Container)
-	if old != nil && old.key == key {
-		return old.get()
-	}
-	if old != nil {
-		old.cancel()
-	}
-	ctx, cancel := context.WithCancel(c.runCtx)
-	p := &prober{key: key, cancel: cancel, done: make(chan struct{}), h: health{Configured: true}}
-	c.probers[name] = p
-	go c.runProber(ctx, p, name, u, *ctr)
-	return p.get()
-}
-
-func (c *Controller) stopProber(name string) {
-	c.probeMu.Lock()
-	defer c.probeMu.Unlock()
-	if p := c.probers[name]; p != nil {
-		p.cancel()
-		delete(c.probers, name)
-	}
 }
 
 // runProber probes the container by the unit's health check until ctx

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
 )
 
 // hostProblem is a container this host cannot create now for a cause on
@@ -165,3 +166,106 @@ var (
 	errNotADirectory = errors.New("is not a directory")
 	errNotAFile      = errors.New("is a directory, not a file")
 )
+
+// volumeMounts returns the mounts of the volumes, checking or creating
+// each hostPath as its type asks. A hostPath is resolved and checked
+// against the policy, its allowed directory created when missing, the
+// path made inside that directory without ever leaving it (a link swapped
+// in since cannot make it create anything elsewhere), checked again, and
+// mounted where it leads then. A path the policy does not allow is a
+// *refusal; one this host cannot make or use (its allowed directory cannot
+// be created, a file is in the way) is a *hostProblem saying what to do.
+//
+// The engine follows the path again when it mounts it: a link swapped in
+// between the last check and the mount, by a container that has a
+// directory above the path mounted read-write, is still followed. That
+// window is small; closing it would need the engine to mount an open
+// directory rather than a path.
+func (c *Controller) volumeMounts(vols []v1.Volume) ([]runtime.Mount, error) {
+	var out []runtime.Mount
+	for i, v := range vols {
+		if v.Name != "" {
+			out = append(out, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+			continue
+		}
+		field := fmt.Sprintf("volumes[%d].hostPath", i)
+		chk := c.o.Policy.checkHostPath(v.HostPath)
+		if err := c.checked(field, v, chk, nil); err != nil {
+			return nil, err
+		}
+		if _, err := makeDir(chk.dir); err != nil {
+			return nil, c.allowedDirProblem(field, v, chk.dir, err)
+		}
+		err := prepareHostPath(chk.dir, chk.resolved, v.Type)
+		// Checked again, whether or not that worked: a link swapped in
+		// that leads out is what to report, rather than the error it
+		// caused.
+		again := c.o.Policy.checkHostPath(v.HostPath)
+		if err := c.checked(field, v, again, err); err != nil {
+			return nil, err
+		}
+		out = append(out, runtime.Mount{Type: runtime.MountBind, Source: again.resolved, Target: v.ContainerPath, ReadOnly: v.ReadOnly})
+	}
+	return out, nil
+}
+
+// checked returns the error of a hostPath volume (field names it) that chk
+// found refused (a *refusal) or out of reach, or that preparing it failed
+// with (prepared, a *hostProblem); nil when it may be mounted.
+func (c *Controller) checked(field string, v v1.Volume, chk hostPathCheck, prepared error) error {
+	switch {
+	case chk.denied != "":
+		return c.denied("%s %s", field, chk.denied)
+	case chk.unreachable != nil:
+		return c.hostPathProblem(field, v, chk.dir, chk.unreachable)
+	case prepared != nil:
+		return c.hostPathProblem(field, v, chk.dir, prepared)
+	}
+	return nil
+}
+
+// prepareHostPath creates path as typ asks, then checks it is what typ
+// asks, through dir opened as an os.Root: path is inside dir, and what is
+// made or looked at stays inside dir even when a symbolic link that leads
+// out is swapped into path meanwhile.
+func prepareHostPath(dir, path string, typ v1.HostPathType) error {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	defer root.Close()
+	switch typ {
+	case v1.HostPathDirectoryOrCreate:
+		if err = root.MkdirAll(rel, 0o755); errors.Is(err, fs.ErrExist) {
+			err = nil // something else is there: looked at below
+		}
+	case v1.HostPathFileOrCreate:
+		if err = root.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+			break
+		}
+		// O_EXCL: a file there already is not opened (it may be a pipe
+		// that would block), only looked at below.
+		var f *os.File
+		if f, err = root.OpenFile(rel, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+			err = f.Close()
+		} else if errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return unwrapPath(err)
+	}
+	fi, err := root.Stat(rel)
+	switch {
+	case err != nil:
+	case (typ == v1.HostPathDirectoryOrCreate || typ == v1.HostPathDirectory) && !fi.IsDir():
+		err = errNotADirectory
+	case (typ == v1.HostPathFileOrCreate || typ == v1.HostPathFile) && fi.IsDir():
+		err = errNotAFile
+	}
+	return unwrapPath(err)
+}

@@ -20,7 +20,7 @@ type timing struct {
 // registerMetrics makes the instances the source of berth_instances.
 func (c *Controller) registerMetrics() {
 	for _, kind := range []string{v1.KindUnit, v1.KindJob} {
-		c.o.BerthMetrics.CountInstances(kind, func() map[v1.InstanceState]int { return c.instanceStates(kind) })
+		c.o.BerthMetrics.CountInstances(kind, func() map[v1.InstanceState]int { return c.instances.states(kind) })
 	}
 }
 
@@ -30,20 +30,6 @@ func kindOfKey(key string) string {
 		return v1.KindJob
 	}
 	return v1.KindUnit
-}
-
-// instanceStates counts this host's instances of kind by the state last
-// reported.
-func (c *Controller) instanceStates(kind string) map[v1.InstanceState]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := map[v1.InstanceState]int{}
-	for key, in := range c.instances {
-		if in.status != nil && kindOfKey(key) == kind {
-			n[in.status.State]++
-		}
-	}
-	return n
 }
 
 // sawGeneration notes when this host first read the object's generation:
@@ -60,20 +46,15 @@ func (c *Controller) sawGeneration(in *instance, w *workload) {
 	}
 	first := in.timing.gen == 0
 	in.timing.gen, in.timing.seenAt = gen, time.Now()
-	c.mu.Lock()
-	st := in.status
-	c.mu.Unlock()
+	st := in.status // the reconcile of the instance's key is the one that writes it
 	if first && st != nil && st.State == v1.StateRunning && st.ObservedGeneration == gen {
 		in.timing.timedGen = gen
 	}
 }
 
-// reported records the status just written, and observes the time to
-// RUNNING the first time a generation is reported RUNNING.
-func (c *Controller) reported(w *workload, in *instance, st *v1.InstanceStatus, rev int64) {
-	c.mu.Lock()
-	in.status, in.statusRev = st, rev
-	c.mu.Unlock()
+// timeToRunning observes the time to RUNNING the first time a generation
+// is reported RUNNING.
+func (c *Controller) timeToRunning(w *workload, in *instance, st *v1.InstanceStatus) {
 	if st.State == v1.StateRunning && st.ObservedGeneration == in.timing.gen && in.timing.timedGen != in.timing.gen && !in.timing.seenAt.IsZero() {
 		in.timing.timedGen = in.timing.gen
 		c.o.BerthMetrics.Running(w.kind, time.Since(in.timing.seenAt))

@@ -61,6 +61,14 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.msg }
 
+// message is the refusal's message, "" for none.
+func (r *refusal) message() string {
+	if r == nil {
+		return ""
+	}
+	return r.msg
+}
+
 func (c *Controller) denied(format string, args ...any) *refusal {
 	return &refusal{reason: v1.ReasonPolicyDenied,
 		msg: fmt.Sprintf("refused by host %s's policy: ", c.o.Host) + fmt.Sprintf(format, args...)}

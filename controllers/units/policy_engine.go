@@ -9,7 +9,6 @@ import (
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/runtime"
-	"berth.dev/berth/internal/store"
 )
 
 // Labels berth puts on the Docker networks and named volumes it creates.
@@ -120,28 +119,4 @@ func (c *Controller) admit(ctx context.Context, t *v1.ContainerTemplate) (string
 		return "", ref
 	}
 	return c.joinNetwork(ctx, t.NetworkMode)
-}
-
-// made reports whether this controller made ctr: a container of one of its
-// instances whose ID it created or reported in its status (a key only this
-// host may write). Labels alone prove nothing: whoever can create a
-// container can label it as berth's.
-func (c *Controller) made(ctr runtime.Container) bool {
-	key := keyOf(ctr.Labels)
-	if key == "" || ctr.Labels[v1.LabelHost] != c.o.Host {
-		return false
-	}
-	c.mu.Lock()
-	in := c.instances[key]
-	known := in != nil && (in.createdID == ctr.ID || in.status != nil && in.status.ContainerID == ctr.ID)
-	c.mu.Unlock()
-	if known || c.statuses == nil {
-		return known
-	}
-	kv, ok := c.statuses.Get(store.StatusKey(ctr.Labels[v1.LabelKind], ctr.Labels[v1.LabelName], c.o.Host))
-	if !ok {
-		return false
-	}
-	st, err := store.DecodeStatus(kv)
-	return err == nil && st.ContainerID == ctr.ID
 }

@@ -23,7 +23,7 @@ func TestJoinNetwork(t *testing.T) {
 	rt.AddImage("berth/testapp")
 	// made are the instances of h1's controller, with the containers it
 	// created for them.
-	made := map[string]*instance{}
+	made := newInstances()
 	label := func(name, host, mode string) string {
 		t.Helper()
 		spec := runtime.ContainerSpec{Name: name, Image: "berth/testapp", NetworkMode: mode, Labels: map[string]string{}}
@@ -42,7 +42,7 @@ func TestJoinNetwork(t *testing.T) {
 		t.Helper()
 		id := label(name, host, mode)
 		if host == "h1" {
-			made[name] = &instance{createdID: id}
+			made.of(name, func() *instance { return &instance{createdID: id} })
 		}
 		return id
 	}
@@ -118,7 +118,7 @@ func TestJoinNetwork(t *testing.T) {
 	t.Run("an engine that does not answer is an error to retry, not a refusal", func(t *testing.T) {
 		rt := fake.New()
 		rt.SetAvailable(false)
-		c := &Controller{o: Options{Host: "h1", Runtime: rt}}
+		c := &Controller{o: Options{Host: "h1", Runtime: rt}, instances: newInstances()}
 		_, err := c.joinNetwork(ctx, "container:web")
 		var ref *refusal
 		if !errors.Is(err, runtime.ErrUnavailable) || errors.As(err, &ref) {

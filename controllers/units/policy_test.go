@@ -382,7 +382,7 @@ func TestEnvFromFile(t *testing.T) {
 	if !cs[0].Security.NoNewPrivileges {
 		t.Errorf("container made without no-new-privileges: %+v", cs[0].Security)
 	}
-	u, _ := h.c.unit("db")
+	u, _ := h.c.caches.unit("db")
 	if cs[0].Labels[v1.LabelSpecHash] != v1.TemplateHash(&u.Spec.Container) {
 		t.Errorf("spec-hash label %s is not the hash of the template", cs[0].Labels[v1.LabelSpecHash])
 	}

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -56,13 +54,13 @@ func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, err
 	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
 		return c.jobWorkload(ctx, name)
 	}
-	u, err := c.unit(key)
+	u, err := c.caches.unit(key)
 	if err != nil {
 		return nil, err
 	}
 	w := &workload{key: key, kind: v1.KindUnit, name: key, unit: u,
 		statusKey: store.StatusKey(v1.KindUnit, key, c.o.Host)}
-	w.placed = u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.binding(key))
+	w.placed = u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.caches.binding(key))
 	return w, nil
 }
 
@@ -75,11 +73,11 @@ func (c *Controller) jobWorkload(ctx context.Context, name string) (*workload, e
 		var ok bool
 		switch {
 		case strings.HasPrefix(key, store.JobVersionsPrefix):
-			kv, ok = c.jobVersions.Get(key)
+			kv, ok = c.caches.jobVersions.Get(key)
 		case strings.HasPrefix(key, store.ObjectPrefix(v1.KindJob)):
-			kv, ok = c.jobs.Get(key)
+			kv, ok = c.caches.jobs.Get(key)
 		default:
-			kv, ok = c.jobBindings.Get(key)
+			kv, ok = c.caches.jobBindings.Get(key)
 		}
 		return kv, ok, nil
 	}
@@ -163,48 +161,4 @@ func (c *Controller) bindingCheckOf(name string, get func(key string) (store.KV,
 	}
 	in.Version, _ = store.DecodeJobVersion(vkv) // one that does not decode is none
 	return in, nil
-}
-
-// historyWriter keeps a bounded history of a Job's instances on this host
-// under history/<host>/job/<name>/<seq>.
-type historyWriter struct {
-	s    *store.Store
-	host string
-
-	mu     sync.Mutex
-	counts map[string]int // job -> entries known on this host (-1: unknown)
-}
-
-// MaxHistory is how many entries a Job keeps per host.
-const MaxHistory = 100
-
-func (h *historyWriter) record(ctx context.Context, job string, e v1.HistoryEntry) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return
-	}
-	prefix := store.HistoryPrefix(v1.KindJob, job, h.host)
-	key := fmt.Sprintf("%s%020d", prefix, e.Timestamp.UnixNano())
-	if _, err := h.s.Put(ctx, key, b, 0); err != nil {
-		return // history is best effort; status is the source of truth
-	}
-	h.mu.Lock()
-	n, known := h.counts[job]
-	h.counts[job] = n + 1
-	h.mu.Unlock()
-	if known && n+1 <= MaxHistory {
-		return
-	}
-	kvs, _, err := h.s.List(ctx, prefix)
-	if err != nil {
-		return
-	}
-	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
-	for len(kvs) > MaxHistory {
-		_, _ = h.s.Delete(ctx, kvs[0].Key)
-		kvs = kvs[1:]
-	}
-	h.mu.Lock()
-	h.counts[job] = len(kvs)
-	h.mu.Unlock()
 }

@@ -1,0 +1,152 @@
+package units
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/store"
+)
+
+// instance is what the controller holds about one Unit's or Job's
+// instance on this host. The reconcile of its key owns it (the loop runs
+// one reconcile of a key at a time): mem and timing are its alone; the
+// fields other goroutines read (status, statusRev, createdID) it changes
+// under instances.mu, through the instances' methods.
+type instance struct {
+	mem    memory
+	status *v1.InstanceStatus // last written, nil when none
+	// statusRev is the mod revision of status in etcd, as written or read.
+	statusRev int64
+	// createdID is the container this controller last created for the
+	// instance.
+	createdID string
+	timing    timing
+}
+
+// instances are the instances of this host by work-queue key.
+type instances struct {
+	mu sync.Mutex
+	m  map[string]*instance
+}
+
+func newInstances() *instances { return &instances{m: map[string]*instance{}} }
+
+// of returns the instance of a key, made with seed the first time.
+func (is *instances) of(key string, seed func() *instance) *instance {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	if in, ok := is.m[key]; ok {
+		return in
+	}
+	in := seed()
+	is.m[key] = in
+	return in
+}
+
+func (is *instances) forget(key string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	delete(is.m, key)
+}
+
+// created records the container made for an instance.
+func (is *instances) created(in *instance, id string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	in.createdID = id
+}
+
+// reported records the status written of an instance and its revision.
+func (is *instances) reported(in *instance, st *v1.InstanceStatus, rev int64) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	in.status, in.statusRev = st, rev
+}
+
+// written returns the status last written of an instance and its revision.
+func (is *instances) written(in *instance) (*v1.InstanceStatus, int64) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return in.status, in.statusRev
+}
+
+// made reports whether the instance of key had the container id: created
+// by this controller, or named in the status it wrote.
+func (is *instances) made(key, id string) bool {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	in := is.m[key]
+	return in != nil && (in.createdID == id || in.status != nil && in.status.ContainerID == id)
+}
+
+// states counts the instances of kind by the state last reported.
+func (is *instances) states(kind string) map[v1.InstanceState]int {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	n := map[v1.InstanceState]int{}
+	for key, in := range is.m {
+		if in.status != nil && kindOfKey(key) == kind {
+			n[in.status.State]++
+		}
+	}
+	return n
+}
+
+// instanceOf returns the instance of a workload, seeded the first time
+// from the status this host wrote before (across a restart of the
+// controller): its counts, its last exit, and whether it failed or was
+// stopped by berth.
+func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
+	return c.instances.of(w.key, func() *instance {
+		in := &instance{}
+		kv, ok := c.caches.statuses.Get(w.statusKey)
+		if !ok && w.kind != v1.KindUnit {
+			var err error
+			kv, err = c.o.Store.Get(ctx, w.statusKey)
+			ok = err == nil
+		}
+		st := &v1.InstanceStatus{}
+		if !ok || json.Unmarshal(kv.Value, st) != nil {
+			return in
+		}
+		in.status, in.statusRev = st, kv.ModRevision
+		in.mem.Restarts = st.Restarts
+		in.mem.LastExitCode = st.LastExitCode
+		in.mem.LastExitTime = st.LastExitTime
+		in.mem.SeenExit = st.LastExitTime
+		in.mem.Hash = st.SpecHash
+		if st.State == v1.StateFailed && !refusedStatus(st) {
+			in.mem.Failed, in.mem.FailedGen = st.Message, st.ObservedGeneration
+		}
+		if st.State == v1.StateWaiting || st.State == v1.StateStopped {
+			in.mem.DepStopped = true // stopped for its dependencies, not crashed
+		}
+		return in
+	})
+}
+
+// made reports whether this controller made ctr: a container of one of its
+// instances whose ID it created or reported in its status (a key only this
+// host may write). Labels alone prove nothing: whoever can create a
+// container can label it as berth's.
+func (c *Controller) made(ctr runtime.Container) bool {
+	key := keyOf(ctr.Labels)
+	if key == "" || ctr.Labels[v1.LabelHost] != c.o.Host {
+		return false
+	}
+	if c.instances.made(key, ctr.ID) {
+		return true
+	}
+	if c.caches == nil {
+		return false
+	}
+	kv, ok := c.caches.statuses.Get(store.StatusKey(ctr.Labels[v1.LabelKind], ctr.Labels[v1.LabelName], c.o.Host))
+	if !ok {
+		return false
+	}
+	st, err := store.DecodeStatus(kv)
+	return err == nil && st.ContainerID == ctr.ID
+}
