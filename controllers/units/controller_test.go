@@ -22,17 +22,19 @@ import (
 
 // env is a Controller for host "h" on a fake engine and a real etcd.
 type env struct {
-	t  *testing.T
-	s  *store.Store
-	rt *fake.Runtime
-	c  *Controller
+	t   *testing.T
+	s   *store.Store
+	rt  *fake.Runtime
+	c   *Controller
+	reg *prometheus.Registry // of the loop's metrics, unless Options.Metrics was set
 }
 
 func newEnv(t *testing.T, mods ...func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New()}
+	e := &env{t: t, s: testenv.EtcdStore(t), rt: fake.New(), reg: prometheus.NewRegistry()}
 	e.rt.AddImage("berth/testapp")
-	o := Options{Store: e.s, Runtime: e.rt, Host: "h", Resync: time.Hour, PortRange: [2]int{41000, 41999}}
+	o := Options{Store: e.s, Runtime: e.rt, Host: "h", Resync: time.Hour, PortRange: [2]int{41000, 41999},
+		Metrics: reconcile.NewMetrics(e.reg)}
 	for _, m := range mods {
 		m(&o)
 	}
@@ -80,6 +82,21 @@ func (e *env) eventually(what string, cond func() (bool, string)) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// reconciled asks the loop to reconcile keys, as the resync does, and
+// waits until it has finished as many reconciles more.
+func (e *env) reconciled(keys ...string) {
+	e.t.Helper()
+	n := reconciles(e.t, e.reg)
+	for _, k := range keys {
+		e.c.Enqueue(k)
+	}
+	want := n + float64(len(keys))
+	e.eventually(fmt.Sprintf("%d more reconciles", len(keys)), func() (bool, string) {
+		got := reconciles(e.t, e.reg)
+		return got >= want, fmt.Sprint(got - n)
+	})
 }
 
 func (e *env) waitState(name string, state v1.InstanceState) *v1.InstanceStatus {
@@ -185,8 +202,7 @@ func TestRunsRestartsRecreatesAndRemoves(t *testing.T) {
 
 func TestIdleWritesNothing(t *testing.T) {
 	t.Parallel()
-	reg := prometheus.NewRegistry()
-	e := newEnv(t, func(o *Options) { o.Metrics = reconcile.NewMetrics(reg) })
+	e := newEnv(t)
 	e.apply(pinned("web", nil))
 	e.waitState("web", v1.StateRunning)
 	ctx := context.Background()
@@ -194,9 +210,7 @@ func TestIdleWritesNothing(t *testing.T) {
 	// Through the loop, which reconciles a key at a time: Reconcile is
 	// not to be called beside it.
 	for i := 0; i < 5; i++ {
-		n := reconciles(t, reg)
-		e.c.Enqueue("web")
-		e.eventually("one more reconcile", func() (bool, string) { return reconciles(t, reg) > n, "" })
+		e.reconciled("web")
 	}
 	after, _ := e.s.Revision(ctx)
 	if after != before {
@@ -333,10 +347,13 @@ func TestEngineLostAndBack(t *testing.T) {
 	e := newEnv(t)
 	e.apply(pinned("web", nil))
 	st := e.waitState("web", v1.StateRunning)
-	e.rt.SetAvailable(false)
-	if _, err := e.c.Reconcile(context.Background(), "web"); !errors.Is(err, runtime.ErrUnavailable) {
-		t.Errorf("reconcile with the engine gone: %v", err)
+	errs := func() float64 {
+		return value(t, e.reg, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "unit"})
 	}
+	before := errs()
+	e.rt.SetAvailable(false)
+	e.c.Enqueue("web")
+	e.eventually("a reconcile fails with the engine gone", func() (bool, string) { return errs() > before, "" })
 	e.rt.SetAvailable(true)
 	e.c.Enqueue("web")
 	e.waitState("web", v1.StateRunning)
@@ -351,12 +368,7 @@ func TestPlacement(t *testing.T) {
 	e.apply(pinned("elsewhere", func(u *v1.Unit) { u.Spec.Placement.Hosts = []string{"other"} }))
 	e.apply(pinned("bound", func(u *v1.Unit) { u.Spec.Placement.Hosts = nil }))
 	ctx := context.Background()
-	if _, err := e.c.Reconcile(ctx, "elsewhere"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.c.Reconcile(ctx, "bound"); err != nil {
-		t.Fatal(err)
-	}
+	e.reconciled("elsewhere", "bound")
 	if len(e.containers("elsewhere")) != 0 || len(e.containers("bound")) != 0 {
 		t.Fatal("a unit not placed here runs here")
 	}
@@ -365,6 +377,9 @@ func TestPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitState("bound", v1.StateRunning)
+	if len(e.containers("elsewhere")) != 0 || e.status("elsewhere") != nil {
+		t.Error("a unit placed on another host runs here")
+	}
 }
 
 func TestGracePeriodDrainsBeforeStopping(t *testing.T) {

@@ -99,8 +99,6 @@ func TestMetricsOfACrashLoop(t *testing.T) {
 	e.waitState("other", v1.StateRunning)
 }
 
-// value returns the value of the first series of a counter or gauge family
-// in reg whose labels include labels (0 when there is none).
 // reconciles is how many reconciles the loop of Units finished.
 func reconciles(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
@@ -111,6 +109,8 @@ func reconciles(t *testing.T, reg *prometheus.Registry) float64 {
 	return n
 }
 
+// value returns the value of the first series of a counter or gauge family
+// in reg whose labels include labels (0 when there is none).
 func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()

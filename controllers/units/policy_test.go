@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/runtime/fake"
 	"berth.dev/berth/internal/store"
@@ -260,26 +263,28 @@ type policyHost struct {
 	s    *store.Store
 	rt   *fake.Runtime
 	ev   *recorded
+	reg  *prometheus.Registry
 	c    *Controller
 	stop func()
 }
 
 func newPolicyHost(t *testing.T, s *store.Store, rt *fake.Runtime, p Policy) *policyHost {
 	t.Helper()
-	h := &policyHost{t: t, s: s, rt: rt, ev: &recorded{}}
-	h.c = New(Options{Store: s, Runtime: rt, Host: "h", Resync: time.Hour, PortRange: [2]int{42000, 42999}, Policy: p, Events: h.ev})
+	h := &policyHost{t: t, s: s, rt: rt, ev: &recorded{}, reg: prometheus.NewRegistry()}
+	h.c = New(Options{Store: s, Runtime: rt, Host: "h", Resync: time.Hour, PortRange: [2]int{42000, 42999}, Policy: p, Events: h.ev,
+		Metrics: reconcile.NewMetrics(h.reg)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = h.c.Run(ctx) }()
 	var once sync.Once
 	h.stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(h.stop)
-	e := &env{t: t, s: s, rt: rt, c: h.c}
+	e := h.env()
 	e.eventually("caches synced", func() (bool, string) { return h.c.Synced(), "" })
 	return h
 }
 
-func (h *policyHost) env() *env { return &env{t: h.t, s: h.s, rt: h.rt, c: h.c} }
+func (h *policyHost) env() *env { return &env{t: h.t, s: h.s, rt: h.rt, c: h.c, reg: h.reg} }
 
 // waitRefused waits for the instance to be FAILED with reason and a
 // message containing msg.
@@ -322,10 +327,15 @@ func TestPolicyRefusesUntilAllowed(t *testing.T) {
 	// Looking again (the resync) neither writes nor records anything new.
 	ctx := context.Background()
 	before, _ := s.Revision(ctx)
+	errs := func() float64 {
+		return value(t, h.reg, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "unit"})
+	}
+	errs0 := errs()
 	for range 3 {
-		if _, err := h.c.Reconcile(ctx, "priv"); err != nil {
-			t.Fatalf("a refusal is returned as an error to retry: %v", err)
-		}
+		e.reconciled("priv")
+	}
+	if n := errs() - errs0; n != 0 {
+		t.Errorf("a refusal is returned as an error to retry: %v reconcile errors", n)
 	}
 	if after, _ := s.Revision(ctx); after != before {
 		t.Errorf("looking again at a refused unit wrote to etcd: revision %d -> %d", before, after)
