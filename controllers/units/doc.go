@@ -99,4 +99,22 @@
 // error but looked at again when the object changes, at every resync and
 // when the controller starts again. A file's new content reaches a
 // container when it is next created.
+//
+// # Layout
+//
+// The deciding is pure and tested by tables: plan.go (what to do about one
+// instance, by the state of its container, with typed causes), backoff.go
+// (restart delays and the start limit), deps.go (what dependencies allow),
+// jobbinding.go (whether a Job's binding may run here), spec.go (the
+// container created, from the template and hostFacts), policy.go (what
+// the host refuses). The doing is one file per part: controller.go
+// (Options, New, Run), caches.go and sources.go (the caches of etcd and
+// what their changes, the engine's events and the resync enqueue),
+// workload.go (a key as a Unit, or a Job adapted to one), instance.go
+// (what is remembered of each instance), reconcile.go (Reconcile: gather,
+// plan, execute), and one file per action: create.go, pull.go, start.go,
+// stop.go (one stop within the stop budget for every action that stops),
+// remove.go, restart.go; drain.go (gracePeriod), probers.go and health.go
+// (health checks), ports.go (host ports), status.go (the one place a
+// status is written), history.go (a Job's history), metrics.go.
 package units
