@@ -63,9 +63,20 @@ func TestContainerSpec(t *testing.T) {
 				s.Labels[v1.LabelKind], s.Labels[v1.LabelVersion] = v1.KindJob, "2"
 				s.Env = []string{"A=1", "BERTH_HOST=h", "BERTH_JOB=web", "BERTH_JOB_VERSION=2", "BERTH_PORT_HTTP_ALT=20001", "BERTH_PORT_53=20002"}
 			}},
-		{name: "host network: no berth network, no ports",
+		{name: "the host's resolver, its API's address told after the template's env",
+			w: web(nil),
+			facts: func() hostFacts {
+				f := facts
+				f.Resolver = &Resolver{Nameserver: "172.18.0.1", Search: "service.berth", HTTPAddress: "172.18.0.1:8500"}
+				return f
+			}(),
+			want: func(s *runtime.ContainerSpec) {
+				s.DNS = runtime.DNS{Nameservers: []string{"172.18.0.1"}, Searches: []string{"service.berth"}}
+				s.Env = []string{"A=1", "CONSUL_HTTP_ADDR=172.18.0.1:8500", "BERTH_HOST=h", "BERTH_UNIT=web", "BERTH_PORT_HTTP_ALT=20001", "BERTH_PORT_53=20002"}
+			}},
+		{name: "host network: no berth network, no ports, the host's resolver kept",
 			w:     web(func(u *v1.Unit) { u.Spec.Container.NetworkMode = "host" }),
-			facts: hostFacts{Host: "h", NetworkMode: "host"},
+			facts: hostFacts{Host: "h", NetworkMode: "host", Resolver: &Resolver{Nameserver: "172.18.0.1", Search: "service.berth"}},
 			want: func(s *runtime.ContainerSpec) {
 				s.NetworkMode, s.Network, s.Aliases, s.Ports, s.Mounts = "host", "", nil, nil, nil
 				s.Env = []string{"BERTH_HOST=h", "BERTH_UNIT=web"}
