@@ -66,13 +66,6 @@ func (is *instances) reported(in *instance, st *v1.InstanceStatus, rev int64) {
 	in.status, in.statusRev = st, rev
 }
 
-// written returns the status last written of an instance and its revision.
-func (is *instances) written(in *instance) (*v1.InstanceStatus, int64) {
-	is.mu.Lock()
-	defer is.mu.Unlock()
-	return in.status, in.statusRev
-}
-
 // made reports whether the instance of key had the container id: created
 // by this controller, or named in the status it wrote.
 func (is *instances) made(key, id string) bool {
