@@ -1,6 +1,9 @@
 package v1
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // InstanceState is the observed state of one instance of a Unit or Job on
 // one host.
@@ -38,6 +41,19 @@ type PortStatus struct {
 	ContainerPort int      `json:"containerPort"`
 	HostPort      int      `json:"hostPort,omitempty"`
 	Protocol      Protocol `json:"protocol,omitempty"`
+}
+
+// String is the port as tables show it: 8080->80/tcp when published on
+// a host port, else 80/tcp.
+func (p PortStatus) String() string {
+	proto := p.Protocol
+	if proto == "" {
+		proto = ProtocolTCP
+	}
+	if p.HostPort > 0 {
+		return strconv.Itoa(p.HostPort) + "->" + strconv.Itoa(p.ContainerPort) + "/" + string(proto)
+	}
+	return strconv.Itoa(p.ContainerPort) + "/" + string(proto)
 }
 
 // InstanceStatus is the status of one instance, written by the controller of

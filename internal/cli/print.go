@@ -285,15 +285,7 @@ func ports(ps []v1.PortStatus) string {
 	}
 	out := make([]string, len(ps))
 	for i, p := range ps {
-		proto := p.Protocol
-		if proto == "" {
-			proto = v1.ProtocolTCP
-		}
-		if p.HostPort > 0 {
-			out[i] = fmt.Sprintf("%d->%d/%s", p.HostPort, p.ContainerPort, proto)
-		} else {
-			out[i] = fmt.Sprintf("%d/%s", p.ContainerPort, proto)
-		}
+		out[i] = p.String()
 	}
 	return strings.Join(out, ",")
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"berth.dev/berth/internal/ui"
 )
 
 // Reasons of berth_api_requests_denied_total.
@@ -29,7 +31,8 @@ const (
 // must carry it, from any address, loopback included; reads must carry it
 // too when readsNeedToken is set. Without a token, protected requests are
 // served to loopback clients only, and reads to everyone. /healthz and
-// /readyz are always open; /readyz tells why it is not ready only to
+// /readyz are always open, and so are the dashboard's page, scripts and
+// styles (ui.IsAsset), which hold no data; /readyz tells why it is not ready only to
 // requests that may read (mayRead).
 //
 // The token is taken from the X-Consul-Token header, an Authorization:
@@ -81,7 +84,7 @@ func (a *apiAuth) Handler(next http.Handler) http.Handler {
 			return
 		}
 		p := r.URL.Path
-		if p == "/healthz" || p == "/readyz" {
+		if p == "/healthz" || p == "/readyz" || (ui.IsAsset(p) && (r.Method == http.MethodGet || r.Method == http.MethodHead)) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -125,6 +128,16 @@ func (a *apiAuth) mayRead(r *http.Request) bool {
 	}
 	tok, _ := requestToken(r)
 	return tok != "" && a.tokenOK(tok)
+}
+
+// mayWrite reports whether r may write through the API, by the rules of
+// Handler: with a token, when it carries it; without one, from loopback.
+// The dashboard offers its actions to those requests only.
+func (a *apiAuth) mayWrite(r *http.Request) bool {
+	if a.tokenSum != nil {
+		return carriesToken(r)
+	}
+	return fromLoopback(r)
 }
 
 // tokenCarried marks, in a request's context, a request that carried the

@@ -31,6 +31,7 @@ import (
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/ui"
 )
 
 // Run runs the controller until ctx ends; see the package documentation
@@ -106,6 +107,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 	mux.Handle("GET "+promsd.Path, catalogRoutes)
+	dashboard := newLateHandler("the dashboard starts once etcd answers")
+	mux.Handle(ui.Path, dashboard)
+	mux.Handle("/ui", dashboard)
 	mux.HandleFunc("/v1/", consulapi.NotFound)
 	srv := &http.Server{
 		Handler:           auth.Handler(mux),
@@ -240,10 +244,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
 		CredentialsFile: cfg.GitCredentialsFile,
 	})
+	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: auth.mayWrite, ShowSecrets: carriesToken,
+		TokenRequired: token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
+	dashboard.start(dash)
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
-	wg.Add(7)
+	wg.Add(8)
+	go func() {
+		defer wg.Done()
+		_ = dash.Run(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		// This host's own statuses and history of objects deleted while it
