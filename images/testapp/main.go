@@ -26,6 +26,11 @@
 //	testapp env NAME...    print the values of environment variables
 //	testapp exit N         exit with N
 //	testapp udp ADDR MSG   send MSG to ADDR over UDP and print the reply
+//	testapp hosts NAME     print "ADDRESS NAME" for each address NAME resolves to, as
+//	                       getent hosts does, through /etc/resolv.conf (exit 2: not found)
+//	testapp http METHOD URL [BODY]
+//	                       send the request, print the status code and the body
+//	                       (exit 1 on error or non-2xx)
 package main
 
 import (
@@ -124,8 +129,39 @@ func run(cmd string, args []string) int {
 		}
 		fmt.Println(reply)
 		return 0
+	case "hosts":
+		if len(args) != 1 {
+			return usage("hosts NAME")
+		}
+		addrs, err := net.LookupHost(args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		for _, a := range addrs {
+			fmt.Println(a, args[0])
+		}
+		return 0
+	case "http":
+		if len(args) != 2 && len(args) != 3 {
+			return usage("http METHOD URL [BODY]")
+		}
+		body := ""
+		if len(args) == 3 {
+			body = args[2]
+		}
+		code, out, err := request(args[0], args[1], body)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("%d %s", code, out)
+		if code/100 != 2 {
+			return 1
+		}
+		return 0
 	default:
-		return usage("serve|check|get|cat|echo|pwd|env|exit|udp ...")
+		return usage("serve|check|get|cat|echo|pwd|env|exit|udp|hosts|http ...")
 	}
 }
 
@@ -149,6 +185,21 @@ func get(url string) ([]byte, error) {
 		return body, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return body, nil
+}
+
+func request(method, url, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
 }
 
 func udpRoundTrip(addr, msg string) (string, error) {

@@ -71,6 +71,12 @@ type Config struct {
 	DNSRateLimit float64
 	DNSRateBurst int
 
+	// ContainerDNS is where DNS and the HTTP API are served for this
+	// host's containers, and what they are given as their resolver: an IP
+	// address of this host, "" for the gateway of the berth network, or
+	// ContainerDNSOff.
+	ContainerDNS string
+
 	// Policy is this host's container policy (SECURITY.md): what Units and
 	// Jobs may ask for. Everything outside it is refused with a status
 	// message.
@@ -110,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return fmt.Errorf("--advertise-address %q: not an IP address", c.AdvertiseAddress)
+	}
+	if err := validateContainerDNS(c.ContainerDNS); err != nil {
+		return err
 	}
 	if err := c.validateEtcd(); err != nil {
 		return err

@@ -227,12 +227,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("--dns-listen: %w", err)
 	}
 	defer func() { cancel(); <-dnsDone }()
+	containerDNS := newContainerDNS(cfg, rt, cat, srv, ln.Addr(), dnsMetrics, log.With("component", "container-dns"))
 	units := unitsctl.New(unitsctl.Options{
 		Store: st, Runtime: rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
 		Metrics: loopMetrics, BerthMetrics: bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
 		OnEngine: eng.report,
 		Drain:    reg.Drain,
 		Policy:   cfg.Policy,
+		Resolver: containerDNS.resolver(),
 	})
 	sched := scheduler.New(st, scheduler.Options{
 		Log: log.With("controller", "scheduler"), Metrics: loopMetrics, Resync: cfg.Resync,
@@ -325,6 +327,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer wg.Done()
 		_ = units.Run(ctx)
 	}()
+	wg.Go(func() { containerDNS.Run(ctx) })
 	go func() {
 		defer wg.Done()
 		t := time.NewTicker(20 * time.Millisecond)

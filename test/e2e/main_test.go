@@ -95,6 +95,13 @@ func newController(t *testing.T, o controllerOpts) *controller {
 		// controller creates when it is missing.
 		c.args = append(c.args, "--allowed-host-paths", filepath.Join(t.TempDir(), "berth-volumes"))
 	}
+	if !slices.Contains(o.extra, "--container-dns") {
+		// Every controller of the tests shares the engine, and so the
+		// berth network's gateway: only the tests of the container DNS
+		// serve it, so that no other test's containers resolve through
+		// a controller of another test.
+		c.args = append(c.args, "--container-dns", "off")
+	}
 	c.args = append(c.args, o.extra...)
 	c.logPath = filepath.Join(t.TempDir(), o.name+".log")
 	// Cleanups run last-in first-out: the controller is killed, then the

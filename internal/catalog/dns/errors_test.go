@@ -163,8 +163,18 @@ func TestMetrics(t *testing.T) {
 	if limited := gather(t, reg, "berth_dns_rate_limited_total"); len(limited) != 2 || limited["action=drop"] != 0 || limited["action=truncate"] != 0 {
 		t.Errorf("berth_dns_rate_limited_total %v, want drop and truncate at 0", limited)
 	}
-	if _, err := New(fixture(), Config{Metrics: reg}); err == nil {
-		t.Error("registering the metrics twice: no error")
+	// A second server on the registry (as the one for containers beside
+	// the one on loopback) counts with the first.
+	_, second := startServer(t, fixture(), Config{Metrics: reg})
+	query(t, second, "udp", "web.service.berth.", dns.TypeA, 0)
+	if got := gather(t, reg, "berth_dns_queries_total")["qtype=A,rcode=NOERROR"]; got != 2 {
+		t.Errorf("berth_dns_queries_total{qtype=A,rcode=NOERROR} = %v after a query to each server, want 2", got)
+	}
+	// A registry where the name means something else refuses.
+	other := prometheus.NewRegistry()
+	other.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_dns_queries_total", Help: "another"}))
+	if _, err := New(fixture(), Config{Metrics: other}); err == nil {
+		t.Error("registering on a registry with another berth_dns_queries_total: no error")
 	}
 }
 

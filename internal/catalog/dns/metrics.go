@@ -1,6 +1,7 @@
 package catalogdns
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/miekg/dns"
@@ -40,10 +41,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "UDP queries over their client's rate limit, by what became of them: drop (not answered) or truncate (answered empty with TC).",
 		}, []string{"action"}),
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.duration, m.limited} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("dns: register metrics: %w", err)
+	// Servers on one registry (the one on loopback and the one for
+	// containers) count together.
+	var err error
+	if m.queries, err = registered(reg, m.queries); err == nil {
+		if m.duration, err = registered(reg, m.duration); err == nil {
+			m.limited, err = registered(reg, m.limited)
 		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dns: register metrics: %w", err)
 	}
 	for _, qt := range append(qtypeLabels, 0) {
 		for _, rc := range rcodeLabels {
@@ -73,4 +80,17 @@ func rcodeLabel(rc int) string {
 		}
 	}
 	return "other"
+}
+
+// registered registers c on reg and returns it or, when an equal
+// collector is registered already, returns that one.
+func registered[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }

@@ -58,7 +58,8 @@ type Config struct {
 	// Log receives errors of the listeners and of forwarding; nil discards.
 	Log *slog.Logger
 	// Metrics, when set, registers berth_dns_queries_total,
-	// berth_dns_request_duration_seconds and berth_dns_rate_limited_total.
+	// berth_dns_request_duration_seconds and berth_dns_rate_limited_total;
+	// servers given the same registerer count together.
 	Metrics prometheus.Registerer
 }
 

@@ -823,8 +823,10 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, name string, labels map[str
 		if r.networks[name] == nil {
 			r.networks[name] = map[string]string{}
 		}
-		// As Docker gives each new bridge network a subnet of its own.
-		r.gateways[name] = fmt.Sprintf("172.%d.%d.1", 18+r.nextNet/256%14, r.nextNet%256)
+		// As Docker gives each new bridge network a subnet of its own;
+		// from TEST-NET-3, so that no test binds an address of the
+		// machine's own networks.
+		r.gateways[name] = fmt.Sprintf("203.0.113.%d", r.nextNet%254+1)
 		r.nextNet++
 	}
 	return nil
@@ -840,7 +842,7 @@ func (r *Runtime) InspectNetwork(ctx context.Context, name string) (runtime.Netw
 	}
 	switch name {
 	case "bridge":
-		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}, Gateway: "172.17.0.1"}, nil
+		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}, Gateway: "198.51.100.1"}, nil
 	case "host", "none":
 		return runtime.Network{ID: name, Name: name, Labels: map[string]string{}}, nil
 	}
