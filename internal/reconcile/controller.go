@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 )
 
-// Result says when a key is reconciled again.
+// Result says when a key is reconciled again. The zero Result: only when
+// it changes (or at the next resync). An error reconciles it again after
+// the key's backoff.
 type Result struct {
-	// Requeue reconciles the key again after its backoff.
-	Requeue bool
 	// RequeueAfter reconciles the key again after this long.
 	RequeueAfter time.Duration
 }
@@ -42,6 +43,9 @@ func (e terminalError) Unwrap() error { return e.err }
 // counted, and the key is not requeued.
 func Terminal(err error) error { return terminalError{err} }
 
+// The result label of controller_runtime_reconcile_total. "requeue",
+// controller-runtime's for a retry without an error, stays at zero: it is
+// exported so that dashboards find every series they expect.
 const (
 	resultSuccess      = "success"
 	resultError        = "error"
@@ -60,6 +64,13 @@ type Options struct {
 	Metrics *Metrics
 	// Log receives one line per failed reconcile.
 	Log *slog.Logger
+	// Resync, when positive, enqueues every key of the watched sources
+	// again this often, as controller-runtime's SyncPeriod: what a missed
+	// or mishandled change left behind is corrected within a period.
+	Resync time.Duration
+	// Clock times the resync and the keys' delays (RequeueAfter, backoff);
+	// tests inject a fake one. Default: the real clock.
+	Clock clock.WithTicker
 }
 
 // DefaultRateLimiter backs off failing keys from 100ms to 5m.
@@ -70,7 +81,8 @@ func DefaultRateLimiter() workqueue.TypedRateLimiter[string] {
 	)
 }
 
-// Controller runs a Reconciler on a work queue.
+// Controller runs a Reconciler on a work queue, fed by the sources it
+// watches.
 type Controller struct {
 	name    string
 	r       Reconciler
@@ -78,6 +90,12 @@ type Controller struct {
 	workers int
 	metrics *Metrics
 	log     *slog.Logger
+	resync  time.Duration
+	clock   clock.WithTicker
+
+	sources []Source
+	watches []watch   // the sources whose keys are enqueued at start and resync
+	all     chan bool // a WatchAll source changed: enqueue every key
 }
 
 // New returns a Controller named name (the controller label of its
@@ -92,7 +110,10 @@ func New(name string, r Reconciler, o Options) *Controller {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	cfg := workqueue.TypedRateLimitingQueueConfig[string]{Name: name}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	cfg := workqueue.TypedRateLimitingQueueConfig[string]{Name: name, Clock: o.Clock}
 	if o.Metrics != nil {
 		cfg.MetricsProvider = queueProvider{m: o.Metrics, name: name}
 		o.Metrics.init(name, o.Workers)
@@ -104,6 +125,9 @@ func New(name string, r Reconciler, o Options) *Controller {
 		workers: o.Workers,
 		metrics: o.Metrics,
 		log:     o.Log.With("controller", name),
+		resync:  o.Resync,
+		clock:   o.Clock,
+		all:     make(chan bool, 1),
 	}
 }
 
@@ -119,22 +143,41 @@ func (c *Controller) EnqueueAfter(key string, d time.Duration) { c.queue.AddAfte
 // Len returns the number of keys waiting.
 func (c *Controller) Len() int { return c.queue.Len() }
 
-// Start runs the workers until ctx ends, then stops taking keys, waits for
-// the reconciles under way and returns.
+// Start runs the sources and, once every one has listed, enqueues every
+// key of the watched ones and runs the workers, until ctx ends; then it
+// stops taking keys, waits for the reconciles under way and for the
+// sources, and returns nil. Every Options.Resync, and on every change of a
+// WatchAll source, it enqueues every key of the watched sources again. A
+// Controller is started once; a loop that runs again (after leadership
+// returns) is built again, with its sources.
 func (c *Controller) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for i := 0; i < c.workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	defer wg.Wait()
+	for _, src := range c.sources {
+		wg.Go(func() { _ = src.Run(ctx) }) // a source's Run returns when ctx ends
+	}
+	if !c.waitSynced(ctx) {
+		return nil
+	}
+	c.EnqueueAll()
+	wg.Go(func() { c.resyncLoop(ctx) })
+	c.work(ctx)
+	return nil
+}
+
+// work runs the workers until ctx ends, then shuts the queue down and
+// waits for the reconciles under way.
+func (c *Controller) work(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range c.workers {
+		wg.Go(func() {
 			for c.processNext(ctx) {
 			}
-		}()
+		})
 	}
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
-	return nil
 }
 
 func (c *Controller) processNext(ctx context.Context) bool {
@@ -178,9 +221,6 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		c.count(resultRequeueAfter)
 		c.queue.Forget(key)
 		c.queue.AddAfter(key, res.RequeueAfter)
-	case res.Requeue:
-		c.count(resultRequeue)
-		c.queue.AddRateLimited(key)
 	default:
 		c.count(resultSuccess)
 		c.queue.Forget(key)

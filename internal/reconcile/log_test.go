@@ -3,51 +3,81 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/util/workqueue"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"berth.dev/berth/internal/testenv"
 )
 
 // A key whose reconcile keeps failing is retried with backoff, not in a
-// tight loop, and each failure is one log line, written by the loop: over a
-// second, a handful of lines, one per attempt, and the error counter agrees.
+// tight loop, and each failure is one log line, written by the loop: the
+// delays asked for double from 100ms, and the lines and the error counter
+// agree with the attempts. Time is a fake clock, stepped by the test.
 func TestFailingReconcileLogsOncePerAttemptWithBackoff(t *testing.T) {
 	t.Parallel()
 	var attempts atomic.Int64
 	var buf testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
+	fake := testingclock.NewFakeClock(time.Now())
+	limiter := &recordingLimiter{TypedRateLimiter: DefaultRateLimiter()}
 	c := New("failing", Func(func(context.Context, string) (Result, error) {
 		attempts.Add(1)
 		return Result{}, errors.New("etcd said no")
-	}), Options{Workers: 4, Metrics: m, Log: log})
+	}), Options{Workers: 4, Metrics: NewMetrics(reg), Log: log, Clock: fake, RateLimiter: limiter})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Start(ctx) }()
 	c.Enqueue("k")
-	time.Sleep(time.Second) // the figure measured is what one second produces
+	testenv.Eventually(t, 10*time.Second, "five attempts", func() (bool, string) {
+		fake.Step(100 * time.Millisecond)
+		return attempts.Load() >= 5, fmt.Sprint(attempts.Load())
+	})
 	cancel()
 	<-done
 
 	n := attempts.Load()
-	lines := strings.Count(buf.String(), "reconcile failed")
-	// 100ms doubling: attempts at 0, 0.1, 0.3, 0.7 s (and maybe 1.5 s).
-	if n < 3 || n > 6 {
-		t.Errorf("%d attempts in a second; want 3 to 6 (backoff from 100ms)", n)
+	if got, want := limiter.delays(), []time.Duration{100, 200, 400, 800}; len(got) < 4 || !slices.Equal(got[:4], want) {
+		t.Errorf("delays asked for: %v (ms), want %v first", got, want)
 	}
+	lines := strings.Count(buf.String(), "reconcile failed")
 	if int64(lines) != n {
 		t.Errorf("%d log lines for %d failed attempts; want one each:\n%s", lines, n, buf.String())
 	}
 	if got := counter(t, reg, "controller_runtime_reconcile_errors_total"); int64(got) != n {
 		t.Errorf("controller_runtime_reconcile_errors_total = %v, want %d", got, n)
 	}
+}
+
+// recordingLimiter remembers the delays its limiter gave, in milliseconds.
+type recordingLimiter struct {
+	workqueue.TypedRateLimiter[string]
+	mu   sync.Mutex
+	said []time.Duration
+}
+
+func (l *recordingLimiter) When(key string) time.Duration {
+	d := l.TypedRateLimiter.When(key)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.said = append(l.said, d/time.Millisecond)
+	return d
+}
+
+func (l *recordingLimiter) delays() []time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.said)
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
