@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh [go test flags...]: sets up this machine (Docker, etcd, dig), builds
+# test.sh [go test flags...]: sets up this machine (Docker, etcd, dig, curl, nc), builds
 # berth and its local images, and runs every test, the Docker and etcd ones
 # included: every package under the race detector, then the end-to-end suite
 # (which runs the built binaries) once. With CI=true a test whose dependency
