@@ -200,18 +200,11 @@ func (w *readmeWalk) run(s readmeStep) {
 	case streamRe.MatchString(plain):
 		w.stream(cmd, s, where)
 	case readOnly(plain):
-		deadline := time.Now().Add(time.Minute)
-		for {
+		eventually(w.t, time.Minute, where+"  shows what the README shows, run again", func() (bool, string) {
 			out, code := w.exec(cmd, 2*time.Minute)
 			diff := w.check(s, out, code)
-			if diff == "" {
-				return
-			}
-			if time.Now().After(deadline) {
-				w.t.Fatalf("%s  still not what the README shows after a minute of trying again:\n%s", where, diff)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			return diff == "", "\n" + diff
+		})
 	default:
 		out, code := w.exec(cmd, 5*time.Minute)
 		if dockerRunRe.MatchString(plain) {
