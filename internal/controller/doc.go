@@ -18,6 +18,23 @@
 // once), close the etcd client, stop the embedded etcd with its data
 // intact.
 //
+// # Container DNS
+//
+// Containers cannot reach the host's loopback, so Run also serves DNS on
+// port 53 and the HTTP API, in plain HTTP on --listen's port, on an
+// address of the host they reach (--container-dns: the gateway of the
+// berth Docker network by default, created when missing; "off" for none),
+// and gives that address to every container the units controller creates
+// (unitsctl.Options.Resolver). That DNS forwards names outside the domain
+// to --dns-recursor, or to the host's resolvers in /etc/resolv.conf (those
+// not on loopback when it lists any), and rate-limits its clients, which
+// are never loopback; the HTTP API is the --listen one, behind the same
+// access control, so containers write only with the token. When the
+// address is taken (several controllers on one engine), the controller
+// says so once and tries again every 30s, serving it once it is free; its
+// containers are given the address either way. The address is looked up
+// again every 30s, and the listeners move when it changes.
+//
 // # The embedded etcd's protection
 //
 // Config.Validate refuses an --etcd-listen-client or --etcd-listen-peer
