@@ -30,6 +30,8 @@ if ((want_test)); then
   # The README's walk-through, which test/e2e runs as written.
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
+  # The dashboard's end-to-end tests run it headless through chromedp.
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   # go test -race needs cgo.
   command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 fi

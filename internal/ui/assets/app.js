@@ -185,11 +185,12 @@
     h('label', { for: 'token' }, 'API token (the controller\'s --api-token-file)'),
     input,
     h('div', {}, h('button', { type: 'submit', class: 'primary' }, 'Sign in')));
-    main.replaceChildren(
+    main.replaceChildren();
+    append(main, [
       h('h1', {}, 'Sign in'),
       h('p', {}, 'This controller needs its API token to show the cluster. The token stays in this tab only.'),
       why ? h('p', { class: 'error', role: 'alert' }, why) : null,
-      form);
+      form]);
     input.focus();
   }
 

@@ -1,0 +1,339 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"berth.dev/berth/internal/testenv"
+)
+
+// browser is a page of the dashboard in a real, headless Chromium, driven
+// over the DevTools protocol.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string // http://host:port of the controller
+
+	mu     sync.Mutex
+	thrown []string // exceptions of the page's scripts, and security errors (CSP)
+}
+
+// requireChromium returns Debian's chromium, skipping the test without it
+// (failing under CI=true).
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("chromium")
+	testenv.Require(t, err == nil, "chromium not found on PATH (Debian: apt-get install chromium; hack/deps.sh --test installs it)")
+	return p
+}
+
+// openBrowser starts a headless Chromium (closed at cleanup) on the
+// dashboard of the controller at base, and waits for its page to load.
+func openBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	path := requireChromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // the tests run as root
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: ctx, base: base}
+	// The first action starts the browser, which lives as long as its
+	// context: no timeout on it.
+	messages := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source == "security") {
+				b.mu.Lock()
+				b.thrown = append(b.thrown, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		<-done
+		for _, e := range b.thrown {
+			t.Errorf("the page said: %s", e)
+		}
+	})
+	b.run("open the dashboard", chromedp.Navigate(base+"/ui/"))
+	return b
+}
+
+// run runs chromedp actions, failing the test on an error.
+func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise).
+func eval[T any](b *browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+func jsString(s string) string {
+	q, _ := json.Marshal(s)
+	return string(q)
+}
+
+// text returns the text the page shows in the first element matching the
+// CSS selector, "" when there is none.
+func (b *browser) text(selector string) string {
+	s, err := eval[string](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? e.innerText : ""; })()`, jsString(selector)))
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return s
+}
+
+// waitText waits until the element matching selector shows every one of
+// want.
+func (b *browser) waitText(timeout time.Duration, what, selector string, want ...string) string {
+	b.t.Helper()
+	var got string
+	eventually(b.t, timeout, what, func() (bool, string) {
+		got = b.text(selector)
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				return false, fmt.Sprintf("%s shows %q, want %q", selector, got, w)
+			}
+		}
+		return true, ""
+	})
+	return got
+}
+
+// goTo follows a link of the page (a hash route): the page is not loaded
+// again.
+func (b *browser) goTo(route string) {
+	b.t.Helper()
+	if _, err := eval[string](b, fmt.Sprintf(`location.hash = %s`, jsString(route))); err != nil {
+		b.t.Fatalf("browser: go to %s: %v", route, err)
+	}
+}
+
+// mark sets a value in the page's window that a reload would lose.
+func (b *browser) mark() {
+	b.t.Helper()
+	if _, err := eval[int](b, `window.berthTestMark = 42`); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// notReloaded fails the test when the page was loaded again since mark.
+func (b *browser) notReloaded(what string) {
+	b.t.Helper()
+	if v, err := eval[bool](b, `window.berthTestMark === 42`); err != nil || !v {
+		b.t.Errorf("%s: the page was reloaded (mark %v, %v)", what, v, err)
+	}
+}
+
+// screenshot writes the page as PNG into the test's artifact directory
+// (go test -artifacts keeps it) and, when BERTH_SCREENSHOTS names a
+// directory, there too (the README's pictures).
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("browser: screenshot %s: %v", name, err)
+	}
+	dirs := []string{b.t.ArtifactDir()}
+	if d := os.Getenv("BERTH_SCREENSHOTS"); d != "" {
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if err := os.WriteFile(filepath.Join(d, name+".png"), png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	b.t.Logf("screenshot %s.png in %s", name, strings.Join(dirs, " and "))
+}
+
+// unitRow is the selector of a Unit's row in the units table.
+func unitRowSel(name string) string { return fmt.Sprintf(`tr[data-kind="unit"][data-name=%s]`, jsString(name)) }
+
+// TestDashboard: the page, opened before anything is applied, shows
+// Units as they are applied, a killed container's new state and restart
+// count, a service turning red when its check fails, all without being
+// loaded again; a Unit stopped from the page is stopped for applyctl;
+// and names and messages are shown as text, never run.
+func TestDashboard(t *testing.T) {
+	requireChromium(t)
+	volumes := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", volumes}}, false)
+	b := openBrowser(t, "http://"+h.c.listen)
+	b.waitText(30*time.Second, "the page is live", "#live", "Live")
+	b.mark()
+	b.goTo("/units")
+	b.waitText(10*time.Second, "the units page", "main", "No units")
+
+	web, db, svc := h.unit("web"), h.unit("db"), h.unit("websvc")
+	state := filepath.Join(volumes, "web")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostile := `<img src=x onerror="window.berthXSS=1">`
+	odd, oddSvc := h.unit("odd"), h.unit("oddsvc")
+	h.apply(
+		fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: %s, labels: {app: %s}}\nspec:\n  placement: {hosts: [%s]}\n  requires: [%s]\n%s",
+			web, web, h.name, db,
+			testapp(fmt.Sprintf("    args: [--unhealthy-file, /state/unhealthy]\n    ports: [{name: http, containerPort: 8080, hostPort: 0}]\n    volumes: [{hostPath: %s, containerPath: /state}]\n", state), "")),
+		h.doc("db", testapp("", "")),
+		fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: %s}\nspec:\n  selector: {app: %s}\n  port: http\n  tags: [web]\n  checks: [{name: healthz, http: /healthz, interval: 1s}]\n", svc, web),
+		// Names are DNS labels; descriptions and tags are what a hostile
+		// manifest can put on the page.
+		fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: %s}\nspec:\n  description: %s\n  placement: {hosts: [elsewhere]}\n  container: {image: %s}\n", odd, jsString(hostile), testImage),
+		fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Service\nmetadata: {name: %s}\nspec:\n  selector: {app: none}\n  tags: [%s]\n", oddSvc, jsString("<script>berthXSS=2</script>")),
+	)
+
+	// Applied Units appear, and reach RUNNING, on the page that was open.
+	b.waitText(60*time.Second, "web RUNNING on the units page", unitRowSel(web), "RUNNING", h.name)
+	b.waitText(30*time.Second, "db RUNNING on the units page", unitRowSel(db), "RUNNING")
+	b.notReloaded("applied units")
+	b.goTo("/")
+	b.waitText(30*time.Second, "the overview counts the units", "main", "RUNNING", "Every check passes")
+
+	// A container killed in Docker: the page shows its restart, live.
+	b.goTo("/units")
+	b.waitText(10*time.Second, "web's restarts before the kill", unitRowSel(web)+" td.num", "0")
+	first := h.waitRunning("web", 30*time.Second)
+	mustDocker(t, "kill", first.ContainerID)
+	b.waitText(60*time.Second, "web restarted once, RUNNING again", unitRowSel(web), "RUNNING", "1/1")
+	b.waitText(10*time.Second, "web's restart count", unitRowSel(web)+" td.num", "1")
+	b.notReloaded("the killed container")
+
+	// A failing check turns the service red: critical, written out.
+	b.goTo("/services")
+	svcRow := fmt.Sprintf(`tr[data-kind="service"][data-name=%s]`, jsString(svc))
+	b.waitText(60*time.Second, "the service passing", svcRow, "passing")
+	if err := os.WriteFile(filepath.Join(state, "unhealthy"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText(30*time.Second, "the service critical", svcRow, "critical")
+	if cls, err := eval[string](b, fmt.Sprintf(`document.querySelector(%s).className`, jsString(svcRow))); err != nil || cls != "bad" {
+		t.Errorf("the critical service's row has class %q (%v), want bad (red)", cls, err)
+	}
+	b.goTo("/services/" + svc)
+	b.waitText(10*time.Second, "the check's output on the service page", "main", "critical", "healthz (http)", "503")
+	b.notReloaded("the failing check")
+	b.goTo("/")
+	b.waitText(10*time.Second, "the overview shows the failing check", "main", "Failing checks", svc, "503")
+	b.screenshot("ui-overview")
+	b.goTo("/units/" + web)
+	b.waitText(10*time.Second, "the unit page", "main", "unit/"+web, "137")
+	b.screenshot("ui-unit")
+
+	// What the cluster says is text on the page, never markup.
+	b.goTo("/units/" + odd)
+	b.waitText(10*time.Second, "the hostile description as text", "main", "unit/"+odd, hostile)
+	b.goTo("/services")
+	b.waitText(10*time.Second, "the hostile tag as text", fmt.Sprintf(`tr[data-kind="service"][data-name=%s]`, jsString(oddSvc)), "<script>berthXSS=2</script>")
+	if xss, err := eval[bool](b, `window.berthXSS === undefined && typeof berthXSS === "undefined" && document.querySelectorAll("main img, main script").length === 0`); err != nil || !xss {
+		t.Errorf("a hostile description or tag ran or made elements: %v %v", xss, err)
+	}
+
+	// Stop the Unit from its page: confirm, and applyctl sees it stopped.
+	b.goTo("/units/" + web)
+	b.waitText(10*time.Second, "the stop button", "main", "Stop")
+	b.run("stop web", chromedp.Click(chromedp.CSS(`button[data-action="stop"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
+	b.waitText(5*time.Second, "the confirmation names the command", "#confirm", "applyctl stop unit "+web)
+	b.run("confirm", chromedp.Click(chromedp.CSS(`#confirm-ok`)))
+	b.waitText(10*time.Second, "what the action did", "#notice", "unit/"+web+" stopped")
+	eventually(t, 60*time.Second, "applyctl get units shows web STOPPED", func() (bool, string) {
+		out, errOut, code := applyctl(t, h.etcd, "", "get", "units")
+		row := tableRow(out, web)
+		return code == 0 && len(row) > 2 && row[2] == "STOPPED", out + errOut
+	})
+	b.waitText(30*time.Second, "the unit page shows it stopped", "main", "STOPPED")
+	b.notReloaded("the stop")
+}
+
+// TestDashboardToken: with --api-reads token the page asks for the token
+// and shows nothing of the cluster before it gets it; with a token and
+// open reads it shows the cluster but offers no action, only the applyctl
+// commands, until it is given the token.
+func TestDashboardToken(t *testing.T) {
+	requireChromium(t)
+	const token = "s3cret-dashboard-token"
+	tokenFile := writeFile(t, "api-token", token+"\n")
+
+	h := newUnitHost(t, controllerOpts{extra: []string{"--api-token-file", tokenFile, "--api-reads", "token"}}, false)
+	h.apply(h.doc("secretive", testapp("", "")))
+	b := openBrowser(t, "http://"+h.c.listen)
+	b.waitText(30*time.Second, "the login prompt", "main", "Sign in", "API token")
+	if got := b.text("main"); strings.Contains(got, h.unit("secretive")) || strings.Contains(got, h.name) {
+		t.Errorf("the page shows the cluster without the token: %q", got)
+	}
+	status, err := eval[int](b, `fetch("api/stream").then(r => r.status)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 403 {
+		t.Errorf("the stream without the token answered %v, want 403", status)
+	}
+	b.screenshot("ui-login")
+	b.run("a wrong token", chromedp.SendKeys(chromedp.CSS(`#token`), "wrong"), chromedp.Click(chromedp.CSS(`form.login button[type="submit"]`)))
+	b.waitText(10*time.Second, "the wrong token refused", "main", "That token was refused")
+	b.run("the token", chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`form.login button[type="submit"]`)))
+	b.waitText(30*time.Second, "the page live with the token", "#live", "Live")
+	b.goTo("/units/" + h.unit("secretive"))
+	b.waitText(60*time.Second, "the unit with the token", "main", "RUNNING", "Stop")
+
+	// Reads open, writes need the token: commands instead of buttons.
+	o := startController(t, controllerOpts{name: "e2e-u-" + randomSuffix(6), extra: []string{"--api-token-file", tokenFile}})
+	o.waitReadyForUI(t)
+	unit := "ro" + randomSuffix(6)
+	if _, errOut, code := applyctl(t, o.etcd, fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: %s}\nspec:\n  placement: {hosts: [nowhere]}\n  container: {image: %s}\n", unit, testImage), "apply", "-f", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	r := openBrowser(t, "http://"+o.listen)
+	r.waitText(30*time.Second, "the page live without a token", "#live", "Live")
+	r.goTo("/units/" + unit)
+	got := r.waitText(30*time.Second, "the commands instead of actions", "main", "applyctl stop unit "+unit, "Actions need the API token")
+	if buttons, err := eval[int](r, `document.querySelectorAll("button[data-action]").length`); err != nil || buttons != 0 {
+		t.Errorf("%d action buttons without the token (%v): %s", buttons, err, got)
+	}
+	if code, err := eval[int](r, fmt.Sprintf(`fetch("api/unit/%s/stop", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}).then(r => r.status)`, unit)); err != nil || code != 403 {
+		t.Errorf("a stop posted without the token answered %v (%v), want 403", code, err)
+	}
+	r.waitText(5*time.Second, "the sign-in button", "#auth", "Sign in to act")
+}
+
+// waitReadyForUI waits until the dashboard's page is served (it is from
+// the moment etcd answers).
+func (c *controller) waitReadyForUI(t *testing.T) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the dashboard served", func() (bool, string) {
+		code, body := httpGet("http://" + c.listen + "/ui/")
+		return code == 200, fmt.Sprint(code, body)
+	})
+}
