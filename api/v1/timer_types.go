@@ -104,6 +104,7 @@ const (
 	ReasonRunStarted        = "RunStarted"
 	ReasonRunSucceeded      = "RunSucceeded"
 	ReasonRunFailed         = "RunFailed"
+	ReasonRunFinished       = "Finished"
 	ReasonExitCode          = "ExitCode"
 	ReasonDeadlineExceeded  = "DeadlineExceeded"
 	ReasonHostLost          = "HostLost"

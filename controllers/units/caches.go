@@ -19,11 +19,13 @@ type caches struct {
 	jobs        *store.Cache
 	jobBindings *store.Cache
 	jobVersions *store.Cache
+	timers      *store.Cache
+	timerRuns   *store.Cache // bindings of Timers' runs
 	hosts       *store.Cache // a status under another name is no host's
 }
 
 func (c *caches) all() []*store.Cache {
-	return []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings, c.jobVersions, c.hosts}
+	return []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings, c.jobVersions, c.timers, c.timerRuns, c.hosts}
 }
 
 func (c *caches) synced() bool {

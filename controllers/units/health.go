@@ -48,6 +48,10 @@ func objectOf(key string) (kind, name string) {
 	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
 		return v1.KindJob, name
 	}
+	if ref, ok := strings.CutPrefix(key, timerRunKeyPrefix); ok {
+		timer, _, _ := strings.Cut(ref, "/")
+		return v1.KindTimer, timer
+	}
 	return v1.KindUnit, key
 }
 

@@ -29,6 +29,9 @@ func kindOfKey(key string) string {
 	if strings.HasPrefix(key, jobKeyPrefix) {
 		return v1.KindJob
 	}
+	if strings.HasPrefix(key, timerRunKeyPrefix) {
+		return v1.KindTimer
+	}
 	return v1.KindUnit
 }
 

@@ -20,8 +20,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	ctrs, err := c.o.Runtime.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{
-		v1.LabelHost: c.o.Host, v1.LabelKind: w.kind, v1.LabelName: w.name}})
+	selector := map[string]string{v1.LabelHost: c.o.Host, v1.LabelKind: w.kind, v1.LabelName: w.name}
+	if w.kind == v1.KindTimer {
+		selector[v1.LabelVersion] = w.version // each run is its own instance
+	}
+	ctrs, err := c.o.Runtime.List(ctx, runtime.ListOptions{All: true, Labels: selector})
 	c.engine(err)
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)

@@ -40,6 +40,7 @@ func (c *Controller) newCaches() *caches {
 			c.loop.Enqueue(jobKey(name))
 		}
 	})
+	c.timerRunCaches(cs)
 	cs.hosts = store.NewCache(c.o.Store, store.HostsPrefix, nil)
 	cs.statuses = store.NewCache(c.o.Store, store.StatusesPrefix, c.statusChanged)
 	return cs
@@ -71,6 +72,8 @@ func (c *Controller) statusChanged(key string) {
 			c.loop.Enqueue(name)
 		case "job":
 			c.loop.Enqueue(jobKey(name))
+		case "timer":
+			c.loop.Enqueue(timerRunKey(name))
 		}
 	}
 	if kind != "unit" {
@@ -106,6 +109,7 @@ func (c *Controller) enqueueAll(ctx context.Context) {
 	for _, kv := range c.caches.jobs.List() {
 		c.loop.Enqueue(jobKey(strings.TrimPrefix(kv.Key, jprefix)))
 	}
+	c.enqueueTimerRuns("")
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ctrs, err := c.o.Runtime.List(lctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host}})

@@ -89,16 +89,20 @@ func containerLabels(w *workload, host string) map[string]string {
 }
 
 // containerEnviron is the template's environment, then the resolver's
-// (dnsEnv), BERTH_HOST, BERTH_UNIT (or BERTH_JOB and BERTH_JOB_VERSION)
+// (dnsEnv), BERTH_HOST, BERTH_UNIT (or BERTH_JOB and BERTH_JOB_VERSION, or
+// BERTH_TIMER and BERTH_TIMER_RUN)
 // and a BERTH_PORT_<NAME> for each published port.
 func containerEnviron(w *workload, f hostFacts, dnsEnv []string) []string {
 	u := w.unit
 	env := append([]string(nil), f.Env...)
 	env = append(env, dnsEnv...)
 	env = append(env, "BERTH_HOST="+f.Host)
-	if w.kind == v1.KindJob {
+	switch w.kind {
+	case v1.KindJob:
 		env = append(env, "BERTH_JOB="+u.Metadata.Name, "BERTH_JOB_VERSION="+w.version)
-	} else {
+	case v1.KindTimer:
+		env = append(env, "BERTH_TIMER="+u.Metadata.Name, "BERTH_TIMER_RUN="+w.version)
+	default:
 		env = append(env, "BERTH_UNIT="+u.Metadata.Name)
 	}
 	for i, p := range f.Ports {

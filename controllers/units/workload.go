@@ -29,6 +29,10 @@ func keyOf(labels map[string]string) string {
 		return name
 	case v1.KindJob:
 		return jobKey(name)
+	case v1.KindTimer:
+		if run := labels[v1.LabelVersion]; run != "" {
+			return timerRunKey(name + "/" + run)
+		}
 	}
 	return ""
 }
@@ -53,6 +57,9 @@ type workload struct {
 func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, error) {
 	if name, ok := strings.CutPrefix(key, jobKeyPrefix); ok {
 		return c.jobWorkload(ctx, name)
+	}
+	if ref, ok := strings.CutPrefix(key, timerRunKeyPrefix); ok {
+		return c.timerRunWorkload(key, ref)
 	}
 	u, err := c.caches.unit(key)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"berth.dev/berth/controllers/jobs"
 	"berth.dev/berth/controllers/registrator"
 	"berth.dev/berth/controllers/scheduler"
+	"berth.dev/berth/controllers/timers"
 	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/catalog/consulapi"
@@ -56,8 +57,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var loopMetrics *reconcile.Metrics // nil (no metrics) under DisableMetrics
 	var bm *berthmetrics.Metrics
 	var dnsMetrics prometheus.Registerer
+	var timerMetrics *berthmetrics.TimerMetrics
 	if !cfg.DisableMetrics {
 		loopMetrics, bm, dnsMetrics = reconcile.NewMetrics(m.registry), berthmetrics.New(m.registry), m.registry
+		timerMetrics = berthmetrics.NewTimers(m.registry)
 	}
 
 	rt := cfg.Runtime
@@ -249,6 +252,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: auth.mayWrite, ShowSecrets: carriesToken,
 		TokenRequired: token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
 	dashboard.start(dash)
+	timersCtl := timers.New(st, timers.Options{Log: log.With("controller", "timer"), Metrics: loopMetrics,
+		Events: recorder, Runs: timerMetrics, Resync: cfg.Resync})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)
 	reg.SetLeader(election.IsLeader)
 	var wg sync.WaitGroup
@@ -292,11 +297,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			defer m.leader.Set(0)
 			log.Info("leading the cluster-wide loops")
 			var lwg sync.WaitGroup
-			lwg.Add(3)
+			lwg.Add(4)
 			go func() {
 				defer lwg.Done()
 				if err := jobsCtl.Run(lctx); err != nil {
 					log.Error("jobs loop stopped", "err", err)
+				}
+			}()
+			go func() {
+				defer lwg.Done()
+				if err := timersCtl.Run(lctx); err != nil {
+					log.Error("timers loop stopped", "err", err)
 				}
 			}()
 			go func() {
