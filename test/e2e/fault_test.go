@@ -1,0 +1,467 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/store"
+)
+
+// Environment of the fault test.
+const (
+	// faultSeedEnv replays the schedule of a seed a run printed.
+	faultSeedEnv = "FAULT_SEED"
+	// faultMinutesEnv sets how long faults are injected (default
+	// faultDefaultLength): a soak by hand, FAULT_MINUTES=30.
+	faultMinutesEnv    = "FAULT_MINUTES"
+	faultDefaultLength = 2 * time.Minute
+	// faultConverge bounds how long everything takes to converge after
+	// the last fault.
+	faultConverge = 60 * time.Second
+)
+
+// TestFaultInjection runs three controllers and a three-member etcd, each
+// pair on its own simulated machine (a network namespace), with 20 Units
+// that depend on each other and are health-checked, a Service, and a Job
+// whose versions are rolled out one after another, while a schedule drawn
+// from a seed injects faults for two minutes (FAULT_MINUTES): controllers
+// killed and frozen, etcd members stopped, killed and frozen, machines
+// cut off the network and plugged back in, containers killed, Units that
+// others require stopped and started again. Every second a checker reads
+// etcd and Docker and records every breach of the invariants of
+// faultChecker.judge; after the last fault everything must converge
+// within faultConverge. The test prints its seed; FAULT_SEED replays the
+// same schedule.
+func TestFaultInjection(t *testing.T) {
+	seed, length := faultParams(t)
+	t.Logf("fault seed %d (replay with %s=%d); %s of faults", seed, faultSeedEnv, seed, length)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay: %s=%d %s=%g go test -run TestFaultInjection ./test/e2e", faultSeedEnv, seed, faultMinutesEnv, length.Minutes())
+		}
+	})
+	r := newFaultRig(t)
+	w := newFaultWorkload(r.label, r.label, r.bridgeAddr(), 5)
+	plan := newFaultPlan(seed, length, faultShape{Hosts: len(r.hosts), Units: len(w.units()), Groups: w.groups})
+	t.Log(plan.summary())
+
+	x := &faultRun{t: t, r: r, w: w, facts: newFaultFacts(r.hosts, time.Now()), stats: map[string]int{}}
+	x.checker = newFaultChecker(w, rigHeartbeatTTL, rigElectionTimeout)
+	keys := w.objectKeys()
+	x.write("apply the workload", w.all(), keys, []string{store.JobVersionPrefix(w.job())})
+	setup := time.Now()
+	x.waitConverged(2*time.Minute, "the workload up before any fault")
+	t.Logf("the workload converged %s after it was applied", time.Since(setup).Round(time.Millisecond))
+
+	x.startChecker()
+	x.start = time.Now()
+	x.run(plan)
+	took := x.waitConverged(faultConverge, "everything converged after the last fault")
+	x.stopChecker()
+
+	t.Logf("%s: %d faults and writes done (%s), latest %s late; %d checks of the world (%d could not read it), "+
+		"%d violations (%d occurrences); converged %s after the last fault",
+		plan.summary(), len(plan.Steps), x.describeStats(), x.late.Round(time.Millisecond), x.ticks, x.missed,
+		len(x.checker.violations), x.checker.occurrences, took.Round(time.Millisecond))
+	if len(x.checker.violations) > 0 {
+		t.Errorf("%d invariants broken (seed %d):%s", len(x.checker.violations), seed, x.checker.report(x.start))
+	}
+}
+
+// faultParams reads FAULT_SEED (a random seed when unset) and
+// FAULT_MINUTES.
+func faultParams(t *testing.T) (uint64, time.Duration) {
+	t.Helper()
+	var seed uint64
+	if s := os.Getenv(faultSeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want an unsigned integer: %v", faultSeedEnv, s, err)
+		}
+		seed = v
+	} else {
+		var b [8]byte
+		_, _ = crand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:]) >> 11 // fits a float64 exactly, for shells and logs
+	}
+	length := faultDefaultLength
+	if s := os.Getenv(faultMinutesEnv); s != "" {
+		m, err := strconv.ParseFloat(s, 64)
+		if err != nil || m <= 0 {
+			t.Fatalf("%s=%q: want a positive number of minutes", faultMinutesEnv, s)
+		}
+		length = time.Duration(m * float64(time.Minute))
+	}
+	return seed, length
+}
+
+// faultRun is one run of the fault test: the executor of the schedule
+// (on the test's goroutine) and the checker (on its own).
+type faultRun struct {
+	t       *testing.T
+	r       *faultRig
+	w       *faultWorkload
+	facts   *faultFacts
+	start   time.Time
+	late    time.Duration // the most a step ran behind its schedule
+	statsMu sync.Mutex
+	stats   map[string]int // what the executor did, by kind
+
+	checker     *faultChecker
+	checkerMu   sync.Mutex // the checker and its counters
+	ticks       int
+	missed      int
+	stopCheck   context.CancelFunc
+	checkerDone chan struct{}
+}
+
+func (x *faultRun) count(what string, n int) {
+	x.statsMu.Lock()
+	defer x.statsMu.Unlock()
+	x.stats[what] += n
+}
+
+func (x *faultRun) describeStats() string {
+	x.statsMu.Lock()
+	defer x.statsMu.Unlock()
+	var keys []string
+	for k := range x.stats {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", x.stats[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (x *faultRun) logf(format string, args ...any) {
+	x.t.Helper()
+	at := "setup"
+	if !x.start.IsZero() {
+		at = fmt.Sprintf("%7.2fs", time.Since(x.start).Seconds())
+	}
+	x.t.Logf("%s "+format, append([]any{at}, args...)...)
+}
+
+// write applies docs through applyctl, trying again while it fails (etcd
+// keeps a majority, but the member applyctl reaches first may be the one
+// down), and records the revisions it leaves on keys and on the keys
+// under prefixes as the test's own.
+func (x *faultRun) write(what, docs string, keys, prefixes []string) {
+	x.t.Helper()
+	x.facts.setWriting(true, nil)
+	deadline := time.Now().Add(time.Minute)
+	for attempt := 1; ; attempt++ {
+		out, errOut, code := x.r.applyctl(docs, "apply", "-f", "-")
+		if code == 0 {
+			x.count("writes", 1)
+			break
+		}
+		x.count("write attempts that failed", 1)
+		if time.Now().After(deadline) {
+			x.t.Fatalf("%s: applyctl apply failed %d times for a minute, the last: exit %d: %s%s", what, attempt, code, out, errOut)
+		}
+		x.logf("%s: applyctl apply: exit %d: %s%s; again", what, code, out, strings.TrimSpace(errOut))
+	}
+	var now map[string]int64
+	eventually(x.t, time.Minute, what+": the objects read back", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kvs, _, err := x.r.st.List(ctx, store.Prefix+"objects/")
+		if err != nil {
+			return false, err.Error()
+		}
+		now = map[string]int64{}
+		for _, kv := range kvs {
+			now[kv.Key] = kv.ModRevision
+		}
+		return true, ""
+	})
+	objects := x.facts.view().objects
+	mine := func(key string) bool {
+		return slices.Contains(keys, key) || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(key, p) })
+	}
+	for key := range objects {
+		if _, ok := now[key]; !ok && mine(key) {
+			delete(objects, key) // a version record the apply pruned
+		}
+	}
+	for key, rev := range now {
+		if mine(key) {
+			objects[key] = rev
+		}
+	}
+	x.facts.setWriting(false, objects)
+}
+
+// waitConverged waits until the world is what the test asked for and
+// returns how long it took.
+func (x *faultRun) waitConverged(timeout time.Duration, what string) time.Duration {
+	x.t.Helper()
+	start := time.Now()
+	eventually(x.t, timeout, what, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := readSnapshot(ctx, x.r.st, x.r.containers)
+		if err != nil {
+			return false, err.Error()
+		}
+		return converged(s, x.w, x.r.hosts)
+	})
+	return time.Since(start)
+}
+
+// startChecker reads and judges the world every faultTick until
+// stopChecker.
+func (x *faultRun) startChecker() {
+	ctx, cancel := context.WithCancel(context.Background())
+	x.stopCheck, x.checkerDone = cancel, make(chan struct{})
+	go func() {
+		defer close(x.checkerDone)
+		tick := time.NewTicker(faultTick)
+		defer tick.Stop()
+		var term uint64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if t := x.r.etcdTerm(ctx); t > term {
+				if term != 0 {
+					x.facts.etcdTouched(time.Now())
+				}
+				term = t
+			}
+			x.checkOnce(ctx)
+		}
+	}()
+}
+
+func (x *faultRun) checkOnce(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	before := x.facts.view()
+	s, err := readSnapshot(rctx, x.r.st, x.r.containers)
+	facts := x.facts.view()
+	if before.writing || before.writes != facts.writes {
+		facts.writing = true // the objects read may be from before or after the write
+	}
+	x.checkerMu.Lock()
+	defer x.checkerMu.Unlock()
+	x.ticks++
+	if err != nil {
+		x.missed++
+		return
+	}
+	x.checker.judge(s, facts)
+	for _, p := range append(append([]*rigProc{}, x.r.etcd...), x.r.ctl...) {
+		if gone, why := p.exited(); gone {
+			x.checker.violate(s.at, "exited:"+p.name, "process exited by itself", "%s\n%s", why, p.tail(20))
+		}
+	}
+}
+
+func (x *faultRun) stopChecker() {
+	x.stopCheck()
+	<-x.checkerDone
+}
+
+// etcdTerm returns the highest raft term the members answer with (0 when
+// none answers): a new term is a new leader, which gives every lease its
+// whole TTL again.
+func (r *faultRig) etcdTerm(ctx context.Context) uint64 {
+	var best uint64
+	for _, ep := range strings.Split(r.endpoints, ",") {
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodPost, ep+"/v3/maintenance/status", bytes.NewReader([]byte("{}")))
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			var st struct {
+				Header struct {
+					RaftTerm string `json:"raft_term"`
+				}
+			}
+			if json.NewDecoder(resp.Body).Decode(&st) == nil {
+				if v, err := strconv.ParseUint(st.Header.RaftTerm, 10, 64); err == nil && v > best {
+					best = v
+				}
+			}
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	return best
+}
+
+// faultEvent is a step of the schedule, or the end of one.
+type faultEvent struct {
+	at   time.Duration
+	step faultStep
+	undo bool
+}
+
+// run executes the plan on time: each step at its offset from x.start,
+// each fault undone when it ends.
+func (x *faultRun) run(p faultPlan) {
+	x.t.Helper()
+	var evs []faultEvent
+	for _, s := range p.Steps {
+		evs = append(evs, faultEvent{at: s.At, step: s})
+		if s.For > 0 {
+			evs = append(evs, faultEvent{at: s.At + s.For, step: s, undo: true})
+		}
+	}
+	// By time; at one time, what ends before what begins, as the plan
+	// freed the resource.
+	slices.SortStableFunc(evs, func(a, b faultEvent) int {
+		if a.at != b.at {
+			return int(a.at - b.at)
+		}
+		if a.undo != b.undo {
+			if a.undo {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	for _, ev := range evs {
+		if wait := time.Until(x.start.Add(ev.at)); wait > 0 {
+			time.Sleep(wait) // the schedule's own time, not a wait for a condition
+		} else {
+			x.late = max(x.late, -wait)
+		}
+		x.do(ev)
+	}
+}
+
+// do performs one event of the schedule.
+func (x *faultRun) do(ev faultEvent) {
+	x.t.Helper()
+	s, r, now := ev.step, x.r, time.Now()
+	verb := "begin"
+	if ev.undo {
+		verb = "end"
+	} else {
+		x.count(string(s.Kind), 1)
+	}
+	switch s.Kind {
+	case faultKillController, faultFreezeController, faultCutHost:
+		x.logf("%s %s %s", verb, s.Kind, r.hosts[s.Target])
+	case faultStopEtcd, faultKillEtcd, faultFreezeEtcd:
+		x.logf("%s %s %s", verb, s.Kind, r.etcd[s.Target].name)
+	}
+	h := r.hosts[min(s.Target, len(r.hosts)-1)]
+	switch {
+	case s.Kind == faultKillController && !ev.undo:
+		x.facts.hostDown(h, now)
+		r.ctl[s.Target].stop(syscall.SIGKILL, 10*time.Second)
+	case s.Kind == faultKillController:
+		r.ctl[s.Target].start(x.t)
+		x.facts.hostUp(h, now)
+	case s.Kind == faultFreezeController && !ev.undo:
+		x.facts.hostDown(h, now)
+		x.signal(r.ctl[s.Target], syscall.SIGSTOP)
+	case s.Kind == faultFreezeController:
+		x.signal(r.ctl[s.Target], syscall.SIGCONT)
+		x.facts.hostUp(h, now)
+	case s.Kind == faultStopEtcd && !ev.undo:
+		x.facts.etcdTouched(now)
+		r.etcd[s.Target].stop(syscall.SIGTERM, 10*time.Second)
+	case s.Kind == faultKillEtcd && !ev.undo:
+		x.facts.etcdTouched(now)
+		r.etcd[s.Target].stop(syscall.SIGKILL, 10*time.Second)
+	case s.Kind == faultStopEtcd, s.Kind == faultKillEtcd:
+		r.etcd[s.Target].start(x.t)
+		x.facts.etcdTouched(time.Now())
+	case s.Kind == faultFreezeEtcd && !ev.undo:
+		x.facts.etcdTouched(now)
+		x.signal(r.etcd[s.Target], syscall.SIGSTOP)
+	case s.Kind == faultFreezeEtcd:
+		x.signal(r.etcd[s.Target], syscall.SIGCONT)
+		x.facts.etcdTouched(time.Now())
+	case s.Kind == faultCutHost && !ev.undo:
+		x.facts.hostDown(h, now)
+		x.facts.etcdTouched(now)
+		r.lab.cut(s.Target)
+	case s.Kind == faultCutHost:
+		r.lab.restore(s.Target)
+		x.facts.hostUp(h, now)
+		x.facts.etcdTouched(now)
+	case s.Kind == faultKillContainers:
+		x.killContainers(s.Target)
+	case s.Kind == faultStopUnit:
+		db := x.w.groupUnit(s.Target, "db")
+		i := slices.Index(x.w.units(), db)
+		x.w.stopped[s.Target] = !ev.undo
+		if ev.undo {
+			x.facts.setStopped(db, false, now)
+		}
+		x.logf("%s: goal %s", db, map[bool]string{true: "start", false: "stop"}[ev.undo])
+		x.write("goal of "+db, x.w.unitDoc(i), []string{store.ObjectKey(v1.KindUnit, db)}, nil)
+		if !ev.undo {
+			x.facts.setStopped(db, true, time.Now())
+		}
+	case s.Kind == faultRollJob:
+		x.w.version++
+		x.logf("roll out version %d of %s", x.w.version, x.w.job())
+		x.write("version of "+x.w.job(), x.w.jobDoc(), []string{store.ObjectKey(v1.KindJob, x.w.job())},
+			[]string{store.JobVersionPrefix(x.w.job())})
+	}
+}
+
+func (x *faultRun) signal(p *rigProc, sig syscall.Signal) {
+	x.t.Helper()
+	if err := p.signal(sig); err != nil {
+		x.t.Fatalf("%v to %s: %v", sig, p.name, err)
+	}
+}
+
+// killContainers kills the running containers of Unit target, or, from
+// len(units) on, the Job's on host target-len(units).
+func (x *faultRun) killContainers(target int) {
+	x.t.Helper()
+	units := x.w.units()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := x.r.containers(ctx)
+	if err != nil {
+		x.logf("kill containers: %v", err)
+		return
+	}
+	var ids, names []string
+	for _, c := range cs {
+		if c.State != runtime.StateRunning {
+			continue
+		}
+		match := c.Labels[v1.LabelKind] == v1.KindUnit && target < len(units) && c.Labels[v1.LabelName] == units[target]
+		if target >= len(units) {
+			match = c.Labels[v1.LabelKind] == v1.KindJob && c.Labels[v1.LabelHost] == x.r.hosts[target-len(units)]
+		}
+		if match {
+			ids, names = append(ids, c.ID), append(names, c.Name)
+		}
+	}
+	if err := dockerKill(ids...); err != nil {
+		x.logf("kill containers %v: %v", names, err) // one may have exited meanwhile
+	}
+	x.count("containers killed", len(ids))
+}
