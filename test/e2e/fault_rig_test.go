@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,6 @@ import (
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/runtime"
-	dockerrt "berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
@@ -42,9 +42,9 @@ type faultRig struct {
 	label     string   // host label fault=<label> on every host
 	etcd      []*rigProc
 	ctl       []*rigProc
-	endpoints string // client URLs of the members, comma-separated
-	st        *store.Store
-	engine    *dockerrt.Client
+	endpoints string         // client URLs of the members, comma-separated
+	st        *store.Store   // of the whole cluster
+	members   []*store.Store // of each member
 }
 
 // rigProc is a process of the rig that may be stopped and started again
@@ -57,8 +57,10 @@ type rigProc struct {
 	drop    []string // environment variables left out, by prefix
 	logPath string
 
-	mu  sync.Mutex
-	cur *nsProc // nil while stopped
+	mu       sync.Mutex
+	cur      *nsProc // nil while halted
+	halted   *nsProc // the process halted last, until start
+	haltedAt time.Time
 }
 
 // newFaultRig starts the namespaces, the etcd cluster and the
@@ -73,13 +75,6 @@ func newFaultRig(t *testing.T) *faultRig {
 	for i := range r.lab.ns {
 		r.hosts = append(r.hosts, fmt.Sprintf("f%s-h%d", r.lab.sfx, i+1))
 	}
-	eng, err := dockerrt.New(dockerrt.DefaultHost)
-	if err != nil {
-		t.Fatalf("docker client: %v", err)
-	}
-	t.Cleanup(func() { eng.Close() })
-	r.engine = eng
-
 	var initial, clients []string
 	for i, ns := range r.lab.ns {
 		initial = append(initial, fmt.Sprintf("m%d=http://%s:%d", i+1, ns.addr, mhEtcdPeerPort))
@@ -124,6 +119,19 @@ func newFaultRig(t *testing.T) *faultRig {
 		}
 		return err == nil, fmt.Sprint(err)
 	})
+	// One client per member besides, for the checker: a client of the
+	// whole cluster may wait seconds on a member that is frozen or cut off
+	// before it tries another.
+	for _, ep := range clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := store.New(ctx, store.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second})
+		cancel()
+		if err != nil {
+			t.Fatalf("etcd client of %s: %v", ep, err)
+		}
+		t.Cleanup(func() { st.Close() })
+		r.members = append(r.members, st)
+	}
 
 	for i, ns := range r.lab.ns {
 		h := r.hosts[i]
@@ -188,18 +196,29 @@ func (r *faultRig) logOnFailure() {
 	}
 }
 
-// start starts the process; it must be stopped.
+// start starts the process again once the one halted before has
+// exited: it is killed when it has not exited stopGrace after it was
+// halted.
 func (p *rigProc) start(t *testing.T) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur != nil {
-		if gone, _ := p.cur.exited(); !gone {
-			t.Fatalf("%s started twice", p.name)
+		t.Fatalf("%s started twice", p.name)
+	}
+	if old := p.halted; old != nil {
+		select {
+		case <-old.done:
+		case <-time.After(time.Until(p.haltedAt.Add(stopGrace))):
+			old.kill()
 		}
+		p.halted = nil
 	}
 	p.cur = p.lab.start(p.ns, p.name, p.logPath, p.drop, p.args...)
 }
+
+// stopGrace is how long a process halted with SIGTERM has to exit.
+const stopGrace = 10 * time.Second
 
 // signal sends sig to the process's group.
 func (p *rigProc) signal(sig syscall.Signal) error {
@@ -211,23 +230,21 @@ func (p *rigProc) signal(sig syscall.Signal) error {
 	return syscall.Kill(-p.cur.cmd.Process.Pid, sig)
 }
 
-// stop sends sig (SIGCONT too, for a frozen process) and waits up to
-// grace for the process to exit, then kills it.
-func (p *rigProc) stop(sig syscall.Signal, grace time.Duration) {
+// halt sends sig (and SIGCONT, for a frozen process) and returns: start
+// waits for the process to exit. SIGKILL is waited for at once.
+func (p *rigProc) halt(sig syscall.Signal) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	cur := p.cur
-	p.cur = nil
-	p.mu.Unlock()
 	if cur == nil {
 		return
 	}
+	p.cur, p.halted, p.haltedAt = nil, cur, time.Now()
 	pg := -cur.cmd.Process.Pid
 	_ = syscall.Kill(pg, sig)
 	_ = syscall.Kill(pg, syscall.SIGCONT)
-	select {
-	case <-cur.done:
-	case <-time.After(grace):
-		cur.kill()
+	if sig == syscall.SIGKILL {
+		<-cur.done
 	}
 }
 
@@ -254,30 +271,43 @@ func (p *rigProc) tail(n int) string {
 	return fmt.Sprintf("--- last lines of %s (%s) ---\n%s", p.name, p.logPath, strings.Join(lines, "\n"))
 }
 
-// containers lists every container labelled with one of the rig's hosts.
+// containers lists every container labelled with one of the rig's hosts,
+// with one call to the engine (docker ps): their id, name, state and
+// berth's labels.
 func (r *faultRig) containers(ctx context.Context) ([]runtime.Container, error) {
-	all, err := r.engine.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: ""}})
-	if err != nil {
-		return nil, err
+	labels := []string{v1.LabelHost, v1.LabelKind, v1.LabelName, v1.LabelVersion}
+	format := "{{.ID}}\t{{.Names}}\t{{.State}}"
+	for _, l := range labels {
+		format += fmt.Sprintf("\t{{.Label %q}}", l)
 	}
-	var out []runtime.Container
-	for _, c := range all {
-		for _, h := range r.hosts {
-			if c.Labels[v1.LabelHost] == h {
-				out = append(out, c)
+	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--no-trunc", "--filter", "label="+v1.LabelHost, "--format", format).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("docker ps: %v: %s", err, out)
+	}
+	var cs []runtime.Container
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3+len(labels) || !slices.Contains(r.hosts, f[3]) {
+			continue
+		}
+		c := runtime.Container{ID: f[0], Name: f[1], State: runtime.ContainerState(f[2]), Labels: map[string]string{}}
+		for i, l := range labels {
+			if f[3+i] != "" {
+				c.Labels[l] = f[3+i]
 			}
 		}
+		cs = append(cs, c)
 	}
-	return out, nil
+	return cs, nil
 }
 
 // dockerKill kills containers with SIGKILL, as the OOM killer or a crash
 // would end them.
-func dockerKill(ids ...string) error {
+func dockerKill(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	out, err := exec.Command("docker", append([]string{"kill"}, ids...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "docker", append([]string{"kill"}, ids...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("docker kill: %v: %s", err, out)
 	}

@@ -62,15 +62,18 @@ func TestFaultInjection(t *testing.T) {
 
 	x := &faultRun{t: t, r: r, w: w, facts: newFaultFacts(r.hosts, time.Now()), stats: map[string]int{}}
 	x.checker = newFaultChecker(w, rigHeartbeatTTL, rigElectionTimeout)
-	keys := w.objectKeys()
-	x.write("apply the workload", w.all(), keys, []string{store.JobVersionPrefix(w.job())})
+	if err := x.write("apply the workload", w.all(), w.objectKeys(), []string{store.JobVersionPrefix(w.job())}); err != nil {
+		t.Fatal(err)
+	}
 	setup := time.Now()
 	x.waitConverged(2*time.Minute, "the workload up before any fault")
 	t.Logf("the workload converged %s after it was applied", time.Since(setup).Round(time.Millisecond))
 
 	x.startChecker()
+	x.startWriter()
 	x.start = time.Now()
 	x.run(plan)
+	x.stopWriter()
 	took := x.waitConverged(faultConverge, "everything converged after the last fault")
 	x.stopChecker()
 
@@ -126,8 +129,13 @@ type faultRun struct {
 	checkerMu   sync.Mutex // the checker and its counters
 	ticks       int
 	missed      int
+	member      int // the etcd member the checker read through last
 	stopCheck   context.CancelFunc
 	checkerDone chan struct{}
+
+	writes     chan faultWrite
+	writerDone chan struct{}
+	async      sync.WaitGroup // kills of containers under way
 }
 
 func (x *faultRun) count(what string, n int) {
@@ -164,8 +172,7 @@ func (x *faultRun) logf(format string, args ...any) {
 // keeps a majority, but the member applyctl reaches first may be the one
 // down), and records the revisions it leaves on keys and on the keys
 // under prefixes as the test's own.
-func (x *faultRun) write(what, docs string, keys, prefixes []string) {
-	x.t.Helper()
+func (x *faultRun) write(what, docs string, keys, prefixes []string) error {
 	x.facts.setWriting(true, nil)
 	deadline := time.Now().Add(time.Minute)
 	for attempt := 1; ; attempt++ {
@@ -176,24 +183,28 @@ func (x *faultRun) write(what, docs string, keys, prefixes []string) {
 		}
 		x.count("write attempts that failed", 1)
 		if time.Now().After(deadline) {
-			x.t.Fatalf("%s: applyctl apply failed %d times for a minute, the last: exit %d: %s%s", what, attempt, code, out, errOut)
+			x.facts.setWriting(false, nil)
+			return fmt.Errorf("%s: applyctl apply failed %d times for a minute, the last: exit %d: %s%s", what, attempt, code, out, errOut)
 		}
 		x.logf("%s: applyctl apply: exit %d: %s%s; again", what, code, out, strings.TrimSpace(errOut))
 	}
 	var now map[string]int64
-	eventually(x.t, time.Minute, what+": the objects read back", func() (bool, string) {
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		kvs, _, err := x.r.st.List(ctx, store.Prefix+"objects/")
-		if err != nil {
-			return false, err.Error()
+		cancel()
+		if err == nil {
+			now = map[string]int64{}
+			for _, kv := range kvs {
+				now[kv.Key] = kv.ModRevision
+			}
+			break
 		}
-		now = map[string]int64{}
-		for _, kv := range kvs {
-			now[kv.Key] = kv.ModRevision
+		if time.Now().After(deadline) {
+			x.facts.setWriting(false, nil)
+			return fmt.Errorf("%s: read the objects back: %v", what, err)
 		}
-		return true, ""
-	})
+	}
 	objects := x.facts.view().objects
 	mine := func(key string) bool {
 		return slices.Contains(keys, key) || slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(key, p) })
@@ -209,6 +220,41 @@ func (x *faultRun) write(what, docs string, keys, prefixes []string) {
 		}
 	}
 	x.facts.setWriting(false, objects)
+	return nil
+}
+
+// faultWrite is a write of the schedule, for the writer.
+type faultWrite struct {
+	what, docs     string
+	keys, prefixes []string
+	done           func() // called once it is written
+}
+
+// startWriter performs the writes the schedule sends, one after the
+// other in its order, until stopWriter: applyctl may take seconds while
+// etcd is disturbed, and the schedule goes on meanwhile.
+func (x *faultRun) startWriter() {
+	x.writes, x.writerDone = make(chan faultWrite, 100), make(chan struct{})
+	go func() {
+		defer close(x.writerDone)
+		for w := range x.writes {
+			if err := x.write(w.what, w.docs, w.keys, w.prefixes); err != nil {
+				x.t.Error(err)
+				continue
+			}
+			if w.done != nil {
+				w.done()
+			}
+		}
+	}()
+}
+
+// stopWriter waits for the writes sent, and for the kills of containers
+// under way.
+func (x *faultRun) stopWriter() {
+	close(x.writes)
+	<-x.writerDone
+	x.async.Wait()
 }
 
 // waitConverged waits until the world is what the test asked for and
@@ -256,10 +302,22 @@ func (x *faultRun) startChecker() {
 }
 
 func (x *faultRun) checkOnce(ctx context.Context) {
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	before := x.facts.view()
-	s, err := readSnapshot(rctx, x.r.st, x.r.containers)
+	var s faultSnapshot
+	var err error
+	// Through the member that answered last, else the next ones: a read
+	// is linearizable, so a member cut off from the others does not
+	// answer it.
+	for i := range x.r.members {
+		m := (x.member + i) % len(x.r.members)
+		rctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+		s, err = readSnapshot(rctx, x.r.members[m], x.r.containers)
+		cancel()
+		if err == nil {
+			x.member = m
+			break
+		}
+	}
 	facts := x.facts.view()
 	if before.writing || before.writes != facts.writes {
 		facts.writing = true // the objects read may be from before or after the write
@@ -349,7 +407,11 @@ func (x *faultRun) run(p faultPlan) {
 		} else {
 			x.late = max(x.late, -wait)
 		}
+		began := time.Now()
 		x.do(ev)
+		if took := time.Since(began); took > time.Second {
+			x.logf("(%s, undo %v, took %s)", ev.step, ev.undo, took.Round(time.Millisecond))
+		}
 	}
 }
 
@@ -373,7 +435,7 @@ func (x *faultRun) do(ev faultEvent) {
 	switch {
 	case s.Kind == faultKillController && !ev.undo:
 		x.facts.hostDown(h, now)
-		r.ctl[s.Target].stop(syscall.SIGKILL, 10*time.Second)
+		r.ctl[s.Target].halt(syscall.SIGKILL)
 	case s.Kind == faultKillController:
 		r.ctl[s.Target].start(x.t)
 		x.facts.hostUp(h, now)
@@ -385,10 +447,10 @@ func (x *faultRun) do(ev faultEvent) {
 		x.facts.hostUp(h, now)
 	case s.Kind == faultStopEtcd && !ev.undo:
 		x.facts.etcdTouched(now)
-		r.etcd[s.Target].stop(syscall.SIGTERM, 10*time.Second)
+		r.etcd[s.Target].halt(syscall.SIGTERM)
 	case s.Kind == faultKillEtcd && !ev.undo:
 		x.facts.etcdTouched(now)
-		r.etcd[s.Target].stop(syscall.SIGKILL, 10*time.Second)
+		r.etcd[s.Target].halt(syscall.SIGKILL)
 	case s.Kind == faultStopEtcd, s.Kind == faultKillEtcd:
 		r.etcd[s.Target].start(x.t)
 		x.facts.etcdTouched(time.Now())
@@ -407,24 +469,28 @@ func (x *faultRun) do(ev faultEvent) {
 		x.facts.hostUp(h, now)
 		x.facts.etcdTouched(now)
 	case s.Kind == faultKillContainers:
-		x.killContainers(s.Target)
+		x.async.Add(1)
+		go func() {
+			defer x.async.Done()
+			x.killContainers(s.Target)
+		}()
 	case s.Kind == faultStopUnit:
 		db := x.w.groupUnit(s.Target, "db")
-		i := slices.Index(x.w.units(), db)
 		x.w.stopped[s.Target] = !ev.undo
+		write := faultWrite{what: "goal of " + db, docs: x.w.unitDoc(slices.Index(x.w.units(), db)),
+			keys: []string{store.ObjectKey(v1.KindUnit, db)}}
 		if ev.undo {
-			x.facts.setStopped(db, false, now)
+			x.facts.setStopped(db, false, now) // from now on, it may run again
+		} else {
+			write.done = func() { x.facts.setStopped(db, true, time.Now()) }
 		}
 		x.logf("%s: goal %s", db, map[bool]string{true: "start", false: "stop"}[ev.undo])
-		x.write("goal of "+db, x.w.unitDoc(i), []string{store.ObjectKey(v1.KindUnit, db)}, nil)
-		if !ev.undo {
-			x.facts.setStopped(db, true, time.Now())
-		}
+		x.writes <- write
 	case s.Kind == faultRollJob:
 		x.w.version++
 		x.logf("roll out version %d of %s", x.w.version, x.w.job())
-		x.write("version of "+x.w.job(), x.w.jobDoc(), []string{store.ObjectKey(v1.KindJob, x.w.job())},
-			[]string{store.JobVersionPrefix(x.w.job())})
+		x.writes <- faultWrite{what: "version of " + x.w.job(), docs: x.w.jobDoc(),
+			keys: []string{store.ObjectKey(v1.KindJob, x.w.job())}, prefixes: []string{store.JobVersionPrefix(x.w.job())}}
 	}
 }
 
@@ -436,15 +502,15 @@ func (x *faultRun) signal(p *rigProc, sig syscall.Signal) {
 }
 
 // killContainers kills the running containers of Unit target, or, from
-// len(units) on, the Job's on host target-len(units).
+// len(units) on, the Job's on host target-len(units). It runs beside the
+// schedule: it may not call t.Fatal.
 func (x *faultRun) killContainers(target int) {
-	x.t.Helper()
 	units := x.w.units()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs, err := x.r.containers(ctx)
 	if err != nil {
-		x.logf("kill containers: %v", err)
+		x.t.Logf("kill containers: %v", err)
 		return
 	}
 	var ids, names []string
@@ -460,8 +526,8 @@ func (x *faultRun) killContainers(target int) {
 			ids, names = append(ids, c.ID), append(names, c.Name)
 		}
 	}
-	if err := dockerKill(ids...); err != nil {
-		x.logf("kill containers %v: %v", names, err) // one may have exited meanwhile
+	if err := dockerKill(ctx, ids...); err != nil {
+		x.t.Logf("kill containers %v: %v", names, err) // one may have exited meanwhile
 	}
 	x.count("containers killed", len(ids))
 }
