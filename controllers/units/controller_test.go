@@ -474,3 +474,42 @@ func TestBackingOffIsFlappingAndProgressing(t *testing.T) {
 		t.Errorf("running, throttled %q", st.Throttled)
 	}
 }
+
+// TestRequiresChainStopsThroughADeadHost: web requires api, which requires
+// db. api runs on another host, h2, which is down: its status still says
+// RUNNING. When db is stopped, web stops too, though api's host cannot
+// stop api (systemd stops every unit down a chain of Requires=), and it
+// starts again once db is back.
+func TestRequiresChainStopsThroughADeadHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	h2, _ := json.Marshal(v1.Host{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindHost}, Metadata: v1.ObjectMeta{Name: "h2"}})
+	if _, err := e.s.Put(ctx, store.HostKey("h2"), h2, 0); err != nil {
+		t.Fatal(err)
+	}
+	noPorts := func(u *v1.Unit) { u.Spec.Container.Ports = nil }
+	e.apply(pinned("db", noPorts))
+	e.apply(testUnit(func(u *v1.Unit) {
+		u.Metadata.Name, u.Spec.Placement.Hosts, u.Spec.Requires = "api", []string{"h2"}, []string{"db"}
+	}))
+	api, _ := json.Marshal(v1.InstanceStatus{Host: "h2", State: v1.StateRunning, ContainerID: "on-h2",
+		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue}}})
+	if _, err := e.s.Put(ctx, store.StatusKey(v1.KindUnit, "api", "h2"), api, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.Requires = []string{"api"} }))
+	e.waitState("web", v1.StateRunning)
+
+	e.apply(pinned("db", func(u *v1.Unit) { noPorts(u); u.Spec.Goal = v1.GoalStop }))
+	st := e.waitState("web", v1.StateWaiting)
+	if want := "api, which requires db, which was stopped"; !strings.Contains(st.Message, want) {
+		t.Errorf("web WAITING with message %q, want it to say %q", st.Message, want)
+	}
+	if cs := e.containers("web"); len(cs) != 1 || cs[0].State == runtime.StateRunning {
+		t.Errorf("web's container after db stopped: %+v", cs)
+	}
+
+	e.apply(pinned("db", noPorts))
+	e.waitState("web", v1.StateRunning)
+}

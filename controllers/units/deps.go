@@ -16,6 +16,9 @@ type depInfo struct {
 	Exists    bool
 	Goal      v1.Goal
 	Instances []v1.InstanceStatus
+	// Down says why a required unit is down through what it requires in
+	// turn ("" when it is not): see chainDown.
+	Down string
 }
 
 // depVerdict says what a Unit's dependencies allow.
@@ -108,7 +111,9 @@ func describeInstances(insts []v1.InstanceStatus) string {
 //
 //   - requires: start only once each required unit meets its start
 //     condition (started, healthy, completed); stop, and wait, when one is
-//     deleted, stopped, or failed or exited for good.
+//     deleted, stopped, or failed or exited for good, or when one is down
+//     through what it requires in turn (depInfo.Down), as systemd stops
+//     the units that require a stopped unit and those that require them.
 //   - wants and after: ordering only: wait while the unit is on its way up
 //     (or, for completed, still running), never for one that is missing,
 //     stopped or failed.
@@ -126,6 +131,9 @@ func judgeDeps(u *v1.Unit, info map[string]depInfo) depVerdict {
 		case di.Goal == v1.GoalStop:
 			wait = append(wait, fmt.Sprintf("waiting for unit %s, which is stopped", d))
 			stop = append(stop, fmt.Sprintf("required unit %s was stopped", d))
+		case di.Down != "":
+			wait = append(wait, fmt.Sprintf("waiting for unit %s, which %s", d, di.Down))
+			stop = append(stop, fmt.Sprintf("required unit %s %s", d, di.Down))
 		case !satisfied(cond, di.Instances):
 			wait = append(wait, fmt.Sprintf("waiting for %s to be %s (%s)", d, cond, describeInstances(di.Instances)))
 			if why := down(cond, di.Instances); why != "" {
@@ -152,6 +160,52 @@ func judgeDeps(u *v1.Unit, info map[string]depInfo) depVerdict {
 		}
 	}
 	return depVerdict{Wait: strings.Join(wait, "; "), Stop: strings.Join(stop, "; ")}
+}
+
+// requirementDown says why a required unit counts as down for the units
+// that require it with cond: it does not exist, it was stopped, or it
+// failed or exited for good ("" when none).
+func requirementDown(cond v1.StartCondition, di depInfo) string {
+	switch {
+	case !di.Exists:
+		return "does not exist"
+	case di.Goal == v1.GoalStop:
+		return "was stopped"
+	case satisfied(cond, di.Instances):
+		return ""
+	}
+	return down(cond, di.Instances)
+}
+
+// chainDown says why the unit called name is down through the units it
+// requires, directly or through others ("" when it is not): one of them
+// does not exist, was stopped, or failed or exited for good. systemd
+// stops every unit that requires a stopped unit, transitively, in one
+// transaction: a unit whose requirement is down through its own
+// requirements goes down too, even before the host of that requirement
+// has stopped it (that host may be down itself). look returns a Unit
+// (nil when it does not exist) and what is known of it; seen holds the
+// units already looked at, so that a cycle ends.
+func chainDown(name string, look func(string) (*v1.Unit, depInfo), seen map[string]bool) string {
+	u, _ := look(name)
+	if u == nil {
+		return ""
+	}
+	for _, r := range u.Spec.Requires {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		_, ri := look(r)
+		why := requirementDown(conditionOf(u, r), ri)
+		if why == "" {
+			why = chainDown(r, look, seen)
+		}
+		if why != "" {
+			return fmt.Sprintf("requires %s, which %s", r, why)
+		}
+	}
+	return ""
 }
 
 // depIndex maps every Unit to the Units it depends on, and back.
@@ -189,14 +243,25 @@ func (x *depIndex) set(name string, u *v1.Unit) {
 	}
 }
 
-// related returns the units that depend on name and those name depends on:
-// what to look at again when name changes.
+// related returns the units that depend on name, directly or through
+// others (a stop goes down chains of requires), and those name depends
+// on: what to look at again when name changes.
 func (x *depIndex) related(name string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []string
-	for d := range x.dependents[name] {
-		out = append(out, d)
+	seen := map[string]bool{name: true}
+	queue := []string{name}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for d := range x.dependents[cur] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+				queue = append(queue, d)
+			}
+		}
 	}
 	out = append(out, x.deps[name]...)
 	sort.Strings(out)
@@ -214,7 +279,8 @@ func (x *depIndex) dependentsOf(name string) []string {
 	return out
 }
 
-// depInfos gathers what is known of the units u depends on.
+// depInfos gathers what is known of the units u depends on, and of the
+// units those it requires require in turn (depInfo.Down).
 func (c *Controller) depInfos(u *v1.Unit) map[string]depInfo {
 	out := map[string]depInfo{}
 	for _, list := range [][]string{u.Spec.Requires, u.Spec.Wants, u.Spec.After} {
@@ -224,6 +290,18 @@ func (c *Controller) depInfos(u *v1.Unit) map[string]depInfo {
 			}
 			out[d] = c.depInfo(d)
 		}
+	}
+	look := func(name string) (*v1.Unit, depInfo) {
+		d, err := c.caches.unit(name)
+		if err != nil {
+			return nil, depInfo{}
+		}
+		return d, c.depInfo(name)
+	}
+	for _, d := range u.Spec.Requires {
+		di := out[d]
+		di.Down = chainDown(d, look, map[string]bool{u.Metadata.Name: true, d: true})
+		out[d] = di
 	}
 	return out
 }

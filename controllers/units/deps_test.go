@@ -1,6 +1,7 @@
 package units
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +77,13 @@ func TestJudgeDeps(t *testing.T) {
 		{"required unit failed: dependents stop", func(u *v1.Unit) { u.Spec.Requires = []string{"db"} },
 			map[string]depInfo{"db": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{{Host: "h1", State: v1.StateFailed, Message: "too quick"}}}},
 			"waiting for db to be started (FAILED on h1)", "required unit db failed: too quick"},
+		{"required unit down through what it requires: dependents stop though it still runs", func(u *v1.Unit) { u.Spec.Requires = []string{"api"} },
+			map[string]depInfo{"api": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{inst(v1.StateRunning, true, nil)},
+				Down: "requires db, which was stopped"}},
+			"waiting for unit api, which requires db, which was stopped", "required unit api requires db, which was stopped"},
+		{"wanted unit down through what it requires: never blocks", func(u *v1.Unit) { u.Spec.Wants = []string{"api"} },
+			map[string]depInfo{"api": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{inst(v1.StateWaiting, false, nil)},
+				Down: "requires db, which was stopped"}}, "", ""},
 		{"wants a missing unit: never blocks", func(u *v1.Unit) { u.Spec.Wants = []string{"cache"} }, nil, "", ""},
 		{"wants a failed unit: never blocks", func(u *v1.Unit) { u.Spec.Wants = []string{"cache"} },
 			map[string]depInfo{"cache": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{{State: v1.StateFailed}}}}, "", ""},
@@ -224,5 +232,88 @@ func TestPlanDependenciesHealthRestart(t *testing.T) {
 				tt.check(t, out)
 			}
 		})
+	}
+}
+
+// TestChainDown: a unit is down through what it requires when a unit
+// down its chain of requires is missing, stopped, failed or exited for
+// good, whatever its own instances show; not while one is on its way up
+// or restarting after a crash, nor through wants; a cycle ends.
+func TestChainDown(t *testing.T) {
+	zero := 0
+	running := []v1.InstanceStatus{inst(v1.StateRunning, true, nil)}
+	waiting := []v1.InstanceStatus{inst(v1.StateWaiting, false, nil)}
+	unit := func(name string, goal v1.Goal, requires ...string) *v1.Unit {
+		return testUnit(func(u *v1.Unit) { u.Metadata.Name, u.Spec.Goal, u.Spec.Requires = name, goal, requires })
+	}
+	type known struct {
+		u     *v1.Unit
+		insts []v1.InstanceStatus
+	}
+	tests := []struct {
+		name  string
+		units []known
+		want  string // of chainDown("web")
+	}{
+		{"every unit up", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), running}, {unit("db", ""), running}}, ""},
+		{"a requirement stopped", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), waiting}, {unit("db", v1.GoalStop), nil}},
+			"requires api, which requires db, which was stopped"},
+		{"a requirement's requirement stopped, the requirement running yet",
+			[]known{{unit("web", "", "api"), running}, {unit("api", "", "db"), running}, {unit("db", "", "disk"), running}, {unit("disk", v1.GoalStop), nil}},
+			"requires api, which requires db, which requires disk, which was stopped"},
+		{"a requirement deleted", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), waiting}}, "requires api, which requires db, which does not exist"},
+		{"a requirement failed", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), waiting},
+			{unit("db", ""), []v1.InstanceStatus{{Host: "h1", State: v1.StateFailed, Message: "start limit"}}}},
+			"requires api, which requires db, which failed: start limit"},
+		{"a requirement restarting after a crash", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), waiting},
+			{unit("db", ""), []v1.InstanceStatus{restarting()}}}, ""},
+		{"a requirement on its way up", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), waiting},
+			{unit("db", ""), []v1.InstanceStatus{inst(v1.StateStarting, false, nil)}}}, ""},
+		{"a one-shot requirement completed", []known{{unit("web", "", "api"), running},
+			{testUnit(func(u *v1.Unit) {
+				u.Metadata.Name, u.Spec.Requires = "api", []string{"init"}
+				u.Spec.StartCondition = map[string]v1.StartCondition{"init": v1.StartConditionCompleted}
+			}), running},
+			{unit("init", ""), []v1.InstanceStatus{inst(v1.StateExited, false, &zero)}}}, ""},
+		{"a wanted unit stopped", []known{{unit("web", "", "api"), running},
+			{testUnit(func(u *v1.Unit) { u.Metadata.Name, u.Spec.Wants = "api", []string{"db"} }), running}, {unit("db", v1.GoalStop), nil}}, ""},
+		{"a cycle", []known{{unit("web", "", "api"), running}, {unit("api", "", "db"), running}, {unit("db", "", "api"), running}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			look := func(name string) (*v1.Unit, depInfo) {
+				for _, k := range tt.units {
+					if k.u.Metadata.Name == name {
+						return k.u, depInfo{Exists: true, Goal: k.u.Spec.Goal, Instances: k.insts}
+					}
+				}
+				return nil, depInfo{}
+			}
+			if got := chainDown("web", look, map[string]bool{"web": true}); got != tt.want {
+				t.Errorf("chainDown(web) = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDepIndexRelated: a change of a unit looks again at the units that
+// require it, at those that require them, and at what it depends on.
+func TestDepIndexRelated(t *testing.T) {
+	x := newDepIndex()
+	x.set("web", testUnit(func(u *v1.Unit) { u.Metadata.Name, u.Spec.Requires = "web", []string{"api"} }))
+	x.set("api", testUnit(func(u *v1.Unit) {
+		u.Metadata.Name, u.Spec.Requires, u.Spec.After = "api", []string{"db"}, []string{"log"}
+	}))
+	x.set("db", testUnit(func(u *v1.Unit) { u.Metadata.Name = "db" }))
+	x.set("other", testUnit(func(u *v1.Unit) { u.Metadata.Name = "other" }))
+	for _, tt := range []struct{ name, want string }{
+		{"db", "api web"},
+		{"api", "db log web"},
+		{"web", "api"},
+		{"other", ""},
+	} {
+		if got := strings.Join(x.related(tt.name), " "); got != tt.want {
+			t.Errorf("related(%s) = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
