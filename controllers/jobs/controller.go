@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
-	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/reconcile"
@@ -21,17 +21,21 @@ import (
 type Options struct {
 	Log     *slog.Logger
 	Metrics *reconcile.Metrics
-	Resync  time.Duration
+	// Resync is the period of a reconcile of every Job (default 30s).
+	Resync time.Duration
+	// Events, when set, records an InvalidObject event on a stored Job
+	// that does not decode.
+	Events store.EventRecorder
+	// Clock is the time rollouts are timed by, and the loop's (default
+	// the real clock).
+	Clock clock.WithTicker
 }
 
 // Controller writes the Jobs' bindings. Run it on the leading controller
 // only.
 type Controller struct {
-	s    *store.Store
-	o    Options
-	loop *reconcile.Controller
-
-	jobs, bindings, hosts, alive, statuses, versions *store.Cache
+	s *store.Store
+	o Options
 }
 
 // New returns a Controller; call Run (again after leadership returns).
@@ -42,141 +46,151 @@ func New(s *store.Store, o Options) *Controller {
 	if o.Resync <= 0 {
 		o.Resync = 30 * time.Second
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	return &Controller{s: s, o: o}
 }
 
-// Run decides bindings until ctx ends.
+// Run decides bindings until ctx ends. Each Run starts from fresh caches:
+// of Jobs, their bindings, statuses and version records, host records and
+// alive keys. A change of a Job, of its binding, of one of its statuses or
+// version records reconciles that Job; a host that changes, joins or
+// leaves reconciles every Job, as does every Options.Resync.
 func (c *Controller) Run(ctx context.Context) error {
-	c.loop = reconcile.New("job", reconcile.Func(c.reconcile), reconcile.Options{Workers: 2, Metrics: c.o.Metrics, Log: c.o.Log})
-	jobPrefix := store.ObjectPrefix(v1.KindJob)
-	bindingPrefix := store.BindingKey(v1.KindJob, "")
-	c.jobs = store.NewCache(c.s, jobPrefix, func(k string) { c.loop.Enqueue(strings.TrimPrefix(k, jobPrefix)) })
-	c.bindings = store.NewCache(c.s, bindingPrefix, func(k string) { c.loop.Enqueue(strings.TrimPrefix(k, bindingPrefix)) })
-	c.statuses = store.NewCache(c.s, store.StatusesPrefix, func(k string) {
-		if kind, name, _, ok := store.ParseStatusKey(k); ok && kind == "job" {
-			c.loop.Enqueue(name)
-		}
+	r := newRunner(c.s, c.o)
+	loop := reconcile.New("job", r, reconcile.Options{
+		Workers: 2, Metrics: c.o.Metrics, Log: c.o.Log, Resync: c.o.Resync, Clock: c.o.Clock,
 	})
-	c.versions = store.NewCache(c.s, store.JobVersionsPrefix, func(k string) {
-		if name, _, ok := store.ParseJobVersionKey(k); ok {
-			c.loop.Enqueue(name)
+	loop.Watch(r.jobs, reconcile.TrimPrefix(r.jobs.Prefix()))
+	loop.Watch(r.bindings, reconcile.TrimPrefix(r.bindings.Prefix())) // of Jobs deleted too
+	loop.Watch(r.statuses, func(key string) []string {
+		if kind, name, _, ok := store.ParseStatusKey(key); ok && kind == "job" {
+			return []string{name}
 		}
-	})
-	all := func(string) { c.enqueueAll() }
-	c.hosts = store.NewCache(c.s, store.HostsPrefix, all)
-	c.alive = store.NewCache(c.s, store.AlivePrefix, all)
-	caches := []*store.Cache{c.jobs, c.bindings, c.statuses, c.hosts, c.alive, c.versions}
-	var wg sync.WaitGroup
-	for _, cache := range caches {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = cache.Run(ctx) }()
-	}
-	if !store.WaitSynced(ctx, caches...) {
-		wg.Wait()
 		return nil
-	}
-	c.enqueueAll()
-	// Bindings of jobs that no longer exist.
-	for _, kv := range c.bindings.List() {
-		c.loop.Enqueue(strings.TrimPrefix(kv.Key, bindingPrefix))
-	}
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = c.loop.Start(ctx) }()
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(c.o.Resync)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.enqueueAll()
-			}
+	})
+	loop.Watch(r.versions, func(key string) []string {
+		if name, _, ok := store.ParseJobVersionKey(key); ok {
+			return []string{name}
 		}
-	}()
-	wg.Wait()
-	return nil
+		return nil
+	})
+	loop.WatchAll(r.hosts, nil)
+	loop.WatchAll(r.alive, nil)
+	return loop.Start(ctx)
 }
 
-func (c *Controller) enqueueAll() {
-	if c.loop == nil || c.jobs == nil {
-		return
-	}
-	prefix := store.ObjectPrefix(v1.KindJob)
-	for _, kv := range c.jobs.List() {
-		c.loop.Enqueue(strings.TrimPrefix(kv.Key, prefix))
+// runner is one Run: its caches and the reconcile of one Job.
+type runner struct {
+	s     *store.Store
+	log   *slog.Logger
+	clock clock.Clock
+
+	jobs     *store.Typed[*v1.Job]
+	bindings *store.Typed[v1.JobBinding]
+	statuses *store.Typed[v1.InstanceStatus] // of Jobs
+	versions *store.Typed[*v1.JobVersion]
+	hosts    *store.Typed[v1.Host]
+	alive    *store.Cache
+}
+
+func newRunner(s *store.Store, o Options) *runner {
+	co := store.CacheOptions{Log: o.Log}
+	return &runner{
+		s: s, log: o.Log, clock: o.Clock,
+		jobs:     store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: o.Log, Events: o.Events}),
+		bindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
+		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatusOf(v1.KindJob), co),
+		versions: store.NewTyped(s, store.JobVersionsPrefix, store.DecodeJobVersion, co),
+		hosts:    store.NewTyped(s, store.HostsPrefix, store.DecodeJSON[v1.Host], co),
+		alive:    store.NewCache(s, store.AlivePrefix, nil),
 	}
 }
 
-func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+// Reconcile brings the binding of Job name in line with plan: it removes
+// the binding of a Job that is gone, leaves alone a Job that does not
+// decode (its cache reported it), and writes the planned binding when it
+// differs from the stored one, comparing the binding's mod revision.
+func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
 	bkey := store.BindingKey(v1.KindJob, name)
-	bkv, hasBinding := c.bindings.Get(bkey)
-	kv, ok := c.jobs.Get(store.ObjectKey(v1.KindJob, name))
+	b, hasBinding := r.bindings.Get(bkey)
+	e, ok := r.jobs.Get(store.ObjectKey(v1.KindJob, name))
 	if !ok {
-		if hasBinding {
-			if _, err := c.s.Txn(ctx, []store.Op{{Key: bkey, Delete: true, ExpectRev: bkv.ModRevision}}); err != nil && !errors.Is(err, store.ErrConflict) {
-				return reconcile.Result{}, err
-			}
-			c.o.Log.Info("job binding removed", "job", name)
-		}
+		return reconcile.Result{}, r.unbind(ctx, name, b, hasBinding)
+	}
+	if e.Err != nil {
 		return reconcile.Result{}, nil
 	}
-	j := &v1.Job{}
-	if err := json.Unmarshal(kv.Value, j); err != nil {
-		return reconcile.Result{}, reconcile.Terminal(fmt.Errorf("decode job %s: %w", name, err))
-	}
-	v1.Default(j)
-	in := planInput{Job: j, Now: time.Now().UTC(), Statuses: map[string]v1.InstanceStatus{}}
-	if hasBinding {
-		_ = json.Unmarshal(bkv.Value, &in.Current)
-	}
-	for _, hkv := range c.hosts.List() {
-		var h v1.Host
-		if json.Unmarshal(hkv.Value, &h) != nil {
-			continue
-		}
-		_, up := c.alive.Get(store.AliveKey(h.Metadata.Name))
-		in.Hosts = append(in.Hosts, HostInfo{Name: h.Metadata.Name, Labels: h.Metadata.Labels, Up: up})
-	}
-	for _, skv := range c.statuses.List() {
-		if !store.IsStatusOf(skv.Key, v1.KindJob, name) {
-			continue
-		}
-		// The host is the key's: a status whose value names another host,
-		// or under a name no host has, is no host's, and moves no rollout.
-		if st, err := store.DecodeHostStatus(skv, c.isHost); err == nil {
-			in.Statuses[st.Host] = st
-		}
-	}
-	var err error
-	if in.Versions, err = c.versionHashes(ctx, j, in.Current); err != nil {
-		return reconcile.Result{}, err
-	}
-	next, requeue := plan(in)
-	if hasBinding && sameBinding(in.Current, next) {
-		return reconcile.Result{RequeueAfter: requeue}, nil
-	}
-	b, err := json.Marshal(next)
+	in, err := r.input(ctx, e.Value, b.Value)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	op := store.Op{Key: bkey, Value: b}
-	if hasBinding {
-		op.ExpectRev = bkv.ModRevision
+	next, requeue := plan(in)
+	if hasBinding && b.Err == nil && sameBinding(in.Current, next) {
+		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
-	if _, err := c.s.Txn(ctx, []store.Op{op}); err != nil {
-		return reconcile.Result{}, fmt.Errorf("write binding of job %s: %w", name, err)
+	if err := r.write(ctx, name, next, b.ModRevision); err != nil {
+		return reconcile.Result{}, err
 	}
 	if next.Rollout != nil && (in.Current.Rollout == nil || in.Current.Rollout.State != next.Rollout.State || in.Current.Rollout.Message != next.Rollout.Message) {
-		c.o.Log.Info("rollout", "job", name, "version", next.Rollout.Version, "state", next.Rollout.State, "message", next.Rollout.Message)
+		r.log.Info("rollout", "job", name, "version", next.Rollout.Version, "state", next.Rollout.State, "message", next.Rollout.Message)
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
+// unbind removes the binding of a Job that no longer exists, if it is
+// still the one read.
+func (r *runner) unbind(ctx context.Context, name string, b store.Entry[v1.JobBinding], has bool) error {
+	if !has {
+		return nil
+	}
+	_, err := r.s.Txn(ctx, []store.Op{{Key: b.Key, Delete: true, ExpectRev: b.ModRevision}})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	r.log.Info("job binding removed", "job", name)
+	return nil
+}
+
+// write stores b as Job name's binding if the key is still at modRev (0:
+// must not exist).
+func (r *runner) write(ctx context.Context, name string, b v1.JobBinding, modRev int64) error {
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if _, err := r.s.Txn(ctx, []store.Op{{Key: store.BindingKey(v1.KindJob, name), Value: v, ExpectRev: modRev}}); err != nil {
+		return fmt.Errorf("write binding of job %s: %w", name, err)
+	}
+	return nil
+}
+
+// input gathers what plan decides Job j's binding from: the hosts, the
+// statuses of j on hosts that have a record, and its versions' hashes.
+func (r *runner) input(ctx context.Context, j *v1.Job, current v1.JobBinding) (planInput, error) {
+	in := planInput{Job: j, Current: current, Now: r.clock.Now().UTC(), Statuses: map[string]v1.InstanceStatus{}}
+	for _, e := range r.hosts.List() {
+		h := e.Value
+		_, up := r.alive.Get(store.AliveKey(h.Metadata.Name))
+		in.Hosts = append(in.Hosts, HostInfo{Name: h.Metadata.Name, Labels: h.Metadata.Labels, Up: up})
+	}
+	for _, e := range r.statuses.List() {
+		// The host is the key's: a status whose value names another host
+		// (held with its error, so not listed), or under a name no host
+		// has, is no host's, and moves no rollout.
+		if store.IsStatusOf(e.Key, v1.KindJob, j.Metadata.Name) && r.isHost(e.Value.Host) {
+			in.Statuses[e.Value.Host] = e.Value
+		}
+	}
+	var err error
+	in.Versions, err = r.versionHashes(ctx, j, current)
+	return in, err
+}
+
 // isHost reports whether a host of that name has a record.
-func (c *Controller) isHost(name string) bool {
-	_, ok := c.hosts.Get(store.HostKey(name))
+func (r *runner) isHost(name string) bool {
+	_, ok := r.hosts.Get(store.HostKey(name))
 	return ok
 }
 
@@ -188,7 +202,7 @@ func (c *Controller) isHost(name string) bool {
 // A record missing from the cache is read from etcd before the version is
 // taken for gone: the cache of records follows its own watch, which may
 // lag the Jobs'.
-func (c *Controller) versionHashes(ctx context.Context, j *v1.Job, b v1.JobBinding) (map[string]string, error) {
+func (r *runner) versionHashes(ctx context.Context, j *v1.Job, b v1.JobBinding) (map[string]string, error) {
 	out := map[string]string{}
 	name := j.Metadata.Name
 	for _, ver := range append(slices.Collect(maps.Values(b.Hosts)), j.Spec.Version) {
@@ -196,26 +210,36 @@ func (c *Controller) versionHashes(ctx context.Context, j *v1.Job, b v1.JobBindi
 			continue
 		}
 		key := store.JobVersionKey(name, ver)
-		kv, ok := c.versions.Get(key)
+		e, ok := r.versions.Get(key)
 		if !ok && ver != j.Spec.Version {
 			var err error
-			kv, err = c.s.Get(ctx, key)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, fmt.Errorf("read %s: %w", key, err)
+			if e, ok, err = r.readVersion(ctx, key); err != nil {
+				return nil, err
 			}
-			ok = err == nil
 		}
-		if !ok {
-			continue
-		}
-		if jv, err := store.DecodeJobVersion(kv); err == nil {
-			out[ver] = jv.Hash()
+		if ok && e.Err == nil {
+			out[ver] = e.Value.Hash()
 		}
 	}
 	if _, ok := out[j.Spec.Version]; !ok {
 		out[j.Spec.Version] = v1.FullTemplateHash(&j.Spec.Container)
 	}
 	return out, nil
+}
+
+// readVersion reads a version record from etcd; ok is false when there is
+// none.
+func (r *runner) readVersion(ctx context.Context, key string) (e store.Entry[*v1.JobVersion], ok bool, err error) {
+	kv, err := r.s.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("read %s: %w", key, err)
+	}
+	e = store.Entry[*v1.JobVersion]{Key: key, ModRevision: kv.ModRevision}
+	e.Value, e.Err = store.DecodeJobVersion(kv)
+	return e, true, nil
 }
 
 // sameBinding compares bindings but for the rollout's UpdatedAt.

@@ -3,30 +3,102 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	testingclock "k8s.io/utils/clock/testing"
+
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
 
-// controllerEnv runs the Jobs controller on an embedded etcd.
+// controllerEnv runs the Jobs controller on an embedded etcd, timed by a
+// fake clock.
 type controllerEnv struct {
-	t *testing.T
-	s *store.Store
+	t      *testing.T
+	s      *store.Store
+	clock  *testingclock.FakeClock
+	reg    *prometheus.Registry
+	events *eventLog
 }
 
 func newControllerEnv(t *testing.T) *controllerEnv {
 	t.Helper()
-	e := &controllerEnv{t: t, s: testenv.EtcdStore(t)}
+	e := &controllerEnv{t: t, s: testenv.EtcdStore(t), clock: testingclock.NewFakeClock(time.Now()), reg: prometheus.NewRegistry(), events: &eventLog{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = New(e.s, Options{Resync: time.Hour}).Run(ctx) }()
+	c := New(e.s, Options{Resync: time.Hour, Clock: e.clock, Metrics: reconcile.NewMetrics(e.reg), Events: e.events})
+	go func() { defer close(done); _ = c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return e
+}
+
+// binding returns the stored binding of job name, and whether there is one.
+func (e *controllerEnv) binding(name string) (v1.JobBinding, bool) {
+	e.t.Helper()
+	var b v1.JobBinding
+	kv, err := e.s.Get(context.Background(), store.BindingKey(v1.KindJob, name))
+	if errors.Is(err, store.ErrNotFound) {
+		return b, false
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := json.Unmarshal(kv.Value, &b); err != nil {
+		e.t.Fatal(err)
+	}
+	return b, true
+}
+
+// metric returns the sum of the series of a counter or gauge of the loop.
+func (e *controllerEnv) metric(name string) float64 {
+	e.t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// idleSince reports whether the loop reconciled since it had done n
+// reconciles and has nothing left to do.
+func (e *controllerEnv) idleSince(n float64) (bool, string) {
+	done, queued, busy := e.metric("controller_runtime_reconcile_total"), e.metric("workqueue_depth"), e.metric("controller_runtime_active_workers")
+	return done > n && queued == 0 && busy == 0, fmt.Sprintf("%v reconciles, %v queued, %v under way", done, queued, busy)
+}
+
+// eventLog is an EventRecorder that keeps what it is told.
+type eventLog struct {
+	mu   sync.Mutex
+	said []string
+}
+
+func (l *eventLog) Event(_ context.Context, kind, name string, _ v1.EventType, reason, _ string, _ ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.said = append(l.said, kind+"/"+name+" "+reason)
+}
+
+func (l *eventLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.said, s)
 }
 
 func (e *controllerEnv) apply(j *v1.Job) {
@@ -60,30 +132,22 @@ func (e *controllerEnv) addHost(name string) {
 	}
 }
 
-// waitBinding polls the binding of job name until ok holds, failing the
-// test after 10 seconds, or at once when stop says why it never will.
+// waitBinding waits until the binding of job name satisfies ok, failing
+// the test at once when stop says why it never will.
 func (e *controllerEnv) waitBinding(name, what string, ok func(v1.JobBinding) bool, stop func(v1.JobBinding) string) v1.JobBinding {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var b v1.JobBinding
-		kv, err := e.s.Get(context.Background(), store.BindingKey(v1.KindJob, name))
-		if err == nil {
-			if err := json.Unmarshal(kv.Value, &b); err != nil {
-				e.t.Fatal(err)
-			}
-			if ok(b) {
-				return b
-			}
-			if why := stop(b); why != "" {
-				e.t.Fatalf("waiting for %s: %s", what, why)
-			}
+	var b v1.JobBinding
+	testenv.Eventually(e.t, 10*time.Second, what, func() (bool, string) {
+		var found bool
+		if b, found = e.binding(name); !found {
+			return false, "no binding"
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("waited 10s for %s; binding %+v, rollout %+v (%v)", what, b.Hosts, b.Rollout, err)
+		if why := stop(b); why != "" {
+			e.t.Fatalf("waiting for %s: %s", what, why)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return ok(b), fmt.Sprintf("binding %+v, rollout %+v", b.Hosts, b.Rollout)
+	})
+	return b
 }
 
 // A host can write only its own statuses (status/<host>/..., etcd's
@@ -132,7 +196,7 @@ func TestStatusOfNoHostDoesNotMoveARollout(t *testing.T) {
 	e.addHost("a")
 	deploy := func(j *v1.Job) {
 		deployed("a", "ghost")(j)
-		j.Spec.Rollout.Timeout = &v1.Duration{Duration: time.Second}
+		j.Spec.Rollout.Timeout = &v1.Duration{Duration: time.Minute}
 	}
 	e.apply(job("1", deploy))
 	e.waitBinding("nc", "version 1 on a and ghost", func(b v1.JobBinding) bool {
@@ -144,10 +208,47 @@ func TestStatusOfNoHostDoesNotMoveARollout(t *testing.T) {
 	e.apply(v2)
 	e.waitBinding("nc", "version 2 on a", func(b v1.JobBinding) bool { return b.Hosts["a"] == "2" }, func(v1.JobBinding) string { return "" })
 	e.putStatus(store.StatusKey(v1.KindJob, "nc", "a"), running(v2, "a"))
-	b := e.waitBinding("nc", "the rollout to end", func(b v1.JobBinding) bool {
-		return b.Rollout != nil && b.Rollout.State != v1.RolloutRollingOut
-	}, func(v1.JobBinding) string { return "" })
-	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host ghost: not RUNNING and healthy within 1s (no status yet)") {
+	var b v1.JobBinding
+	testenv.Eventually(t, 10*time.Second, "the rollout to time out on ghost", func() (bool, string) {
+		e.clock.Step(time.Minute)
+		b, _ = e.binding("nc")
+		return b.Rollout != nil && b.Rollout.State != v1.RolloutRollingOut, fmt.Sprintf("%+v", b.Rollout)
+	})
+	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host ghost: not RUNNING and healthy within 1m0s (no status yet)") {
 		t.Errorf("rollout %s: %s; want it failed on host ghost, which reported nothing", b.Rollout.State, b.Rollout.Message)
 	}
+}
+
+// A stored Job that does not decode is left alone, not taken for deleted:
+// its binding stays, and it is reconciled again once it decodes.
+func TestUndecodableJobKeepsItsBinding(t *testing.T) {
+	t.Parallel()
+	e := newControllerEnv(t)
+	e.addHost("a")
+	e.apply(job("1", deployed("a")))
+	e.waitBinding("nc", "version 1 on a", func(b v1.JobBinding) bool { return b.Hosts["a"] == "1" }, func(v1.JobBinding) string { return "" })
+
+	before := e.metric("controller_runtime_reconcile_total")
+	key := store.ObjectKey(v1.KindJob, "nc")
+	if _, err := e.s.Put(context.Background(), key, []byte(`{"metadata":{"name":"nc"},"spec":{"version":2}}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the undecodable job reported and reconciled", func() (bool, string) {
+		if !e.events.has("Job/nc InvalidObject") {
+			return false, "no event"
+		}
+		return e.idleSince(before)
+	})
+	if b, ok := e.binding("nc"); !ok || b.Hosts["a"] != "1" {
+		t.Fatalf("binding after the job stopped decoding: %+v, %v; want it kept", b, ok)
+	}
+
+	fixed, err := json.Marshal(job("2", deployed("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Put(context.Background(), key, fixed, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.waitBinding("nc", "version 2 on a once the job decodes", func(b v1.JobBinding) bool { return b.Hosts["a"] == "2" }, func(v1.JobBinding) string { return "" })
 }

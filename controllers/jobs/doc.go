@@ -23,4 +23,11 @@
 // which no template is stored (pruned, or stored before records were
 // kept) moves to the current version at once. Statuses count only under
 // the name of a host that has a record (hosts/<host>).
+//
+// The loop reads Jobs, bindings, statuses, version records and hosts from
+// typed caches (store.Typed) and reconciles a Job on every change of it,
+// of its binding, statuses or records, on any change of a host, and every
+// Options.Resync. A stored Job that does not decode is left alone, its
+// binding kept, until it changes: the cache logs it and records an
+// InvalidObject event on it.
 package jobs

@@ -244,7 +244,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RescheduleAfter: cfg.RescheduleAfter, Events: recorder,
 	})
 	collector := gc.New(st, gc.Options{HostGCAfter: cfg.HostGCAfter, Log: log.With("component", "gc")})
-	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync})
+	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync, Events: recorder})
 	gitCtl := gitsources.New(st, gitsources.Options{
 		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
 		CredentialsFile: cfg.GitCredentialsFile,
