@@ -19,13 +19,13 @@ import (
 // dashboard serves a Server over a fresh embedded etcd; mayWrite says
 // whether requests may write, as the API's rules would.
 type dashboard struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	srv *httptest.Server
 	s   *Server
 }
 
-func newDashboard(t *testing.T, mayWrite bool) *dashboard {
+func newDashboard(t testing.TB, mayWrite bool) *dashboard {
 	t.Helper()
 	st := testenv.EtcdStore(t)
 	s := New(st, Options{Host: "h1", MayWrite: func(*http.Request) bool { return mayWrite }})
@@ -117,7 +117,7 @@ func (d *dashboard) openStream() <-chan streamMsg {
 }
 
 // waitRow waits for a message carrying kind/name whose row satisfies ok.
-func waitRow[T any](t *testing.T, msgs <-chan streamMsg, kind, name string, ok func(T) bool) T {
+func waitRow[T any](t testing.TB, msgs <-chan streamMsg, kind, name string, ok func(T) bool) T {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
