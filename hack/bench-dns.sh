@@ -12,6 +12,13 @@
 # `dnsbench -dns -http` against it and stops it. Environment: ROUNDS (2),
 # DURATION (10s per query), CLIENTS (16), ENDPOINTS (100), LOG (where the
 # controllers log).
+#
+# FROM=container compares instead, in each run, the controller from
+# loopback (--dns-listen) and from a container on the berth network (its
+# container DNS, the network's gateway, port 53), each against a bare
+# server replaying its answers (dnsbench -container-dns; BENCHMARKS.md,
+# "DNS from containers"). The gateway's port 53 must be free: no other
+# controller may serve container DNS meanwhile.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -39,13 +46,16 @@ if [[ -z "$controller" ]]; then
   go build -o "$work/controller" ./cmd/controller
   controller="$work/controller"
 fi
-go build -o "$work/dnsbench" ./hack/dnsbench
+# Static: with FROM=container it runs in a FROM scratch image too.
+CGO_ENABLED=0 go build -o "$work/dnsbench" ./hack/dnsbench
 
 # run LABEL [FLAG...]: one controller with these flags, measured.
 run() {
   local label="$1"; shift
   local listen="127.0.0.1:$(free_port)" dnsl="127.0.0.1:$(free_port)"
   local log="${LOG:-$work/controller.log}"
+  touch "$log"
+  local first=$(($(wc -l <"$log") + 1))
   "$controller" --host-name "$host" --data-dir "$work/data" --allowed-host-paths "$work/volumes" \
     --etcd-listen-client "http://127.0.0.1:$(free_port)" --etcd-listen-peer "http://127.0.0.1:$(free_port)" \
     --listen "$listen" --dns-listen "$dnsl" --advertise-address 127.0.0.1 "$@" >>"$log" 2>&1 &
@@ -55,8 +65,21 @@ run() {
     kill -0 "$pid" || { cat "$log"; exit 1; }
     sleep 0.1
   done
+  local from=()
+  if [[ "${FROM:-}" == container ]]; then
+    local gw
+    gw="$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' berth)"
+    for _ in $(seq 100); do
+      tail -n "+$first" "$log" | grep -q 'msg="serving DNS for containers"' && break
+      if tail -n "+$first" "$log" | grep -q 'msg="container DNS: the address is served by another process'; then
+        echo "bench-dns.sh: $gw:53 is served by another process: stop the controller serving it" >&2; exit 1
+      fi
+      sleep 0.1
+    done
+    from=(-container-dns "$gw:53")
+  fi
   echo "# $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg), flags: ${*:-none}"
-  "$work/dnsbench" -dns "$dnsl" -http "$listen" -label "$label" \
+  "$work/dnsbench" -dns "$dnsl" -http "$listen" -label "$label" "${from[@]}" \
     -duration "${DURATION:-10s}" -clients "${CLIENTS:-16}" -endpoints "${ENDPOINTS:-100}"
   stop
 }

@@ -17,8 +17,15 @@
 // scenario labelled -label, and deregisters them. hack/bench-dns.sh runs it
 // against controllers started with different flags.
 //
+// With -container-dns as well (the controller's container DNS, its
+// address and port 53), it compares instead, in one run, the controller
+// from loopback and from a container, each against a bare server
+// replaying its answers (container.go); hack/bench-container-dns.sh runs
+// it.
+//
 //	go run ./hack/dnsbench [-duration 10s] [-clients 16] [-endpoints 100]
 //	go run ./hack/dnsbench -dns 127.0.0.1:8600 -http 127.0.0.1:8500 [-label "default flags"]
+//	dnsbench -dns 127.0.0.1:8600 -http 127.0.0.1:8500 -container-dns 172.18.0.1:53 [-rounds 3]
 package main
 
 import (
@@ -51,12 +58,23 @@ func main() {
 	dnsAddr := flag.String("dns", "", "measure the controller whose --dns-listen is this, instead of a server in this process")
 	httpAddr := flag.String("http", "", "with -dns: that controller's --listen, where the services are registered")
 	label := flag.String("label", "", "with -dns: the first column of the rows")
-	rounds := flag.Int("rounds", 1, "in process: how many times each scenario runs against berth, then the bare server, in turns; the table shows medians and ranges")
+	rounds := flag.Int("rounds", 1, "in process and with -container-dns: how many times each scenario runs against berth, then the bare server, in turns; the table shows medians and ranges")
+	containerDNS := flag.String("container-dns", "", "with -dns: compare that controller from loopback and from a container through its container DNS at this address (host:53)")
+	image := flag.String("image", "berth/testapp:latest", "with -container-dns: a FROM scratch image the container runs this (static) binary in")
+	network := flag.String("network", "berth", "with -container-dns: the Docker network of that container")
+	loadOnly := flag.Bool("load", false, "in the container of -container-dns: load -servers BERTH,BARE in turns and print table rows labelled -label")
+	servers := flag.String("servers", "", "with -load: BERTH,BARE addresses")
 	flag.Parse()
+	o := opts{d: *duration, clients: *clients, endpoints: *endpoints, edns: uint16(*edns), rounds: max(*rounds, 1)}
 	var err error
-	if *dnsAddr != "" {
-		err = runController(*dnsAddr, *httpAddr, *label, *duration, *clients, *endpoints, uint16(*edns))
-	} else {
+	switch {
+	case *loadOnly:
+		err = runLoad(*servers, *label, o)
+	case *dnsAddr != "" && *containerDNS != "":
+		err = runController(*dnsAddr, *httpAddr, *label, o, func() error { return compare(*dnsAddr, *containerDNS, *image, *network, o) })
+	case *dnsAddr != "":
+		err = runController(*dnsAddr, *httpAddr, *label, o, nil)
+	default:
 		err = run(*duration, *clients, *endpoints, uint16(*edns), max(*rounds, 1))
 	}
 	if err != nil {
@@ -110,15 +128,8 @@ func run(d time.Duration, clients, endpoints int, edns uint16, rounds int) error
 
 	// The bare server replays, for each question, the answer berth gave to
 	// it once: the same bytes, with nothing computed per query.
-	fixed := map[dns.Question]*dns.Msg{}
-	for _, sc := range scenarios(endpoints) {
-		r, err := exchangeOnce(berth.String(), sc.qname, sc.qtype, edns)
-		if err != nil {
-			return err
-		}
-		fixed[r.Question[0]] = r
-	}
-	bare, stopBare, err := startBare(fixed)
+	o := opts{d: d, clients: clients, endpoints: endpoints, edns: edns, rounds: rounds}
+	bare, stopBare, err := bareFor(berth.String(), "127.0.0.1:0", o)
 	if err != nil {
 		return err
 	}
@@ -130,17 +141,9 @@ func run(d time.Duration, clients, endpoints int, edns uint16, rounds int) error
 	fmt.Println("| query | berth q/s | bare q/s | ratio | berth p50 / p99 | bare p50 / p99 | answers | bytes | TC | errors |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, sc := range scenarios(endpoints) {
-		var bs, cs []result
-		for range rounds {
-			b, err := load(berth.String(), sc.qname, sc.qtype, edns, clients, d)
-			if err != nil {
-				return fmt.Errorf("berth %s: %w", sc.name, err)
-			}
-			c, err := load(bare, sc.qname, sc.qtype, edns, clients, d)
-			if err != nil {
-				return fmt.Errorf("bare %s: %w", sc.name, err)
-			}
-			bs, cs = append(bs, b), append(cs, c)
+		bs, cs, err := alternate(berth.String(), bare, sc, o)
+		if err != nil {
+			return err
 		}
 		b, c := median(bs), median(cs)
 		errs := 0
@@ -191,8 +194,10 @@ func scenarios(endpoints int) []scenario {
 }
 
 // runController measures the controller serving DNS at dnsAddr, after
-// registering the scenarios' services through its HTTP API at httpAddr.
-func runController(dnsAddr, httpAddr, label string, d time.Duration, clients, endpoints int, edns uint16) error {
+// registering the scenarios' services through its HTTP API at httpAddr;
+// measure, when set, measures instead.
+func runController(dnsAddr, httpAddr, label string, o opts, measure func() error) error {
+	d, clients, endpoints, edns := o.d, o.clients, o.endpoints, o.edns
 	if httpAddr == "" {
 		return errors.New("-dns needs -http: the controller's --listen, to register the services queried")
 	}
@@ -222,16 +227,11 @@ func runController(dnsAddr, httpAddr, label string, d time.Duration, clients, en
 	}
 	// Registration returns once the controller's catalog shows it; wait
 	// for DNS all the same, so that every answer is whole from the start.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, err := exchangeOnce(dnsAddr, "web.service.berth.", dns.TypeA, edns)
-		if err == nil && len(r.Answer) == endpoints {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s does not answer web.service.berth. with %d records within 30s: %v %v", dnsAddr, endpoints, r, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := waitAnswers(dnsAddr, endpoints, edns); err != nil {
+		return err
+	}
+	if measure != nil {
+		return measure()
 	}
 
 	fmt.Printf("dnsbench: controller %s, %d clients over UDP from loopback, EDNS0 buffer %d, %s per scenario, GOMAXPROCS %d, NumCPU %d, %s\n",
@@ -347,10 +347,10 @@ func exchangeOnce(addr, qname string, qtype, edns uint16) (*dns.Msg, error) {
 	return r, err
 }
 
-// startBare serves, on a loopback UDP port, the fixed answer of each
+// startBare serves, on the UDP address listen, the fixed answer of each
 // question (REFUSED for others), with only its id changed.
-func startBare(fixed map[dns.Question]*dns.Msg) (string, func(), error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+func startBare(listen string, fixed map[dns.Question]*dns.Msg) (string, func(), error) {
+	pc, err := net.ListenPacket("udp", listen)
 	if err != nil {
 		return "", nil, err
 	}
