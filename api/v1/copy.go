@@ -51,6 +51,8 @@ func SpecOf(o Object) []byte {
 		spec = v.Spec
 	case *GitSource:
 		spec = v.Spec
+	case *Timer:
+		spec = v.Spec
 	default:
 		return nil
 	}

@@ -116,6 +116,7 @@ berth's controllers pick them up, and shows what the controllers report.`,
 		a.hostsCommand(),
 		a.rolloutCommand(),
 		a.syncCommand(),
+		a.runCommand(),
 	)
 	root.AddCommand(a.goalCommands()...)
 	return root

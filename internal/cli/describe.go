@@ -75,6 +75,12 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 		return err
 	}
 	switch o := o.(type) {
+	case *v1.Timer:
+		ts, err := a.loadTimers(ctx, st, name)
+		if err != nil {
+			return err
+		}
+		a.describeTimer(d, ts[0], now)
 	case *v1.Unit, *v1.Job:
 		goal := v1.GoalStart
 		if u, ok := o.(*v1.Unit); ok {

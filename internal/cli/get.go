@@ -95,6 +95,11 @@ their records.`,
 					return usagef("get gitsources does not support -w")
 				}
 				return a.getGitSources(cmd.Context(), name, output)
+			case v1.KindTimer:
+				if watch {
+					return usagef("get timers does not support -w")
+				}
+				return a.getTimers(cmd.Context(), name, output)
 			}
 			return a.get(cmd.Context(), kind, name, output, watch)
 		},

@@ -16,6 +16,7 @@ var kindNames = map[string]string{
 	"endpoint": kindEndpoint, "endpoints": kindEndpoint, "ep": kindEndpoint,
 	"applyset": kindApplySet, "applysets": kindApplySet,
 	"gitsource": v1.KindGitSource, "gitsources": v1.KindGitSource, "gs": v1.KindGitSource,
+	"timer": v1.KindTimer, "timers": v1.KindTimer,
 }
 
 // kindApplySet is what get lists for "applysets": the records of apply
@@ -32,7 +33,7 @@ func parseKind(s string) (string, error) {
 	if k, ok := kindNames[strings.ToLower(s)]; ok {
 		return k, nil
 	}
-	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts, events (ev), applysets or gitsources (gs)", s)
+	return "", usagef("unknown kind %q: use units (u), jobs, services (svc), endpoints (ep), hosts, events (ev), applysets, gitsources (gs) or timers", s)
 }
 
 // kindAndNames reads "KIND [NAME...]" or "KIND/NAME" from the arguments.

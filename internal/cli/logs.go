@@ -27,7 +27,7 @@ import (
 func (a *app) logsCommand() *cobra.Command {
 	var o logsOptions
 	cmd := &cobra.Command{
-		Use:   "logs unit NAME [-f] [--tail N] [--since D] [--timestamps] [--host H]",
+		Use:   "logs unit NAME [-f] [--tail N] [--since D] [--timestamps] [--host H] | logs timer NAME [--run N] ...",
 		Short: "Print the logs of a Unit's container, read from the controller of the host that runs it",
 		Long: `logs prints the output of a Unit's container. It finds the hosts that run
 the Unit from their status, and reads the logs through the HTTP API of each
@@ -44,22 +44,32 @@ token gets the one in --api-token-file.
 Each request names the host it is meant for, and only that host's
 controller answers it: a host whose record gives an address that reaches
 another controller from here (a loopback address of another machine) is
-reported unreachable, never shown with another host's logs.`,
+reported unreachable, never shown with another host's logs.
+
+logs timer NAME prints the output of a Timer's run: the last one, or run N
+with --run N, from each host it ran on (status timer NAME lists them). A
+run's container, and so its logs, is kept while the run is in the Timer's
+history (successfulRunsHistory, failedRunsHistory).`,
 		Example: `  applyctl logs unit todo
   applyctl logs unit todo -f --tail 20
-  applyctl logs unit todo --since 10m --timestamps --host host-a`,
+  applyctl logs unit todo --since 10m --timestamps --host host-a
+  applyctl logs timer backup --run 12`,
 		Args: usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, names, err := kindAndNames(args)
 			if err != nil {
 				return err
 			}
-			if kind != v1.KindUnit {
-				return usagef("logs is for units, not %ss", strings.ToLower(kind))
+			if kind != v1.KindUnit && kind != v1.KindTimer {
+				return usagef("logs is for units and timers, not %ss", strings.ToLower(kind))
 			}
 			if len(names) != 1 {
-				return usagef("logs needs one NAME: logs unit NAME")
+				return usagef("logs needs one NAME: logs unit NAME, or logs timer NAME")
 			}
+			if o.run < 0 || (o.run != 0 && kind != v1.KindTimer) {
+				return usagef("--run N is the number of one of a timer's runs: logs timer NAME --run N")
+			}
+			o.kind = strings.ToLower(kind)
 			if o.tail < -1 {
 				return usagef("--tail %d: want a number of lines (0 or more), or -1 for all", o.tail)
 			}
@@ -77,11 +87,14 @@ reported unreachable, never shown with another host's logs.`,
 	f.StringVar(&o.since, "since", "", "only output since this long ago (10m) or this RFC 3339 time")
 	f.BoolVar(&o.timestamps, "timestamps", false, "prefix every line with its RFC 3339 time")
 	f.StringVar(&o.host, "host", "", "only the instance on this host")
+	f.Int64Var(&o.run, "run", 0, "timers: the run to show (default: the last one)")
 	return cmd
 }
 
 // logsOptions are the flags of logs, passed on to the controller.
 type logsOptions struct {
+	kind       string // "unit" (default) or "timer"
+	run        int64  // a Timer's run; 0: its last
 	follow     bool
 	tail       int // -1: all
 	since      string
@@ -115,6 +128,9 @@ func (o logsOptions) query() string {
 	if o.timestamps {
 		q.Set("timestamps", "true")
 	}
+	if o.run > 0 {
+		q.Set("run", strconv.FormatInt(o.run, 10))
+	}
 	return q.Encode()
 }
 
@@ -131,7 +147,12 @@ func (a *app) logs(ctx context.Context, name string, o logsOptions) error {
 		return err
 	}
 	defer st.Close()
-	srcs, err := a.logSources(ctx, st, name, o.host)
+	var srcs []logSource
+	if o.kind == "timer" {
+		srcs, o.run, err = a.timerLogSources(ctx, st, name, o.run, o.host)
+	} else {
+		srcs, err = a.logSources(ctx, st, name, o.host)
+	}
 	if err != nil {
 		return err
 	}
@@ -189,18 +210,11 @@ func (a *app) logSources(ctx context.Context, st *store.Store, name, host string
 		if host != "" && in.Host != host {
 			continue
 		}
-		h, err := store.GetHost(ctx, st, in.Host)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("host %s, which runs %s, has no host record", in.Host, ref(v1.KindUnit, name))
-		}
+		src, err := hostLogSource(ctx, st, in.Host, ref(v1.KindUnit, name))
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, err
 		}
-		addr := dialAddress(h)
-		if addr == "" {
-			return nil, fmt.Errorf("host %s has no HTTP address in its host record", in.Host)
-		}
-		srcs = append(srcs, logSource{host: in.Host, scheme: apiScheme(h), addr: addr})
+		srcs = append(srcs, src)
 	}
 	if len(srcs) == 0 {
 		if host != "" {
@@ -209,6 +223,23 @@ func (a *app) logSources(ctx context.Context, st *store.Store, name, host string
 		return nil, fmt.Errorf("%s %q has no instance", strings.ToLower(v1.KindUnit), name)
 	}
 	return srcs, nil
+}
+
+// hostLogSource is where the logs of what host runs (what: "unit/web")
+// are read: its controller's address, from its host record.
+func hostLogSource(ctx context.Context, st *store.Store, host, what string) (logSource, error) {
+	h, err := store.GetHost(ctx, st, host)
+	if errors.Is(err, store.ErrNotFound) {
+		return logSource{}, fmt.Errorf("host %s, which runs %s, has no host record", host, what)
+	}
+	if err != nil {
+		return logSource{}, storeErr(err)
+	}
+	addr := dialAddress(h)
+	if addr == "" {
+		return logSource{}, fmt.Errorf("host %s has no HTTP address in its host record", host)
+	}
+	return logSource{host: host, scheme: apiScheme(h), addr: addr}, nil
 }
 
 // dialAddress is where to reach a host's controller: its HTTP address,
@@ -304,7 +335,7 @@ func loopbackAddr(addr string) bool {
 // openLogs starts a request for the logs of a Unit on one host and returns
 // the body of a 200 answer.
 func openLogs(ctx context.Context, c *controllerClient, s logSource, name string, o logsOptions) (io.ReadCloser, error) {
-	u := url.URL{Scheme: cmp.Or(s.scheme, "http"), Host: s.addr, Path: "/v1/logs/unit/" + url.PathEscape(name), RawQuery: o.query()}
+	u := url.URL{Scheme: cmp.Or(s.scheme, "http"), Host: s.addr, Path: "/v1/logs/" + cmp.Or(o.kind, "unit") + "/" + url.PathEscape(name), RawQuery: o.query()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err

@@ -224,7 +224,7 @@ func TestLogsErrors(t *testing.T) {
 			", where host vm's controller answers" + fmt.Sprintf(elsewhere, "far")},
 		{[]string{"logs", "unit", "nocontainer"}, 1, "Error: host vm (" + vm.addr() + "): no container of unit/nocontainer on host vm\n"},
 		{[]string{"logs", "unit", "todo", "--since", "yesterday"}, 2, "Error: --since yesterday: want a duration such as 10m or an RFC 3339 time\n"},
-		{[]string{"logs", "job", "todo"}, 2, "Error: logs is for units, not jobs\n"},
+		{[]string{"logs", "job", "todo"}, 2, "Error: logs is for units and timers, not jobs\n"},
 	} {
 		r := e.run("", tc.args...)
 		if r.code != tc.code || !strings.HasPrefix(r.err, tc.err) || r.out != "" {

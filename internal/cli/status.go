@@ -21,7 +21,7 @@ func (a *app) statusCommand() *cobra.Command {
 	var jobFilter, hostFilter, output string
 	var full bool
 	cmd := &cobra.Command{
-		Use:   "status unit NAME [-n N] | status [--job JOB] [--host HOST]",
+		Use:   "status unit NAME [-n N] | status timer NAME | status [--job JOB] [--host HOST]",
 		Short: "Show a Unit as systemctl status does, or Jobs' instances as Helios does",
 		Long: `status unit NAME shows a Unit in the spirit of systemctl status: its
 description, goal, and for each instance its state and since when, host,
@@ -61,8 +61,14 @@ throttled instance shows why after its state: "EXITED (FLAPPING)".`,
 			if jobFilter != "" || hostFilter != "" || output != "" || full {
 				return usagef("--job, --host, -f and -o are for jobs' status: status [--job JOB] [--host HOST]")
 			}
+			if kind == v1.KindTimer {
+				if len(names) != 1 {
+					return usagef("status timer needs one NAME: status timer NAME")
+				}
+				return a.statusTimer(cmd.Context(), names[0])
+			}
 			if kind != v1.KindUnit {
-				return usagef("status is for units, not %ss", strings.ToLower(kind))
+				return usagef("status is for units, jobs and timers, not %ss", strings.ToLower(kind))
 			}
 			if len(names) != 1 {
 				return usagef("status needs one NAME: status unit NAME")

@@ -15,8 +15,10 @@ import (
 )
 
 // LogsHandler serves GET /v1/logs/{kind}/{name}: the output of this host's
-// container of a Unit or Job (kind "unit" or "job"), found by its labels
-// (berth.dev/host=host, berth.dev/kind, berth.dev/name), as text/plain.
+// container of a Unit, Job or Timer (kind "unit", "job" or "timer"; a
+// Timer's run=N, else its latest run here), found by its labels
+// (berth.dev/host=host, berth.dev/kind, berth.dev/name, and for a run
+// berth.dev/version), as text/plain.
 // applyctl logs and status read it.
 //
 // Query parameters: follow=true|1 keeps the response open and flushes new
@@ -49,9 +51,23 @@ func LogsHandler(rt runtime.Runtime, host string) http.Handler {
 			k = v1.KindUnit
 		case "job", "jobs":
 			k = v1.KindJob
+		case "timer", "timers":
+			k = v1.KindTimer
 		default:
-			textError(w, http.StatusBadRequest, fmt.Sprintf("unsupported kind %q: use unit or job", kind))
+			textError(w, http.StatusBadRequest, fmt.Sprintf("unsupported kind %q: use unit, job or timer", kind))
 			return
+		}
+		selector := map[string]string{v1.LabelHost: host, v1.LabelKind: k, v1.LabelName: name}
+		if run := r.URL.Query().Get("run"); run != "" {
+			if k != v1.KindTimer {
+				textError(w, http.StatusBadRequest, "run= is for timers")
+				return
+			}
+			if n, err := strconv.ParseInt(run, 10, 64); err != nil || n < 1 {
+				textError(w, http.StatusBadRequest, fmt.Sprintf("run=%s: want the number of a run (1 or more)", run))
+				return
+			}
+			selector[v1.LabelVersion] = run
 		}
 		opts, err := parseLogOptions(r.URL.Query(), time.Now())
 		if err != nil {
@@ -59,9 +75,7 @@ func LogsHandler(rt runtime.Runtime, host string) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		cs, err := rt.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{
-			v1.LabelHost: host, v1.LabelKind: k, v1.LabelName: name,
-		}})
+		cs, err := rt.List(ctx, runtime.ListOptions{All: true, Labels: selector})
 		if err != nil {
 			textError(w, engineStatus(err), fmt.Sprintf("list containers of %s/%s: %v", strings.ToLower(k), name, err))
 			return
