@@ -25,10 +25,10 @@ type CertFiles struct {
 	OtherClientKey        string
 }
 
-// Certs generates (ECDSA P-256) a CA, a server certificate for 127.0.0.1/localhost, a
-// client certificate, and a second unrelated CA with its own client certificate into
-// t.TempDir(), valid for a day.
-func Certs(t testing.TB) CertFiles {
+// Certs generates (ECDSA P-256) a CA, a server certificate for 127.0.0.1/localhost (and
+// the IP addresses in moreIPs), a client certificate, and a second unrelated CA with its
+// own client certificate into t.TempDir(), valid for a day.
+func Certs(t testing.TB, moreIPs ...string) CertFiles {
 	t.Helper()
 	dir := t.TempDir()
 	ca, caKey := newCA(t, "berth test CA")
@@ -37,10 +37,14 @@ func Certs(t testing.TB) CertFiles {
 		CACert:      writeCert(t, dir, "ca.pem", ca.Raw),
 		OtherCACert: writeCert(t, dir, "other-ca.pem", other.Raw),
 	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	for _, ip := range moreIPs {
+		ips = append(ips, net.ParseIP(ip))
+	}
 	f.ServerCert, f.ServerKey = leaf(t, dir, "server", ca, caKey, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "localhost"},
 		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		IPAddresses: ips,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	})
 	f.ClientCert, f.ClientKey = leaf(t, dir, "client", ca, caKey, &x509.Certificate{

@@ -281,16 +281,20 @@ func (p *EtcdProc) stop(sig syscall.Signal, grace time.Duration) {
 }
 
 // Tail returns the last lines of the process's stderr, for failure messages.
-func (p *EtcdProc) Tail() string {
-	b, err := os.ReadFile(p.LogPath)
+func (p *EtcdProc) Tail() string { return TailFile(p.LogPath) }
+
+// TailFile returns the last 20 lines of a log file under a heading that
+// names it, for failure messages.
+func TailFile(path string) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "(no etcd log: " + err.Error() + ")"
+		return "(no log: " + err.Error() + ")"
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > 20 {
 		lines = lines[len(lines)-20:]
 	}
-	return "--- tail of " + p.LogPath + " ---\n" + strings.Join(lines, "\n")
+	return "--- tail of " + path + " ---\n" + strings.Join(lines, "\n")
 }
 
 // Cluster is a static etcd cluster of Debian's etcd processes.

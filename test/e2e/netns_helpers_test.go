@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,14 +38,7 @@ type labNS struct {
 
 // requireNetns skips (fails under CI=true) the test when this process
 // cannot make network namespaces: not root, or no ip netns.
-func requireNetns(t *testing.T) {
-	t.Helper()
-	testenv.Require(t, os.Geteuid() == 0, "network namespaces need root (running as uid %d)", os.Geteuid())
-	_, err := exec.LookPath("ip")
-	testenv.Require(t, err == nil, "ip not found on PATH (Debian: apt-get install iproute2)")
-	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
-	testenv.Require(t, err == nil, "ip netns unavailable: %v: %s", err, out)
-}
+func requireNetns(t *testing.T) { testenv.RequireNetns(t) }
 
 // newNetLab makes the bridge and n namespaces. Interface names stay
 // within the kernel's 15 characters.
@@ -106,45 +97,7 @@ func (l *netLab) allowForwarding() {
 
 // freeSubnet returns the prefix "10.a.b." of a random /24 that no route
 // or address of the root namespace overlaps.
-func freeSubnet(t *testing.T) string {
-	t.Helper()
-	var taken []*net.IPNet
-	for _, args := range [][]string{{"-4", "route", "show", "table", "all"}, {"-4", "-o", "addr", "show"}} {
-		out, err := exec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			for _, f := range strings.Fields(line) {
-				if !strings.Contains(f, ".") {
-					continue
-				}
-				if !strings.Contains(f, "/") {
-					f += "/32"
-				}
-				if _, n, err := net.ParseCIDR(f); err == nil {
-					taken = append(taken, n)
-				}
-			}
-		}
-	}
-	for range 100 {
-		a, b := 64+rand.IntN(190), rand.IntN(255)
-		_, cand, _ := net.ParseCIDR(fmt.Sprintf("10.%d.%d.0/24", a, b))
-		free := true
-		for _, n := range taken {
-			if ones, _ := n.Mask.Size(); ones > 0 && (n.Contains(cand.IP) || cand.Contains(n.IP)) {
-				free = false
-				break
-			}
-		}
-		if free {
-			return fmt.Sprintf("10.%d.%d.", a, b)
-		}
-	}
-	t.Fatalf("no free /24 under 10.0.0.0/8 among the machine's routes")
-	return ""
-}
+func freeSubnet(t *testing.T) string { return testenv.FreeSubnet(t) }
 
 func (l *netLab) mustIP(args ...string) {
 	l.t.Helper()
