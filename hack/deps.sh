@@ -4,8 +4,9 @@
 # etcd-server and etcd-client (the etcd the store's tests run, and etcdctl)
 # bind9-dnsutils (dig), prometheus (promtool and the server the monitoring
 # tests start on loopback), openssl (hack/certs.sh), iproute2 and iptables
-# (the multi-host test's network namespaces), gcc (the race detector), and
-# curl and netcat-openbsd (nc), which the README's walk-through runs.
+# (the multi-host test's network namespaces), docker-registry (the reference
+# registry the image pull tests start), gcc (the race detector), and curl
+# and netcat-openbsd (nc), which the README's walk-through runs.
 # As root it installs what is missing with apt-get and starts dockerd;
 # otherwise it says what is missing and how to get it, and fails.
 set -euo pipefail
@@ -27,6 +28,8 @@ if ((want_test)); then
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+  # The registry the pull tests start, with and without authentication.
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   # The README's walk-through, which test/e2e runs as written.
   command -v curl >/dev/null 2>&1 || missing+=(curl)
   command -v nc >/dev/null 2>&1 || missing+=(netcat-openbsd)
@@ -37,6 +40,7 @@ if ((want_test)); then
 fi
 installed_etcd=0
 installed_prometheus=0
+installed_registry=0
 if ((${#missing[@]})); then
   if is_root && command -v apt-get >/dev/null 2>&1; then
     say "installing ${missing[*]}"
@@ -45,6 +49,7 @@ if ((${#missing[@]})); then
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
     [[ " ${missing[*]} " == *" etcd-server "* ]] && installed_etcd=1
     [[ " ${missing[*]} " == *" prometheus "* ]] && installed_prometheus=1
+    [[ " ${missing[*]} " == *" docker-registry "* ]] && installed_registry=1
   else
     say "missing: ${missing[*]}"
     say "install them with: sudo apt-get install -y ${missing[*]}"
@@ -64,6 +69,12 @@ fi
 if ((installed_prometheus)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
   say "stopping and disabling the prometheus service Debian started (the tests run their own)"
   systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+
+# And for the registry service (port 5000): the tests start their own.
+if ((installed_registry)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  say "stopping and disabling the docker-registry service Debian started (the tests run their own)"
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 if ! docker info >/dev/null 2>&1; then
