@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
 )
 
 // pullTimeout bounds one image pull.
@@ -33,7 +34,7 @@ func (r *run) ensureImage(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, pullTimeout)
 		defer cancel()
 		start := time.Now()
-		err := c.o.Runtime.Pull(pctx, t.Image)
+		err := c.o.Runtime.Pull(pctx, t.Image, runtime.PullOptions{})
 		c.o.BerthMetrics.ImagePulled(time.Since(start), err)
 		if err != nil {
 			r.throttle = v1.ThrottleImagePullFailed

@@ -11,7 +11,8 @@ import (
 
 // Runtime returns rt with its errors counted in
 // berth_docker_api_errors_total by operation; with a nil m it returns rt.
-// Answers that are part of the contract (ErrNotFound, ErrConflict) and
+// Answers that are part of the contract (ErrNotFound, ErrConflict, a
+// registry's ErrUnauthorized) and
 // calls cancelled by their caller are not errors of the engine.
 func (m *Metrics) Runtime(rt runtime.Runtime) runtime.Runtime {
 	if m == nil {
@@ -28,7 +29,7 @@ type countingRuntime struct {
 var _ runtime.Runtime = (*countingRuntime)(nil)
 
 func (c *countingRuntime) count(op string, err error) {
-	if err == nil || errors.Is(err, runtime.ErrNotFound) || errors.Is(err, runtime.ErrConflict) || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, runtime.ErrNotFound) || errors.Is(err, runtime.ErrConflict) || errors.Is(err, runtime.ErrUnauthorized) || errors.Is(err, context.Canceled) {
 		return
 	}
 	c.m.dockerErrors.WithLabelValues(op).Inc()
@@ -64,9 +65,27 @@ func (c *countingRuntime) ImageExists(ctx context.Context, ref string) (bool, er
 	return ok, err
 }
 
-func (c *countingRuntime) Pull(ctx context.Context, ref string) error {
-	err := c.rt.Pull(ctx, ref)
+func (c *countingRuntime) Pull(ctx context.Context, ref string, opts runtime.PullOptions) error {
+	err := c.rt.Pull(ctx, ref, opts)
 	c.count("pull", err)
+	return err
+}
+
+func (c *countingRuntime) InspectImage(ctx context.Context, ref string) (runtime.Image, error) {
+	img, err := c.rt.InspectImage(ctx, ref)
+	c.count("inspect_image", err)
+	return img, err
+}
+
+func (c *countingRuntime) ListImages(ctx context.Context) ([]runtime.Image, error) {
+	l, err := c.rt.ListImages(ctx)
+	c.count("list_images", err)
+	return l, err
+}
+
+func (c *countingRuntime) RemoveImage(ctx context.Context, ref string) error {
+	err := c.rt.RemoveImage(ctx, ref)
+	c.count("remove_image", err)
 	return err
 }
 

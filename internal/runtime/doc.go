@@ -33,13 +33,25 @@
 // EnsureVolume answers with the volume as the engine has it, so a volume
 // that existed before, under the same name, shows its own labels.
 //
+// # Images
+//
+// Pull fetches an image with the credentials in PullOptions.Auth (a
+// RegistryAuth, whose String and GoString never show a secret) and reports
+// its progress (layers and bytes done) to PullOptions.Progress; its error
+// wraps ErrUnauthorized when the registry refused or wanted credentials and
+// ErrNotFound for an unknown tag or digest, with the registry's own words.
+// InspectImage and ListImages report images by ID ("sha256:...", the same
+// for the same bytes on every host) with their tags and the digests they
+// were pulled by; Container.ImageID is the image a container runs.
+// RemoveImage is never forced: an image a container uses is ErrConflict.
+//
 // No restart policy is ever set on a container: berth is the process manager.
 // A container that exits stays exited until berth starts or removes it.
 //
 // # Errors
 //
 // Every error names the operation and the container, and wraps ErrNotFound,
-// ErrConflict or ErrUnavailable where they apply; test with errors.Is.
+// ErrConflict, ErrUnavailable or ErrUnauthorized where they apply; test with errors.Is.
 // ErrUnavailable means the engine could not be reached: report not-ready and
 // retry with backoff. Each call takes a context; give it a deadline.
 //

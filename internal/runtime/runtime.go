@@ -160,9 +160,11 @@ type Security struct {
 
 // Container is what the engine reports about a container.
 type Container struct {
-	ID        string
-	Name      string // without Docker's leading '/'
-	Image     string // as requested at create
+	ID    string
+	Name  string // without Docker's leading '/'
+	Image string // as requested at create
+	// ImageID is the ID of the image it was created from, "sha256:<hex>".
+	ImageID   string
 	Labels    map[string]string
 	Env       []string
 	State     ContainerState
@@ -258,9 +260,24 @@ type Runtime interface {
 	Inspect(ctx context.Context, id string) (Container, error)
 	// ImageExists reports whether ref is present locally.
 	ImageExists(ctx context.Context, ref string) (bool, error)
-	// Pull fetches ref and returns once it is present; the error says why it
-	// could not be pulled.
-	Pull(ctx context.Context, ref string) error
+	// Pull fetches ref ("repo:tag" or "repo@sha256:...") and returns once
+	// it is present. Its error says why in the registry's words, wrapping
+	// ErrUnauthorized when the registry refused or asked for credentials
+	// and ErrNotFound when it has no such manifest; ctx ending stops the
+	// pull.
+	Pull(ctx context.Context, ref string, opts PullOptions) error
+	// InspectImage returns the image ref (a reference or an image ID)
+	// names, or ErrNotFound.
+	InspectImage(ctx context.Context, ref string) (Image, error)
+	// ListImages returns every image the engine has, by ID.
+	ListImages(ctx context.Context) ([]Image, error)
+	// RemoveImage removes ref: a tag or digest reference is untagged (the
+	// image goes with its last reference), an image ID removes the image
+	// with every reference of one repository. It is never forced:
+	// ErrConflict when a container uses the image or an ID names one with
+	// references in several repositories; ErrNotFound when there is no
+	// such image.
+	RemoveImage(ctx context.Context, ref string) error
 	// Create makes a container and returns its ID: ErrConflict when the name
 	// is taken, ErrNotFound when the image (or network) is missing.
 	Create(ctx context.Context, spec ContainerSpec) (string, error)

@@ -150,20 +150,6 @@ func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 	return true, nil
 }
 
-// Pull implements runtime.Runtime. Errors the engine reports in the middle
-// of the progress stream are returned too.
-func (c *Client) Pull(ctx context.Context, ref string) error {
-	resp, err := c.api.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err == nil {
-		err = resp.Wait(ctx)
-		_ = resp.Close()
-	}
-	if err != nil {
-		return wrap("pull", ref, fmt.Errorf("image could not be pulled: %w", err))
-	}
-	return nil
-}
-
 // Create implements runtime.Runtime.
 func (c *Client) Create(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
 	opts, err := createOptions(spec)

@@ -19,6 +19,7 @@ func fromInspect(in container.InspectResponse) runtime.Container {
 	out := runtime.Container{
 		ID:      in.ID,
 		Name:    strings.TrimPrefix(in.Name, "/"),
+		ImageID: in.Image,
 		Created: parseTime(in.Created),
 		Health:  runtime.HealthNone,
 		Labels:  map[string]string{},

@@ -10,6 +10,7 @@ import (
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/runtime/docker/dockertest"
+	"berth.dev/berth/internal/runtime/docker/registrytest"
 	"berth.dev/berth/internal/runtime/runtimetest"
 )
 
@@ -25,6 +26,17 @@ func TestConformance(t *testing.T) {
 		New:   func(t *testing.T) runtime.Runtime { return engine(t) },
 		Image: image,
 		Real:  true,
+		Registry: func(t *testing.T, _ runtime.Runtime, auth bool) runtimetest.Registry {
+			reg := registrytest.Start(t, registrytest.Options{Auth: auth})
+			out := runtimetest.Registry{Host: reg.Host, Password: reg.Password}
+			if auth {
+				out.Username = registrytest.User
+			}
+			out.Push = func(t *testing.T, repoTag string, size int) string {
+				return reg.Push(t, repoTag, registrytest.Image{Base: image, Size: size}).Digest
+			}
+			return out
+		},
 		RemoveVolume: func(ctx context.Context, rt runtime.Runtime, name string) error {
 			return rt.(*docker.Client).RemoveVolume(ctx, name)
 		},

@@ -18,6 +18,17 @@
 //	f.Fail("Start", errors.New("boom"), 2) // the next two Starts fail
 //	f.SetAvailable(false)                  // every call now fails with runtime.ErrUnavailable
 //
+// Images have IDs and references as in Docker. A fake registry serves
+// pulls: SetRegistryImage (or AddRegistryImage) puts an image with layers
+// of given sizes at a tag and returns its digest, RequireAuth makes a
+// registry host ask for one user's credentials, and HoldPulls keeps pulls
+// waiting after their first progress report until released, so a test can
+// see a pull under way:
+//
+//	digest := f.SetRegistryImage("registry.test:5000/app:1", fake.RegistryImage{Layers: []int64{4096, 1 << 20}})
+//	f.RequireAuth("registry.test:5000", "berth", "secret")
+//	release := f.HoldPulls()
+//
 // Exec returns when its context ends, with the context's error, even while
 // the ExecFunc still runs (as Docker gives up an exec whose process runs
 // on): an ExecFunc may block to play a command that hangs.

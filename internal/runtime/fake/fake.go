@@ -40,8 +40,10 @@ type ExecFunc func(id string, cmd []string) (runtime.ExecResult, error)
 type Runtime struct {
 	mu         sync.Mutex
 	available  bool
-	images     map[string]bool // local
-	registry   map[string]bool // pullable
+	images     map[string]*image         // local, by ID
+	registry   map[string]*registryImage // pullable, by familiar "repo:tag" and "repo@digest"
+	auth       map[string]registryUser   // registry host -> the one user it lets pull
+	held       chan struct{}             // while open, pulls wait after their first progress
 	containers map[string]*container
 	networks   map[string]map[string]string
 	gateways   map[string]string // network name -> its gateway
@@ -83,8 +85,9 @@ type container struct {
 func New() *Runtime {
 	return &Runtime{
 		available:  true,
-		images:     map[string]bool{},
-		registry:   map[string]bool{},
+		images:     map[string]*image{},
+		registry:   map[string]*registryImage{},
+		auth:       map[string]registryUser{},
 		containers: map[string]*container{},
 		networks:   map[string]map[string]string{},
 		gateways:   map[string]string{},
@@ -122,20 +125,6 @@ func (r *Runtime) SetAvailable(ok bool) {
 			r.breakStream(s, fmt.Errorf("fake: events: %w", runtime.ErrUnavailable))
 		}
 	}
-}
-
-// AddImage makes ref present locally ("name" means "name:latest").
-func (r *Runtime) AddImage(ref string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.images[normalizeRef(ref)] = true
-}
-
-// AddRegistryImage makes ref pullable: Pull of it succeeds and adds it locally.
-func (r *Runtime) AddRegistryImage(ref string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.registry[normalizeRef(ref)] = true
 }
 
 // SetExecFunc sets what Exec runs. Without one, Exec succeeds with exit code 0
@@ -312,32 +301,6 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (runtime.Container, er
 	return copyContainer(c.c), nil
 }
 
-// ImageExists implements runtime.Runtime.
-func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.check("imageexists", ref); err != nil {
-		return false, err
-	}
-	return r.images[normalizeRef(ref)], nil
-}
-
-// Pull implements runtime.Runtime: it succeeds for images added with
-// AddRegistryImage or AddImage.
-func (r *Runtime) Pull(ctx context.Context, ref string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.check("pull", ref); err != nil {
-		return err
-	}
-	n := normalizeRef(ref)
-	if !r.registry[n] && !r.images[n] {
-		return fmt.Errorf("fake: pull %s: image could not be pulled: %w: repository does not exist in the fake registry", ref, runtime.ErrNotFound)
-	}
-	r.images[n] = true
-	return nil
-}
-
 var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // Create implements runtime.Runtime.
@@ -356,7 +319,8 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 			return "", fmt.Errorf("fake: create %s: %w: the container name %q is already in use by container %s", name, runtime.ErrConflict, name, c.c.ID)
 		}
 	}
-	if !r.images[normalizeRef(spec.Image)] {
+	img := r.lookupImage(spec.Image)
+	if img == nil {
 		return "", fmt.Errorf("fake: create %s: %w: no such image: %s", name, runtime.ErrNotFound, spec.Image)
 	}
 	if spec.Network != "" && spec.NetworkMode != "" && spec.NetworkMode != spec.Network {
@@ -403,6 +367,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 			ID:          id,
 			Name:        name,
 			Image:       spec.Image,
+			ImageID:     img.id,
 			Labels:      maps.Clone(spec.Labels),
 			Env:         slices.Clone(spec.Env),
 			State:       runtime.StateCreated,
@@ -935,17 +900,6 @@ func newID() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// normalizeRef adds the implied ":latest" tag.
-func normalizeRef(ref string) string {
-	if strings.Contains(ref, "@") {
-		return ref
-	}
-	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
-		return ref + ":latest"
-	}
-	return ref
 }
 
 func cloneSpec(s runtime.ContainerSpec) runtime.ContainerSpec {

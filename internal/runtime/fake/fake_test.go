@@ -45,6 +45,20 @@ func newFake(t *testing.T) runtime.Runtime {
 	return f
 }
 
+// fakeRegistry is the fake's registry at a made-up host of its own.
+func fakeRegistry(t *testing.T, rt runtime.Runtime, auth bool) runtimetest.Registry {
+	f := rt.(*fake.Runtime)
+	reg := runtimetest.Registry{Host: "registry.test:5000"}
+	if auth {
+		reg.Username, reg.Password = "berth", "s3cret-pw"
+		f.RequireAuth(reg.Host, reg.Username, reg.Password)
+	}
+	reg.Push = func(t *testing.T, repoTag string, size int) string {
+		return f.SetRegistryImage(reg.Host+"/"+repoTag, fake.RegistryImage{Layers: []int64{4 << 10, int64(size)}})
+	}
+	return reg
+}
+
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, runtimetest.Harness{
 		New:   newFake,
@@ -64,6 +78,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		Registry: fakeRegistry,
 		RemoveVolume: func(ctx context.Context, rt runtime.Runtime, name string) error {
 			return rt.(*fake.Runtime).RemoveVolume(ctx, name)
 		},

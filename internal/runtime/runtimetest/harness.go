@@ -54,10 +54,27 @@ type Harness struct {
 	// IgnoreStopSignal makes the process ignore its stop signal.
 	IgnoreStopSignal func(t *testing.T, rt runtime.Runtime, id string)
 
+	// Registry starts a registry for one test, with basic authentication
+	// when auth is true, to pull from. Without it the pull tests are
+	// skipped.
+	Registry func(t *testing.T, rt runtime.Runtime, auth bool) Registry
+
 	// RemoveNetwork removes a network the suite ensured (cleanup).
 	RemoveNetwork func(ctx context.Context, rt runtime.Runtime, name string) error
 	// RemoveVolume removes a volume the suite made (cleanup).
 	RemoveVolume func(ctx context.Context, rt runtime.Runtime, name string) error
+}
+
+// Registry is a registry the pull tests use.
+type Registry struct {
+	// Host is its address, the first part of its image references.
+	Host string
+	// Username and Password are what it accepts, with authentication.
+	Username, Password string
+	// Push puts a new image at Host/repoTag whose added layer has size
+	// bytes, absent from the runtime's engine, and returns the digest of
+	// its manifest.
+	Push func(t *testing.T, repoTag string, size int) (digest string)
 }
 
 // env is one test's view: its runtime, a unique name prefix and label.

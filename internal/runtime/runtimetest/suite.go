@@ -53,6 +53,10 @@ func Run(t *testing.T, h Harness) {
 		{"DNS", testDNS},
 		{"Volume", testVolume},
 		{"Security", testSecurity},
+		{"PullProgressImages", testPullProgressImages},
+		{"PullAuth", testPullAuth},
+		{"PullByDigest", testPullByDigest},
+		{"PullUnknownTag", testPullUnknownTag},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,7 +248,7 @@ func testMissingImage(e *env) {
 		t.Errorf("Create with a missing image = %v, want ErrNotFound", err)
 	}
 	start := time.Now()
-	err := e.rt.Pull(ctx, missing)
+	err := e.rt.Pull(ctx, missing, runtime.PullOptions{})
 	t.Logf("Pull(%s) took %v: %v", missing, time.Since(start).Round(time.Millisecond), err)
 	if err == nil {
 		t.Fatalf("Pull(%s) succeeded, want an error", missing)
