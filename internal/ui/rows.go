@@ -79,7 +79,7 @@ type jobRow struct {
 	Selector    string            `json:"selector,omitempty"`
 	Instances   []instanceRow     `json:"instances"`
 	// Versions counts the hosts its binding puts on each version.
-	Versions map[string]int   `json:"versions,omitempty"`
+	Versions map[string]int    `json:"versions,omitempty"`
 	Rollout  *v1.RolloutStatus `json:"rollout,omitempty"`
 }
 

@@ -178,7 +178,9 @@ func (b *browser) screenshot(name string) {
 }
 
 // unitRow is the selector of a Unit's row in the units table.
-func unitRowSel(name string) string { return fmt.Sprintf(`tr[data-kind="unit"][data-name=%s]`, jsString(name)) }
+func unitRowSel(name string) string {
+	return fmt.Sprintf(`tr[data-kind="unit"][data-name=%s]`, jsString(name))
+}
 
 // TestDashboard: the page, opened before anything is applied, shows
 // Units as they are applied, a killed container's new state and restart
