@@ -193,7 +193,7 @@ func (w *readmeWalk) run(s readmeStep) {
 		cmd = r.re.ReplaceAllString(cmd, r.with)
 	}
 	w.t.Logf("README.md:%d: $ %s", s.line, s.cmd)
-	where := fmt.Sprintf("README.md:%d: $ %s\n  (run as: %s)\n", s.line, s.cmd, cmd)
+	where := fmt.Sprintf("README.md:%d: $ %s\n  (run as: %s;\n  make the README say what it does, or mark a block that cannot run here with <!-- not run: REASON -->)\n", s.line, s.cmd, cmd)
 	plain := strings.TrimSpace(strings.TrimSuffix(s.cmd, shellComment(s.cmd)))
 	plain = strings.TrimSpace(strings.TrimSuffix(plain, "#"))
 	switch {
