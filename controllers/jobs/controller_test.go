@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,12 +25,12 @@ type controllerEnv struct {
 	s      *store.Store
 	clock  *testingclock.FakeClock
 	reg    *prometheus.Registry
-	events *eventLog
+	events *testenv.Events
 }
 
 func newControllerEnv(t *testing.T) *controllerEnv {
 	t.Helper()
-	e := &controllerEnv{t: t, s: testenv.EtcdStore(t), clock: testingclock.NewFakeClock(time.Now()), reg: prometheus.NewRegistry(), events: &eventLog{}}
+	e := &controllerEnv{t: t, s: testenv.EtcdStore(t), clock: testingclock.NewFakeClock(time.Now()), reg: prometheus.NewRegistry(), events: &testenv.Events{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	c := New(e.s, Options{Resync: time.Hour, Clock: e.clock, Metrics: reconcile.NewMetrics(e.reg), Events: e.events})
@@ -81,24 +79,6 @@ func (e *controllerEnv) metric(name string) float64 {
 func (e *controllerEnv) idleSince(n float64) (bool, string) {
 	done, queued, busy := e.metric("controller_runtime_reconcile_total"), e.metric("workqueue_depth"), e.metric("controller_runtime_active_workers")
 	return done > n && queued == 0 && busy == 0, fmt.Sprintf("%v reconciles, %v queued, %v under way", done, queued, busy)
-}
-
-// eventLog is an EventRecorder that keeps what it is told.
-type eventLog struct {
-	mu   sync.Mutex
-	said []string
-}
-
-func (l *eventLog) Event(_ context.Context, kind, name string, _ v1.EventType, reason, _ string, _ ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.said = append(l.said, kind+"/"+name+" "+reason)
-}
-
-func (l *eventLog) has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Contains(l.said, s)
 }
 
 func (e *controllerEnv) apply(j *v1.Job) {
@@ -234,7 +214,7 @@ func TestUndecodableJobKeepsItsBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "the undecodable job reported and reconciled", func() (bool, string) {
-		if !e.events.has("Job/nc InvalidObject") {
+		if e.events.Count("Job/nc", "InvalidObject") == 0 {
 			return false, "no event"
 		}
 		return e.idleSince(before)

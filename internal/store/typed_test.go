@@ -24,24 +24,6 @@ func runTyped[T any](t *testing.T, c *store.Typed[T]) {
 	testenv.Eventually(t, 10*time.Second, "the cache's first list", func() (bool, string) { return c.HasSynced(), "" })
 }
 
-// events records what a Typed cache reports.
-type events struct {
-	mu   sync.Mutex
-	said []string
-}
-
-func (e *events) Event(_ context.Context, kind, name string, typ v1.EventType, reason, format string, args ...any) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.said = append(e.said, fmt.Sprintf("%s/%s %s %s: %s", kind, name, typ, reason, fmt.Sprintf(format, args...)))
-}
-
-func (e *events) get() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]string(nil), e.said...)
-}
-
 // An object cache holds each object decoded, defaulted and with its
 // resourceVersion, decoded once per change: a relist decodes again only
 // what moved.
@@ -132,7 +114,7 @@ func TestTypedInvalidValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs testenv.Buffer
-	rec := &events{}
+	rec := &testenv.Events{}
 	c := store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: slog.New(slog.NewTextHandler(&logs, nil)), Events: rec})
 	runTyped(t, c)
 
@@ -149,7 +131,7 @@ func TestTypedInvalidValue(t *testing.T) {
 	if n := strings.Count(logs.String(), "does not decode"); n != 1 || !strings.Contains(logs.String(), key) {
 		t.Fatalf("log (%d warnings): %s", n, logs.String())
 	}
-	if got := rec.get(); len(got) != 1 || !strings.HasPrefix(got[0], "Job/bad Warning InvalidObject: the stored job does not decode") {
+	if got := rec.Said(); len(got) != 1 || !strings.HasPrefix(got[0], "Job/bad Warning InvalidObject: the stored job does not decode") {
 		t.Fatalf("events: %q", got)
 	}
 
