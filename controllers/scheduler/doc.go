@@ -13,12 +13,22 @@
 // least one), one per host, among the candidate hosts (those that match the
 // placement's hostSelector and hosts list) that are Up, fewest instances
 // first and then by name, so the result is deterministic. A host already
-// bound stays bound while it is a candidate, Up or Down: an instance is never
-// moved to balance load. When fewer instances are wanted, Down hosts are
-// dropped first, then the most loaded. With no candidate the binding lists
-// no host and the Unit's status shows no instance. Moving instances away
-// from a host that stays Down is not done yet; Options.RescheduleAfter is
-// where it will be configured.
+// bound stays bound while it is a candidate, Up or Down for a while: an
+// instance is never moved to balance load. When fewer instances are
+// wanted, Down hosts are dropped first, then the most loaded. With no
+// candidate the binding lists no host and the Unit's status shows no
+// instance.
+//
+// # Rescheduling
+//
+// A host Down for longer than Options.RescheduleAfter (the controller's
+// --reschedule-after, 1m by default; 0 never) is Lost: its instances move
+// to other candidates that are Up, and the Unit gets a Rescheduled event.
+// One that comes back sooner keeps them. An instance that never ran on a
+// Down host (no status of it there) moves at once: there is nothing to wait
+// for. The scheduler counts how long a host has been Down from when it
+// first saw it Down, by Options.Clock, and reconciles its Units again when
+// the delay passes.
 //
 // The load of a host is the number of Units bound or pinned to it. The
 // scheduler counts the bindings it writes as soon as it decides them, so an
@@ -34,12 +44,16 @@
 //	sched := scheduler.New(s, scheduler.Options{Log: log, Metrics: metrics})
 //	err := el.Run(ctx, func(ctx context.Context) { _ = sched.Run(ctx) })
 //
-// Run caches units, bindings, host records and alive keys, and reconciles a
-// unit on every change of the unit, of its binding, of any host, and every
-// Options.Resync. A binding is written only when it changes, with a
-// compare-and-swap on its mod revision: an idle cluster writes nothing, and a
-// former leader that lost the race cannot overwrite a newer decision. A lost
-// compare is an error the loop retries with backoff.
+// Run caches units (decoded and defaulted once, store.NewObjectCache),
+// bindings, host records, alive keys and the statuses of units, and
+// reconciles a unit on every change of the unit, of its binding, of the
+// labels or liveness of any host, and every Options.Resync. A binding is
+// written only when it changes, with a compare-and-swap on its mod
+// revision: an idle cluster writes nothing, and a former leader that lost
+// the race cannot overwrite a newer decision. A lost compare is an error the
+// loop retries with backoff. A binding that does not decode is rewritten; a
+// stored Unit that does not decode is left alone, binding and all, until it
+// changes (its cache logs it and records an InvalidObject event).
 //
 // # Metrics
 //

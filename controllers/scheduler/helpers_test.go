@@ -17,6 +17,7 @@ import (
 	"berth.dev/berth/controllers/scheduler"
 	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/testenv"
 )
 
 // waitTimeout bounds every wait for the scheduler to act.
@@ -93,35 +94,13 @@ func binding(t *testing.T, s *store.Store, name string) *v1.Binding {
 	return &b
 }
 
-// waitFor polls cond until it reports "" (done) or the deadline passes, and
-// then fails with the last thing cond said.
-func waitFor(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %s", what, msg)
-		}
-		<-tick.C
-	}
-}
-
 // waitBinding waits until unit name's binding satisfies ok.
 func waitBinding(t *testing.T, s *store.Store, name string, ok func(*v1.Binding) bool) *v1.Binding {
 	t.Helper()
 	var b *v1.Binding
-	waitFor(t, "binding of "+name, func() string {
+	testenv.Eventually(t, waitTimeout, "binding of "+name, func() (bool, string) {
 		b = binding(t, s, name)
-		if ok(b) {
-			return ""
-		}
-		return fmt.Sprintf("binding is %+v", b)
+		return ok(b), fmt.Sprintf("binding is %+v", b)
 	})
 	return b
 }
@@ -193,11 +172,9 @@ func reconciled(t *testing.T, reg *prometheus.Registry) float64 {
 func waitReconciled(t *testing.T, reg *prometheus.Registry, n int) {
 	t.Helper()
 	start := reconciled(t, reg)
-	waitFor(t, fmt.Sprintf("%d reconciles", n), func() string {
-		if got := reconciled(t, reg) - start; got < float64(n) {
-			return fmt.Sprintf("%v so far", got)
-		}
-		return ""
+	testenv.Eventually(t, waitTimeout, fmt.Sprintf("%d reconciles", n), func() (bool, string) {
+		got := reconciled(t, reg) - start
+		return got >= float64(n), fmt.Sprintf("%v so far", got)
 	})
 }
 

@@ -21,12 +21,15 @@ const writeTimeout = 10 * time.Second
 // runner is one Run of a Scheduler: its caches, its state and the reconcile
 // of one unit.
 type runner struct {
-	store *store.Store
-	log   *slog.Logger
+	store  *store.Store
+	log    *slog.Logger
+	events EventRecorder
 
-	units, bindings, hosts, alive *store.Cache
-	statuses                      *store.Cache
-	events                        EventRecorder
+	units    *store.Typed[*v1.Unit]
+	bindings *store.Typed[*v1.Binding]
+	hosts    *store.Typed[v1.Host]
+	alive    *store.Cache
+	statuses *store.Typed[v1.InstanceStatus] // of units
 
 	mu sync.Mutex
 	st *state
@@ -34,15 +37,18 @@ type runner struct {
 
 var _ reconcile.Reconciler = (*runner)(nil)
 
-// enqueueAll enqueues every unit, and every binding whose unit may be gone.
-func (r *runner) enqueueAll(ctl *reconcile.Controller) {
-	unitPrefix := store.ObjectPrefix(v1.KindUnit)
-	for _, kv := range r.units.List() {
-		ctl.Enqueue(strings.TrimPrefix(kv.Key, unitPrefix))
+func newRunner(s *store.Store, o Options) *runner {
+	co := store.CacheOptions{Log: o.Log}
+	r := &runner{
+		store: s, log: o.Log, events: o.Events, st: newState(o.Clock),
+		units:    store.NewObjectCache[*v1.Unit](s, store.CacheOptions{Log: o.Log, Events: o.Events}),
+		bindings: store.NewTyped(s, bindingPrefix, store.DecodeJSON[*v1.Binding], co),
+		hosts:    store.NewTyped(s, store.HostsPrefix, store.DecodeJSON[v1.Host], co),
+		alive:    store.NewCache(s, store.AlivePrefix, nil),
+		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatusOf(v1.KindUnit), co),
 	}
-	for _, kv := range r.bindings.List() {
-		ctl.Enqueue(strings.TrimPrefix(kv.Key, bindingPrefix))
-	}
+	r.st.rescheduleAfter = o.RescheduleAfter
+	return r
 }
 
 // Reconcile brings the binding of unit name in line with its placement: it
@@ -57,16 +63,17 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	r.mu.Lock()
 	r.st.refresh(r)
 	e, exists := r.st.units[name]
-	if e.err != nil {
+	if e.Err != nil {
+		// Left alone, binding and all, until it decodes: its cache said why.
 		r.mu.Unlock()
-		return reconcile.Result{}, reconcile.Terminal(e.err)
+		return reconcile.Result{}, nil
 	}
 	cur := r.st.bindings[name]
 	var want *v1.Binding
-	if exists && e.u.Spec.Placement.NeedsScheduler() {
+	if exists && e.Value.Spec.Placement.NeedsScheduler() {
 		want = &v1.Binding{
-			Hosts:      Schedule(e.u, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name)),
-			Generation: e.u.Metadata.Generation,
+			Hosts:      Schedule(e.Value, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name)),
+			Generation: e.Value.Metadata.Generation,
 		}
 	}
 	var requeue time.Duration
@@ -89,6 +96,15 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 		return reconcile.Result{}, err
 	}
 	r.st.confirm(name, want, rev)
+	r.logDecision(name, want, exists)
+	if want != nil && cur.b != nil && r.events != nil {
+		r.reportLost(ctx, name, cur.b, want)
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// logDecision says what was written for unit name.
+func (r *runner) logDecision(name string, want *v1.Binding, exists bool) {
 	switch {
 	case want == nil && !exists:
 		r.log.Info("binding removed: unit deleted", "unit", name)
@@ -100,19 +116,21 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	default:
 		r.log.Info("unit bound", "unit", name, "hosts", want.Hosts, "generation", want.Generation)
 	}
-	if want != nil && cur.b != nil && r.events != nil {
-		var lost []string
-		for _, h := range r.st.hosts {
-			if h.Lost && slices.Contains(cur.b.Hosts, h.Name) && !slices.Contains(want.Hosts, h.Name) {
-				lost = append(lost, h.Name)
-			}
-		}
-		if len(lost) > 0 {
-			r.events.Event(ctx, v1.KindUnit, name, v1.EventWarning, "Rescheduled",
-				"moved off %s (Down for longer than %s): now on %s", strings.Join(lost, ", "), r.st.rescheduleAfter, strings.Join(want.Hosts, ", "))
+}
+
+// reportLost records a Rescheduled event when unit name moved off hosts
+// that were lost. Called with r.mu held.
+func (r *runner) reportLost(ctx context.Context, name string, was, now *v1.Binding) {
+	var lost []string
+	for _, h := range r.st.hosts {
+		if h.Lost && slices.Contains(was.Hosts, h.Name) && !slices.Contains(now.Hosts, h.Name) {
+			lost = append(lost, h.Name)
 		}
 	}
-	return reconcile.Result{RequeueAfter: requeue}, nil
+	if len(lost) > 0 {
+		r.events.Event(ctx, v1.KindUnit, name, v1.EventWarning, "Rescheduled",
+			"moved off %s (Down for longer than %s): now on %s", strings.Join(lost, ", "), r.st.rescheduleAfter, strings.Join(now.Hosts, ", "))
+	}
 }
 
 // write puts b (nil: deletes) as unit name's binding if the key is still at

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/reconcile"
@@ -35,8 +36,11 @@ type Options struct {
 	// back sooner keeps its instances.
 	RescheduleAfter time.Duration
 	// Events, when set, records a Rescheduled event on a Unit moved off a
-	// lost host.
+	// lost host, and an InvalidObject event on a stored Unit that does not
+	// decode.
 	Events EventRecorder
+	// Clock times RescheduleAfter and the loop (default the real clock).
+	Clock clock.WithTicker
 }
 
 // Scheduler chooses the hosts of the Units whose placement needs it and
@@ -56,6 +60,9 @@ func New(s *store.Store, opts Options) *Scheduler {
 	if opts.Resync <= 0 {
 		opts.Resync = DefaultResync
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &Scheduler{store: s, opts: opts}
 }
 
@@ -63,69 +70,30 @@ func New(s *store.Store, opts Options) *Scheduler {
 var bindingPrefix = store.BindingKey(v1.KindUnit, "")
 
 // Run schedules until ctx ends, then returns nil once every reconcile under
-// way has finished. It caches units, their bindings, host records and alive
-// keys (list, then watch), waits for the caches to be filled, then runs a
-// reconcile.Controller named "scheduler" keyed by unit name. A change of a
-// unit or of its binding enqueues that unit; a host record that appears,
-// vanishes or changes its labels (not a mere heartbeat), or an alive key
-// that appears or vanishes, enqueues every unit; every Options.Resync every
-// unit is enqueued again. Each Run starts from fresh caches, so a Scheduler may be
-// run again after it lost and regained leadership.
+// way has finished. It caches units, their bindings, host records, alive
+// keys and statuses of units, and runs a reconcile.Controller named
+// "scheduler" keyed by unit name, which starts once the caches have
+// listed. A change of a unit or of its binding enqueues that unit; a host
+// record that appears, vanishes or changes its labels (not a mere
+// heartbeat), or an alive key that appears or vanishes, enqueues every
+// unit; every Options.Resync every unit is enqueued again. Each Run starts
+// from fresh caches, so a Scheduler may be run again after it lost and
+// regained leadership.
 func (s *Scheduler) Run(ctx context.Context) error {
-	r := &runner{store: s.store, log: s.opts.Log, st: newState(), events: s.opts.Events}
-	r.st.rescheduleAfter = s.opts.RescheduleAfter
-	ctl := reconcile.New("scheduler", r, reconcile.Options{
-		Workers: s.opts.Workers,
-		Metrics: s.opts.Metrics,
-		Log:     s.opts.Log,
+	r := newRunner(s.store, s.opts)
+	loop := reconcile.New("scheduler", r, reconcile.Options{
+		Workers: s.opts.Workers, Metrics: s.opts.Metrics, Log: s.opts.Log,
+		Resync: s.opts.Resync, Clock: s.opts.Clock,
 	})
-	unitPrefix := store.ObjectPrefix(v1.KindUnit)
-	byName := func(prefix string) func(string) {
-		return func(key string) { ctl.Enqueue(strings.TrimPrefix(key, prefix)) }
-	}
-	hostChanged := make(chan struct{}, 1)
-	onHost := func() {
-		select {
-		case hostChanged <- struct{}{}:
-		default: // one pending signal covers any number of changes
-		}
-	}
+	loop.Watch(r.units, reconcile.TrimPrefix(r.units.Prefix()))
+	loop.Watch(r.bindings, reconcile.TrimPrefix(bindingPrefix)) // of units deleted too
 	seen := &hostLabels{seen: map[string]string{}}
-	r.units = store.NewCache(s.store, unitPrefix, byName(unitPrefix))
-	r.bindings = store.NewCache(s.store, bindingPrefix, byName(bindingPrefix))
-	r.hosts = store.NewCache(s.store, store.HostsPrefix, func(key string) {
-		if seen.changed(r.hosts, key) {
-			onHost()
-		}
-	})
-	r.alive = store.NewCache(s.store, store.AlivePrefix, func(string) { onHost() })
+	loop.WatchAll(r.hosts, func(key string) bool { return seen.changed(r.hosts, key) })
+	loop.WatchAll(r.alive, nil)
 	// Statuses say whether an instance ever ran on a host: one that never
 	// did is moved off a Down host at once.
-	r.statuses = store.NewCache(s.store, store.StatusesPrefix, func(string) {})
-	caches := []*store.Cache{r.units, r.bindings, r.hosts, r.alive, r.statuses}
-
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for _, c := range caches {
-		wg.Go(func() { _ = c.Run(ctx) }) // Cache.Run only returns nil, when ctx ends
-	}
-	if store.WaitSynced(ctx, caches...) {
-		r.enqueueAll(ctl)
-	}
-	wg.Go(func() { _ = ctl.Start(ctx) }) // shuts the queue down when ctx ends
-
-	tick := time.NewTicker(s.opts.Resync)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-hostChanged:
-			r.enqueueAll(ctl)
-		case <-tick.C:
-			r.enqueueAll(ctl)
-		}
-	}
+	loop.Watch(r.statuses, nil)
+	return loop.Start(ctx)
 }
 
 // hostLabels remembers what the scheduler reads of each host record, its
@@ -138,8 +106,8 @@ type hostLabels struct {
 
 // changed reports whether the record under key appeared, vanished or has
 // other labels since it was last seen.
-func (h *hostLabels) changed(c *store.Cache, key string) bool {
-	kv, ok := c.Get(key)
+func (h *hostLabels) changed(c *store.Typed[v1.Host], key string) bool {
+	e, ok := c.Get(key)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	old, had := h.seen[key]
@@ -148,9 +116,8 @@ func (h *hostLabels) changed(c *store.Cache, key string) bool {
 		return had
 	}
 	now := "!"
-	var host v1.Host
-	if json.Unmarshal(kv.Value, &host) == nil {
-		b, _ := json.Marshal(host.Metadata.Labels) // a map of strings always encodes, keys sorted
+	if e.Err == nil {
+		b, _ := json.Marshal(e.Value.Metadata.Labels) // a map of strings always encodes, keys sorted
 		now = string(b)
 	}
 	h.seen[key] = now

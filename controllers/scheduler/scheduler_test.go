@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/controllers/scheduler"
 	"berth.dev/berth/internal/store"
@@ -292,14 +294,14 @@ func TestSchedulerFailoverUnderElection(t *testing.T) {
 	waitBinding(t, s, "before", hasHosts(1, 1))
 
 	var leader, follower *candidate
-	waitFor(t, "a leader", func() string {
+	testenv.Eventually(t, waitTimeout, "a leader", func() (bool, string) {
 		for i, c := range cands {
 			if c.el.IsLeader() {
 				leader, follower = c, cands[1-i]
-				return ""
+				return true, ""
 			}
 		}
-		return "none leads"
+		return false, "none leads"
 	})
 	leader.cancel()
 	<-leader.done // its Scheduler has stopped: whatever is written now, the follower wrote
@@ -316,30 +318,56 @@ func TestSchedulerFailoverUnderElection(t *testing.T) {
 }
 
 // A host Down for longer than RescheduleAfter loses its instances to an Up
-// host that matches; one that comes back sooner keeps them.
+// host that matches. Time is a fake clock the test steps: the instance
+// moves once a minute of it passed.
 func TestSchedulerReschedulesFromLostHost(t *testing.T) {
 	t.Parallel()
 	s := testenv.EtcdStore(t)
+	fake := testingclock.NewFakeClock(time.Now())
 	putHost(t, s, "h1", nil, true)
 	apply(t, s, newUnit("a", v1.Placement{}))
-	run(t, s, scheduler.Options{RescheduleAfter: 400 * time.Millisecond})
+	run(t, s, scheduler.Options{RescheduleAfter: time.Minute, Clock: fake})
 	waitBinding(t, s, "a", isBoundTo(1, "h1"))
 	ranOn(t, s, "a", "h1")
 	putHost(t, s, "h2", nil, true)
 
-	// Down briefly: comes back before the delay, keeps its instance.
 	putHost(t, s, "h1", nil, false)
-	putHost(t, s, "h1", nil, true)
-	if b := binding(t, s, "a"); b == nil || !slices.Equal(b.Hosts, []string{"h1"}) {
-		t.Fatalf("moved while Down briefly: %+v", b)
+	var stepped time.Duration
+	testenv.Eventually(t, waitTimeout, "a moved to h2", func() (bool, string) {
+		b := binding(t, s, "a")
+		if isBoundTo(1, "h2")(b) {
+			return true, ""
+		}
+		fake.Step(10 * time.Second)
+		stepped += 10 * time.Second
+		return false, fmt.Sprintf("binding %+v after %s", b, stepped)
+	})
+	if stepped < time.Minute {
+		t.Errorf("rescheduled %s after the host went Down, before RescheduleAfter", stepped)
 	}
+}
 
-	downAt := time.Now()
+// A host that comes back before RescheduleAfter keeps its instances. A
+// move would stick, so the decision for a new generation shows none
+// happened.
+func TestSchedulerKeepsWhatCameBackSoon(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	fake := testingclock.NewFakeClock(time.Now())
+	putHost(t, s, "h1", nil, true)
+	apply(t, s, newUnit("a", v1.Placement{}))
+	run(t, s, scheduler.Options{RescheduleAfter: time.Minute, Clock: fake})
+	waitBinding(t, s, "a", isBoundTo(1, "h1"))
+	ranOn(t, s, "a", "h1")
+	putHost(t, s, "h2", nil, true)
+
 	putHost(t, s, "h1", nil, false)
-	waitBinding(t, s, "a", isBoundTo(1, "h2"))
-	if d := time.Since(downAt); d < 400*time.Millisecond {
-		t.Errorf("rescheduled %s after the host went Down, before RescheduleAfter", d)
-	}
+	fake.Step(50 * time.Second)
+	putHost(t, s, "h1", nil, true)
+	a := newUnit("a", v1.Placement{})
+	a.Spec.Container.Image = "busybox:2"
+	apply(t, s, a)
+	waitBinding(t, s, "a", isBoundTo(2, "h1"))
 }
 
 // A unit bound to a host that goes Down before it ever ran there moves at

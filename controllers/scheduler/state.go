@@ -1,11 +1,11 @@
 package scheduler
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/utils/clock"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
@@ -36,7 +36,7 @@ type state struct {
 	revs  [4]int64 // of the units, bindings, hosts and alive caches
 	valid bool
 
-	units    map[string]unitEntry
+	units    map[string]store.Entry[*v1.Unit] // by name; one that does not decode has Err set
 	bindings map[string]bound
 	hosts    []HostInfo
 	// load counts, per host, the units bound or pinned to it;
@@ -48,19 +48,13 @@ type state struct {
 	mine map[string]written
 	// downSince is when this scheduler first saw each Down host down.
 	downSince map[string]time.Time
-	// rescheduleAfter and now decide which Down hosts are Lost.
+	// rescheduleAfter and the clock decide which Down hosts are Lost.
 	rescheduleAfter time.Duration
+	clock           clock.PassiveClock
 }
 
-// unitEntry is a decoded unit, or why it did not decode.
-type unitEntry struct {
-	modRev int64
-	u      *v1.Unit
-	err    error
-}
-
-func newState() *state {
-	return &state{units: map[string]unitEntry{}, mine: map[string]written{}, downSince: map[string]time.Time{}}
+func newState(c clock.PassiveClock) *state {
+	return &state{units: map[string]store.Entry[*v1.Unit]{}, mine: map[string]written{}, downSince: map[string]time.Time{}, clock: c}
 }
 
 // refresh rebuilds the state when a cache moved since the last rebuild, or
@@ -78,30 +72,22 @@ func (st *state) refresh(r *runner) {
 	}
 	st.revs, st.valid = revs, true
 
-	units := map[string]unitEntry{}
-	unitPrefix := store.ObjectPrefix(v1.KindUnit)
-	for _, kv := range r.units.List() {
-		name := strings.TrimPrefix(kv.Key, unitPrefix)
-		if e, ok := st.units[name]; ok && e.modRev == kv.ModRevision {
-			units[name] = e
-			continue
+	st.units = map[string]store.Entry[*v1.Unit]{}
+	for _, key := range r.units.Keys() {
+		if e, ok := r.units.Get(key); ok {
+			st.units[strings.TrimPrefix(key, r.units.Prefix())] = e
 		}
-		e := unitEntry{modRev: kv.ModRevision, u: new(v1.Unit)}
-		if err := json.Unmarshal(kv.Value, e.u); err != nil {
-			e.u, e.err = nil, fmt.Errorf("scheduler: decode %s: %w", kv.Key, err)
-		}
-		units[name] = e
 	}
-	st.units = units
-
 	st.bindings = map[string]bound{}
-	for _, kv := range r.bindings.List() {
-		name := strings.TrimPrefix(kv.Key, bindingPrefix)
-		b := bound{b: new(v1.Binding), modRev: kv.ModRevision}
-		if err := json.Unmarshal(kv.Value, b.b); err != nil {
-			b = bound{b: &v1.Binding{}, modRev: kv.ModRevision, invalid: true}
+	for _, key := range r.bindings.Keys() {
+		e, ok := r.bindings.Get(key)
+		switch {
+		case !ok:
+		case e.Err != nil || e.Value == nil:
+			st.bindings[strings.TrimPrefix(key, bindingPrefix)] = bound{b: &v1.Binding{}, modRev: e.ModRevision, invalid: true}
+		default:
+			st.bindings[strings.TrimPrefix(key, bindingPrefix)] = bound{b: e.Value, modRev: e.ModRevision}
 		}
-		st.bindings[name] = b
 	}
 	for name, w := range st.mine {
 		if w.rev != 0 && w.rev <= revs[1] {
@@ -134,22 +120,19 @@ func (st *state) refreshHosts(r *runner) {
 		up[strings.TrimPrefix(kv.Key, store.AlivePrefix)] = true
 	}
 	st.hosts = nil
-	for _, kv := range r.hosts.List() {
-		name := strings.TrimPrefix(kv.Key, store.HostsPrefix)
-		var h v1.Host
-		if err := json.Unmarshal(kv.Value, &h); err != nil {
-			continue // not a host record we can read: not a candidate
-		}
+	for _, e := range r.hosts.List() { // a record that does not decode is no candidate
+		name := strings.TrimPrefix(e.Key, store.HostsPrefix)
+		h := e.Value
 		hi := HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up[name]}
 		if hi.Up {
 			delete(st.downSince, name)
 		} else {
 			since, ok := st.downSince[name]
 			if !ok {
-				since = time.Now()
+				since = st.clock.Now()
 				st.downSince[name] = since
 			}
-			hi.Lost = st.rescheduleAfter > 0 && time.Since(since) >= st.rescheduleAfter
+			hi.Lost = st.rescheduleAfter > 0 && st.clock.Since(since) >= st.rescheduleAfter
 		}
 		st.hosts = append(st.hosts, hi)
 	}
@@ -164,8 +147,8 @@ func (st *state) account(name string) {
 	if b := st.bindings[name].b; b != nil {
 		hosts = append(hosts, b.Hosts...)
 	}
-	if e := st.units[name]; e.u != nil {
-		if p := &e.u.Spec.Placement; !p.Global && !p.NeedsScheduler() {
+	if e := st.units[name]; e.Value != nil {
+		if p := &e.Value.Spec.Placement; !p.Global && !p.NeedsScheduler() {
 			hosts = append(hosts, p.Hosts...) // pinned
 		}
 	}
@@ -230,7 +213,7 @@ func (st *state) becameLost() bool {
 	}
 	for _, h := range st.hosts {
 		if !h.Up && !h.Lost {
-			if since, ok := st.downSince[h.Name]; ok && time.Since(since) >= st.rescheduleAfter {
+			if since, ok := st.downSince[h.Name]; ok && st.clock.Since(since) >= st.rescheduleAfter {
 				return true
 			}
 		}
@@ -250,7 +233,7 @@ func (st *state) nextLoss(hosts []string) time.Duration {
 		if !ok {
 			continue
 		}
-		left := st.rescheduleAfter - time.Since(since)
+		left := st.rescheduleAfter - st.clock.Since(since)
 		if left <= 0 {
 			left = time.Millisecond
 		}
