@@ -317,11 +317,10 @@ func TestSchedulerFailoverUnderElection(t *testing.T) {
 	}
 }
 
-// A host Down for longer than RescheduleAfter loses its instances to an Up
-// host that matches. Time is a fake clock the test steps: the instance
-// moves once a minute of it passed.
-func TestSchedulerReschedulesFromLostHost(t *testing.T) {
-	t.Parallel()
+// ranOnH1 runs a scheduler timed by a fake clock, with RescheduleAfter a
+// minute, that bound unit a to h1, where it ran; h2 is Up beside it.
+func ranOnH1(t *testing.T) (*store.Store, *testingclock.FakeClock) {
+	t.Helper()
 	s := testenv.EtcdStore(t)
 	fake := testingclock.NewFakeClock(time.Now())
 	putHost(t, s, "h1", nil, true)
@@ -330,6 +329,15 @@ func TestSchedulerReschedulesFromLostHost(t *testing.T) {
 	waitBinding(t, s, "a", isBoundTo(1, "h1"))
 	ranOn(t, s, "a", "h1")
 	putHost(t, s, "h2", nil, true)
+	return s, fake
+}
+
+// A host Down for longer than RescheduleAfter loses its instances to an Up
+// host that matches. Time is a fake clock the test steps: the instance
+// moves once a minute of it passed.
+func TestSchedulerReschedulesFromLostHost(t *testing.T) {
+	t.Parallel()
+	s, fake := ranOnH1(t)
 
 	putHost(t, s, "h1", nil, false)
 	var stepped time.Duration
@@ -352,14 +360,7 @@ func TestSchedulerReschedulesFromLostHost(t *testing.T) {
 // happened.
 func TestSchedulerKeepsWhatCameBackSoon(t *testing.T) {
 	t.Parallel()
-	s := testenv.EtcdStore(t)
-	fake := testingclock.NewFakeClock(time.Now())
-	putHost(t, s, "h1", nil, true)
-	apply(t, s, newUnit("a", v1.Placement{}))
-	run(t, s, scheduler.Options{RescheduleAfter: time.Minute, Clock: fake})
-	waitBinding(t, s, "a", isBoundTo(1, "h1"))
-	ranOn(t, s, "a", "h1")
-	putHost(t, s, "h2", nil, true)
+	s, fake := ranOnH1(t)
 
 	putHost(t, s, "h1", nil, false)
 	fake.Step(50 * time.Second)
