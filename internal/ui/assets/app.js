@@ -39,6 +39,15 @@
       else el.appendChild(document.createTextNode(String(c)));
     }
   }
+  // flat lists children as nodes, without putting them anywhere.
+  function flat(children, out) {
+    for (const c of children) {
+      if (c === null || c === undefined || c === false) continue;
+      if (Array.isArray(c)) flat(c, out);
+      else out.push(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return out;
+  }
   const $ = (id) => document.getElementById(id);
   // Links carry a data-key so that a re-render keeps the focus on them.
   const link = (path, text, attrs) => h('a', Object.assign({ href: '#' + path, 'data-key': 'link:' + path }, attrs || {}), text);
@@ -247,21 +256,28 @@
     }
     let touchesDetail = false;
     const d = S.detail;
+    const changed = new Set();
     for (const r of msg.rows) {
       const m = S.rows[r.kind];
       if (!m) continue;
       m.set(r.name, r.row);
+      changed.add(r.kind);
       if (d && ((r.kind === d.kind && r.name === d.name) || (r.kind === 'event' && r.row.kind === d.kind && r.row.name === d.name))) touchesDetail = true;
     }
     for (const r of msg.deleted) {
       const m = S.rows[r.kind];
       if (m) m.delete(r.name);
+      changed.add(r.kind);
       if (d && r.kind === d.kind && r.name === d.name) touchesDetail = true;
     }
     S.updated = new Date();
     setLive(true, 'Live · ' + S.rows.unit.size + ' units, ' + S.rows.host.size + ' hosts');
     if (touchesDetail) refetchDetail();
-    schedule();
+    // A page is drawn again only when what it shows changed: heartbeats
+    // do not redraw the units table.
+    const page = PAGES[current.section];
+    const deps = page && page.deps ? page.deps(current.name) : null;
+    if (msg.type === 'snapshot' || !deps || deps.some((k) => changed.has(k))) schedule();
   }
 
   // Renders are coalesced: at most one per animation frame.
@@ -290,6 +306,7 @@
       else a.removeAttribute('aria-current');
     }
     stopLogs();
+    tables.clear();
     S.detail = null;
     S.filter = '';
     const main = $('main');
@@ -318,8 +335,9 @@
     const active = document.activeElement;
     const key = active && active.dataset ? active.dataset.key : null;
     const page = PAGES[current.section];
-    box.replaceChildren();
-    append(box, [page.content(current.name)]);
+    const nodes = flat([page.content(current.name)], []);
+    const cur = box.childNodes;
+    if (cur.length !== nodes.length || nodes.some((n, i) => cur[i] !== n)) box.replaceChildren(...nodes);
     if (key) {
       const again = box.querySelector('[data-key="' + CSS.escape(key) + '"]');
       if (again) again.focus();
@@ -348,17 +366,48 @@
   function sorted(map) { return [...map.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); }
 
   // table builds an accessible table: a caption, column headers, rows.
+  // The table of a caption is kept across redraws, and only the rows that
+  // changed place are moved: a redraw of 1,000 unchanged rows touches no
+  // element.
+  const tables = new Map();
   function table(caption, headers, rows, empty) {
-    if (rows.length === 0) return h('p', { class: 'muted' }, empty || 'Nothing to show.');
-    return h('div', { class: 'table-wrap' }, h('table', {},
-      h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, headers.map((c) => {
-        const [text, cls] = Array.isArray(c) ? c : [c, null];
-        return h('th', { scope: 'col', class: cls }, text);
-      }))),
-      h('tbody', {}, rows)));
+    if (rows.length === 0) {
+      tables.delete(caption);
+      return h('p', { class: 'muted' }, empty || 'Nothing to show.');
+    }
+    let t = tables.get(caption);
+    if (!t) {
+      const tbody = h('tbody');
+      const wrap = h('div', { class: 'table-wrap' }, h('table', {},
+        h('caption', {}, caption),
+        h('thead', {}, h('tr', {}, headers.map((c) => {
+          const [text, cls] = Array.isArray(c) ? c : [c, null];
+          return h('th', { scope: 'col', class: cls }, text);
+        }))),
+        tbody));
+      t = { wrap, tbody };
+      tables.set(caption, t);
+    }
+    const kids = t.tbody.children;
+    rows.forEach((tr, i) => {
+      if (kids[i] !== tr) t.tbody.insertBefore(tr, kids[i] || null);
+    });
+    while (kids.length > rows.length) kids[kids.length - 1].remove();
+    return t.wrap;
   }
   const td = (cls, ...c) => h('td', cls ? { class: cls } : {}, ...c);
+  // A table row is built once per version of its data: the stream replaces
+  // the object of a row that changed, so a redraw of 1,000 rows rebuilds
+  // only those and moves the others.
+  const built = new WeakMap();
+  function cached(row, build) {
+    let tr = built.get(row);
+    if (!tr) {
+      tr = build(row);
+      built.set(row, tr);
+    }
+    return tr;
+  }
   const list = (l) => (l && l.length ? l.join(', ') : '—');
   const labelsText = (m) => (m && Object.keys(m).length ? Object.keys(m).sort().map((k) => k + '=' + m[k]).join(', ') : '—');
   function bytes(n) {
@@ -389,7 +438,7 @@
     return badge(t, t === 'critical' ? 'bad' : t === 'warning' ? 'warn' : t === 'passing' ? 'ok' : 'none');
   }
   function eventsNewest() {
-    return [...S.rows.event.entries()].map(([key, e]) => Object.assign({ key }, e))
+    return [...S.rows.event.values()]
       .sort((a, b) => (a.last < b.last ? 1 : a.last > b.last ? -1 : 0));
   }
 
@@ -399,26 +448,32 @@
       content: overview,
     },
     hosts: {
+      deps: () => ['host'],
       frame: (name) => (name === null ? listFrame('Hosts', 'hosts') : detailFrame()),
       content: (name) => (name === null ? hostsList() : hostDetail(name)),
     },
     units: {
+      deps: (name) => (name === null ? ['unit'] : ['unit', 'host']),
       frame: (name) => (name === null ? listFrame('Units', 'units') : detailFrame()),
       content: (name) => (name === null ? unitsList() : unitDetail(name)),
     },
     jobs: {
+      deps: (name) => (name === null ? ['job'] : ['job', 'host']),
       frame: (name) => (name === null ? listFrame('Jobs', 'jobs') : detailFrame()),
       content: (name) => (name === null ? jobsList() : jobDetail(name)),
     },
     services: {
+      deps: () => ['service'],
       frame: (name) => (name === null ? listFrame('Services', 'services') : detailFrame()),
       content: (name) => (name === null ? servicesList() : serviceDetail(name)),
     },
     events: {
+      deps: () => ['event'],
       frame: () => listFrame('Events', 'events'),
       content: eventsList,
     },
     gitsources: {
+      deps: () => ['gitsource'],
       frame: (name) => (name === null ? listFrame('GitSources', 'GitSources') : detailFrame()),
       content: (name) => (name === null ? gitSourcesList() : gitSourceDetail(name)),
     },
@@ -475,7 +530,7 @@
   }
 
   function hostsList() {
-    const rows = sorted(S.rows.host).filter((x) => matches(x.name, x.up ? 'UP' : 'DOWN', labelsText(x.labels))).map((x) => h('tr', { 'data-kind': 'host', 'data-name': x.name, class: x.up ? '' : 'bad' },
+    const rows = sorted(S.rows.host).filter((x) => matches(x.name, x.up ? 'UP' : 'DOWN', labelsText(x.labels))).map((x) => cached(x, () => h('tr', { 'data-kind': 'host', 'data-name': x.name, class: x.up ? '' : 'bad' },
       td(null, objLink('host', x.name), x.thisDashboard ? h('span', { class: 'muted' }, ' (this one)') : null),
       td(null, badge(x.up ? 'UP' : 'DOWN')),
       td('num', String(x.deployed)), td('num', String(x.running)), td('num hide-narrow', String(x.cpus)),
@@ -483,49 +538,52 @@
       td('hide-narrow', x.memoryBytes ? Math.round(100 * x.memoryUsed / x.memoryBytes) + '%' : '—'),
       td('hide-narrow', x.load.map((l) => l.toFixed(2)).join(' ')),
       td('hide-narrow', x.os || '—'), td('hide-narrow', x.berth || '—'), td('hide-narrow', x.docker || '—'),
-      td(null, labelsText(x.labels)), td(null, when(x.heartbeat))));
+      td(null, labelsText(x.labels)), td(null, when(x.heartbeat)))));
     return table('Hosts, as applyctl get hosts shows them', ['Host', 'Status', ['Deployed', 'num'], ['Running', 'num'], ['CPUs', 'num hide-narrow'], ['Memory', 'hide-narrow'], ['Mem usage', 'hide-narrow'], ['Load', 'hide-narrow'], ['OS', 'hide-narrow'], ['berth', 'hide-narrow'], ['Docker', 'hide-narrow'], 'Labels', 'Heartbeat'], rows, 'No host has joined.');
   }
 
+  function unitTr(u) {
+    const sum = unitSummary(u);
+    const bad = u.instances.some((i) => i.hostDown || ['FAILED', 'EXITED'].includes(i.state));
+    const msg = u.instances.map((i) => i.message).find((m) => m) || '';
+    return h('tr', { 'data-kind': 'unit', 'data-name': u.name, class: bad ? 'bad' : '' },
+      td(null, objLink('unit', u.name)),
+      td(null, u.goal),
+      td(null, u.instances.length ? u.instances.map((i) => h('div', { 'data-host': i.host }, i.host + ' ', instState(i))) : h('span', { class: 'muted' }, 'not placed')),
+      td(null, sum.n ? `${sum.ready}/${sum.n}` : '—'),
+      td('num', String(sum.restarts)),
+      td('msg', msg));
+  }
   function unitsList() {
     const rows = [];
     for (const u of sorted(S.rows.unit)) {
       if (!matches(u.name, u.goal, ...u.instances.map((i) => i.host + ' ' + (i.hostDown ? 'UNKNOWN' : i.state)))) continue;
-      const sum = unitSummary(u);
-      const bad = u.instances.some((i) => i.hostDown || ['FAILED', 'EXITED'].includes(i.state));
-      const msg = u.instances.map((i) => i.message).find((m) => m) || '';
-      rows.push(h('tr', { 'data-kind': 'unit', 'data-name': u.name, class: bad ? 'bad' : '' },
-        td(null, objLink('unit', u.name)),
-        td(null, u.goal),
-        td(null, u.instances.length ? u.instances.map((i) => h('div', { 'data-host': i.host }, i.host + ' ', instState(i))) : h('span', { class: 'muted' }, 'not placed')),
-        td(null, sum.n ? `${sum.ready}/${sum.n}` : '—'),
-        td('num', String(sum.restarts)),
-        td('msg', msg)));
+      rows.push(cached(u, unitTr));
     }
     return table('Units and the state of their instances on each host', ['Unit', 'Goal', 'State per host', 'Ready', ['Restarts', 'num'], 'Message'], rows, S.filter ? 'No unit matches.' : 'No units: applyctl apply -f FILE adds some.');
   }
 
   function jobsList() {
-    const rows = sorted(S.rows.job).filter((j) => matches(j.name, j.version, ...j.instances.map((i) => i.host + ' ' + i.state))).map((j) => h('tr', { 'data-kind': 'job', 'data-name': j.name },
+    const rows = sorted(S.rows.job).filter((j) => matches(j.name, j.version, ...j.instances.map((i) => i.host + ' ' + i.state))).map((j) => cached(j, () => h('tr', { 'data-kind': 'job', 'data-name': j.name },
       td(null, objLink('job', j.name)), td(null, j.version), td('hide-narrow', h('code', {}, j.id)),
       td(null, j.instances.length ? j.instances.map((i) => h('div', { 'data-host': i.host }, i.host + ' ', instState(i), i.version ? ' v' + i.version : '')) : h('span', { class: 'muted' }, 'not deployed')),
-      td(null, j.rollout ? [badge(j.rollout.state), ' ' + j.rollout.version] : '—')));
+      td(null, j.rollout ? [badge(j.rollout.state), ' ' + j.rollout.version] : '—'))));
     return table('Jobs, their instances per host and rollouts', ['Job', 'Version', ['Job id', 'hide-narrow'], 'State per host', 'Rollout'], rows, 'No jobs.');
   }
 
   function servicesList() {
-    const rows = sorted(S.rows.service).filter((s) => matches(s.name, serviceTone(s), ...(s.tags || []))).map((s) => h('tr', { 'data-kind': 'service', 'data-name': s.name, class: s.critical ? 'bad' : s.warning ? 'warn' : '' },
+    const rows = sorted(S.rows.service).filter((s) => matches(s.name, serviceTone(s), ...(s.tags || []))).map((s) => cached(s, () => h('tr', { 'data-kind': 'service', 'data-name': s.name, class: s.critical ? 'bad' : s.warning ? 'warn' : '' },
       td(null, objLink('service', s.name)), td(null, serviceBadge(s)),
       td('num', String(s.endpoints.length)), td('num', String(s.passing)), td('num', String(s.warning)), td('num', String(s.critical)),
-      td(null, list(s.tags)), td('hide-narrow', s.defined ? 'Service object' : 'registered only')));
+      td(null, list(s.tags)), td('hide-narrow', s.defined ? 'Service object' : 'registered only'))));
     return table('Services and the health of their endpoints', ['Service', 'Health', ['Endpoints', 'num'], ['Passing', 'num'], ['Warning', 'num'], ['Critical', 'num'], 'Tags', ['Defined by', 'hide-narrow']], rows, 'No services.');
   }
 
   function eventRows(events) {
-    return events.map((e) => h('tr', { class: e.type === 'Warning' ? 'warn' : '' },
+    return events.map((e) => cached(e, () => h('tr', { class: e.type === 'Warning' ? 'warn' : '' },
       td(null, when(e.last)), td(null, badge(e.type, e.type === 'Warning' ? 'warn' : 'info')),
       td(null, e.kind === 'unit' || e.kind === 'job' || e.kind === 'gitsource' ? link(objPath(e.kind, e.name), e.kind + '/' + e.name) : e.kind + '/' + e.name),
-      td(null, e.reason), td('msg', e.message), td(null, e.host || '—'), td('num', String(e.count))));
+      td(null, e.reason), td('msg', e.message), td(null, e.host || '—'), td('num', String(e.count)))));
   }
   const EVENT_HEAD = ['Last seen', 'Type', 'Object', 'Reason', 'Message', 'Host', ['Count', 'num']];
   function eventsList() {
