@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	testingclock "k8s.io/utils/clock/testing"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/controllers/gitsources"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
@@ -47,16 +51,51 @@ func requireGit(t *testing.T) {
 	}
 }
 
-// runLoop runs the GitSource loop on st until the test ends, and returns a
-// context that ends with it.
-func runLoop(t *testing.T, st *store.Store) context.Context {
+// loop is the GitSource loop a test runs, timed by a fake clock.
+type loop struct {
+	ctx   context.Context
+	clock *testingclock.FakeClock
+	reg   *prometheus.Registry
+}
+
+// runLoop runs the GitSource loop on st until the test ends.
+func runLoop(t *testing.T, st *store.Store) *loop {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := gitsources.New(st, gitsources.Options{CacheDir: t.TempDir()})
+	l := &loop{ctx: ctx, clock: testingclock.NewFakeClock(time.Now()), reg: prometheus.NewRegistry()}
+	c := gitsources.New(st, gitsources.Options{CacheDir: t.TempDir(), Clock: l.clock, Metrics: reconcile.NewMetrics(l.reg)})
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return ctx
+	return l
+}
+
+// eventuallyStepping waits for cond, moving the loop's clock on by step
+// before each look: what the loop does on its intervals comes as fast as
+// it can.
+func (l *loop) eventuallyStepping(t *testing.T, step time.Duration, what string, cond func() bool) {
+	t.Helper()
+	eventually(t, 10*time.Second, what, func() bool {
+		l.clock.Step(step)
+		return cond()
+	})
+}
+
+// reconciles returns how many reconciles the loop finished, and whether
+// it is idle: nothing queued, nothing under way.
+func (l *loop) reconciles(t *testing.T) (float64, bool) {
+	t.Helper()
+	mfs, err := l.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			sum[mf.GetName()] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum["controller_runtime_reconcile_total"], sum["workqueue_depth"] == 0 && sum["controller_runtime_active_workers"] == 0
 }
 
 func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
@@ -71,7 +110,8 @@ func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
 	head := git(t, repo, "rev-parse", "HEAD")
 
 	st := testenv.EtcdStore(t)
-	ctx := runLoop(t, st)
+	l := runLoop(t, st)
+	ctx := l.ctx
 
 	src := v1.New(v1.KindGitSource).(*v1.GitSource)
 	src.Metadata.Name = "apps"
@@ -117,7 +157,7 @@ func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
 		apply(o)
 	}
 	setImage("hand:1")
-	eventually(t, 8*time.Second, "drift to be reverted", func() bool { return imageOf() == "web:1" })
+	l.eventuallyStepping(t, time.Second, "drift to be reverted within an interval", func() bool { return imageOf() == "web:1" })
 
 	// Suspended, a change by hand stays past an interval.
 	src.Spec.Suspend = true
@@ -135,12 +175,19 @@ func TestLoopSyncsCorrectsDriftAndSuspends(t *testing.T) {
 		return json.Unmarshal(kv.Value, &s) == nil && s.ObservedGeneration == suspended.GetObjectMeta().Generation
 	})
 	setImage("hand:2")
-	deadline := time.Now().Add(6 * time.Second)
-	for time.Now().Before(deadline) {
-		if imageOf() != "hand:2" {
-			t.Fatalf("a suspended source was synced: image %q", imageOf())
-		}
-		time.Sleep(100 * time.Millisecond)
+	var done float64
+	eventually(t, 10*time.Second, "the loop idle", func() bool {
+		var idle bool
+		done, idle = l.reconciles(t)
+		return idle
+	})
+	l.clock.Step(time.Minute) // the interval's requeue, pending since the last sync, comes
+	eventually(t, 10*time.Second, "the suspended source reconciled after its interval", func() bool {
+		n, idle := l.reconciles(t)
+		return n > done && idle
+	})
+	if imageOf() != "hand:2" {
+		t.Fatalf("a suspended source was synced: image %q", imageOf())
 	}
 
 	// Deleting the source removes its status.

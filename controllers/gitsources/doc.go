@@ -9,5 +9,7 @@
 //
 // Run it on the leading controller only: two leaders would apply the same
 // sets. A deleted GitSource's status and cache are removed; the objects it
-// applied are left in place (Flux's deletionPolicy Orphan).
+// applied are left in place (Flux's deletionPolicy Orphan). A stored
+// GitSource that does not decode is left alone until it changes: its cache
+// logs it and records an InvalidObject event on it.
 package gitsources

@@ -39,7 +39,8 @@ func TestLoopRefusesAnAliasBomb(t *testing.T) {
 	write("bomb.yaml", bomb.String())
 
 	st := testenv.EtcdStore(t)
-	ctx := runLoop(t, st)
+	l := runLoop(t, st)
+	ctx := l.ctx
 
 	src := v1.New(v1.KindGitSource).(*v1.GitSource)
 	src.Metadata.Name = "apps"
@@ -66,7 +67,7 @@ func TestLoopRefusesAnAliasBomb(t *testing.T) {
 
 	git(t, repo, "rm", "-q", "bomb.yaml")
 	write("web.yaml", unitYAML("web", "web:1"))
-	eventually(t, 10*time.Second, "the next good commit to be applied", func() bool {
+	l.eventuallyStepping(t, time.Second, "the next good commit to be applied", func() bool {
 		r := ready()
 		return r != nil && r.Status == v1.ConditionTrue
 	})

@@ -247,7 +247,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync, Events: recorder})
 	gitCtl := gitsources.New(st, gitsources.Options{
 		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
-		CredentialsFile: cfg.GitCredentialsFile,
+		CredentialsFile: cfg.GitCredentialsFile, Events: recorder,
 	})
 	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: auth.mayWrite, ShowSecrets: carriesToken,
 		TokenRequired: token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
