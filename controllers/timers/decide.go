@@ -221,6 +221,9 @@ func finished(st v1.InstanceStatus, reported, stopping bool, t *v1.Timer) (done,
 	}
 	switch st.State {
 	case v1.StateExited:
+		if st.LastExitCode == nil && !stopping {
+			return false, false // seen exiting as it started: its code comes with the next report
+		}
 		exit0 := st.LastExitCode != nil && *st.LastExitCode == 0
 		if exit0 || stopping || t.Spec.Restart.Policy != v1.RestartOnFailure {
 			return true, exit0 && !stopping

@@ -158,6 +158,16 @@ func TestDecide(t *testing.T) {
 				t.Errorf("run %+v", r)
 			}
 		}},
+		{"an exit seen as it started, without its code yet, is not the end", func() Input {
+			in := input(timer(nil), t0.Add(time.Minute), v1.TimerStatus{LastScheduleTime: t0, LastRun: 1, Runs: []v1.TimerRun{active(1, "a")}})
+			in.Bindings[1] = v1.TimerRunBinding{Timer: "backup", Run: 1, Hosts: []string{"a"}}
+			in.Reports[1] = map[string]v1.InstanceStatus{"a": {State: v1.StateExited, Message: "exited with code 0 right after starting"}}
+			return in
+		}(), func(t *testing.T, out Output) {
+			if r := out.Status.Runs[0]; r.Result != v1.RunActive {
+				t.Errorf("run %+v", r)
+			}
+		}},
 		{"on-failure: an exit code is not the end until FAILED", func() Input {
 			in := input(timer(func(tm *v1.Timer) { tm.Spec.Restart.Policy = v1.RestartOnFailure }), t0.Add(time.Minute), v1.TimerStatus{LastScheduleTime: t0, LastRun: 1, Runs: []v1.TimerRun{active(1, "a")}})
 			in.Bindings[1] = v1.TimerRunBinding{Timer: "backup", Run: 1, Hosts: []string{"a"}}
