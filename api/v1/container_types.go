@@ -57,6 +57,20 @@ type ContainerTemplate struct {
 	// DNS is the container's resolver configuration (see DNSConfig);
 	// without it the container resolves through its host's controller.
 	DNS *DNSConfig `json:"dns,omitempty"`
+	// ImagePullSecret names the credentials the image is pulled with (see
+	// ImagePullSecret); without it, or when it has no entry for the
+	// image's registry, the host's controller --registry-config.
+	ImagePullSecret *ImagePullSecret `json:"imagePullSecret,omitempty"`
+}
+
+// ImagePullSecret names a file of registry credentials on the host that
+// pulls the image: a name relative to the host's secrets directory (the
+// controller's --secrets-dir), or an absolute path under it, holding
+// Docker's config.json format ({"auths": {"registry:5000": {"auth":
+// "..."}}}), as docker login writes it. The host reads it at each pull;
+// only its name is ever stored in etcd.
+type ImagePullSecret struct {
+	File string `json:"file"`
 }
 
 // EnvVar is one environment variable of the container: Value, or the

@@ -72,7 +72,25 @@ type InstanceStatus struct {
 	Message            string        `json:"message,omitempty"`
 	ObservedGeneration int64         `json:"observedGeneration"`
 	SpecHash           string        `json:"specHash,omitempty"`
-	Conditions         []Condition   `json:"conditions,omitempty"`
+	// ImageID is the image the container runs: "repo@sha256:<manifest
+	// digest>" when it was pulled from a registry (the same on every host
+	// that runs the same bytes), else the engine's image ID
+	// "sha256:<hex>".
+	ImageID string `json:"imageID,omitempty"`
+	// Pull is how far the image's pull is, while the state is
+	// PULLING_IMAGE.
+	Pull       *PullStatus `json:"pull,omitempty"`
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// PullStatus is how far an image pull is: layers as the engine reports
+// them (one already present counts as done), bytes downloaded of those
+// known so far.
+type PullStatus struct {
+	Layers     int   `json:"layers"`
+	LayersDone int   `json:"layersDone"`
+	BytesDone  int64 `json:"bytesDone"`
+	BytesTotal int64 `json:"bytesTotal"`
 }
 
 // ObjectStatus gathers the instances of a Unit or Job across hosts.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distribution/reference"
 )
 
 // FieldError is one problem with one field of an object.
@@ -413,8 +415,8 @@ func validateService(e *errs, s *Service) {
 func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 	if strings.TrimSpace(t.Image) == "" {
 		e.add(p+".image", "is required")
-	} else if strings.ContainsAny(t.Image, " \t\n") {
-		e.add(p+".image", "%q is not a valid image reference", t.Image)
+	} else if _, err := reference.ParseNormalizedNamed(t.Image); err != nil {
+		e.add(p+".image", "%q is not a valid image reference (repository[:tag] or repository@sha256:<64 hex digits>): %v", t.Image, err)
 	}
 	switch t.PullPolicy {
 	case PullIfNotPresent, PullAlways, PullNever:
@@ -434,8 +436,11 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 			if v.Value != "" {
 				e.add(ep, "value and valueFrom cannot both be set")
 			}
-			validateEnvFile(e, ep+".valueFrom.file", v.ValueFrom.File)
+			validateSecretFile(e, ep+".valueFrom.file", v.ValueFrom.File)
 		}
+	}
+	if t.ImagePullSecret != nil {
+		validateSecretFile(e, p+".imagePullSecret.file", t.ImagePullSecret.File)
 	}
 	names := map[string]int{}
 	hostPorts := map[string]int{}
@@ -608,10 +613,11 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 	}
 }
 
-// validateEnvFile checks the name of an env valueFrom.file: a path
-// relative to the host's secrets directory, or an absolute one (which the
-// host accepts only under that directory), without "..".
-func validateEnvFile(e *errs, p, file string) {
+// validateSecretFile checks the name of a file in the host's secrets
+// directory (an env valueFrom.file, an imagePullSecret.file): a path
+// relative to that directory, or an absolute one (which the host accepts
+// only under it), without "..".
+func validateSecretFile(e *errs, p, file string) {
 	switch {
 	case file == "":
 		e.add(p, "is required: name a file in the host's secrets directory (controller --secrets-dir)")
