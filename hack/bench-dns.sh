@@ -17,8 +17,9 @@
 # loopback (--dns-listen) and from a container on the berth network (its
 # container DNS, the network's gateway, port 53), each against a bare
 # server replaying its answers (dnsbench -container-dns; BENCHMARKS.md,
-# "DNS from containers"). The gateway's port 53 must be free: no other
-# controller may serve container DNS meanwhile.
+# "DNS from containers"), TURNS times in turns (1) for each query. The
+# gateway's port 53 must be free: no other controller may serve container
+# DNS meanwhile.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -76,7 +77,7 @@ run() {
       fi
       sleep 0.1
     done
-    from=(-container-dns "$gw:53")
+    from=(-container-dns "$gw:53" -rounds "${TURNS:-1}")
   fi
   echo "# $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg), flags: ${*:-none}"
   "$work/dnsbench" -dns "$dnsl" -http "$listen" -label "$label" "${from[@]}" \

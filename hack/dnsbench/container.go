@@ -16,14 +16,17 @@ import (
 // The comparison of a controller's DNS from loopback and from a
 // container, each against a bare server in the same run (-container-dns).
 //
-// From loopback, this process loads the controller's --dns-listen, then a
-// bare server on 127.0.0.1 replaying its answers, in turns. From a
-// container, it starts a bare server on the container DNS address (a free
-// port of the berth network's gateway) replaying the answers of the
-// container DNS, and runs itself in a container on the berth network
-// (docker run, the binary mounted into -image), where -load loads the
-// container DNS, then that bare server, in turns. The binary must be
-// static (CGO_ENABLED=0) to run in a FROM scratch image.
+// This process serves the bare servers; the load comes from another
+// process, as berth's answers come from the controller's, so that neither
+// server shares its process with the load. From loopback, it starts a
+// bare server on 127.0.0.1 replaying the answers of the controller's
+// --dns-listen, and runs itself with -load, which loads the controller,
+// then that bare server, in turns. From a container, it starts a bare
+// server on the container DNS address (a free port of the berth network's
+// gateway) replaying the answers of the container DNS, and runs itself
+// with -load in a container on the berth network (docker run, the binary
+// mounted into -image). The binary must be static (CGO_ENABLED=0) to run
+// in a FROM scratch image.
 
 // compareHeader is the table the comparison prints.
 const compareHeader = `| from | query | berth q/s | bare q/s | ratio | berth p50 / p99 | bare p50 / p99 | answers | TC | errors |
@@ -62,7 +65,11 @@ func compare(dnsAddr, containerDNS, image, network string, o opts) error {
 		return err
 	}
 	defer stopLoop()
-	if err := loadRows("loopback", dnsAddr, loopBare, o); err != nil {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := runCmd(self, append([]string{"-load", "-servers", dnsAddr + "," + loopBare, "-label", "loopback"}, o.args()...)...); err != nil {
 		return err
 	}
 	ctrBare, stopCtr, err := bareFor(containerDNS, net.JoinHostPort(host, "0"), o)
@@ -70,16 +77,16 @@ func compare(dnsAddr, containerDNS, image, network string, o opts) error {
 		return err
 	}
 	defer stopCtr()
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	args := append([]string{"run", "--rm", "--network", network, "-v", self + ":/dnsbench:ro", "--entrypoint", "/dnsbench", image,
-		"-load", "-servers", containerDNS + "," + ctrBare, "-label", "container"}, o.args()...)
-	cmd := exec.Command("docker", args...)
+	return runCmd("docker", append([]string{"run", "--rm", "--network", network, "-v", self + ":/dnsbench:ro", "--entrypoint", "/dnsbench", image,
+		"-load", "-servers", containerDNS + "," + ctrBare, "-label", "container"}, o.args()...)...)
+}
+
+// runCmd runs name with args, its output ours.
+func runCmd(name string, args ...string) error {
+	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
 	return nil
 }
