@@ -46,6 +46,12 @@ type HostStatus struct {
 	DockerVersion string     `json:"dockerVersion,omitempty"`
 	StartedAt     time.Time  `json:"startedAt,omitzero"`
 	Heartbeat     time.Time  `json:"heartbeat,omitzero"`
+
+	// ReservedCPUs and ReservedMemory are what the controller's
+	// --reserved-cpus and --reserved-memory keep for the system: the
+	// scheduler places replicas in CPUs and MemoryBytes less these.
+	ReservedCPUs   float64 `json:"reservedCpus,omitempty"`
+	ReservedMemory int64   `json:"reservedMemoryBytes,omitempty"`
 }
 
 func (h *Host) GetTypeMeta() *TypeMeta     { return &h.TypeMeta }

@@ -8,6 +8,12 @@ type Binding struct {
 	Hosts []string `json:"hosts"`
 	// Generation of the Unit the binding was computed for.
 	Generation int64 `json:"generation,omitempty"`
+	// Pending is how many of the Unit's replicas no host can take now
+	// (not enough CPU or memory, a host port taken, no Up host that
+	// matches), and PendingReason says why, host by host. They are placed
+	// as soon as a host has room.
+	Pending       int    `json:"pending,omitempty"`
+	PendingReason string `json:"pendingReason,omitempty"`
 }
 
 // MatchesSelector reports whether labels carry every key=value of selector.

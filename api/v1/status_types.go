@@ -22,6 +22,9 @@ const (
 	StateFailed         InstanceState = "FAILED"
 	StateWaiting        InstanceState = "WAITING"
 	StateUnknown        InstanceState = "UNKNOWN"
+	// StatePending is a replica no host can take yet (v1.Binding.Pending):
+	// applyctl shows it; no host reports it.
+	StatePending InstanceState = "PENDING"
 )
 
 // ThrottleState says why restarts of an instance are held back.
@@ -96,4 +99,8 @@ type PullStatus struct {
 // ObjectStatus gathers the instances of a Unit or Job across hosts.
 type ObjectStatus struct {
 	Instances []InstanceStatus `json:"instances"`
+	// Pending is how many replicas of a Unit no host can take now, and
+	// PendingReason why: what the scheduler wrote in the Unit's binding.
+	Pending       int    `json:"pending,omitempty"`
+	PendingReason string `json:"pendingReason,omitempty"`
 }

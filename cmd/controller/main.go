@@ -75,6 +75,8 @@ func run(args []string) int {
 	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
 	f.DurationVar(&cfg.RescheduleAfter, "reschedule-after", controller.DefaultRescheduleAfter, "how long a host may be Down before its Units are moved to other hosts (0: never); Jobs stay where they are deployed")
 	f.DurationVar(&cfg.HostGCAfter, "host-gc-after", controller.DefaultHostGCAfter, "how long a Down host is kept, shown DOWN, before it and its statuses are removed (0: never)")
+	f.StringVar((*string)(&cfg.ReservedCPUs), "reserved-cpus", "", "CPUs kept for the system, such as 0.5 or 500m: the scheduler places replicas in the host's CPUs less these")
+	f.StringVar((*string)(&cfg.ReservedMemory), "reserved-memory", "", "memory kept for the system, such as 512Mi or 1Gi: the scheduler places replicas in the host's memory less this")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) the HTTP API is served with over TLS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "key (PEM) of --tls-cert")
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP even when --listen is not a loopback address")

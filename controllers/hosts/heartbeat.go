@@ -25,7 +25,11 @@ type Heartbeat struct {
 	HTTPAddress      string
 	HTTPScheme       string // of HTTPAddress: "https" under TLS, else "http"
 	DNSAddress       string
-	Log              *slog.Logger
+	// ReservedCPUs and ReservedMemory (bytes) are what the host keeps for
+	// the system; the record reports them for the scheduler.
+	ReservedCPUs   float64
+	ReservedMemory int64
+	Log            *slog.Logger
 	// Extra, when set, fills in what other components know, such as
 	// Docker's version. It is called on every beat.
 	Extra func(*v1.HostStatus)
@@ -58,6 +62,7 @@ func (h *Heartbeat) Record(now time.Time) *v1.Host {
 	st.HTTPAddress = h.HTTPAddress
 	st.HTTPScheme = h.HTTPScheme
 	st.DNSAddress = h.DNSAddress
+	st.ReservedCPUs, st.ReservedMemory = h.ReservedCPUs, h.ReservedMemory
 	st.BerthVersion = version.Version
 	st.StartedAt = h.started
 	st.Heartbeat = now

@@ -11,26 +11,40 @@
 //
 // Schedule is the whole policy, a pure function: Replicas instances (at
 // least one), one per host, among the candidate hosts (those that match the
-// placement's hostSelector and hosts list) that are Up, fewest instances
-// first and then by name, so the result is deterministic. A host already
-// bound stays bound while it is a candidate, Up or Down for a while: an
-// instance is never moved to balance load. When fewer instances are
-// wanted, Down hosts are dropped first, then the most loaded. With no
-// candidate the binding lists no host and the Unit's status shows no
-// instance.
+// placement's hostSelector and hosts list) that are Up and have room,
+// fewest instances first and then by name, so the result is deterministic.
+// A host has room for an instance when the CPUs and memory its template's
+// resources ask, added to what the Units and Jobs placed there ask, stay
+// within what the host reports less its controller's --reserved-cpus and
+// --reserved-memory, and no instance there publishes (or reports) a host
+// port it publishes. A host already bound stays bound while it is a
+// candidate, Up or Down for a while, whether it still has room or not: an
+// instance is never moved to balance load or to make room. When fewer
+// instances are wanted, Down hosts are dropped first, then the most loaded.
+//
+// Replicas that no host can take are written in the binding as Pending,
+// with a reason naming each host and what it lacked, with the figures, and
+// recorded as a Pending event (and a Placed one once they have a host);
+// applyctl shows them PENDING. They are placed when a host joins or changes
+// its labels or capacity, when another Unit's binding leaves a host or its
+// Unit changes, when a Job's binding changes, and on every resync.
 //
 // # Rescheduling
 //
 // A host Down for longer than Options.RescheduleAfter (the controller's
 // --reschedule-after, 1m by default; 0 never) is Lost: its instances move
 // to other candidates that are Up, and the Unit gets a Rescheduled event.
-// One that comes back sooner keeps them. An instance that never ran on a
+// One that comes back sooner keeps them; where there is no room, they are
+// Pending. An instance that never ran on a
 // Down host (no status of it there) moves at once: there is nothing to wait
 // for. The scheduler counts how long a host has been Down from when it
 // first saw it Down, by Options.Clock, and reconciles its Units again when
 // the delay passes.
 //
-// The load of a host is the number of Units bound or pinned to it. The
+// What a host has taken (Load) is counted by owner: every Unit bound,
+// pinned or global there, with its template's request; every Job its
+// binding places there, with its current version's request; and the host
+// ports the instances of Units and Jobs report in their statuses. The
 // scheduler counts the bindings it writes as soon as it decides them, so an
 // apply of many Units at once spreads them across hosts.
 //
@@ -45,9 +59,10 @@
 //	err := el.Run(ctx, func(ctx context.Context) { _ = sched.Run(ctx) })
 //
 // Run caches units (decoded and defaulted once, store.NewObjectCache),
-// bindings, host records, alive keys and the statuses of units, and
-// reconciles a unit on every change of the unit, of its binding, of the
-// labels or liveness of any host, and every Options.Resync. A binding is
+// bindings, host records, alive keys, Jobs, their bindings and the
+// statuses of units and Jobs, and reconciles a unit on every change of the
+// unit, of its binding, of the labels, capacity or liveness of any host,
+// and every Options.Resync. A binding is
 // written only when it changes, with a compare-and-swap on its mod
 // revision: an idle cluster writes nothing, and a former leader that lost
 // the race cannot overwrite a newer decision. A lost compare is an error the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -25,11 +26,15 @@ type runner struct {
 	log    *slog.Logger
 	events EventRecorder
 
-	units    *store.Typed[*v1.Unit]
-	bindings *store.Typed[*v1.Binding]
-	hosts    *store.Typed[v1.Host]
-	alive    *store.Cache
-	statuses *store.Typed[v1.InstanceStatus] // of units
+	units       *store.Typed[*v1.Unit]
+	bindings    *store.Typed[*v1.Binding]
+	hosts       *store.Typed[v1.Host]
+	alive       *store.Cache
+	statuses    *store.Typed[v1.InstanceStatus] // of every kind
+	jobs        *store.Typed[*v1.Job]
+	jobBindings *store.Typed[v1.JobBinding]
+	// enqueue puts a unit on the loop's queue.
+	enqueue func(name string)
 
 	mu sync.Mutex
 	st *state
@@ -45,8 +50,13 @@ func newRunner(s *store.Store, o Options) *runner {
 		bindings: store.NewTyped(s, bindingPrefix, store.DecodeJSON[*v1.Binding], co),
 		hosts:    store.NewTyped(s, store.HostsPrefix, store.DecodeJSON[v1.Host], co),
 		alive:    store.NewCache(s, store.AlivePrefix, nil),
-		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatusOf(v1.KindUnit), co),
+		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatus, co),
+		// Jobs take CPUs, memory and host ports where their bindings place
+		// them. Their loop reports the ones that do not decode.
+		jobs:        store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: slog.New(slog.DiscardHandler)}),
+		jobBindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
 	}
+	r.statuses.OnChange(r.observe)
 	r.st.rescheduleAfter = o.RescheduleAfter
 	return r
 }
@@ -71,10 +81,14 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	cur := r.st.bindings[name]
 	var want *v1.Binding
 	if exists && e.Value.Spec.Placement.NeedsScheduler() {
-		want = &v1.Binding{
-			Hosts:      Schedule(e.Value, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name)),
-			Generation: e.Value.Metadata.Generation,
-		}
+		d := Schedule(e.Value, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name))
+		want = &v1.Binding{Hosts: d.Hosts, Generation: e.Value.Metadata.Generation,
+			Pending: d.Pending, PendingReason: d.PendingReason()}
+	}
+	if want != nil && want.Pending > 0 {
+		r.st.pending[name] = true
+	} else {
+		delete(r.st.pending, name)
 	}
 	var requeue time.Duration
 	if want != nil {
@@ -96,9 +110,13 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 		return reconcile.Result{}, err
 	}
 	r.st.confirm(name, want, rev)
+	r.freed(name, cur.b, want)
 	r.logDecision(name, want, exists)
 	if want != nil && cur.b != nil && r.events != nil {
 		r.reportLost(ctx, name, cur.b, want)
+	}
+	if want != nil && r.events != nil {
+		r.reportPending(ctx, name, cur.b, want)
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
@@ -110,9 +128,9 @@ func (r *runner) logDecision(name string, want *v1.Binding, exists bool) {
 		r.log.Info("binding removed: unit deleted", "unit", name)
 	case want == nil:
 		r.log.Info("binding removed: placement does not need the scheduler", "unit", name)
-	case len(want.Hosts) == 0:
-		r.log.Info("unit bound to no host: no Up host is a candidate", "unit", name,
-			"generation", want.Generation)
+	case want.Pending > 0:
+		r.log.Info("unit has replicas pending", "unit", name, "hosts", want.Hosts, "pending", want.Pending,
+			"reason", want.PendingReason, "generation", want.Generation)
 	default:
 		r.log.Info("unit bound", "unit", name, "hosts", want.Hosts, "generation", want.Generation)
 	}
@@ -130,6 +148,71 @@ func (r *runner) reportLost(ctx context.Context, name string, was, now *v1.Bindi
 	if len(lost) > 0 {
 		r.events.Event(ctx, v1.KindUnit, name, v1.EventWarning, "Rescheduled",
 			"moved off %s (Down for longer than %s): now on %s", strings.Join(lost, ", "), r.st.rescheduleAfter, strings.Join(now.Hosts, ", "))
+	}
+}
+
+// reportPending records a Pending event when unit name gets replicas no
+// host can take (or another number of them), and a Placed event when the
+// last of them gets a host. Called with r.mu held.
+func (r *runner) reportPending(ctx context.Context, name string, was, now *v1.Binding) {
+	wasPending := was != nil && was.Pending > 0
+	switch {
+	case now.Pending > 0 && (!wasPending || was.Pending != now.Pending):
+		r.events.Event(ctx, v1.KindUnit, name, v1.EventWarning, "Pending", "%s", now.PendingReason)
+	case now.Pending == 0 && wasPending:
+		r.events.Event(ctx, v1.KindUnit, name, v1.EventNormal, "Placed",
+			"every replica has a host now: %s", strings.Join(now.Hosts, ", "))
+	}
+}
+
+// observe records the host ports the instance whose status is under key
+// reports (none when the status is gone or unreadable).
+func (r *runner) observe(key string) {
+	kind, name, host, ok := store.ParseStatusKey(key)
+	if !ok {
+		return
+	}
+	var ports []HostPort
+	if e, ok := r.statuses.Get(key); ok && e.Err == nil {
+		for _, p := range e.Value.Ports {
+			if p.HostPort > 0 {
+				proto := p.Protocol
+				if proto == "" {
+					proto = v1.ProtocolTCP
+				}
+				ports = append(ports, HostPort{Port: p.HostPort, Protocol: proto})
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.load.Observe(kind+"/"+name, host, ports) // UnitOwner, JobOwner
+}
+
+// pendingUnits returns every unit with replicas pending.
+func (r *runner) pendingUnits(string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.st.pending))
+}
+
+// freed enqueues the units with pending replicas when unit name's
+// binding changed from old to b in a way that may leave room for them:
+// it left a host, or was deleted, or its unit changed (a new generation
+// may ask less). Called with r.mu held.
+func (r *runner) freed(name string, old, b *v1.Binding) {
+	if old == nil || len(old.Hosts) == 0 || r.enqueue == nil {
+		return
+	}
+	if b != nil && b.Generation == old.Generation && !slices.ContainsFunc(old.Hosts, func(h string) bool {
+		return !slices.Contains(b.Hosts, h)
+	}) {
+		return
+	}
+	for p := range r.st.pending {
+		if p != name {
+			r.enqueue(p)
+		}
 	}
 }
 
@@ -160,7 +243,8 @@ func sameBinding(a, b *v1.Binding) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Generation == b.Generation && slices.Equal(sorted(a.Hosts), sorted(b.Hosts))
+	return a.Generation == b.Generation && slices.Equal(sorted(a.Hosts), sorted(b.Hosts)) &&
+		a.Pending == b.Pending && a.PendingReason == b.PendingReason
 }
 
 func sorted(s []string) []string {

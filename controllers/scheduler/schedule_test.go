@@ -213,7 +213,11 @@ func TestSchedule(t *testing.T) {
 			if tt.current != nil {
 				before = slices.Clone(tt.current.Hosts)
 			}
-			got := Schedule(unit(tt.p), tt.hosts, tt.current, tt.load)
+			load := map[string]Usage{}
+			for h, n := range tt.load {
+				load[h] = Usage{Instances: n}
+			}
+			got := Schedule(unit(tt.p), tt.hosts, tt.current, load).Hosts
 			if !slices.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
 				t.Errorf("Schedule = %#v, want %#v", got, tt.want)
 			}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -85,27 +86,32 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		Workers: s.opts.Workers, Metrics: s.opts.Metrics, Log: s.opts.Log,
 		Resync: s.opts.Resync, Clock: s.opts.Clock,
 	})
+	r.enqueue = loop.Enqueue
 	loop.Watch(r.units, reconcile.TrimPrefix(r.units.Prefix()))
 	loop.Watch(r.bindings, reconcile.TrimPrefix(bindingPrefix)) // of units deleted too
 	seen := &hostLabels{seen: map[string]string{}}
 	loop.WatchAll(r.hosts, func(key string) bool { return seen.changed(r.hosts, key) })
 	loop.WatchAll(r.alive, nil)
-	// Statuses say whether an instance ever ran on a host: one that never
-	// did is moved off a Down host at once.
+	// Statuses say whether an instance ever ran on a host (one that never
+	// did is moved off a Down host at once) and which host ports the
+	// instances hold.
 	loop.Watch(r.statuses, nil)
+	// A Job that leaves a host may make room for a pending unit.
+	loop.Watch(r.jobs, nil)
+	loop.Watch(r.jobBindings, r.pendingUnits)
 	return loop.Start(ctx)
 }
 
 // hostLabels remembers what the scheduler reads of each host record, its
-// labels, so that the heartbeat rewriting a record every few seconds with
-// new load figures does not reconcile every unit each time.
+// labels and capacity, so that the heartbeat rewriting a record every few
+// seconds with new load figures does not reconcile every unit each time.
 type hostLabels struct {
 	mu   sync.Mutex
 	seen map[string]string // by key: the labels as JSON, "!" when unreadable
 }
 
 // changed reports whether the record under key appeared, vanished or has
-// other labels since it was last seen.
+// other labels or capacity since it was last seen.
 func (h *hostLabels) changed(c *store.Typed[v1.Host], key string) bool {
 	e, ok := c.Get(key)
 	h.mu.Lock()
@@ -117,8 +123,9 @@ func (h *hostLabels) changed(c *store.Typed[v1.Host], key string) bool {
 	}
 	now := "!"
 	if e.Err == nil {
+		st := &e.Value.Status
 		b, _ := json.Marshal(e.Value.Metadata.Labels) // a map of strings always encodes, keys sorted
-		now = string(b)
+		now = fmt.Sprintf("%s %d %d %g %d", b, st.CPUs, st.MemoryBytes, st.ReservedCPUs, st.ReservedMemory)
 	}
 	h.seen[key] = now
 	return !had || old != now

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"slices"
 	"strings"
 	"time"
 
@@ -27,22 +26,30 @@ type written struct {
 }
 
 // state is the scheduler's picture of the cluster: units, bindings, hosts
-// and the load of every host. Each part is rebuilt from the caches it comes
-// from whenever one of them moved, with the bindings this scheduler wrote (or is writing) laid
-// over what the bindings cache shows, so that decisions made one after the
-// other see each other's load even before the watch delivers them. Its
-// fields are guarded by runner.mu.
+// and what the placed Units and Jobs take of every host. Each part is
+// rebuilt from the caches it comes from whenever one of them moved, with
+// the bindings this scheduler wrote (or is writing) laid over what the
+// bindings cache shows, so that decisions made one after the other see
+// each other's load even before the watch delivers them. Its fields are
+// guarded by runner.mu.
 type state struct {
-	revs  [4]int64 // of the units, bindings, hosts and alive caches
+	revs  [6]int64 // of the units, bindings, hosts, alive, jobs and job bindings caches
 	valid bool
 
 	units    map[string]store.Entry[*v1.Unit] // by name; one that does not decode has Err set
 	bindings map[string]bound
 	hosts    []HostInfo
-	// load counts, per host, the units bound or pinned to it;
-	// contrib[name] are the hosts unit name adds to load.
-	load    map[string]int
-	contrib map[string][]string
+	// load holds what every placed Unit and Job takes of each host, and
+	// the host ports their instances report.
+	load *Load
+	// reqs is what one instance of each unit asks, by name, kept while
+	// the unit's mod revision stays.
+	reqs map[string]unitRequest
+	// jobs are the Jobs' placements: where each runs and what it asks.
+	jobs map[string]placement
+	// pending are the units with replicas no host could take: they are
+	// looked at again when room may have appeared.
+	pending map[string]bool
 	// mine are the writes of this scheduler not yet seen by the bindings
 	// cache, by unit name.
 	mine map[string]written
@@ -54,7 +61,14 @@ type state struct {
 }
 
 func newState(c clock.PassiveClock) *state {
-	return &state{units: map[string]store.Entry[*v1.Unit]{}, mine: map[string]written{}, downSince: map[string]time.Time{}, clock: c}
+	return &state{units: map[string]store.Entry[*v1.Unit]{}, mine: map[string]written{}, downSince: map[string]time.Time{}, clock: c,
+		load: NewLoad(), reqs: map[string]unitRequest{}, jobs: map[string]placement{}, pending: map[string]bool{}}
+}
+
+// unitRequest is what one instance of a unit asks, at a mod revision.
+type unitRequest struct {
+	modRev int64
+	req    Request
 }
 
 // refresh rebuilds the state when a cache moved since the last rebuild, or
@@ -62,12 +76,21 @@ func newState(c clock.PassiveClock) *state {
 func (st *state) refresh(r *runner) {
 	// Revisions are read before the content: content at least as new as the
 	// revision recorded makes the next refresh rebuild at worst once more.
-	revs := [4]int64{r.units.Revision(), r.bindings.Revision(), r.hosts.Revision(), r.alive.Revision()}
-	if st.revs[2] != revs[2] || st.revs[3] != revs[3] || !st.valid || st.becameLost() {
+	revs := [6]int64{r.units.Revision(), r.bindings.Revision(), r.hosts.Revision(), r.alive.Revision(),
+		r.jobs.Revision(), r.jobBindings.Revision()}
+	hostsMoved := st.revs[2] != revs[2] || st.revs[3] != revs[3] || !st.valid || st.becameLost()
+	if hostsMoved {
 		st.refreshHosts(r)
+	}
+	jobsMoved := st.revs[4] != revs[4] || st.revs[5] != revs[5] || !st.valid
+	if jobsMoved {
+		st.refreshJobs(r)
 	}
 	if st.valid && revs[0] == st.revs[0] && revs[1] == st.revs[1] {
 		st.revs = revs
+		if hostsMoved || jobsMoved {
+			st.placeAll() // global Units follow the hosts' labels
+		}
 		return
 	}
 	st.revs, st.valid = revs, true
@@ -101,14 +124,51 @@ func (st *state) refresh(r *runner) {
 		}
 	}
 
-	st.load, st.contrib = map[string]int{}, map[string][]string{}
+	for name := range st.reqs {
+		if _, ok := st.units[name]; !ok {
+			delete(st.reqs, name)
+		}
+	}
+	st.placeAll()
+}
+
+// placeAll brings the load in line with every unit, binding and Job.
+func (st *state) placeAll() {
+	owners := map[string]bool{}
 	for name := range st.units {
+		owners[UnitOwner(name)] = true
 		st.account(name)
 	}
 	for name := range st.bindings {
 		if _, ok := st.units[name]; !ok {
+			owners[UnitOwner(name)] = true
 			st.account(name) // a binding whose unit is gone still counts until removed
 		}
+	}
+	for name, p := range st.jobs {
+		owners[JobOwner(name)] = true
+		st.load.Place(JobOwner(name), p.hosts, p.req)
+	}
+	for _, o := range st.load.Owners() {
+		if !owners[o] {
+			st.load.Place(o, nil, Request{})
+		}
+	}
+}
+
+// refreshJobs rebuilds the Jobs' placements from the caches of Jobs and
+// their bindings. A Job counts with its current version's resources
+// wherever its binding places it.
+func (st *state) refreshJobs(r *runner) {
+	jbPrefix := r.jobBindings.Prefix()
+	st.jobs = map[string]placement{}
+	for _, e := range r.jobBindings.List() {
+		name := strings.TrimPrefix(e.Key, jbPrefix)
+		var req Request
+		if j, ok := r.jobs.Get(store.ObjectKey(v1.KindJob, name)); ok && j.Err == nil {
+			req = RequestOf(&j.Value.Spec.Container)
+		}
+		st.jobs[name] = placement{hosts: JobHosts(&e.Value), req: req}
 	}
 }
 
@@ -123,7 +183,8 @@ func (st *state) refreshHosts(r *runner) {
 	for _, e := range r.hosts.List() { // a record that does not decode is no candidate
 		name := strings.TrimPrefix(e.Key, store.HostsPrefix)
 		h := e.Value
-		hi := HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up[name]}
+		h.Metadata.Name = name
+		hi := HostInfoOf(&h, up[name])
 		if hi.Up {
 			delete(st.downSince, name)
 		} else {
@@ -138,42 +199,33 @@ func (st *state) refreshHosts(r *runner) {
 	}
 }
 
-// account recomputes what unit name adds to the load.
+// account brings what unit name takes of the hosts in line with its
+// binding.
 func (st *state) account(name string) {
-	for _, h := range st.contrib[name] {
-		st.load[h]--
+	var b *v1.Binding
+	if bd, ok := st.bindings[name]; ok {
+		b = bd.b
 	}
-	var hosts []string
-	if b := st.bindings[name].b; b != nil {
-		hosts = append(hosts, b.Hosts...)
-	}
-	if e := st.units[name]; e.Value != nil {
-		if p := &e.Value.Spec.Placement; !p.Global && !p.NeedsScheduler() {
-			hosts = append(hosts, p.Hosts...) // pinned
+	e := st.units[name]
+	if e.Value == nil {
+		var hosts []string
+		if b != nil {
+			hosts = sorted(b.Hosts)
 		}
+		st.load.Place(UnitOwner(name), hosts, Request{})
+		return
 	}
-	slices.Sort(hosts)
-	hosts = slices.Compact(hosts)
-	for _, h := range hosts {
-		st.load[h]++
+	ur, ok := st.reqs[name]
+	if !ok || ur.modRev != e.ModRevision {
+		ur = unitRequest{modRev: e.ModRevision, req: RequestOf(&e.Value.Spec.Container)}
+		st.reqs[name] = ur
 	}
-	if len(hosts) == 0 {
-		delete(st.contrib, name)
-	} else {
-		st.contrib[name] = hosts
-	}
+	st.load.Place(UnitOwner(name), UnitHosts(e.Value, b, st.hosts), ur.req)
 }
 
-// loadWithout returns the load of every host without unit name.
-func (st *state) loadWithout(name string) map[string]int {
-	out := make(map[string]int, len(st.load))
-	for h, n := range st.load {
-		out[h] = n
-	}
-	for _, h := range st.contrib[name] {
-		out[h]--
-	}
-	return out
+// loadWithout returns what every host has taken but for unit name.
+func (st *state) loadWithout(name string) map[string]Usage {
+	return st.load.Without(UnitOwner(name))
 }
 
 // assume records that b (nil: no binding) is being written for unit name,

@@ -100,6 +100,9 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 				conds = append(conds, []string{in.Host, c.Type, string(c.Status), dash(c.Reason), age(c.LastTransitionTime, now), dash(c.Message)})
 			}
 		}
+		if u, ok := o.(*v1.Unit); ok && u.Status != nil && u.Status.Pending > 0 {
+			d.field("Pending", u.Status.PendingReason)
+		}
 		d.table("Instances", rows)
 		d.table("Conditions", append([][]string{{"HOST", "TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}}, conds...))
 	}

@@ -281,6 +281,10 @@ func watchPrefixes(kind string) []string {
 	if kind == v1.KindHost {
 		return []string{store.HostsPrefix, store.AlivePrefix, store.StatusesPrefix}
 	}
+	if kind == v1.KindUnit {
+		// The binding says which replicas are PENDING.
+		return []string{store.ObjectPrefix(kind), store.StatusesPrefix, store.BindingKey(kind, "")}
+	}
 	return []string{store.ObjectPrefix(kind), store.StatusesPrefix}
 }
 

@@ -100,7 +100,22 @@ func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]st
 	age := age(u.Metadata.CreationTimestamp, now)
 	gen := strconv.FormatInt(u.Metadata.Generation, 10)
 	insts := instances(u)
-	if len(insts) == 0 {
+	pending, reason := 0, ""
+	if u.Status != nil {
+		pending, reason = u.Status.Pending, u.Status.PendingReason
+	}
+	var out [][]string
+	if pending > 0 {
+		// One row says how many replicas wait for a host, and why.
+		r := []string{u.Metadata.Name, "-", string(v1.StatePending), "0", "-", "-", age}
+		if wide {
+			r = append(r, string(u.Spec.Goal), u.Spec.Container.Image, gen, "-", dash(reason))
+		} else {
+			r = append(r, reason)
+		}
+		out = append(out, r)
+	}
+	if len(insts) == 0 && pending == 0 {
 		r := []string{u.Metadata.Name, "-", "-", "0", "-", "-", age}
 		if wide {
 			r = append(r, string(u.Spec.Goal), u.Spec.Container.Image, gen, "-", "-")
@@ -109,7 +124,6 @@ func unitRows(u *v1.Unit, down map[string]bool, wide bool, now time.Time) [][]st
 		}
 		return [][]string{r}
 	}
-	var out [][]string
 	for _, in := range insts {
 		state, why := stateColumn(in), stuck(in)
 		if down[in.Host] {

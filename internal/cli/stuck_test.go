@@ -130,3 +130,31 @@ func TestGetUnitsShowsWhy(t *testing.T) {
 		t.Errorf("get -w, the instance on its way again: %q, want its message cell %q", last, "-")
 	}
 }
+
+// TestGetUnitsShowsPending: a Unit whose binding leaves replicas pending
+// has a PENDING row, with the scheduler's reason as its message, beside
+// the instances it has; describe says why too; a binding of an older
+// generation says nothing of the Unit as it is.
+func TestGetUnitsShowsPending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.ok("apply", "-f", "testdata/app.yaml")
+	e.joined("host-a")
+	reason := "1 of 2 replicas pending: no host can take one: host-b: not enough memory: asks 4Gi, 1Gi free of 8Gi"
+	e.putJSON(store.BindingKey("unit", "server"), v1.Binding{Hosts: []string{"host-a"}, Generation: 1, Pending: 1, PendingReason: reason})
+	e.putJSON(store.BindingKey("unit", "db"), v1.Binding{Hosts: []string{}, Generation: 0, Pending: 1, PendingReason: "stale"})
+	e.putJSON(store.StatusKey("unit", "server", "host-a"), v1.InstanceStatus{State: v1.StateRunning, ContainerID: "0123456789abcdef", ObservedGeneration: 1,
+		Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: "Running"}, {Type: v1.ConditionProgressing, Status: v1.ConditionFalse, Reason: "Running"}}})
+	age := regexp.MustCompile(`\b\d+s\b`)
+	wantEqual(t, "get units", age.ReplaceAllString(e.ok("get", "units"), "0s"), ""+
+		"NAME    HOST    STATE    RESTARTS  CONTAINER     PORTS  AGE  MESSAGE\n"+
+		"db      -       -        0         -             -      0s   -\n"+
+		"server  -       PENDING  0         -             -      0s   "+reason+"\n"+
+		"server  host-a  RUNNING  0         0123456789ab  -      0s   -\n")
+	if out := e.ok("describe", "unit", "server"); !strings.Contains(out, "Pending:          "+reason+"\n") {
+		t.Errorf("describe unit server does not say what is pending:\n%s", out)
+	}
+	if out := e.ok("get", "unit", "server", "-o", "json"); !strings.Contains(out, `"pending": 1`) || !strings.Contains(out, `"pendingReason": "`+reason+`"`) {
+		t.Errorf("get -o json lacks the pending replicas:\n%s", out)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -129,6 +130,10 @@ func (a *app) loadInto(ctx context.Context, st *store.Store, v *view, name strin
 	if err != nil {
 		return err
 	}
+	pending, err := pendingReplicas(ctx, st, v.kind, name)
+	if err != nil {
+		return err
+	}
 	for _, o := range v.objs {
 		insts := sts[o.GetObjectMeta().Name]
 		if insts == nil {
@@ -137,12 +142,38 @@ func (a *app) loadInto(ctx context.Context, st *store.Store, v *view, name strin
 		s := &v1.ObjectStatus{Instances: insts}
 		switch o := o.(type) {
 		case *v1.Unit:
+			if b := pending[o.Metadata.Name]; b != nil && b.Generation == o.Metadata.Generation {
+				s.Pending, s.PendingReason = b.Pending, b.PendingReason
+			}
 			o.Status = s
 		case *v1.Job:
 			o.Status = s
 		}
 	}
 	return nil
+}
+
+// pendingReplicas returns the bindings of Units (only name's when set)
+// that leave replicas pending, by Unit name; other kinds have none.
+func pendingReplicas(ctx context.Context, st *store.Store, kind, name string) (map[string]*v1.Binding, error) {
+	if kind != v1.KindUnit {
+		return nil, nil
+	}
+	prefix := store.BindingKey(kind, name)
+	kvs, _, err := st.List(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*v1.Binding{}
+	for _, kv := range kvs {
+		n := strings.TrimPrefix(kv.Key, store.BindingKey(kind, ""))
+		var b v1.Binding
+		if (name != "" && n != name) || json.Unmarshal(kv.Value, &b) != nil || b.Pending == 0 {
+			continue
+		}
+		out[n] = &b
+	}
+	return out, nil
 }
 
 func (a *app) loadObjects(ctx context.Context, st *store.Store, v *view, name string) error {

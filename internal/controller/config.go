@@ -45,6 +45,12 @@ type Config struct {
 	HeartbeatTTL     time.Duration
 	RescheduleAfter  time.Duration
 	HostGCAfter      time.Duration
+	// ReservedCPUs and ReservedMemory (--reserved-cpus, --reserved-memory)
+	// are kept for the system: the host record reports them, and the
+	// scheduler places replicas in what is left of the host's CPUs and
+	// memory. As the API writes them: "0.5" or "500m", "512Mi".
+	ReservedCPUs   v1.CPUs
+	ReservedMemory v1.Quantity
 	// GitCredentialsFile holds the GitSource loop's credentials by URL
 	// prefix (gitsync.LoadCredentials); "" for none.
 	GitCredentialsFile string
@@ -116,6 +122,12 @@ func (c *Config) Validate() error {
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
 		return fmt.Errorf("--advertise-address %q: not an IP address", c.AdvertiseAddress)
+	}
+	if _, err := c.ReservedCPUs.Value(); err != nil {
+		return fmt.Errorf("--reserved-cpus: %v", err)
+	}
+	if _, err := c.ReservedMemory.Bytes(); err != nil {
+		return fmt.Errorf("--reserved-memory: %v", err)
 	}
 	if err := validateContainerDNS(c.ContainerDNS); err != nil {
 		return err

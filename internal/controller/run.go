@@ -185,8 +185,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 
 	eng := &engineWatch{rt: rt, log: log, ready: ready}
+	reservedCPUs, _ := cfg.ReservedCPUs.Value() // Validate checked them
+	reservedMemory, _ := cfg.ReservedMemory.Bytes()
 	hb := &hosts.Heartbeat{
 		Store: st, Name: cfg.HostName, Labels: cfg.HostLabels, TTL: cfg.HeartbeatTTL,
+		ReservedCPUs: reservedCPUs, ReservedMemory: reservedMemory,
 		AdvertiseAddress: cfg.AdvertiseAddress, HTTPAddress: cfg.Listen, HTTPScheme: scheme, DNSAddress: cfg.DNSListen,
 		Log:   log,
 		Extra: eng.fill,

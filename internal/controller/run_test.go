@@ -91,6 +91,7 @@ func TestHostRecordHealthAndShutdown(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.EtcdEndpoints = testenv.Etcd(t)
+	cfg.ReservedCPUs, cfg.ReservedMemory = "500m", "256Mi"
 	s := testenv.NewStore(t, store.Config{Endpoints: cfg.EtcdEndpoints})
 	stop := start(t, cfg)
 	base := "http://" + cfg.Listen
@@ -113,7 +114,8 @@ func TestHostRecordHealthAndShutdown(t *testing.T) {
 	st := h.Status
 	if h.Kind != v1.KindHost || h.Metadata.Labels["zone"] != "a" || st.CPUs < 1 || st.MemoryBytes <= 0 ||
 		st.OS == "" || st.Kernel == "" || st.BerthVersion == "" || st.HTTPAddress != cfg.Listen ||
-		len(st.Addresses) == 0 || st.Addresses[0] != "127.0.0.1" || st.Heartbeat.IsZero() {
+		len(st.Addresses) == 0 || st.Addresses[0] != "127.0.0.1" || st.Heartbeat.IsZero() ||
+		st.ReservedCPUs != 0.5 || st.ReservedMemory != 256<<20 {
 		t.Errorf("host record incomplete: %+v", h)
 	}
 	alive, err := s.Get(context.Background(), store.AliveKey("host-a"))
@@ -247,6 +249,16 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := ParseLabels("a=b,c"); err == nil {
 		t.Error("labels without '=' accepted")
+	}
+	cfg = testConfig(t)
+	cfg.ReservedMemory = "lots"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `--reserved-memory: invalid size "lots"`) {
+		t.Errorf("--reserved-memory lots: %v", err)
+	}
+	cfg = testConfig(t)
+	cfg.ReservedCPUs = "-1"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `--reserved-cpus: invalid cpus "-1"`) {
+		t.Errorf("--reserved-cpus -1: %v", err)
 	}
 }
 
