@@ -54,8 +54,16 @@ keeps printing events as they are recorded or repeated.
 
 get applysets lists the apply sets (apply --prune --applyset) with the
 number of objects each owns and when it last changed; -o json|yaml prints
-their records.`,
+their records.
+
+get timers lists the Timers as systemctl list-timers does, soonest first:
+NEXT (the next elapse, with its randomized delay) and LEFT, LAST (when the
+last run started) and PASSED, TIMER and RESULT of that run (running,
+success, exit-code, timeout, host-lost, replaced, no-host); -o wide adds
+the SCHEDULE and the HOSTS of the last run, and -o json|yaml the leading
+controller's record of each Timer as its status.`,
 		Example: `  applyctl get units
+  applyctl get timers
   applyctl get unit todo -o wide
   applyctl get jobs -o json
   applyctl get services

@@ -30,6 +30,10 @@ health, then the last log lines of its container (-n, default 10), read from
 the controller of the host that runs it. When those cannot be read, status
 says why and still succeeds.
 
+status timer NAME shows a Timer as systemctl status shows a timer: whether
+a run is active, the next elapse, the last success, then its runs kept,
+newest first, with their ticks, hosts, durations, results and exit codes.
+
 status without a unit shows the instances of Jobs as Helios' status does:
 JOB ID, HOST, GOAL, STATE, CONTAINER ID and PORTS, one row per host a Job
 is deployed to, bound to, or reports an instance on; --job and --host
@@ -38,6 +42,7 @@ shows STATE "-"; a host that is Down shows "UNKNOWN (host DOWN)"; a
 throttled instance shows why after its state: "EXITED (FLAPPING)".`,
 		Example: `  applyctl status unit todo
   applyctl status unit todo -n 50
+  applyctl status timer backup
   applyctl status
   applyctl status --job netcat --host host-a -o json`,
 		Args: usageArgs(cobra.RangeArgs(0, 2)),
