@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
@@ -236,5 +238,60 @@ func testCollectSpares(t *testing.T, collector func(context.Context, *store.Stor
 		if _, err := s.Get(ctx, k); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("%s of a deleted object is still there (%v)", k, err)
 		}
+	}
+}
+
+// A host is forgotten once it has been Down for HostGCAfter, counted from
+// when the collector first saw it Down; one that came back in between
+// starts over. Time is a fake clock the test steps.
+func TestCollectForgetsHostsDownForHostGCAfter(t *testing.T) {
+	t.Parallel()
+	s := testenv.EtcdStore(t)
+	ctx := context.Background()
+	fake := testingclock.NewFakeClock(time.Now())
+	put := func(key string) {
+		t.Helper()
+		if _, err := s.Put(ctx, key, []byte(`{}`), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	present := func(key string) bool {
+		t.Helper()
+		_, err := s.Get(ctx, key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	c := New(s, Options{HostGCAfter: 30 * time.Minute, Clock: fake})
+	collect := func() {
+		t.Helper()
+		if err := c.Collect(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(store.HostKey("down"))
+	put(store.HostKey("flapping"))
+	put(store.StatusKey(v1.KindUnit, "web", "down"))
+	collect() // both first seen Down now
+	fake.Step(20 * time.Minute)
+	put(store.AliveKey("flapping"))
+	collect() // flapping is Up: starts over
+	if _, err := s.Delete(ctx, store.AliveKey("flapping")); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	fake.Step(11 * time.Minute)
+	collect()
+	if present(store.HostKey("down")) || present(store.StatusKey(v1.KindUnit, "web", "down")) {
+		t.Error("host down for 31m of 30m kept its record or status")
+	}
+	if !present(store.HostKey("flapping")) {
+		t.Error("host down for 11m since it was last Up was forgotten")
+	}
+	fake.Step(20 * time.Minute)
+	collect()
+	if present(store.HostKey("flapping")) {
+		t.Error("host down for 31m since it was last Up kept")
 	}
 }

@@ -247,6 +247,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		RescheduleAfter: cfg.RescheduleAfter, Events: recorder,
 	})
 	collector := gc.New(st, gc.Options{HostGCAfter: cfg.HostGCAfter, Log: log.With("component", "gc")})
+	// This host's own statuses and history of objects deleted while it
+	// was down; etcd's roles may let only this host remove them.
+	ownGC := gc.NewHostCollector(st, cfg.HostName, gc.Options{Log: log.With("component", "gc")})
 	jobsCtl := jobs.New(st, jobs.Options{Log: log.With("controller", "job"), Metrics: loopMetrics, Resync: cfg.Resync, Events: recorder})
 	gitCtl := gitsources.New(st, gitsources.Options{
 		CacheDir: filepath.Join(cfg.DataDir, "gitsync"), Log: log.With("controller", "gitsource"), Metrics: loopMetrics,
@@ -267,22 +270,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}()
 	go func() {
 		defer wg.Done()
-		// This host's own statuses and history of objects deleted while it
-		// was down; etcd's roles may let only this host remove them.
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			if n, err := gc.CollectHost(ctx, st, cfg.HostName); err != nil && ctx.Err() == nil {
-				log.Debug("collect own keys", "err", err)
-			} else if n > 0 {
-				log.Info("garbage collected own keys", "keys", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
+		_ = ownGC.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -14,9 +14,28 @@ func ObjectKey(kind, name string) string {
 	return ObjectPrefix(kind) + name
 }
 
+// ObjectsPrefix holds every object of every kind, and Jobs' version
+// records: objects/.
+const ObjectsPrefix = Prefix + "objects/"
+
 // ObjectPrefix holds every object of a kind: objects/<kind>/.
 func ObjectPrefix(kind string) string {
-	return Prefix + "objects/" + lower(kind) + "/"
+	return ObjectsPrefix + lower(kind) + "/"
+}
+
+// ParseObjectKey returns the kind (lower case) and name of an object's
+// key. A version record (objects/jobversion/<name>/<version>) is no
+// object's key.
+func ParseObjectKey(key string) (kind, name string, ok bool) {
+	rest, found := strings.CutPrefix(key, ObjectsPrefix)
+	if !found {
+		return "", "", false
+	}
+	kind, name, found = strings.Cut(rest, "/")
+	if !found || kind == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", false
+	}
+	return kind, name, true
 }
 
 // JobVersionsPrefix holds the version records of every Job:
@@ -98,14 +117,46 @@ func HostKey(host string) string { return HostsPrefix + host }
 // AliveKey is a host's heartbeat, on its lease: alive/<host>.
 func AliveKey(host string) string { return AlivePrefix + host }
 
+// BindingsPrefix holds the binding of every object: bindings/.
+const BindingsPrefix = Prefix + "bindings/"
+
 // BindingKey says which hosts run an object: bindings/<kind>/<name>.
 func BindingKey(kind, name string) string {
-	return Prefix + "bindings/" + lower(kind) + "/" + name
+	return BindingsPrefix + lower(kind) + "/" + name
+}
+
+// ParseBindingKey returns the kind (lower case) and name of a binding's
+// key. A Timer's run is bound under bindings/timer/<timer>/<run>: its name
+// is <timer>/<run>.
+func ParseBindingKey(key string) (kind, name string, ok bool) {
+	rest, found := strings.CutPrefix(key, BindingsPrefix)
+	if !found {
+		return "", "", false
+	}
+	kind, name, found = strings.Cut(rest, "/")
+	if !found || kind == "" || name == "" {
+		return "", "", false
+	}
+	return kind, name, true
 }
 
 // EventPrefix holds the events of one object: events/<kind>/<name>/.
 func EventPrefix(kind, name string) string {
-	return Prefix + "events/" + lower(kind) + "/" + name + "/"
+	return AllEventsPrefix + lower(kind) + "/" + name + "/"
+}
+
+// ParseEventKey returns the kind (lower case) and name of the object of an
+// event's key (events/<kind>/<name>/<id>).
+func ParseEventKey(key string) (kind, name string, ok bool) {
+	rest, found := strings.CutPrefix(key, AllEventsPrefix)
+	if !found {
+		return "", "", false
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 // ApplySetKey records what an apply set owns: applysets/<name>.

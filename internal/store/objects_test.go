@@ -87,6 +87,26 @@ func TestParseKeys(t *testing.T) {
 			t.Errorf("ParseStatusKey(%q) ok", bad)
 		}
 	}
+	for _, tc := range []struct {
+		parse      func(string) (string, string, bool)
+		key        string
+		kind, name string
+		ok         bool
+	}{
+		{store.ParseObjectKey, store.ObjectKey(v1.KindJob, "web"), "job", "web", true},
+		{store.ParseObjectKey, store.JobVersionKey("web", "1"), "", "", false},
+		{store.ParseObjectKey, store.ObjectsPrefix + "unit/", "", "", false},
+		{store.ParseBindingKey, store.BindingKey(v1.KindUnit, "web"), "unit", "web", true},
+		{store.ParseBindingKey, store.ObjectKey(v1.KindUnit, "web"), "", "", false},
+		{store.ParseBindingKey, store.BindingKey(v1.KindTimer, v1.TimerRunName("nightly", 1)), "timer", "nightly/1", true},
+		{store.ParseEventKey, store.EventPrefix(v1.KindUnit, "web") + "17a2-h", "unit", "web", true},
+		{store.ParseEventKey, store.EventPrefix(v1.KindUnit, "web"), "", "", false},
+	} {
+		kind, name, ok := tc.parse(tc.key)
+		if kind != tc.kind || name != tc.name || ok != tc.ok {
+			t.Errorf("parse %q = %q %q %v, want %q %q %v", tc.key, kind, name, ok, tc.kind, tc.name, tc.ok)
+		}
+	}
 	if !store.IsStatusOf(store.StatusKey("Unit", "todo", "h"), v1.KindUnit, "todo") || store.IsStatusOf(store.StatusKey("Unit", "todo2", "h"), v1.KindUnit, "todo") {
 		t.Error("IsStatusOf matches the wrong object")
 	}
