@@ -83,7 +83,12 @@ func (s *Server) respond(req *dns.Msg, udp bool) *dns.Msg {
 	m.SetReply(req)
 	m.Authoritative = true
 	m.RecursionAvailable = len(s.recursors) > 0
-	a := s.lookup(q.Name, strings.TrimSuffix(strings.TrimSuffix(name, s.domain), "."), q.Qtype)
+	var a result
+	if e := s.answers.get(s.reader.Index(), answerKey{q.Name, q.Qtype}); e != nil {
+		a = e.result // a service's answer, cached: no need to read the name
+	} else {
+		a = s.lookup(q.Name, strings.TrimSuffix(strings.TrimSuffix(name, s.domain), "."), q.Qtype)
+	}
 	m.Rcode = a.rcode
 	if a.cached != nil {
 		a.cached.fill(m)
