@@ -4,7 +4,8 @@
 // Run starts, in this order: the data directory (--data-dir), created
 // with mode 0700 when missing, or an error naming the flag and what to do
 // when it cannot be; the HTTP server (/healthz, /readyz, /metrics,
-// container logs, the Consul-compatible API and the Prometheus targets);
+// container logs, the Consul-compatible API, the Prometheus targets and
+// the dashboard at /ui/, package ui);
 // the embedded etcd when no etcd endpoints are given; the connection to
 // etcd (retried with backoff while etcd is unreachable, the controller
 // reporting not-ready meanwhile); then the catalog, the registrator, DNS,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"berth.dev/berth/internal/testenv"
 )
@@ -129,6 +130,18 @@ func (b *browser) waitText(timeout time.Duration, what, selector string, want ..
 	return got
 }
 
+// click clicks the element matching selector once it is there. The
+// click is the DOM's (element.click()): the page redraws as the cluster
+// changes, and a click through the protocol may land on an element the
+// redraw has just replaced.
+func (b *browser) click(what, selector string) {
+	b.t.Helper()
+	eventually(b.t, 10*time.Second, what, func() (bool, string) {
+		ok, err := eval[bool](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.click(); return true; })()`, jsString(selector)))
+		return err == nil && ok, fmt.Sprint("no ", selector, " ", err)
+	})
+}
+
 // goTo follows a link of the page (a hash route): the page is not loaded
 // again.
 func (b *browser) goTo(route string) {
@@ -175,6 +188,36 @@ func (b *browser) screenshot(name string) {
 		}
 	}
 	b.t.Logf("screenshot %s.png in %s", name, strings.Join(dirs, " and "))
+}
+
+// accessible checks what a screen reader and a keyboard need of the page
+// as it is: a name for every link and button, a label for every field, a
+// caption and column headers for every table, and no image; and, at a
+// phone's width, that nothing but a table's own scroller is wider than the
+// screen.
+func (b *browser) accessible(page string) {
+	b.t.Helper()
+	problems, err := eval[[]string](b, `(() => {
+		const out = [];
+		const name = (e) => (e.getAttribute("aria-label") || e.innerText || "").trim();
+		for (const e of document.querySelectorAll("a, button")) if (!name(e)) out.push("unnamed " + e.outerHTML.slice(0, 80));
+		for (const e of document.querySelectorAll("input, select")) {
+			if (!(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute("aria-label")) out.push("unlabelled " + e.outerHTML.slice(0, 80));
+		}
+		for (const t of document.querySelectorAll("table")) {
+			if (!t.querySelector("caption")) out.push("a table without caption");
+			for (const th of t.querySelectorAll("thead th")) if (th.getAttribute("scope") !== "col") out.push("a header without scope");
+		}
+		if (document.querySelectorAll("main img").length) out.push("an image");
+		if (document.documentElement.scrollWidth > window.innerWidth + 1) out.push("the page is " + document.documentElement.scrollWidth + "px wide in a " + window.innerWidth + "px window");
+		return out;
+	})()`)
+	if err != nil {
+		b.t.Fatalf("%s: %v", page, err)
+	}
+	for _, p := range problems {
+		b.t.Errorf("%s: %s", page, p)
+	}
 }
 
 // unitRow is the selector of a Unit's row in the units table.
@@ -262,13 +305,84 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("a hostile description or tag ran or made elements: %v %v", xss, err)
 	}
 
+	// Every page at a desktop's and at a phone's width.
+	pages := []string{"/", "/hosts", "/hosts/" + h.name, "/units", "/units/" + web, "/jobs", "/services", "/services/" + svc, "/events", "/gitsources"}
+	for _, width := range []int64{1280, 375} {
+		b.run(fmt.Sprint("a window ", width, "px wide"), chromedp.EmulateViewport(width, 800))
+		for _, p := range pages {
+			b.goTo(p)
+			b.waitText(10*time.Second, "page "+p, "main", "")
+			b.accessible(fmt.Sprintf("%s at %dpx", p, width))
+		}
+	}
+	b.goTo("/units/" + web)
+	b.waitText(10*time.Second, "the unit page", "main", "Restart")
+	b.screenshot("ui-unit-phone")
+	b.run("a desktop's width again", chromedp.EmulateViewport(1280, 900))
+
+	// The keyboard alone: Tab to Restart, Enter asks, Escape cancels.
+	b.goTo("/units/" + db)
+	b.waitText(10*time.Second, "db's page", "main", "Restart")
+	gen := func() string {
+		us, err := h.units()
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprint(us[db].Metadata.Annotations)
+	}
+	before := gen()
+	focused := ""
+	for i := 0; i < 80 && focused != "restart"; i++ {
+		b.run("Tab", chromedp.KeyEvent(kb.Tab))
+		focused, _ = eval[string](b, `document.activeElement && document.activeElement.dataset.action || ""`)
+	}
+	if focused != "restart" {
+		t.Fatal("Tab never reached the Restart button")
+	}
+	b.run("Enter", chromedp.KeyEvent(kb.Enter))
+	if open, err := eval[bool](b, `document.getElementById("confirm").open && document.activeElement.id === "confirm-cancel"`); err != nil || !open {
+		t.Errorf("Enter on Restart: the confirmation is not open with the focus on Cancel (%v)", err)
+	}
+	b.run("Escape", chromedp.KeyEvent(kb.Escape))
+	if open, err := eval[bool](b, `document.getElementById("confirm").open`); err != nil || open {
+		t.Errorf("Escape left the confirmation open (%v)", err)
+	}
+	if after := gen(); after != before {
+		t.Errorf("a cancelled restart changed db: %s -> %s", before, after)
+	}
+
+	// Its container's logs, followed on the page.
+	b.goTo("/units/" + web)
+	b.click("follow the logs", `button[data-key="logs"]`)
+	b.waitText(30*time.Second, "web's logs on the page", "#logs", "/healthz")
+
+	// A Job deployed to this host from its page, and undeployed.
+	job := h.unit("nc")
+	h.apply(fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Job\nmetadata: {name: %s}\nspec:\n  version: \"1\"\n  container: {image: %s}\n", job, testImage))
+	b.goTo("/jobs/" + job)
+	b.waitText(10*time.Second, "the job page", "main", "Deploy to host")
+	b.run("choose this host", chromedp.SetValue(chromedp.CSS(`#deploy-host`), h.name))
+	b.click("deploy", `button[data-key="deploy"]`)
+	b.run("the confirmation", chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
+	b.click("confirm", `#confirm-ok`)
+	b.waitText(10*time.Second, "what the deploy did", "#notice", "job/"+job+" deployed to "+h.name)
+	b.waitText(60*time.Second, "the job running here", "main", "RUNNING")
+	b.click("undeploy", `button[data-action="undeploy"]`)
+	b.run("the confirmation", chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
+	b.click("confirm", `#confirm-ok`)
+	b.waitText(10*time.Second, "what the undeploy did", "#notice", "job/"+job+" undeployed from "+h.name)
+	eventually(t, 60*time.Second, "applyctl shows the job deployed nowhere", func() (bool, string) {
+		out, errOut, code := applyctl(t, h.etcd, "", "get", "job", job, "-o", "json")
+		return code == 0 && !strings.Contains(out, `"deployments"`), out + errOut
+	})
+
 	// Stop the Unit from its page: confirm, and applyctl sees it stopped.
 	b.goTo("/units/" + web)
 	b.waitText(10*time.Second, "the stop button", "main", "Stop")
-	b.run("stop web", chromedp.Click(chromedp.CSS(`button[data-action="stop"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
+	b.click("stop web", `button[data-action="stop"]`)
+	b.run("the confirmation", chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
 	b.waitText(5*time.Second, "the confirmation names the command", "#confirm", "applyctl stop unit "+web)
-	b.run("confirm", chromedp.Click(chromedp.CSS(`#confirm-ok`)))
+	b.click("confirm", `#confirm-ok`)
 	b.waitText(10*time.Second, "what the action did", "#notice", "unit/"+web+" stopped")
 	eventually(t, 60*time.Second, "applyctl get units shows web STOPPED", func() (bool, string) {
 		out, errOut, code := applyctl(t, h.etcd, "", "get", "units")
@@ -303,9 +417,11 @@ func TestDashboardToken(t *testing.T) {
 		t.Errorf("the stream without the token answered %v, want 403", status)
 	}
 	b.screenshot("ui-login")
-	b.run("a wrong token", chromedp.SendKeys(chromedp.CSS(`#token`), "wrong"), chromedp.Click(chromedp.CSS(`form.login button[type="submit"]`)))
+	b.run("a wrong token", chromedp.SendKeys(chromedp.CSS(`#token`), "wrong"))
+	b.click("sign in", `form.login button[type="submit"]`)
 	b.waitText(10*time.Second, "the wrong token refused", "main", "That token was refused")
-	b.run("the token", chromedp.SendKeys(chromedp.CSS(`#token`), token), chromedp.Click(chromedp.CSS(`form.login button[type="submit"]`)))
+	b.run("the token", chromedp.SendKeys(chromedp.CSS(`#token`), token))
+	b.click("sign in", `form.login button[type="submit"]`)
 	b.waitText(30*time.Second, "the page live with the token", "#live", "Live")
 	b.goTo("/units/" + h.unit("secretive"))
 	b.waitText(60*time.Second, "the unit with the token", "main", "RUNNING", "Stop")

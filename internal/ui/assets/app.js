@@ -453,12 +453,12 @@
       content: (name) => (name === null ? hostsList() : hostDetail(name)),
     },
     units: {
-      deps: (name) => (name === null ? ['unit'] : ['unit', 'host']),
+      deps: () => ['unit'],
       frame: (name) => (name === null ? listFrame('Units', 'units') : detailFrame()),
       content: (name) => (name === null ? unitsList() : unitDetail(name)),
     },
     jobs: {
-      deps: (name) => (name === null ? ['job'] : ['job', 'host']),
+      deps: () => ['job'],
       frame: (name) => (name === null ? listFrame('Jobs', 'jobs') : detailFrame()),
       content: (name) => (name === null ? jobsList() : jobDetail(name)),
     },
