@@ -8,7 +8,11 @@
 # the leader and of one host controller, and the time to reschedule the Units
 # of one lost host. Run by hand (not in CI); the figures go into
 # BENCHMARKS.md ("Jobs and hosts at scale"). Environment: HOSTS (100), UNITS
-# (50), REPLICAS (5), RESCHEDULE_AFTER (3s).
+# (50), REPLICAS (5), RESCHEDULE_AFTER (3s); RESOURCES=1 gives the hosts three
+# capacities (--reserved-cpus, --reserved-memory) and the Units mixed
+# requests, and checks that no host is given more than it offers
+# ("Placement by resources": UNITS=1000 REPLICAS=5). TIMEOUT (4m) bounds the
+# wait for every instance RUNNING.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -47,5 +51,6 @@ done
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), etcd $(etcd --version | head -1 | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$work/scale" -mode hosts -etcd "$client" -leader-listen "$leader_listen" -leader-pid "$leader_pid" -dir "$work" \
-  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}"
+  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}" \
+  -resources="$([ "${RESOURCES:-}" = 1 ] && echo true || echo false)" -timeout "${TIMEOUT:-4m}"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

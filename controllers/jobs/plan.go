@@ -46,16 +46,20 @@ func (in planInput) stay(host string) string {
 }
 
 // targets returns the hosts the Job should run on now.
-func targets(in planInput) []string {
-	j := in.Job
-	if j.Spec.Expired(in.Now) {
+func targets(in planInput) []string { return Targets(in.Job, in.Hosts, in.Now) }
+
+// Targets returns the hosts a Job runs on at now, sorted: those its
+// deployments name, Up or not, and every Up host whose labels its
+// hostSelector matches; none once it expired. It does no I/O.
+func Targets(j *v1.Job, hosts []HostInfo, now time.Time) []string {
+	if j.Spec.Expired(now) {
 		return nil
 	}
 	set := map[string]bool{}
 	for _, d := range j.Spec.Deployments {
 		set[d.Host] = true
 	}
-	for _, h := range in.Hosts {
+	for _, h := range hosts {
 		if h.Up && j.Spec.Allows(h.Name, h.Labels) {
 			set[h.Name] = true
 		}

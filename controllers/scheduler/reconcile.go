@@ -174,15 +174,7 @@ func (r *runner) observe(key string) {
 	}
 	var ports []HostPort
 	if e, ok := r.statuses.Get(key); ok && e.Err == nil {
-		for _, p := range e.Value.Ports {
-			if p.HostPort > 0 {
-				proto := p.Protocol
-				if proto == "" {
-					proto = v1.ProtocolTCP
-				}
-				ports = append(ports, HostPort{Port: p.HostPort, Protocol: proto})
-			}
-		}
+		ports = StatusPorts(&e.Value)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -57,6 +57,21 @@ func RequestOf(t *v1.ContainerTemplate) Request {
 	return r
 }
 
+// StatusPorts returns the host ports an instance reports in its status.
+func StatusPorts(st *v1.InstanceStatus) []HostPort {
+	var out []HostPort
+	for _, p := range st.Ports {
+		if p.HostPort > 0 {
+			proto := p.Protocol
+			if proto == "" {
+				proto = v1.ProtocolTCP
+			}
+			out = append(out, HostPort{Port: p.HostPort, Protocol: proto})
+		}
+	}
+	return out
+}
+
 // Usage is what the instances placed on a host take of it. Its maps are
 // shared between copies: treat them as read-only.
 type Usage struct {
@@ -217,10 +232,10 @@ func FormatCPUs(milli int64) string {
 	return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64)
 }
 
-// fit returns why host h, where used is taken, cannot take one more
+// Fit returns why host h, where used is taken, cannot take one more
 // instance asking r: the first of CPU, memory and host ports that is
 // short. ok is true when it can.
-func fit(h HostInfo, used Usage, r Request) (rej Rejection, ok bool) {
+func Fit(h HostInfo, used Usage, r Request) (rej Rejection, ok bool) {
 	cpus, mem, cpuKnown, memKnown := h.Capacity()
 	if cpuKnown && r.MilliCPUs > 0 && used.MilliCPUs+r.MilliCPUs > cpus {
 		return Rejection{Host: h.Name, Reason: ReasonNotEnoughCPU, Asks: r.MilliCPUs,

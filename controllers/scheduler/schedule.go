@@ -120,7 +120,7 @@ func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string
 		}
 		if rej, ok := reject(p, selector, h, candidates); !ok {
 			d.Rejected = append(d.Rejected, rej)
-		} else if rej, ok := fit(h, load[h.Name], req); !ok {
+		} else if rej, ok := Fit(h, load[h.Name], req); !ok {
 			d.Rejected = append(d.Rejected, rej)
 		} else {
 			free = append(free, h)
@@ -133,7 +133,10 @@ func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string
 		kept = append(kept, free[:min(want-len(kept), len(free))]...)
 	}
 	d.Pending = want - len(kept)
-	slices.SortFunc(d.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Host, b.Host) })
+	byHost := func(a, b Rejection) int { return cmp.Compare(a.Host, b.Host) }
+	if !slices.IsSortedFunc(d.Rejected, byHost) { // the hosts come sorted from the caches
+		slices.SortFunc(d.Rejected, byHost)
+	}
 
 	d.Hosts = make([]string, 0, len(kept))
 	for _, h := range kept {

@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -46,6 +47,8 @@ type opts struct {
 	hosts, units    int
 	replicas        int
 	ttl, reschedule time.Duration
+	resources       bool
+	timeout         time.Duration
 	leaderListen    string
 	leaderPID       int
 	dir             string
@@ -64,6 +67,8 @@ func main() {
 	flag.StringVar(&o.leaderListen, "leader-listen", "", "the leader's --listen (for its /metrics)")
 	flag.IntVar(&o.leaderPID, "leader-pid", 0, "the leader's process id (for its RSS)")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "data directories go under it")
+	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "how long every instance may take to be RUNNING")
+	flag.BoolVar(&o.resources, "resources", false, "hosts of three capacities (--reserved-cpus and --reserved-memory) and Units of mixed requests")
 	flag.Parse()
 	o.etcd = strings.Split(etcd, ",")
 	var err error
@@ -129,6 +134,11 @@ func hosts(o opts) error {
 		hctx, cancel := context.WithCancel(ctx)
 		h.cancel = cancel
 		cfg := config(o, h.name, map[string]string{"role": "web"}, h.listen)
+		if o.resources {
+			c := capacities[i%len(capacities)]
+			cfg.ReservedCPUs = v1.CPUs(strconv.FormatFloat(float64(goruntime.NumCPU())-c.cpus, 'f', -1, 64))
+			cfg.ReservedMemory = v1.Quantity(strconv.FormatInt(max(machineMemory()-c.memory, 0), 10))
+		}
 		go func() { h.done <- controller.Run(hctx, cfg, logger()) }()
 		hs[i] = h
 	}
@@ -174,9 +184,12 @@ func hosts(o opts) error {
 	var objs []v1.Object
 	for i := 0; i < o.units; i++ {
 		u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit},
-			Metadata: v1.ObjectMeta{Name: fmt.Sprintf("app-%03d", i)},
+			Metadata: v1.ObjectMeta{Name: fmt.Sprintf("app-%04d", i)},
 			Spec: v1.UnitSpec{Container: v1.ContainerTemplate{Image: image},
 				Placement: v1.Placement{HostSelector: map[string]string{"role": "web"}, Replicas: o.replicas}}}
+		if o.resources {
+			u.Spec.Container.Resources = requests[i%len(requests)]
+		}
 		v1.Default(u)
 		if fes := v1.Validate(u); len(fes) > 0 {
 			return fmt.Errorf("unit %s: %v", u.Metadata.Name, fes)
@@ -186,15 +199,23 @@ func hosts(o opts) error {
 	want := o.units * o.replicas
 	rev0, _ := st.Revision(ctx)
 	applied := time.Now()
-	if _, err := store.Apply(ctx, st, objs, store.ApplyOptions{}); err != nil {
-		return err
+	for i := 0; i < len(objs); i += 500 { // etcd's --max-txn-ops
+		if _, err := store.Apply(ctx, st, objs[i:min(i+500, len(objs))], store.ApplyOptions{}); err != nil {
+			return err
+		}
 	}
 	applyTook := time.Since(applied)
 	var bound, running time.Duration
-	if err := waitFor(4*time.Minute, "every instance RUNNING", func() (bool, string) {
+	if err := waitFor(o.timeout, "every instance RUNNING", func() (bool, string) {
 		if bound == 0 {
 			if n := boundInstances(ctx, st); n == want {
 				bound = time.Since(applied)
+				fmt.Printf("bound: all %d bound %s after the apply (%.0f placements/s)\n", want, bound.Round(time.Millisecond), float64(want)/bound.Seconds())
+				if o.resources {
+					if err := checkCapacity(ctx, st, objs); err != nil {
+						fmt.Println("capacity:", err)
+					}
+				}
 			}
 		}
 		n, _ := runningInstances(ctx, st, "")
@@ -269,16 +290,102 @@ func waitFor(timeout time.Duration, what string, cond func() (bool, string)) err
 	}
 }
 
-func boundInstances(ctx context.Context, st *store.Store) int {
+// capacities are what the hosts of -resources offer, in turn: the
+// machine's CPUs and memory less their --reserved-cpus and
+// --reserved-memory.
+var capacities = []struct {
+	cpus   float64
+	memory int64
+}{{2, 16 << 30}, {1.5, 8 << 30}, {1, 4 << 30}}
+
+// requests are what the Units of -resources ask, in turn.
+var requests = []v1.Resources{
+	{CPUs: "5m", Memory: "16Mi"}, {CPUs: "10m", Memory: "32Mi"}, {CPUs: "20m", Memory: "64Mi"}, {CPUs: "40m", Memory: "128Mi"},
+}
+
+// machineMemory is what every host of this process reports: the machine's.
+func machineMemory() int64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// bindings returns the Units' bindings, by Unit name.
+func bindings(ctx context.Context, st *store.Store) (map[string]v1.Binding, error) {
 	kvs, _, err := st.List(ctx, store.BindingKey(v1.KindUnit, ""))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]v1.Binding{}
+	for _, kv := range kvs {
+		var b v1.Binding
+		if json.Unmarshal(kv.Value, &b) == nil {
+			out[strings.TrimPrefix(kv.Key, store.BindingKey(v1.KindUnit, ""))] = b
+		}
+	}
+	return out, nil
+}
+
+func boundInstances(ctx context.Context, st *store.Store) int {
+	bs, err := bindings(ctx, st)
 	if err != nil {
 		return -1
 	}
 	n := 0
-	for _, kv := range kvs {
-		n += strings.Count(string(kv.Value), "scale-")
+	for _, b := range bs {
+		n += len(b.Hosts)
 	}
 	return n
+}
+
+// checkCapacity fails when a host was given more than it offers, and says
+// how full the fullest host is.
+func checkCapacity(ctx context.Context, st *store.Store, objs []v1.Object) error {
+	bs, err := bindings(ctx, st)
+	if err != nil {
+		return err
+	}
+	hosts, err := store.ListHosts(ctx, st)
+	if err != nil {
+		return err
+	}
+	cpu, mem := map[string]float64{}, map[string]int64{}
+	for _, o := range objs {
+		u := o.(*v1.Unit)
+		c, _ := u.Spec.Container.Resources.CPUs.Value()
+		m, _ := u.Spec.Container.Resources.Memory.Bytes()
+		for _, h := range bs[u.Metadata.Name].Hosts {
+			cpu[h] += c
+			mem[h] += m
+		}
+	}
+	var maxCPU, maxMem float64
+	pending := 0
+	for _, b := range bs {
+		pending += b.Pending
+	}
+	for _, h := range hosts {
+		s := h.Status
+		capCPU, capMem := float64(s.CPUs)-s.ReservedCPUs, s.MemoryBytes-s.ReservedMemory
+		n := h.Metadata.Name
+		if cpu[n] > capCPU+1e-9 || mem[n] > capMem {
+			return fmt.Errorf("%s given %.3f CPUs and %d bytes, more than its %.3f CPUs and %d bytes", n, cpu[n], mem[n], capCPU, capMem)
+		}
+		if capCPU > 0 {
+			maxCPU = max(maxCPU, cpu[n]/capCPU)
+		}
+		if capMem > 0 {
+			maxMem = max(maxMem, float64(mem[n])/float64(capMem))
+		}
+	}
+	fmt.Printf("capacity: no host over its capacity; fullest host %.0f%% of its CPUs, %.0f%% of its memory; %d replicas pending\n",
+		100*maxCPU, 100*maxMem, pending)
+	return nil
 }
 
 // runningInstances counts RUNNING Unit instances not on host except.
