@@ -14,4 +14,13 @@
 //
 // Every process started here runs in its own process group and is killed and waited
 // for at cleanup; its stderr goes to a file whose tail is shown when it fails.
+//
+// Tests wait for what they expect with Eventually, never by sleeping; a component
+// that takes a clock (k8s.io/utils/clock) is given a fake one that the test steps
+// instead of waiting out a delay:
+//
+//	testenv.Eventually(t, 10*time.Second, "the binding", func() (bool, string) { ... })
+//
+// Buffer takes a logger's output and Events a controller's events, for the test to
+// read while the component runs.
 package testenv
