@@ -72,18 +72,14 @@ func TestCluster(t *testing.T) {
 	s0 := testenv.NewStore(t, store.Config{Endpoints: c.Members[0].Endpoints()})
 	// A loaded machine may take a while to replay the log: ask until it
 	// answers, for up to a minute.
-	var gerr error
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+	testenv.Eventually(t, time.Minute, "the restarted member to answer", func() error {
 		gctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, gerr = s0.Get(gctx, p+"after-4")
-		cancel()
-		if gerr == nil || errors.Is(gerr, store.ErrNotFound) {
-			break
+		defer cancel()
+		if _, err := s0.Get(gctx, p+"after-4"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-	}
-	if gerr != nil {
-		t.Fatalf("restarted member: %v", gerr)
-	}
+		return nil
+	})
 }
 
 // TestKeepAliveSurvivesAFrozenMember: a member that stops answering
