@@ -151,9 +151,18 @@ const (
 	// there).
 	ReasonHostPathUnavailable = "HostPathUnavailable"
 	// ReasonError: the last attempt failed with another error (the engine
-	// refused to create or start the container, a pull failed) and is
-	// tried again with backoff.
+	// refused to create or start the container) and is tried again with
+	// backoff.
 	ReasonError = "Error"
+	// ReasonImagePullBackOff: the image's last pull failed (the message
+	// says why, in the registry's words); the instance stays PULLING_IMAGE,
+	// throttled IMAGE_PULL_FAILED, and its host pulls again after a delay
+	// that doubles from restart.delay to restart.maxDelay.
+	ReasonImagePullBackOff = "ImagePullBackOff"
+	// ReasonPullSecretUnavailable: the imagePullSecret file cannot be
+	// read or is not a Docker config.json; the instance is FAILED until
+	// the file or the object changes (looked at again at every resync).
+	ReasonPullSecretUnavailable = "PullSecretUnavailable"
 )
 
 // CapabilityAll names every capability, in Add or Drop.

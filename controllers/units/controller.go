@@ -55,7 +55,29 @@ type Options struct {
 	// every create, and an error fails the create, which is retried.
 	// Unset: the engine's default resolver.
 	Resolver func(ctx context.Context) (Resolver, error)
+	// Registry is where pulls find their credentials and how long they
+	// may take.
+	Registry Registry
+	// Pulled, when set, is told of every image this host pulled, by the
+	// reference pulled and the image's ID (image garbage collection keeps
+	// the record).
+	Pulled func(ref, imageID string)
 }
+
+// Registry says how this host pulls images.
+type Registry struct {
+	// Config is the credentials file (Docker's config.json format) every
+	// pull looks in after the workload's imagePullSecret; "" for none.
+	Config string
+	// ConfigRequired: Config was named by the operator, so a missing file
+	// is an error; otherwise (docker's default path) it is no credentials.
+	ConfigRequired bool
+	// PullTimeout bounds one pull (default DefaultPullTimeout).
+	PullTimeout time.Duration
+}
+
+// DefaultPullTimeout is how long a pull may take unless Registry says.
+const DefaultPullTimeout = 10 * time.Minute
 
 // Controller reconciles the Units and Jobs of one host. Its parts each
 // keep their own state behind their own lock: the caches of etcd
@@ -90,6 +112,9 @@ func New(o Options) *Controller {
 	}
 	if o.Events == nil {
 		o.Events = noEvents{}
+	}
+	if o.Registry.PullTimeout <= 0 {
+		o.Registry.PullTimeout = DefaultPullTimeout
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)

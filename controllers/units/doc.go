@@ -88,8 +88,29 @@
 // what to do, its Ready and Progressing conditions False with reason
 // HostPathUnavailable, a warning event is recorded once, and it is tried
 // again with backoff until the host is fixed. Any other error of an
-// attempt (the engine refusing to create or start the container, a pull
-// that fails) is reported the same way with reason Error.
+// attempt (the engine refusing to create or start the container) is
+// reported the same way with reason Error.
+//
+// Images (pull.go): pullPolicy IfNotPresent (the default) pulls an image
+// the engine does not have, Always pulls each time a container is created
+// (a container that is only started again does not pull, and a running
+// container is never recreated because its tag moved), Never pulls
+// nothing. A pull presents the credentials for the image's registry from
+// the template's imagePullSecret (a Docker config.json in the secrets
+// directory), else from the controller's --registry-config (see package
+// registryauth): read at each pull, never written anywhere. While it pulls
+// the instance is PULLING_IMAGE with its layers and bytes done in the
+// status (written at most once a second, and when a layer is done); a
+// pull is bounded by --image-pull-timeout. A pull that fails leaves it
+// PULLING_IMAGE, throttled IMAGE_PULL_FAILED, reason ImagePullBackOff,
+// with the registry's words made actionable (registryauth.Explain), and
+// the next pull waits a delay that doubles from restart.delay to
+// restart.maxDelay, as restarts do. The status's imageID is what the
+// container runs: the digest it was pulled by ("repo@sha256:..."), or the
+// engine's image ID. An imagePullSecret that cannot be read or parsed
+// fails the instance with reason PullSecretUnavailable, as env files do.
+// ImagesInUse tells image garbage collection which images the instances
+// placed here use.
 //
 // Env values from files (valueFrom.file) are read when the container is
 // created, from the host's secrets directory: at most 64 KiB, one trailing

@@ -24,6 +24,12 @@ type instance struct {
 	// instance.
 	createdID string
 	timing    timing
+	// image is what the instance's container runs, as status shows it
+	// (imageID), for the container imageFor.
+	image, imageFor string
+	// wants is the image of the instance's template while it is placed
+	// here ("" when it is not): image garbage collection keeps it.
+	wants string
 }
 
 // instances are the instances of this host by work-queue key.
@@ -57,6 +63,43 @@ func (is *instances) created(in *instance, id string) {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	in.createdID = id
+}
+
+// sawImage records what container id runs, as status shows it.
+func (is *instances) sawImage(in *instance, id, image string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	in.image, in.imageFor = image, id
+}
+
+// imageIDOf returns what ctr runs as status shows it, "" when not known
+// yet.
+func (in *instance) imageIDOf(ctr *runtime.Container) string {
+	if in.imageFor == ctr.ID {
+		return in.image
+	}
+	return ""
+}
+
+// want records the image an instance's template runs ("" : none).
+func (is *instances) want(in *instance, image string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	in.wants = image
+}
+
+// wanted returns the images the instances of this host run or are to
+// run.
+func (is *instances) wanted() []string {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	var out []string
+	for _, in := range is.m {
+		if in.wants != "" {
+			out = append(out, in.wants)
+		}
+	}
+	return out
 }
 
 // reported records the status written of an instance and its revision.

@@ -3,6 +3,7 @@ package units
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,14 +17,23 @@ import (
 
 // recorded keeps the events a Controller records.
 type recorded struct {
-	mu      sync.Mutex
-	reasons []string
+	mu       sync.Mutex
+	reasons  []string
+	messages []string
 }
 
-func (r *recorded) Event(_ context.Context, kind, name string, _ v1.EventType, reason, _ string, _ ...any) {
+func (r *recorded) Event(_ context.Context, kind, name string, _ v1.EventType, reason, format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reasons = append(r.reasons, kind+"/"+name+" "+reason)
+	r.messages = append(r.messages, kind+"/"+name+" "+reason+": "+fmt.Sprintf(format, args...))
+}
+
+// all returns every event recorded, "kind/name reason: message".
+func (r *recorded) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.messages, "\n")
 }
 
 func (r *recorded) count(what string) int {

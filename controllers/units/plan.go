@@ -25,6 +25,11 @@ type memory struct {
 	StopWait     time.Time // since when a stop has waited for the units that depend on this one
 	Restarted    time.Time // the last restart asked for (berth.dev/restarted-at) that was done
 	KilledSick   bool      // berth stopped the container for failing its health check
+	// PullFailed says why the last pull of the image failed ("" when it
+	// did not); the next is not tried before PullDelay after PullFailedAt.
+	PullFailed   string
+	PullFailedAt time.Time
+	PullDelay    time.Duration
 }
 
 // actionKind is what plan asks the executor to do.
@@ -147,6 +152,9 @@ type planOutput struct {
 	Current *runtime.Container
 	// Unhealthy: running, but its health check fails.
 	Unhealthy bool
+	// PullBackOff: the image's last pull failed, and the next waits out
+	// its delay (RequeueAfter).
+	PullBackOff bool
 }
 
 // StopOrderTimeout bounds how long a stop waits for the units that depend
@@ -231,6 +239,7 @@ func (p *planner) keepCurrent() {
 		mem.Failed, mem.Starts, mem.Delay = "", nil, 0
 		if mem.Hash != hash {
 			mem.Restarts, mem.Hash = 0, hash // restarts count the current template's container
+			mem.PullFailed, mem.PullFailedAt, mem.PullDelay = "", time.Time{}, 0
 		}
 	}
 }
@@ -305,10 +314,53 @@ func (p *planner) absent() {
 		p.show(v1.StateFailed, mem.Failed)
 	case p.waitsForDeps():
 	case p.backsOff(""):
+	case p.pullBacksOff():
 	case p.startLimitHit():
 	default:
 		p.act(actCreate, "", causeNone)
 	}
+}
+
+// pullBacksOff reports PULLING_IMAGE, with why the last pull failed and
+// the time left, while the delay after a failed pull is not over.
+func (p *planner) pullBacksOff() bool {
+	mem := &p.out.Mem
+	if mem.PullFailed == "" {
+		return false
+	}
+	wait := mem.PullFailedAt.Add(mem.PullDelay).Sub(p.in.Now)
+	if wait <= 0 {
+		return false
+	}
+	p.show(v1.StatePullingImage, pullBackOffMessage(mem.PullFailed, wait))
+	p.out.RequeueAfter, p.out.PullBackOff = wait, true
+	return true
+}
+
+// pullBackOffMessage says why a pull failed and when the next is.
+func pullBackOffMessage(why string, wait time.Duration) string {
+	return fmt.Sprintf("%s; pulling again in %s (back-off)", why, roundUp(wait))
+}
+
+// notePullFailure remembers a failed pull and doubles the delay before
+// the next, from restart.delay up to restart.maxDelay, as restarts are
+// delayed; it returns the delay.
+func notePullFailure(mem *memory, u *v1.Unit, now time.Time, why string) time.Duration {
+	first, most := v1.DefaultRestartDelay, v1.DefaultRestartMaxDelay
+	if d := u.Spec.Restart.Delay; d != nil && d.Duration > 0 {
+		first = d.Duration
+	}
+	if d := u.Spec.Restart.MaxDelay; d != nil && d.Duration > 0 {
+		most = d.Duration
+	}
+	switch {
+	case mem.PullDelay == 0:
+		mem.PullDelay = first
+	default:
+		mem.PullDelay = min(2*mem.PullDelay, max(most, first))
+	}
+	mem.PullFailed, mem.PullFailedAt = why, now
+	return mem.PullDelay
 }
 
 // running checks a running container: its dependencies, a restart asked

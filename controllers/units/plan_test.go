@@ -273,3 +273,42 @@ func TestBackoffDoubles(t *testing.T) {
 		t.Errorf("restarts = %d", mem.Restarts)
 	}
 }
+
+// A failed pull holds the next create back for its delay, which doubles
+// from restart.delay up to restart.maxDelay; a new template forgets it.
+func TestPlanPullBackOff(t *testing.T) {
+	u := testUnit(func(u *v1.Unit) {
+		u.Spec.Restart.Delay = &v1.Duration{Duration: 10 * time.Second}
+		u.Spec.Restart.MaxDelay = &v1.Duration{Duration: 30 * time.Second}
+	})
+	hash := v1.TemplateHash(&u.Spec.Container)
+	mem := memory{Hash: hash}
+	var delays []time.Duration
+	for range 4 {
+		delays = append(delays, notePullFailure(&mem, u, t0, "manifest unknown: tag 1.2 not found in app"))
+	}
+	if want := []time.Duration{10 * time.Second, 20 * time.Second, 30 * time.Second, 30 * time.Second}; !slices.Equal(delays, want) {
+		t.Errorf("delays = %v, want %v", delays, want)
+	}
+	tests := []struct {
+		name    string
+		unit    *v1.Unit
+		now     time.Time
+		acts    string
+		msg     string
+		requeue time.Duration
+	}{
+		{"within the delay", u, t0.Add(12 * time.Second), "", "manifest unknown: tag 1.2 not found in app; pulling again in 18s (back-off)", 18 * time.Second},
+		{"delay over", u, t0.Add(30 * time.Second), "create:", "", 0},
+		{"new template", testUnit(func(u *v1.Unit) { u.Spec.Container.Image = "app:1.3" }), t0.Add(time.Second), "create:", "", 0},
+	}
+	for _, tt := range tests {
+		out := plan(planInput{Unit: tt.unit, Placed: true, Now: tt.now, Mem: mem})
+		if got := kinds(out.Actions); got != tt.acts || out.Message != tt.msg || out.RequeueAfter != tt.requeue || out.PullBackOff != (tt.msg != "") {
+			t.Errorf("%s: actions %q message %q requeue %v back-off %v; want %q %q %v", tt.name, got, out.Message, out.RequeueAfter, out.PullBackOff, tt.acts, tt.msg, tt.requeue)
+		}
+		if tt.msg != "" && out.State != v1.StatePullingImage {
+			t.Errorf("%s: state %s, want PULLING_IMAGE", tt.name, out.State)
+		}
+	}
+}

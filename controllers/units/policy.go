@@ -314,61 +314,86 @@ func (p Policy) envFilePath(file string) (string, string) {
 
 // readEnvFile reads the value of an env valueFrom.file (field names it for
 // messages): at most v1.MaxEnvFileBytes, one trailing newline dropped, no
-// NUL byte. The file's symbolic links must stay inside the secrets
-// directory. Errors say which file and why, never what it holds.
+// NUL byte. Errors say which file and why, never what it holds.
 func (c *Controller) readEnvFile(field, file string) (string, *refusal) {
+	b, ref := c.readSecretFile(field, file, v1.MaxEnvFileBytes, v1.ReasonEnvFileUnavailable)
+	if ref != nil {
+		return "", ref
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return "", c.secretUnavailable(v1.ReasonEnvFileUnavailable, field, file,
+			"it holds a NUL byte, which an environment variable cannot: remove it from %s", c.secretPath(file))
+	}
+	return string(b), nil
+}
+
+// secretUnavailable is a refusal, with reason, to use a file of the
+// secrets directory that field names.
+func (c *Controller) secretUnavailable(reason, field, file, format string, args ...any) *refusal {
+	return &refusal{reason: reason, msg: fmt.Sprintf("host %s cannot read %s %q: ", c.o.Host, field, file) + fmt.Sprintf(format, args...)}
+}
+
+// secretPath is where file is in the secrets directory, for messages.
+func (c *Controller) secretPath(file string) string {
+	path, _ := c.o.Policy.envFilePath(file)
+	return path
+}
+
+// readSecretFile reads a file of the secrets directory that field names
+// (for messages): at most limit bytes, one trailing newline dropped. The
+// file's symbolic links must stay inside the secrets directory. What
+// cannot be read is refused with reason; errors say which file and why,
+// never what it holds.
+func (c *Controller) readSecretFile(field, file string, limit int, reason string) ([]byte, *refusal) {
 	p := c.o.Policy
 	path, msg := p.envFilePath(file)
 	if msg != "" {
-		return "", c.denied("%s %s", field, msg)
+		return nil, c.denied("%s %s", field, msg)
 	}
 	unavailable := func(format string, args ...any) *refusal {
-		return &refusal{reason: v1.ReasonEnvFileUnavailable, msg: fmt.Sprintf("host %s cannot read %s %q: ", c.o.Host, field, file) + fmt.Sprintf(format, args...)}
+		return c.secretUnavailable(reason, field, file, format, args...)
 	}
 	dir, err := filepath.EvalSymlinks(filepath.Clean(p.SecretsDir))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", unavailable("the secrets directory %s does not exist: create it (mkdir -p -m 0700 %s) and write the file in it, or set controller --secrets-dir",
+			return nil, unavailable("the secrets directory %s does not exist: create it (mkdir -p -m 0700 %s) and write the file in it, or set controller --secrets-dir",
 				p.SecretsDir, p.SecretsDir)
 		}
-		return "", unavailable("the secrets directory %s cannot be read: %v; let the controller read it, or set controller --secrets-dir", p.SecretsDir, unwrapPath(err))
+		return nil, unavailable("the secrets directory %s cannot be read: %v; let the controller read it, or set controller --secrets-dir", p.SecretsDir, unwrapPath(err))
 	}
 	resolved, err := filepath.EvalSymlinks(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", unavailable("no such file in %s: write %s there (mode 0600), or set controller --secrets-dir", p.SecretsDir, path)
+		return nil, unavailable("no such file in %s: write %s there (mode 0600), or set controller --secrets-dir", p.SecretsDir, path)
 	case err != nil:
-		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
+		return nil, unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	case !under(resolved, dir) || resolved == dir:
-		return "", c.denied("%s %s leads outside the secrets directory %s (controller --secrets-dir)", field, file, p.SecretsDir)
+		return nil, c.denied("%s %s leads outside the secrets directory %s (controller --secrets-dir)", field, file, p.SecretsDir)
 	}
 	f, err := os.Open(resolved)
 	if err != nil {
-		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
+		return nil, unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
+		return nil, unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", unavailable("not a regular file: write the value in a regular file %s", path)
+		return nil, unavailable("not a regular file: write the value in a regular file %s", path)
 	}
 	// Room for a trailing "\r\n", and one byte more to tell a larger file.
-	b, err := io.ReadAll(io.LimitReader(f, v1.MaxEnvFileBytes+3))
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+3))
 	if err != nil {
-		return "", unavailable("%v; let the controller read %s", unwrapPath(err), path)
+		return nil, unavailable("%v; let the controller read %s", unwrapPath(err), path)
 	}
-	if len(b) <= v1.MaxEnvFileBytes+2 {
+	if len(b) <= limit+2 {
 		b = trimNewline(b)
 	}
-	if len(b) > v1.MaxEnvFileBytes {
-		return "", unavailable("larger than %d KiB: keep a smaller value in %s", v1.MaxEnvFileBytes>>10, path)
+	if len(b) > limit {
+		return nil, unavailable("larger than %d KiB: keep a smaller value in %s", limit>>10, path)
 	}
-	if bytes.IndexByte(b, 0) >= 0 {
-		return "", unavailable("it holds a NUL byte, which an environment variable cannot: remove it from %s", path)
-	}
-	return string(b), nil
+	return b, nil
 }
 
 // trimNewline drops one trailing "\n" or "\r\n".

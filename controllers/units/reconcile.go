@@ -31,6 +31,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	in := c.instanceOf(ctx, w)
 	c.sawGeneration(in, w)
+	if w.unit != nil && w.placed {
+		c.instances.want(in, w.unit.Spec.Container.Image)
+	} else {
+		c.instances.want(in, "")
+	}
 	pin, denied, err := c.planInputOf(ctx, w, in, ctrs)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -39,7 +44,11 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	in.mem = out.Mem
 	r := &run{c: c, w: w, u: w.unit, name: w.name, in: in, cur: out.Current,
 		state: out.State, msg: out.Message, unhealthy: out.Unhealthy, backOff: out.BackOff}
+	if out.PullBackOff {
+		r.throttle, r.reason = v1.ThrottleImagePullFailed, v1.ReasonImagePullBackOff
+	}
 	r.noteBackOff(ctx, out)
+	c.noteImage(ctx, r)
 	return r.execute(ctx, out, ctrs, denied)
 }
 
@@ -106,6 +115,8 @@ type run struct {
 	// reason of the conditions when the host refuses the container, or
 	// when this attempt failed.
 	reason string
+	// pulling is how far the image's pull is, while it runs.
+	pulling *v1.PullStatus
 }
 
 // execute does the plan's actions, once the containers they stop are out
@@ -128,6 +139,15 @@ func (r *run) execute(ctx context.Context, out planOutput, ctrs []runtime.Contai
 	for _, a := range out.Actions {
 		err := r.do(ctx, a)
 		var ref *refusal
+		var pf *pullFailure
+		if errors.As(err, &pf) {
+			// Reported, and tried again after its own delay, as a restart.
+			r.msg, r.reason = pullBackOffMessage(pf.Error(), pf.wait), v1.ReasonImagePullBackOff
+			if err := r.report(ctx); err != nil {
+				return reconcile.Result{}, err
+			}
+			return reconcile.Result{RequeueAfter: pf.wait}, nil
+		}
 		if errors.As(err, &ref) {
 			// Reported, not retried: a change of the object, the resync
 			// or a restart of the controller looks again.

@@ -78,6 +78,11 @@ func (r *run) status(now time.Time) *v1.InstanceStatus {
 	if r.cur != nil {
 		st.ContainerID = r.cur.ID
 		st.Ports = portStatus(&u.Spec.Container, r.cur.Ports)
+		st.ImageID = r.in.imageIDOf(r.cur)
+	}
+	if st.State == v1.StatePullingImage && r.pulling != nil {
+		p := *r.pulling
+		st.Pull = &p
 	}
 	var prev []v1.Condition
 	if in.status != nil {

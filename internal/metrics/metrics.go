@@ -38,7 +38,7 @@ var CheckStatuses = []v1.CheckStatus{v1.CheckPassing, v1.CheckWarning, v1.CheckC
 var EtcdOps = []string{"get", "list", "put", "delete", "txn", "grant", "revoke", "lease_ttl"}
 
 // DockerOps are the Runtime's calls whose errors are counted.
-var DockerOps = []string{"ping", "version", "list", "inspect", "image_exists", "pull", "create", "start",
+var DockerOps = []string{"ping", "version", "list", "inspect", "image_exists", "pull", "inspect_image", "list_images", "remove_image", "create", "start",
 	"stop", "remove", "exec", "logs", "events", "ensure_network", "inspect_network", "inspect_volume", "ensure_volume"}
 
 // Metrics are berth's own metrics. A nil *Metrics is valid: every method
