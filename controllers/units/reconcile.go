@@ -48,7 +48,6 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		r.throttle, r.reason = v1.ThrottleImagePullFailed, v1.ReasonImagePullBackOff
 	}
 	r.noteBackOff(ctx, out)
-	c.noteImage(ctx, r)
 	return r.execute(ctx, out, ctrs, denied)
 }
 

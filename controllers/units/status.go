@@ -31,6 +31,7 @@ func (r *run) report(ctx context.Context) error {
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Second)
+	c.noteImage(ctx, r)
 	st := r.status(now)
 	if in.status != nil && sameStatus(in.status, st) && c.statusKept(r.w, in) {
 		return nil
