@@ -258,6 +258,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: auth.mayWrite, ShowSecrets: carriesToken,
 		TokenRequired: token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
 	dashboard.start(dash)
+	srv.RegisterOnShutdown(dash.CloseStreams)
 	timersCtl := timers.New(st, timers.Options{Log: log.With("controller", "timer"), Metrics: loopMetrics,
 		Events: recorder, Runs: timerMetrics, Resync: cfg.Resync})
 	election := st.NewElection("cluster", cfg.HostName, cfg.HeartbeatTTL)

@@ -35,6 +35,7 @@ type hub struct {
 
 	mu      sync.Mutex
 	base    context.Context // Run's
+	closing bool            // the server shuts down: no new subscribers
 	m       *model
 	gen     int // of the running caches; notes of earlier ones are ignored
 	caches  []*store.Cache
@@ -108,7 +109,7 @@ func (h *hub) run(ctx context.Context) {
 func (h *hub) acquire() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.base == nil || h.base.Err() != nil {
+	if h.base == nil || h.base.Err() != nil || h.closing {
 		return false
 	}
 	h.users++
@@ -366,6 +367,19 @@ func (h *hub) subscribe() (*subscriber, []byte) {
 	s := &subscriber{ch: make(chan []byte, subscriberQueue)}
 	h.subs[s] = struct{}{}
 	return s, h.message("snapshot", rows, nil)
+}
+
+// closeStreams ends every stream and refuses new ones: an HTTP server
+// that shuts down waits for its connections, and a stream never ends by
+// itself.
+func (h *hub) closeStreams() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closing = true
+	for s := range h.subs {
+		close(s.ch)
+		delete(h.subs, s)
+	}
 }
 
 // unsubscribe forgets s (unless the hub dropped it already).

@@ -123,6 +123,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// CloseStreams ends the pages' streams and refuses new ones: call it when
+// the HTTP server shuts down (http.Server.RegisterOnShutdown), which
+// otherwise waits for them.
+func (s *Server) CloseStreams() { s.hub.closeStreams() }
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Nothing of the page comes from elsewhere, and no one frames it.

@@ -99,6 +99,7 @@ func (d *dashboard) openStream() <-chan streamMsg {
 	}
 	out := make(chan streamMsg, 100)
 	go func() {
+		defer close(out)
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<24)
@@ -187,6 +188,27 @@ func TestStreamFollowsTheStore(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the deleted unit was not reported deleted")
 		}
+	}
+}
+
+// A server that shuts down ends the streams, which would otherwise hold
+// it until its deadline, and takes no new one.
+func TestCloseStreams(t *testing.T) {
+	t.Parallel()
+	d := newDashboard(t, false)
+	msgs := d.openStream()
+	<-msgs // the snapshot
+	d.s.CloseStreams()
+	select {
+	case _, open := <-msgs:
+		for open {
+			_, open = <-msgs
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream still runs after CloseStreams")
+	}
+	if code, body := d.do("GET", "/ui/api/stream", "", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("a stream after CloseStreams: %d %s", code, body)
 	}
 }
 
@@ -297,6 +319,23 @@ func TestActions(t *testing.T) {
 	}
 	if after, _ := d.st.Revision(context.Background()); after != rev {
 		t.Errorf("refused actions wrote: revision %d -> %d", rev, after)
+	}
+
+	// Without a token, a page reached under a name (which an attacker's
+	// DNS may point at loopback) gets no action.
+	req, _ := http.NewRequest("POST", d.srv.URL+"/ui/api/unit/db/start", strings.NewReader("{}"))
+	req.Host = "rebound.example"
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an action under Host rebound.example: %d, want 403", resp.StatusCode)
+	}
+	if after, _ := d.st.Revision(context.Background()); after != rev {
+		t.Errorf("a refused action wrote: revision %d -> %d", rev, after)
 	}
 
 	ro := newDashboard(t, false)
