@@ -97,4 +97,11 @@ func TestTimers(t *testing.T) {
 	if r := e.run("", "logs", "unit", "backup", "--run", "2"); r.code != 2 {
 		t.Errorf("logs unit --run: %+v", r)
 	}
+	if r := e.run("", "logs", "timer", "backup", "--run", "7"); r.code != 1 || !strings.Contains(r.err, `timer "backup" has no run 7 kept`) {
+		t.Errorf("logs timer --run 7: %+v", r)
+	}
+	wantEqual(t, "delete", e.ok("delete", "timer", "backup"), "timer/backup deleted\n")
+	if r := e.run("", "get", "timers"); r.code != 0 || !strings.Contains(r.err, "No resources found") {
+		t.Errorf("get timers after delete: %+v", r)
+	}
 }
