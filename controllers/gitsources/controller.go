@@ -174,7 +174,8 @@ func (r *runner) credentials() (*gitsync.Credentials, error) {
 	return creds, nil
 }
 
-// status reads the stored status, nil when there is none.
+// status reads the stored status, nil when there is none or it does not
+// decode (said in the log; the sync writes it again).
 func (r *runner) status(ctx context.Context, name string) (*v1.GitSourceStatus, store.KV, error) {
 	kv, err := r.s.Get(ctx, StatusKey(name))
 	if errors.Is(err, store.ErrNotFound) {
@@ -183,9 +184,10 @@ func (r *runner) status(ctx context.Context, name string) (*v1.GitSourceStatus, 
 	if err != nil {
 		return nil, store.KV{}, err
 	}
-	var st v1.GitSourceStatus
-	if err := json.Unmarshal(kv.Value, &st); err != nil {
-		return nil, kv, nil // rewritten below
+	st, err := store.DecodeJSON[v1.GitSourceStatus](kv)
+	if err != nil {
+		r.o.Log.Warn("gitsource status does not decode; writing it again", "gitsource", name, "err", err)
+		return nil, kv, nil
 	}
 	return &st, kv, nil
 }
