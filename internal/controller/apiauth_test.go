@@ -21,6 +21,41 @@ import (
 	"berth.dev/berth/internal/testenv"
 )
 
+func TestAPIAuthMayWrite(t *testing.T) {
+	t.Parallel()
+	const token = "s3cret-Token_1"
+	for _, tc := range []struct {
+		name   string
+		token  string
+		remote string
+		header string
+		want   bool
+	}{
+		{"no token file, loopback", "", "127.0.0.1:1", "", true},
+		{"no token file, another address", "", "10.1.2.3:1", "", false},
+		{"token, loopback without it", token, "127.0.0.1:1", "", false},
+		{"token, another address with it", token, "10.1.2.3:1", "Bearer " + token, true},
+		{"token, a wrong one", token, "127.0.0.1:1", "Bearer nope", false},
+	} {
+		var tok []byte
+		if tc.token != "" {
+			tok = []byte(tc.token)
+		}
+		a := newAPIAuth(tok, false, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		var got bool
+		h := a.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = a.mayWrite(r) }))
+		r := httptest.NewRequest("GET", "/ui/api/session", nil)
+		r.RemoteAddr = tc.remote
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if got != tc.want {
+			t.Errorf("%s: mayWrite %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestAPIAuth(t *testing.T) {
 	t.Parallel()
 	const token = "s3cret-Token_1"
@@ -86,6 +121,16 @@ func TestAPIAuth(t *testing.T) {
 		{name: "reads token: a read with a wrong one is refused", token: token, readsToken: true, req: get("/v1/catalog/services", remote, "X-Consul-Token", "nope"), want: 403, reason: deniedWrongToken},
 		{name: "reads token: /healthz stays open", token: token, readsToken: true, req: get("/healthz", remote), want: 200},
 		{name: "reads token: /readyz stays open", token: token, readsToken: true, req: get("/readyz", remote), want: 200},
+
+		// The dashboard: its page is open, its data is a read, its actions
+		// are writes.
+		{name: "reads token: the dashboard's page stays open", token: token, readsToken: true, req: get("/ui/", remote), want: 200},
+		{name: "reads token: the dashboard's script stays open", token: token, readsToken: true, req: get("/ui/static/app.js", remote), want: 200},
+		{name: "reads token: the dashboard's data without it is refused", token: token, readsToken: true, req: get("/ui/api/stream", remote), want: 403, reason: deniedNoToken},
+		{name: "reads token: a dashboard's path is no way around it", token: token, readsToken: true, req: get("/ui/static/../api/stream", remote), want: 400},
+		{name: "token: a dashboard action without it is refused", token: token, req: req{"POST", "/ui/api/unit/web/stop", loop4, nil}, want: 403, reason: deniedNoToken},
+		{name: "token: a POST to the page is a write", token: token, req: req{"POST", "/ui/", loop4, nil}, want: 403, reason: deniedNoToken},
+		{name: "no token file: a dashboard action from another address is refused", req: req{"POST", "/ui/api/unit/web/stop", remote, nil}, want: 403, reason: deniedNotLoopback},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

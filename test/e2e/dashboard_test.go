@@ -288,7 +288,11 @@ func TestDashboard(t *testing.T) {
 	}
 	b.goTo("/services/" + svc)
 	b.waitText(10*time.Second, "the check's output on the service page", "main", "critical", "healthz (http)", "503")
+	b.screenshot("ui-service")
 	b.notReloaded("the failing check")
+	b.goTo("/hosts")
+	b.waitText(10*time.Second, "the hosts page", "main", h.name, "UP")
+	b.screenshot("ui-hosts")
 	b.goTo("/")
 	b.waitText(10*time.Second, "the overview shows the failing check", "main", "Failing checks", svc, "503")
 	b.screenshot("ui-overview")

@@ -841,7 +841,7 @@
     const rows = [];
     for (const e of s.endpoints) {
       rows.push(h('tr', { 'data-endpoint': e.id, class: e.status === 'critical' ? 'bad' : e.status === 'warning' ? 'warn' : '' },
-        td(null, badge(e.status)), td(null, objLink('host', e.host)), td(null, h('code', {}, e.address + ':' + e.port)),
+        td(null, badge(e.status)), td(null, objLink('host', e.host)), td('nowrap', h('code', {}, e.address + ':' + e.port)),
         td(null, e.owner ? link(objPath(e.owner.split('/')[0], e.owner.split('/')[1]), e.owner) : e.source),
         td('msg', e.checks && e.checks.length ? h('ul', { class: 'plain' }, e.checks.map((c) => h('li', {}, badge(c.status), ' ' + c.name + ' (' + c.type + ')',
           c.output ? h('pre', {}, c.output) : null))) : h('span', { class: 'muted' }, 'no checks: passing')),
