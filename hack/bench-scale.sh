@@ -12,7 +12,9 @@
 # capacities (--reserved-cpus, --reserved-memory) and the Units mixed
 # requests, and checks that no host is given more than it offers
 # ("Placement by resources": UNITS=1000 REPLICAS=5). TIMEOUT (4m) bounds the
-# wait for every instance RUNNING.
+# wait for every instance RUNNING; TTL (3s) is every controller's
+# --heartbeat-ttl: raise it on a busy machine, where 100 controllers in one
+# process may miss their keep-alives.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -40,7 +42,7 @@ for _ in $(seq 100); do curl -fs "$client/health" >/dev/null 2>&1 && break; slee
 
 leader_listen="127.0.0.1:$(free_port)"
 "$work/scale" -mode leader -etcd "$client" -leader-listen "$leader_listen" -dir "$work" \
-  -reschedule-after "${RESCHEDULE_AFTER:-3s}" 2>"$work/leader.log" &
+  -reschedule-after "${RESCHEDULE_AFTER:-3s}" -ttl "${TTL:-3s}" 2>"$work/leader.log" &
 leader_pid=$!
 pids+=("$leader_pid")
 for _ in $(seq 300); do
@@ -51,6 +53,6 @@ done
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), etcd $(etcd --version | head -1 | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$work/scale" -mode hosts -etcd "$client" -leader-listen "$leader_listen" -leader-pid "$leader_pid" -dir "$work" \
-  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}" \
+  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}" -ttl "${TTL:-3s}" \
   -resources="$([ "${RESOURCES:-}" = 1 ] && echo true || echo false)" -timeout "${TIMEOUT:-4m}"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

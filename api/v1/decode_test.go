@@ -79,6 +79,7 @@ func TestDefaultIsIdempotent(t *testing.T) {
 // message each must get.
 func TestBadInput(t *testing.T) {
 	const head = "apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: web}\nspec:\n  container:\n"
+	const jobHead = "apiVersion: berth.dev/v1\nkind: Job\nmetadata: {name: nc}\nspec:\n  version: \"1\"\n  container: {image: x}\n"
 	tests := []struct {
 		name  string
 		input string
@@ -109,6 +110,11 @@ func TestBadInput(t *testing.T) {
 		{"set twice", head + "    image: x\n    image: y\n", []string{"m.yaml:7", "set twice"}},
 		{"scalar for mapping", "apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: web}\nspec: hello\n", []string{"m.yaml:4", "spec", "must be a mapping"}},
 		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
+		{"autoPromote without canary", jobHead + "  rollout: {autoPromote: true}\n", []string{"m.yaml:7", "spec.rollout.autoPromote", "needs canary"}},
+		{"negative canary", jobHead + "  rollout: {canary: -1}\n", []string{"m.yaml:7", "spec.rollout.canary", "must not be negative"}},
+		{"healthyDeadline past timeout", jobHead + "  rollout: {timeout: 1m, healthyDeadline: 2m}\n", []string{"m.yaml:7", "spec.rollout.healthyDeadline", "2m0s is longer than timeout 1m0s"}},
+		{"minHealthyTime past the deadline", jobHead + "  rollout: {healthyDeadline: 30s, minHealthyTime: 30s}\n", []string{"m.yaml:7", "spec.rollout.minHealthyTime", "30s is not shorter than healthyDeadline 30s"}},
+		{"minHealthyTime past the default timeout", jobHead + "  rollout: {minHealthyTime: 10m}\n", []string{"spec.rollout.minHealthyTime", "10m0s is not shorter than timeout 5m0s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { wantOneError(t, tt.input, tt.want) })

@@ -48,11 +48,56 @@ const (
 	RolloutContinue RolloutFailure = "continue"
 )
 
-// Rollout paces a new version across the job's hosts.
+// Rollout paces a new version across the job's hosts, as Nomad's update
+// block does.
 type Rollout struct {
-	Parallelism int            `json:"parallelism,omitempty"`
-	Timeout     *Duration      `json:"timeout,omitempty"`
-	OnFailure   RolloutFailure `json:"onFailure,omitempty"`
+	// Parallelism is how many hosts move at a time once the canaries, if
+	// any, are promoted (Nomad's max_parallel).
+	Parallelism int `json:"parallelism,omitempty"`
+	// Timeout bounds each step: the hosts moved together must all be
+	// healthy within it.
+	Timeout *Duration `json:"timeout,omitempty"`
+	// OnFailure says what a host that fails does to the rollout, when
+	// AutoRevert does not apply: stop it, or pass the host over.
+	OnFailure RolloutFailure `json:"onFailure,omitempty"`
+	// Canary is how many hosts the new version moves to first; the others
+	// wait until the canaries are healthy and promoted. A canary that
+	// fails stops the rollout whatever OnFailure says.
+	Canary int `json:"canary,omitempty"`
+	// AutoPromote goes on past healthy canaries; without it the rollout
+	// waits for `applyctl rollout promote`.
+	AutoPromote bool `json:"autoPromote,omitempty"`
+	// MinHealthyTime is how long a moved host's instance must stay
+	// RUNNING and Ready before it counts healthy (default 0: at once).
+	MinHealthyTime *Duration `json:"minHealthyTime,omitempty"`
+	// HealthyDeadline is how long a moved host has to become healthy
+	// (default: Timeout).
+	HealthyDeadline *Duration `json:"healthyDeadline,omitempty"`
+	// AutoRevert returns every host to the last version that ran healthy
+	// on every host (JobBinding.Stable) when the new one fails.
+	AutoRevert bool `json:"autoRevert,omitempty"`
+}
+
+// Deadline is how long a moved host has to become healthy, and which
+// field says so: HealthyDeadline when it is set and shorter than
+// Timeout, else Timeout.
+func (r *Rollout) Deadline() (time.Duration, string) {
+	var timeout time.Duration
+	if r.Timeout != nil {
+		timeout = r.Timeout.Duration
+	}
+	if r.HealthyDeadline != nil && (timeout == 0 || r.HealthyDeadline.Duration < timeout) {
+		return r.HealthyDeadline.Duration, "healthyDeadline"
+	}
+	return timeout, "timeout"
+}
+
+// MinHealthy is MinHealthyTime, 0 when unset.
+func (r *Rollout) MinHealthy() time.Duration {
+	if r.MinHealthyTime == nil {
+		return 0
+	}
+	return r.MinHealthyTime.Duration
 }
 
 func (j *Job) GetTypeMeta() *TypeMeta     { return &j.TypeMeta }

@@ -41,6 +41,10 @@ func lower(s string) string {
 	return string(b)
 }
 
+// AnnotationPromote, set by `applyctl rollout promote` to a Job's
+// version, lets the rollout of that version go on past its canaries.
+const AnnotationPromote = Group + "/promote"
+
 // AnnotationRestartedAt, set by `applyctl restart` to an RFC 3339 time,
 // asks the hosts running a Unit to restart its container if it started
 // before that time.

@@ -81,6 +81,9 @@ type JobBinding struct {
 	Hashes map[string]string `json:"hashes,omitempty"`
 	// Rollout is the last rollout of a new version.
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
+	// Stable is the last version that ran RUNNING and Ready on every host
+	// of the Job: what a failed rollout with autoRevert returns to.
+	Stable string `json:"stable,omitempty"`
 }
 
 // Allows reports whether the Job's placement lets the host of that name
@@ -107,8 +110,14 @@ type RolloutState string
 // Values of RolloutState.
 const (
 	RolloutRollingOut RolloutState = "ROLLING_OUT"
-	RolloutDone       RolloutState = "DONE"
-	RolloutFailed     RolloutState = "FAILED"
+	// RolloutWaitingForPromotion: the canaries are healthy; the other
+	// hosts wait for `applyctl rollout promote`.
+	RolloutWaitingForPromotion RolloutState = "WAITING_FOR_PROMOTION"
+	RolloutDone                RolloutState = "DONE"
+	RolloutFailed              RolloutState = "FAILED"
+	// RolloutReverted: the version failed and every host went back to
+	// RevertedTo (autoRevert).
+	RolloutReverted RolloutState = "REVERTED"
 )
 
 // RolloutStatus follows a new version across a job's hosts.
@@ -118,12 +127,22 @@ type RolloutStatus struct {
 	State   RolloutState `json:"state"`
 	// Done, Current and Pending are the hosts already on the new version,
 	// being moved to it, and still to move.
-	Done      []string  `json:"done,omitempty"`
-	Current   []string  `json:"current,omitempty"`
-	Pending   []string  `json:"pending,omitempty"`
-	Failed    []string  `json:"failed,omitempty"`
-	Message   string    `json:"message,omitempty"`
-	StartedAt time.Time `json:"startedAt,omitzero"`
+	Done    []string `json:"done,omitempty"`
+	Current []string `json:"current,omitempty"`
+	Pending []string `json:"pending,omitempty"`
+	Failed  []string `json:"failed,omitempty"`
+	// Canaries are the hosts the version moved to first; Promoted says
+	// the rollout went on past them (autoPromote, or `applyctl rollout
+	// promote`).
+	Canaries []string `json:"canaries,omitempty"`
+	Promoted bool     `json:"promoted,omitempty"`
+	// HealthySince is when each host being moved was first seen RUNNING
+	// and Ready on the version: it is healthy minHealthyTime later.
+	HealthySince map[string]time.Time `json:"healthySince,omitempty"`
+	// RevertedTo is the version every host went back to (REVERTED).
+	RevertedTo string    `json:"revertedTo,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	StartedAt  time.Time `json:"startedAt,omitzero"`
 	// StepStartedAt is when the hosts in Current were moved.
 	StepStartedAt time.Time `json:"stepStartedAt,omitzero"`
 	UpdatedAt     time.Time `json:"updatedAt,omitzero"`

@@ -319,6 +319,33 @@ func validateJob(e *errs, j *Job) {
 	default:
 		e.add("spec.rollout.onFailure", "unsupported value %q: supported: stop, continue", s.Rollout.OnFailure)
 	}
+	validateRollout(e, &s.Rollout)
+}
+
+// validateRollout checks the canary and health fields of a Job's rollout:
+// a deadline no host can meet, or autoPromote without canaries, is
+// refused.
+func validateRollout(e *errs, r *Rollout) {
+	if r.Canary < 0 {
+		e.add("spec.rollout.canary", "must not be negative")
+	}
+	if r.AutoPromote && r.Canary == 0 {
+		e.add("spec.rollout.autoPromote", "needs canary: 1 or more (there is nothing to promote without canaries)")
+	}
+	if r.Timeout != nil && r.Timeout.Duration <= 0 {
+		e.add("spec.rollout.timeout", "must be longer than 0")
+	}
+	if r.HealthyDeadline != nil {
+		switch {
+		case r.HealthyDeadline.Duration <= 0:
+			e.add("spec.rollout.healthyDeadline", "must be longer than 0")
+		case r.Timeout != nil && r.HealthyDeadline.Duration > r.Timeout.Duration:
+			e.add("spec.rollout.healthyDeadline", "%s is longer than timeout %s, which would end the step first", r.HealthyDeadline.Duration, r.Timeout.Duration)
+		}
+	}
+	if deadline, which := r.Deadline(); r.MinHealthy() > 0 && deadline > 0 && r.MinHealthy() >= deadline {
+		e.add("spec.rollout.minHealthyTime", "%s is not shorter than %s %s: no host could become healthy in time", r.MinHealthy(), which, deadline)
+	}
 }
 
 func validateTags(e *errs, p string, tags []string) {

@@ -24,7 +24,7 @@ type Options struct {
 	// Resync is the period of a reconcile of every Job (default 30s).
 	Resync time.Duration
 	// Events, when set, records an InvalidObject event on a stored Job
-	// that does not decode.
+	// that does not decode, and the steps of every rollout (RolloutEvents).
 	Events store.EventRecorder
 	// Clock is the time rollouts are timed by, and the loop's (default
 	// the real clock).
@@ -83,9 +83,10 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // runner is one Run: its caches and the reconcile of one Job.
 type runner struct {
-	s     *store.Store
-	log   *slog.Logger
-	clock clock.Clock
+	s      *store.Store
+	log    *slog.Logger
+	clock  clock.Clock
+	events store.EventRecorder
 
 	jobs     *store.Typed[*v1.Job]
 	bindings *store.Typed[v1.JobBinding]
@@ -98,7 +99,7 @@ type runner struct {
 func newRunner(s *store.Store, o Options) *runner {
 	co := store.CacheOptions{Log: o.Log}
 	return &runner{
-		s: s, log: o.Log, clock: o.Clock,
+		s: s, log: o.Log, clock: o.Clock, events: o.Events,
 		jobs:     store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: o.Log, Events: o.Events}),
 		bindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
 		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatusOf(v1.KindJob), co),
@@ -135,6 +136,11 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	}
 	if next.Rollout != nil && (in.Current.Rollout == nil || in.Current.Rollout.State != next.Rollout.State || in.Current.Rollout.Message != next.Rollout.Message) {
 		r.log.Info("rollout", "job", name, "version", next.Rollout.Version, "state", next.Rollout.State, "message", next.Rollout.Message)
+	}
+	if r.events != nil {
+		for _, ev := range RolloutEvents(in.Current, next) {
+			r.events.Event(ctx, v1.KindJob, name, ev.Type, ev.Reason, "%s", ev.Message)
+		}
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
@@ -205,7 +211,14 @@ func (r *runner) isHost(name string) bool {
 func (r *runner) versionHashes(ctx context.Context, j *v1.Job, b v1.JobBinding) (map[string]string, error) {
 	out := map[string]string{}
 	name := j.Metadata.Name
-	for _, ver := range append(slices.Collect(maps.Values(b.Hosts)), j.Spec.Version) {
+	vers := append(slices.Collect(maps.Values(b.Hosts)), j.Spec.Version)
+	if b.Stable != "" {
+		vers = append(vers, b.Stable) // what a failed rollout reverts to
+	}
+	if b.Rollout != nil && b.Rollout.RevertedTo != "" {
+		vers = append(vers, b.Rollout.RevertedTo)
+	}
+	for _, ver := range vers {
 		if _, done := out[ver]; done {
 			continue
 		}

@@ -194,7 +194,7 @@ func TestStatusOfNoHostDoesNotMoveARollout(t *testing.T) {
 		b, _ = e.binding("nc")
 		return b.Rollout != nil && b.Rollout.State != v1.RolloutRollingOut, fmt.Sprintf("%+v", b.Rollout)
 	})
-	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host ghost: not RUNNING and healthy within 1m0s (no status yet)") {
+	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "version 2 unhealthy on ghost for 1m0s (timeout); ghost: no status yet") {
 		t.Errorf("rollout %s: %s; want it failed on host ghost, which reported nothing", b.Rollout.State, b.Rollout.Message)
 	}
 }

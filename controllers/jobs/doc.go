@@ -6,12 +6,37 @@
 // A Job runs on the hosts its deployments name (with their goal) and on
 // every Up host that matches its hostSelector, hosts that join later
 // included; after its expires time it runs nowhere. A host new to the
-// Job gets the current version at once. A new version rolls across the
-// hosts that run an older one, rollout.parallelism hosts at a time: each
-// step waits until those hosts run the new version RUNNING and Ready,
-// within rollout.timeout; a host that fails or times out stops the
-// rollout (rollout.onFailure: stop) or is passed over (continue). The
-// rollout's progress is kept in the binding for `applyctl rollout status`.
+// Job gets the current version at once.
+//
+// # Rollouts
+//
+// A new version rolls across the hosts that run an older one, with the
+// semantics of Nomad's update block (plan.go's step has the rules):
+//
+//   - rollout.canary hosts move first, all at once. Once they are healthy
+//     the rollout goes on by itself with autoPromote, else it waits
+//     (WAITING_FOR_PROMOTION) until `applyctl rollout promote` annotates
+//     the Job berth.dev/promote=<version>.
+//   - The other hosts move rollout.parallelism at a time, each step once
+//     the previous one is done.
+//   - A moved host is healthy once its instance has been RUNNING and Ready
+//     on the version for minHealthyTime; it fails when it is FAILED, or not
+//     healthy within healthyDeadline (or timeout, when shorter).
+//   - A failure with autoRevert returns every host to the binding's
+//     Stable version, the last one that ran RUNNING and Ready on every host
+//     of the Job once its rollout was done, when its template is still
+//     stored (the version records keep the last ten): REVERTED, "version 3
+//     unhealthy on host-b for 30s (healthyDeadline): reverted to 2". The
+//     hosts that never moved keep their instances. The Job stays reverted,
+//     hosts that join included, until another version is applied (or
+//     `applyctl rollout undo` applies the stable one).
+//   - Otherwise a failing canary, or any host under onFailure: stop, stops
+//     the rollout where it is (FAILED); onFailure: continue passes a host
+//     over.
+//
+// The rollout's progress is kept in the binding (v1.RolloutStatus: hosts
+// done, moving, pending, failed, canaries) for `applyctl rollout status`,
+// and each step is recorded as an event on the Job (RolloutEvents).
 //
 // A binding names versions, never templates: for each host the version it
 // runs, and for each version the hash of the template operators stored

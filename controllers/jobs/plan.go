@@ -2,6 +2,8 @@ package jobs
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -84,6 +86,15 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 		requeue = j.Spec.Expires.Sub(in.Now)
 	}
 	want := targets(in)
+	ro := copyRollout(cur.Rollout)
+	if ro != nil && ro.Version == v && ro.State == v1.RolloutReverted && in.runnable(ro.RevertedTo) {
+		// The version failed and every host went back: they stay there,
+		// new hosts included, until another version is applied.
+		for _, h := range want {
+			next.Hosts[h] = ro.RevertedTo
+		}
+		return finish(in, next, prune(ro, want), want), requeue
+	}
 	var old []string
 	for _, h := range want {
 		have, ok := cur.Hosts[h]
@@ -97,65 +108,163 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 			old = append(old, h)
 		}
 	}
-	var ro *v1.RolloutStatus
-	if cur.Rollout != nil {
-		c := *cur.Rollout
-		ro = &c
-	}
-	if len(old) > 0 || (ro != nil && ro.Version == v && ro.State == v1.RolloutRollingOut) {
+	going := ro != nil && ro.Version == v && (ro.State == v1.RolloutRollingOut || ro.State == v1.RolloutWaitingForPromotion)
+	if len(old) > 0 || going {
 		if ro == nil || ro.Version != v {
-			ro = &v1.RolloutStatus{Version: v, From: cur.Hosts[old0(old)], State: v1.RolloutRollingOut,
-				Pending: old, StartedAt: in.Now}
-			for _, h := range want {
-				if cur.Hosts[h] == v {
-					ro.Done = append(ro.Done, h)
-				}
-			}
+			ro = start(in, want, old)
 		}
 		requeue = minPositive(requeue, step(in, ro, next, old))
 	}
-	ro = prune(ro, want)
+	return finish(in, next, prune(ro, want), want), requeue
+}
+
+// start begins the rollout of the current version over the hosts of want
+// that run another one (old): its canaries, if any, move at once.
+func start(in planInput, want, old []string) *v1.RolloutStatus {
+	v := in.Job.Spec.Version
+	ro := &v1.RolloutStatus{Version: v, From: in.Current.Hosts[first(old)], State: v1.RolloutRollingOut,
+		Pending: slices.Clone(old), StartedAt: in.Now}
+	for _, h := range want {
+		if in.Current.Hosts[h] == v {
+			ro.Done = append(ro.Done, h)
+		}
+	}
+	if n := min(in.Job.Spec.Rollout.Canary, len(old)); n > 0 {
+		ro.Canaries = slices.Clone(old[:n])
+		ro.Current, ro.Pending = slices.Clone(ro.Canaries), ro.Pending[n:]
+		ro.StepStartedAt = in.Now
+	}
+	return ro
+}
+
+// finish completes next: the rollout, the hashes of the versions it
+// names, and the version that runs healthy everywhere.
+func finish(in planInput, next v1.JobBinding, ro *v1.RolloutStatus, want []string) v1.JobBinding {
 	next.Rollout = ro
 	for _, ver := range next.Hosts {
 		if hash, ok := in.Versions[ver]; ok {
 			next.Hashes[ver] = hash
 		}
 	}
-	return next, requeue
+	next.Stable = stable(in, next, want)
+	return next
+}
+
+// stable is the version every host of want runs RUNNING and Ready as
+// next places it, or, when they do not all, the one the binding had. A
+// version whose rollout is under way, or failed, is not stable yet: its
+// hosts must be healthy for minHealthyTime, and all of them done.
+func stable(in planInput, next v1.JobBinding, want []string) string {
+	if ro := next.Rollout; ro != nil && ro.State != v1.RolloutDone && next.Hosts[first(want)] == ro.Version {
+		return in.Current.Stable
+	}
+	ver := ""
+	for _, h := range want {
+		hv := next.Hosts[h]
+		st, ok := in.Statuses[h]
+		if (ver != "" && hv != ver) || !ready(st, ok, in.statusHash(hv)) {
+			return in.Current.Stable
+		}
+		ver = hv
+	}
+	if ver == "" {
+		return in.Current.Stable
+	}
+	return ver
+}
+
+// statusHash is the SpecHash a host reports for an instance of version
+// ver: the short TemplateHash of its stored template.
+func (in planInput) statusHash(ver string) string {
+	if h, ok := in.Versions[ver]; ok && len(h) >= 12 {
+		return h[:12]
+	}
+	if ver == in.Job.Spec.Version {
+		return v1.TemplateHash(&in.Job.Spec.Container)
+	}
+	return ""
+}
+
+// ready reports an instance RUNNING and Ready from the template of hash.
+func ready(st v1.InstanceStatus, ok bool, hash string) bool {
+	if !ok || hash == "" || st.SpecHash != hash || st.State != v1.StateRunning {
+		return false
+	}
+	c := v1.FindCondition(st.Conditions, v1.ConditionReady)
+	return c != nil && c.Status == v1.ConditionTrue
 }
 
 // step moves a rollout on: it checks the hosts being moved, moves the next
-// ones, and returns when to look again.
+// ones, and returns when to look again. The rules:
+//
+//   - A host being moved is healthy once it has been RUNNING and Ready on
+//     the version for minHealthyTime; then it is done.
+//   - It fails when its instance is FAILED, or when it is not healthy
+//     within the deadline (healthyDeadline, or timeout when shorter).
+//   - A failure with autoRevert returns every host to the last version
+//     that ran healthy on all of them (JobBinding.Stable), if its template
+//     is stored; otherwise, a failing canary, or onFailure stop, stops the
+//     rollout where it is, and onFailure continue passes the host over.
+//   - Canaries move first, all at once. Once they are healthy the rollout
+//     goes on with autoPromote, or when the Job is annotated
+//     berth.dev/promote=<version> (applyctl rollout promote); until then
+//     it waits for promotion.
+//   - The other hosts move parallelism at a time, each step once the
+//     previous one is done.
 func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) time.Duration {
 	j := in.Job
 	v := j.Spec.Version
-	if ro.State != v1.RolloutRollingOut {
-		return 0 // failed and stopped: the remaining hosts keep their version
+	r := &j.Spec.Rollout
+	if ro.State == v1.RolloutFailed || ro.State == v1.RolloutReverted {
+		return 0 // stopped: the remaining hosts keep their version
 	}
-	hash := v1.TemplateHash(&j.Spec.Container)
-	timeout := j.Spec.Rollout.Timeout.Duration
+	hash := in.statusHash(v)
+	deadline, which := r.Deadline()
+	minHealthy := r.MinHealthy()
+	var wake time.Duration
 	var still []string
 	for _, h := range ro.Current {
 		next.Hosts[h] = v
 		st, ok := in.Statuses[h]
-		ready := false
-		if ok && st.SpecHash == hash && st.State == v1.StateRunning {
-			c := v1.FindCondition(st.Conditions, v1.ConditionReady)
-			ready = c != nil && c.Status == v1.ConditionTrue
-		}
 		switch {
-		case ready:
-			ro.Done = append(ro.Done, h)
 		case ok && st.SpecHash == hash && st.State == v1.StateFailed:
-			fail(ro, j, h, fmt.Sprintf("host %s: %s", h, st.Message))
-		case in.Now.Sub(ro.StepStartedAt) > timeout:
-			fail(ro, j, h, fmt.Sprintf("host %s: not RUNNING and healthy within %s (%s)", h, timeout, notReady(st, ok)))
+			if fail(in, ro, next, h, fmt.Sprintf("version %s failed on %s", v, h), notReady(st, ok)) {
+				return 0
+			}
+		case ready(st, ok, hash):
+			since, seen := ro.HealthySince[h]
+			if !seen {
+				since = in.Now
+				if ro.HealthySince == nil {
+					ro.HealthySince = map[string]time.Time{}
+				}
+				ro.HealthySince[h] = since
+			}
+			if left := minHealthy - in.Now.Sub(since); left > 0 {
+				if in.Now.Sub(ro.StepStartedAt) > deadline {
+					if fail(in, ro, next, h, fmt.Sprintf("version %s unhealthy on %s for %s (%s)", v, h, deadline, which),
+						fmt.Sprintf("Ready for %s only, under minHealthyTime %s", in.Now.Sub(since), minHealthy)) {
+						return 0
+					}
+					continue
+				}
+				still = append(still, h)
+				wake = minPositive(wake, left)
+				continue
+			}
+			delete(ro.HealthySince, h)
+			ro.Done = append(ro.Done, h)
+		case in.Now.Sub(ro.StepStartedAt) > deadline:
+			if fail(in, ro, next, h, fmt.Sprintf("version %s unhealthy on %s for %s (%s)", v, h, deadline, which), notReady(st, ok)) {
+				return 0
+			}
 		default:
+			delete(ro.HealthySince, h)
 			still = append(still, h)
 		}
 	}
-	ro.Current = still
 	ro.UpdatedAt = in.Now
+	ro.Current = still
 	if ro.State == v1.RolloutFailed {
 		// The hosts already moved keep the new version; the others stay.
 		for _, h := range ro.Pending {
@@ -165,8 +274,18 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 		}
 		return 0
 	}
+	if len(ro.Current) == 0 && len(ro.Canaries) > 0 && !ro.Promoted {
+		if !r.AutoPromote && j.Metadata.Annotations[v1.AnnotationPromote] != v {
+			ro.State = v1.RolloutWaitingForPromotion
+			ro.Message = fmt.Sprintf("canaries %s healthy on version %s; %d host(s) wait for promotion (applyctl rollout promote job %s)",
+				strings.Join(ro.Canaries, ", "), v, len(ro.Pending), j.Metadata.Name)
+			holdPending(in, ro, next)
+			return 0
+		}
+		ro.Promoted, ro.State = true, v1.RolloutRollingOut
+	}
 	if len(ro.Current) == 0 {
-		n := j.Spec.Rollout.Parallelism
+		n := r.Parallelism
 		for n > 0 && len(ro.Pending) > 0 {
 			h := ro.Pending[0]
 			ro.Pending = ro.Pending[1:]
@@ -184,27 +303,70 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 		ro.Message = fmt.Sprintf("version %s runs on %d host(s)", v, len(ro.Done))
 		return 0
 	}
-	ro.Message = fmt.Sprintf("moving %s to version %s; %d done, %d to go", strings.Join(ro.Current, ", "), v, len(ro.Done), len(ro.Pending))
+	what := "moving"
+	if len(ro.Canaries) > 0 && !ro.Promoted {
+		what = "canary: moving"
+	}
+	if len(ro.Failed) == 0 || ro.Message == "" || !strings.HasPrefix(ro.Message, "passed over") {
+		ro.Message = fmt.Sprintf("%s %s to version %s; %d done, %d to go", what, strings.Join(ro.Current, ", "), v, len(ro.Done), len(ro.Pending))
+	}
+	holdPending(in, ro, next)
+	left := deadline - in.Now.Sub(ro.StepStartedAt)
+	if left <= 0 {
+		left = time.Millisecond
+	}
+	return minPositive(minPositive(left, time.Second), wake)
+}
+
+// holdPending keeps the hosts still to move on the version they have.
+func holdPending(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) {
 	for _, h := range ro.Pending {
 		if _, ok := next.Hosts[h]; ok {
 			next.Hosts[h] = in.stay(h)
 		}
 	}
-	left := timeout - in.Now.Sub(ro.StepStartedAt)
-	if left <= 0 {
-		left = time.Millisecond
-	}
-	return minPositive(left, time.Second)
 }
 
-func fail(ro *v1.RolloutStatus, j *v1.Job, host, msg string) {
+// fail records that host failed the version (msg, with why), and decides
+// what the rollout does: revert every host, stop, or pass the host over.
+// It reports whether every host was reverted.
+func fail(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, host, msg, why string) (reverted bool) {
+	r := &in.Job.Spec.Rollout
 	ro.Failed = append(ro.Failed, host)
-	if j.Spec.Rollout.OnFailure == v1.RolloutStop {
-		ro.State = v1.RolloutFailed
-		ro.Message = "rollout stopped: " + msg
-		return
+	detail := "; " + host + ": " + why
+	if r.AutoRevert {
+		if to := in.Current.Stable; to != "" && to != ro.Version && in.runnable(to) {
+			ro.State, ro.RevertedTo = v1.RolloutReverted, to
+			ro.Message = msg + ": reverted to " + to + detail
+			for h := range next.Hosts {
+				next.Hosts[h] = to
+			}
+			ro.Current, ro.Pending = nil, nil
+			ro.UpdatedAt = in.Now
+			return true
+		}
+		msg += ": no version ran healthy on every host to revert to"
 	}
-	ro.Message = "passed over: " + msg
+	canary := slices.Contains(ro.Canaries, host) && !ro.Promoted
+	if r.OnFailure == v1.RolloutStop || canary || r.AutoRevert {
+		ro.State = v1.RolloutFailed
+		ro.Message = "rollout stopped: " + msg + detail
+		return false
+	}
+	ro.Message = "passed over: " + msg + detail
+	return false
+}
+
+// copyRollout returns a copy of ro that shares nothing with it.
+func copyRollout(ro *v1.RolloutStatus) *v1.RolloutStatus {
+	if ro == nil {
+		return nil
+	}
+	c := *ro
+	c.Done, c.Current, c.Pending = slices.Clone(ro.Done), slices.Clone(ro.Current), slices.Clone(ro.Pending)
+	c.Failed, c.Canaries = slices.Clone(ro.Failed), slices.Clone(ro.Canaries)
+	c.HealthySince = maps.Clone(ro.HealthySince)
+	return &c
 }
 
 // prune drops hosts that are no longer targets from a rollout's lists.
@@ -234,11 +396,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func old0(old []string) string {
-	if len(old) == 0 {
+// first is the first of list, "" when it is empty.
+func first(list []string) string {
+	if len(list) == 0 {
 		return ""
 	}
-	return old[0]
+	return list[0]
 }
 
 func minPositive(a, b time.Duration) time.Duration {

@@ -96,7 +96,8 @@ func TestRollout(t *testing.T) {
 	// b fails: the rollout stops; c stays on version 1.
 	st["b"] = v1.InstanceStatus{Host: "b", State: v1.StateFailed, SpecHash: v1.TemplateHash(&v2.Spec.Container), Message: "start request repeated too quickly"}
 	b, _ = plan(planInput{Job: v2, Current: b, Statuses: st, Versions: vers, Now: now.Add(time.Second)})
-	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "host b") || b.Hosts["c"] != "1" {
+	if b.Rollout.State != v1.RolloutFailed || !strings.Contains(b.Rollout.Message, "version 2 failed on b; b: FAILED: start request repeated too quickly") ||
+		b.Hosts["c"] != "1" || len(b.Rollout.Current) != 0 {
 		t.Fatalf("after a failure: %+v %+v", b.Hosts, b.Rollout)
 	}
 	// A timeout with onFailure continue passes over the host.

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -121,10 +122,10 @@ const planJob = `apiVersion: berth.dev/v1
 kind: Job
 metadata: {name: nc}
 spec:
-  version: "%s"
-  container: {image: "nc:%s", resources: {memory: 1Gi}}
-  deployments: [{host: host-a}, {host: host-b}]
-  rollout: {parallelism: 1, timeout: 1m}
+  version: "%[1]s"
+  container: {image: "nc:%[1]s", resources: {memory: 1Gi}}
+  deployments: %[2]s
+  rollout: {parallelism: 1, timeout: 1m%[3]s}
 `
 
 // TestPlanJob: a Job's new version replaces it host by host, and plan
@@ -136,16 +137,13 @@ func TestPlanJob(t *testing.T) {
 	e.sizedHost("host-a", true, nil, 4, 8*gi, 0)
 	e.sizedHost("host-b", true, nil, 4, 8*gi, 0)
 	e.sizedHost("host-c", true, nil, 1, gi/2, 0)
-	job := func(v string, hosts string) string {
-		s := strings.ReplaceAll(strings.ReplaceAll(planJob, "%s", v), "[{host: host-a}, {host: host-b}]", hosts)
-		return s
-	}
-	if r := e.run(job("1", "[{host: host-a}, {host: host-b}]"), "apply", "-f", "-"); r.code != 0 {
+	job := func(v, hosts, rollout string) string { return fmt.Sprintf(planJob, v, hosts, rollout) }
+	if r := e.run(job("1", "[{host: host-a}, {host: host-b}]", ""), "apply", "-f", "-"); r.code != 0 {
 		t.Fatalf("apply: %d %s", r.code, r.err)
 	}
 	e.putJSON(store.BindingKey("job", "nc"), v1.JobBinding{Hosts: map[string]string{"host-a": "1", "host-b": "1"}})
 
-	r := e.run(job("2", "[{host: host-b}, {host: host-c}]"), "plan", "-f", "-")
+	r := e.run(job("2", "[{host: host-b}, {host: host-c}]", ""), "plan", "-f", "-")
 	if r.code != 1 {
 		t.Fatalf("plan: exit %d\n%s%s", r.code, r.out, r.err)
 	}
@@ -154,7 +152,18 @@ func TestPlanJob(t *testing.T) {
 		"  -  host-a  stop: no longer placed there\n"+
 		"  ~  host-b  replace: version 1 -> 2\n"+
 		"  +  host-c  create\n"+
-		"  rollout: 1 host(s) move to version 2, 1 at a time, each RUNNING and Ready within 1m0s (onFailure: stop)\n"+
+		"  rollout: 1 host(s) move to version 2; 1 at a time, each RUNNING and Ready within 1m0s (timeout); onFailure: stop\n"+
 		"  ! host-c: not enough memory: asks 1Gi, 512Mi free of 512Mi (placed there anyway)\n"+
 		"Plan: 1 to create, 1 to replace, 1 to stop, 0 pending.\n")
+
+	// Canaries, health and autoRevert, with version 1 healthy everywhere.
+	e.putJSON(store.BindingKey("job", "nc"), v1.JobBinding{Hosts: map[string]string{"host-a": "1", "host-b": "1"}, Stable: "1"})
+	r = e.run(job("2", "[{host: host-a}, {host: host-b}]", ", canary: 1, minHealthyTime: 10s, healthyDeadline: 30s, autoRevert: true"), "plan", "-f", "-")
+	wantEqual(t, "plan of a canary", r.out, ""+
+		"job/nc configured\n"+
+		"  ~  host-a  replace: version 1 -> 2\n"+
+		"  ~  host-b  replace: version 1 -> 2\n"+
+		"  rollout: 2 host(s) move to version 2; canary 1 first, then waits for applyctl rollout promote; "+
+		"1 at a time, each Ready for 10s within 30s (healthyDeadline); a failure reverts every host to version 1\n"+
+		"Plan: 0 to create, 2 to replace, 0 to stop, 0 pending.\n")
 }

@@ -201,7 +201,7 @@ func (p *planner) job(op *objectPlan, j *v1.Job) {
 		}
 	}
 	if moving > 0 {
-		op.Rollout = rolloutPlan(j, moving)
+		op.Rollout = rolloutPlan(j, moving, cur.Stable)
 	}
 	if len(j.Spec.HostSelector) > 0 && !j.Spec.Expired(p.now) {
 		sel := v1.FormatLabels(j.Spec.HostSelector)
@@ -277,9 +277,31 @@ func hostChanges(was, next []string, replace func(host string) (bool, string)) [
 }
 
 // rolloutPlan says how a Job's new version would move across the moving
-// hosts that run another one.
-func rolloutPlan(j *v1.Job, moving int) string {
-	r := j.Spec.Rollout
-	return fmt.Sprintf("%d host(s) move to version %s, %d at a time, each RUNNING and Ready within %s (onFailure: %s)",
-		moving, j.Spec.Version, r.Parallelism, r.Timeout.Duration, r.OnFailure)
+// hosts that run another one, given the version that ran healthy on every
+// host (stable, "" when none).
+func rolloutPlan(j *v1.Job, moving int, stable string) string {
+	r := &j.Spec.Rollout
+	parts := []string{fmt.Sprintf("%d host(s) move to version %s", moving, j.Spec.Version)}
+	if r.Canary > 0 {
+		then := "then waits for applyctl rollout promote"
+		if r.AutoPromote {
+			then = "promoted once healthy"
+		}
+		parts = append(parts, fmt.Sprintf("canary %d first, %s", min(r.Canary, moving), then))
+	}
+	deadline, which := r.Deadline()
+	healthy := fmt.Sprintf("%d at a time, each RUNNING and Ready within %s (%s)", r.Parallelism, deadline, which)
+	if r.MinHealthy() > 0 {
+		healthy = fmt.Sprintf("%d at a time, each Ready for %s within %s (%s)", r.Parallelism, r.MinHealthy(), deadline, which)
+	}
+	parts = append(parts, healthy)
+	switch {
+	case r.AutoRevert && stable != "" && stable != j.Spec.Version:
+		parts = append(parts, "a failure reverts every host to version "+stable)
+	case r.AutoRevert:
+		parts = append(parts, "no version ran healthy on every host to revert to: a failure stops it")
+	default:
+		parts = append(parts, "onFailure: "+string(r.OnFailure))
+	}
+	return strings.Join(parts, "; ")
 }

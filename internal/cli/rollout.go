@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,11 +18,11 @@ import (
 
 func (a *app) rolloutCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "rollout status job NAME",
-		Short: "Follow the rollout of a Job's new version",
+		Use:   "rollout status|promote|undo job NAME",
+		Short: "Follow, promote or undo the rollout of a Job's new version",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("rollout needs a subcommand: rollout status job NAME")
+			return usagef("rollout needs a subcommand: rollout status|promote|undo job NAME")
 		},
 	}
 	var watch bool
@@ -36,10 +38,13 @@ binding (where the leading controller records the rollout's progress):
   Waiting for job "nc" rollout to finish: 1 of 3 hosts updated (moving host-b)...
   job "nc" successfully rolled out to version 2
 
-It exits 0 when the rollout is done, 1 when it failed (with the failure
-the controller recorded) or --timeout passed, and 0 at once for a Job
-without a rollout. A version not yet rolling out (just applied) is waited
-for. With --watch=false it prints the state once and exits.`,
+It says which hosts are canaries and which version runs where while the
+canaries wait for promotion. It exits 0 when the rollout is done, 1 when
+it failed or was reverted (with what the controller recorded: "version 3
+unhealthy on host-b for 30s (healthyDeadline): reverted to 2") or
+--timeout passed, and 0 at once for a Job without a rollout. A version not
+yet rolling out (just applied), and canaries waiting for promotion, are
+waited for. With --watch=false it prints the state once and exits.`,
 		Example: `  applyctl rollout status job netcat
   applyctl rollout status job/netcat --timeout 5m`,
 		Args: usageArgs(cobra.RangeArgs(1, 2)),
@@ -70,7 +75,7 @@ for. With --watch=false it prints the state once and exits.`,
 	status.Flags().BoolVarP(&watch, "watch", "w", true, "follow the rollout until it ends")
 	status.Flags().DurationVar(&timeout, "timeout", 0, "how long to follow it (0: no limit)")
 	status.Flags().StringVarP(&output, "output", "o", "", "output format: json or yaml (one document per change)")
-	cmd.AddCommand(status)
+	cmd.AddCommand(status, a.rolloutPromoteCommand(), a.rolloutUndoCommand())
 	return cmd
 }
 
@@ -81,21 +86,50 @@ const (
 	phaseNone       rolloutPhase = "NONE"    // no rollout: the version runs everywhere
 	phasePending    rolloutPhase = "PENDING" // the version is not rolling out yet
 	phaseRollingOut rolloutPhase = "ROLLING_OUT"
+	phaseWaiting    rolloutPhase = "WAITING_FOR_PROMOTION"
 	phaseDone       rolloutPhase = "DONE"
 	phaseFailed     rolloutPhase = "FAILED"
+	phaseReverted   rolloutPhase = "REVERTED"
 )
 
 // rolloutView is what rollout status prints of a Job's rollout.
 type rolloutView struct {
-	Job     string            `json:"job"`
-	Version string            `json:"version"`
-	Phase   rolloutPhase      `json:"phase"`
-	Message string            `json:"message"`
+	Job     string       `json:"job"`
+	Version string       `json:"version"`
+	Phase   rolloutPhase `json:"phase"`
+	Message string       `json:"message"`
+	// Hosts maps each host to the version it runs; Stable is the last
+	// version that ran healthy on every host.
+	Hosts   map[string]string `json:"hosts,omitempty"`
+	Stable  string            `json:"stable,omitempty"`
 	Rollout *v1.RolloutStatus `json:"rollout,omitempty"`
 }
 
 // ended reports whether following the rollout is over.
-func (v rolloutView) ended() bool { return v.Phase != phasePending && v.Phase != phaseRollingOut }
+func (v rolloutView) ended() bool {
+	return v.Phase != phasePending && v.Phase != phaseRollingOut && v.Phase != phaseWaiting
+}
+
+// failed reports whether the rollout ended without its version everywhere.
+func (v rolloutView) failed() bool { return v.Phase == phaseFailed || v.Phase == phaseReverted }
+
+// where says which version runs where: "version 3 on host-a (canary);
+// version 2 on host-b, host-c".
+func where(b *v1.JobBinding, canaries []string) string {
+	byVer := map[string][]string{}
+	for h, ver := range b.Hosts {
+		if slices.Contains(canaries, h) {
+			h += " (canary)"
+		}
+		byVer[ver] = append(byVer[ver], h)
+	}
+	var parts []string
+	for _, ver := range slices.Sorted(maps.Keys(byVer)) {
+		slices.Sort(byVer[ver])
+		parts = append(parts, "version "+ver+" on "+strings.Join(byVer[ver], ", "))
+	}
+	return strings.Join(parts, "; ")
+}
 
 // rolloutProgress says where the rollout of j's current version is, given
 // its binding (nil when there is none). It does no I/O.
@@ -105,6 +139,7 @@ func rolloutProgress(j *v1.Job, b *v1.JobBinding) rolloutView {
 	if b == nil {
 		b = &v1.JobBinding{}
 	}
+	v.Hosts, v.Stable = b.Hosts, b.Stable
 	ro := b.Rollout
 	if ro != nil && ro.Version == ver {
 		v.Rollout = ro
@@ -123,11 +158,20 @@ func rolloutProgress(j *v1.Job, b *v1.JobBinding) rolloutView {
 				msg = "failed on " + dash(strings.Join(ro.Failed, ", "))
 			}
 			v.Message = fmt.Sprintf("job %q rollout failed: %s", name, msg)
+		case v1.RolloutReverted:
+			v.Phase = phaseReverted
+			v.Message = fmt.Sprintf("job %q rollout reverted: %s", name, ro.Message)
+		case v1.RolloutWaitingForPromotion:
+			v.Phase = phaseWaiting
+			v.Message = fmt.Sprintf("Waiting for job %q rollout to be promoted: canaries %s healthy on version %s; %s (applyctl rollout promote job %s)...",
+				name, strings.Join(ro.Canaries, ", "), ver, where(b, ro.Canaries), name)
 		default:
 			v.Phase = phaseRollingOut
 			v.Message = fmt.Sprintf("Waiting for job %q rollout to finish: %d of %d hosts updated", name, len(ro.Done), total)
 			var notes []string
-			if len(ro.Current) > 0 {
+			if len(ro.Canaries) > 0 && !ro.Promoted {
+				notes = append(notes, "canary "+strings.Join(ro.Canaries, ", "))
+			} else if len(ro.Current) > 0 {
 				notes = append(notes, "moving "+strings.Join(ro.Current, ", "))
 			}
 			if len(ro.Failed) > 0 {
@@ -194,7 +238,7 @@ func (a *app) rolloutStatus(ctx context.Context, name string, watch bool, timeou
 				if err := a.encodeDoc(output, last); err != nil {
 					return false, err
 				}
-			} else if last.Phase != phaseFailed {
+			} else if !last.failed() {
 				fmt.Fprintln(a.out, last.Message)
 			}
 		}
@@ -206,7 +250,7 @@ func (a *app) rolloutStatus(ctx context.Context, name string, watch bool, timeou
 		return &exitError{code: ExitFailure}
 	case err != nil:
 		return err
-	case last.Phase == phaseFailed:
+	case last.failed():
 		if output == "" {
 			fmt.Fprintln(a.err, "error: "+last.Message)
 		}

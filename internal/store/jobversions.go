@@ -138,8 +138,8 @@ func versionsIn(stored map[string]KV) map[string]map[string]KV {
 //   - A created Job starts without records: those of a deleted Job of the
 //     same name are removed, or written over.
 //   - Beyond JobVersionsKept, the least recently written records are
-//     removed, never the current one, the replaced one or one the binding
-//     names.
+//     removed, never the current one, the replaced one, one the binding
+//     places on a host or its Stable version.
 //
 // Records that do not decode count as absent. Each write compares the mod
 // revision read.
@@ -207,6 +207,9 @@ func jobVersionOps(j, old *v1.Job, have map[string]KV, binding *KV, now time.Tim
 		if json.Unmarshal(binding.Value, &b) == nil {
 			for _, ver := range b.Hosts {
 				keep[ver] = true
+			}
+			if b.Stable != "" {
+				keep[b.Stable] = true // what a failed rollout reverts to
 			}
 		}
 	}

@@ -140,6 +140,20 @@ func TestJobVersionsArePruned(t *testing.T) {
 	}
 	slices.Sort(want)
 	wantVersions(t, s, "nc", strings.Join(want, " "))
+
+	// The binding's Stable version, what a failed rollout reverts to, is
+	// kept however old.
+	putJSON(t, s, store.BindingKey(v1.KindJob, "nc"), v1.JobBinding{Hosts: map[string]string{"h": "16"}, Stable: "8"})
+	for i := 17; i <= 26; i++ {
+		v := fmt.Sprint(i)
+		applyOne(t, s, testJob("nc", v, "nc:"+v))
+	}
+	want = []string{"8=nc:8", "16=nc:16"}
+	for i := 19; i <= 26; i++ {
+		want = append(want, fmt.Sprintf("%d=nc:%d", i, i))
+	}
+	slices.Sort(want)
+	wantVersions(t, s, "nc", strings.Join(want, " "))
 }
 
 // A Job stored before versions were recorded gets the records of its
