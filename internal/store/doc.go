@@ -44,6 +44,11 @@
 //
 // Put, Delete and DeletePrefix write unconditionally.
 //
+// MayWrite asks whether this client's etcd user may write a key, with a
+// transaction that writes nothing (its put is behind a compare that never
+// holds, and etcd checks the permissions of every branch): the dashboard
+// offers its actions only where it answers true.
+//
 // # Jobs' versions
 //
 // Apply, UpdateObjects and applysets (PlanApply) keep a record of each
