@@ -131,6 +131,10 @@ type planInput struct {
 	// Refused says why this host's policy refuses the template ("": it
 	// does not).
 	Refused string
+	// KeepTemplate: the instance's container is made once and kept
+	// whatever the template becomes (a Timer's run: a changed Timer
+	// applies to its next runs, never starts one under way again).
+	KeepTemplate bool
 }
 
 // planOutput is what to do, and what to report once it is done.
@@ -225,7 +229,7 @@ func (p *planner) keepCurrent() {
 	for i := range p.in.Containers {
 		c := &p.in.Containers[i]
 		switch {
-		case c.Labels[v1.LabelSpecHash] != hash:
+		case c.Labels[v1.LabelSpecHash] != hash && !p.in.KeepTemplate:
 			p.act(actRemove, c.ID, causeTemplateChanged)
 		case p.cur != nil:
 			p.act(actRemove, c.ID, causeDuplicate)

@@ -92,6 +92,9 @@ func TestPlan(t *testing.T) {
 		{name: "template changed: old removed, new created",
 			in:          planInput{Unit: changed, Placed: true, Containers: []runtime.Container{ctr(u, "old", runtime.StateRunning, nil)}, Now: t0},
 			wantActions: "remove:old,create:", wantCauses: []cause{causeTemplateChanged, causeNone}},
+		{name: "a run's container is kept whatever the template became (KeepTemplate)",
+			in:        planInput{Unit: changed, Placed: true, KeepTemplate: true, Containers: []runtime.Container{ctr(u, "old", runtime.StateRunning, nil)}, Now: t0},
+			wantState: v1.StateRunning},
 		{name: "duplicate containers: extras removed",
 			in: planInput{Unit: u, Placed: true, Mem: memory{Hash: hash}, Now: t0, Containers: []runtime.Container{
 				ctr(u, "a", runtime.StateRunning, nil), ctr(u, "b", runtime.StateRunning, nil)}},

@@ -56,7 +56,8 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 // refuses it (returned too, nil when it does not).
 func (c *Controller) planInputOf(ctx context.Context, w *workload, in *instance, ctrs []runtime.Container) (planInput, *refusal, error) {
 	u := w.unit
-	pin := planInput{Unit: u, Placed: w.placed, Containers: ctrs, Mem: in.mem, Now: time.Now(), Refused: w.refused.message()}
+	pin := planInput{Unit: u, Placed: w.placed, Containers: ctrs, Mem: in.mem, Now: time.Now(), Refused: w.refused.message(),
+		KeepTemplate: w.kind == v1.KindTimer}
 	if u == nil || !w.placed {
 		c.probers.stop(w.key)
 		return pin, w.refused, nil

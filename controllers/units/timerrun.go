@@ -19,7 +19,9 @@ import (
 // status is status/<host>/timer/<timer>/<run>. A run asked to stop (its
 // deadline passed, a newer run replaced it, or it finished) is a Unit with
 // goal stop: nothing starts it again, and its exited container is kept, with
-// its logs, until the leader forgets the run and deletes its binding.
+// its logs, until the leader forgets the run and deletes its binding. A
+// run's container is made once: a Timer changed while it runs changes the
+// next runs (planInput.KeepTemplate), never restarts this one.
 
 // timerRunKeyPrefix marks the work-queue keys of Timer runs:
 // "timer:<timer>/<run>".

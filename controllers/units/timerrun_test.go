@@ -165,3 +165,27 @@ func TestTimerRunOnFailure(t *testing.T) {
 		t.Errorf("restarts %d, want the limit 1", st.Restarts)
 	}
 }
+
+// TestTimerRunKeepsItsTemplate: a Timer changed while a run goes on
+// changes its next runs; the run under way goes on in its container.
+func TestTimerRunKeepsItsTemplate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(testTimer(nil))
+	e.bindRun(v1.TimerRunBinding{Timer: "backup", Run: 1, Hosts: []string{"h"}})
+	e.waitRun("backup", 1, "running", func(st *v1.InstanceStatus) bool { return st != nil && st.State == v1.StateRunning })
+	before := e.runContainers("backup", 1)
+	e.apply(testTimer(func(tm *v1.Timer) { tm.Spec.Container.Args = []string{"echo", "changed"} }))
+	e.bindRun(v1.TimerRunBinding{Timer: "backup", Run: 2, Hosts: []string{"h"}})
+	e.waitRun("backup", 2, "running", func(st *v1.InstanceStatus) bool { return st != nil && st.State == v1.StateRunning })
+	e.c.Enqueue(timerRunKey("backup/1"))
+	e.waitRun("backup", 1, "still running", func(st *v1.InstanceStatus) bool { return st != nil && st.State == v1.StateRunning })
+	after := e.runContainers("backup", 1)
+	if len(before) != 1 || len(after) != 1 || after[0].ID != before[0].ID || after[0].State != runtime.StateRunning {
+		t.Fatalf("run 1's container: before %+v, after %+v", before, after)
+	}
+	second := e.runContainers("backup", 2)
+	if len(second) != 1 || second[0].Labels[v1.LabelSpecHash] == before[0].Labels[v1.LabelSpecHash] {
+		t.Errorf("run 2 does not have the new template: %+v", second)
+	}
+}
