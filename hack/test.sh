@@ -18,4 +18,8 @@ if [[ -n "$unformatted" ]]; then
 fi
 mapfile -t pkgs < <(go list ./... | grep -v '/test/e2e$')
 go test -race -count=1 -timeout 30m "${@}" "${pkgs[@]}"
-exec go test -count=1 -timeout 30m "${@}" ./test/e2e
+# The end-to-end tests' artifacts (the dashboard's screenshots) are kept
+# under test-output/_artifacts/.
+out="${BERTH_TEST_OUTPUT:-$PWD/test-output}"
+mkdir -p "$out"
+exec go test -count=1 -timeout 30m -artifacts -outputdir "$out" "${@}" ./test/e2e
