@@ -24,6 +24,7 @@ type model struct {
 	// statuses are by kind (unit, job), name and host, as the hosts wrote
 	// them; one whose host has no record is shown nowhere.
 	statuses  map[string]map[string]map[string]v1.InstanceStatus
+	onHost    map[string]map[rowID]bool // the Units and Jobs with a status on each host
 	gitStatus map[string]*v1.GitSourceStatus
 	hosts     map[string]*v1.Host
 	alive     map[string]bool
@@ -37,6 +38,7 @@ func newModel(self string) *model {
 		units: map[string]*v1.Unit{}, jobs: map[string]*v1.Job{}, services: map[string]*v1.Service{},
 		gitSources: map[string]*v1.GitSource{},
 		statuses:   map[string]map[string]map[string]v1.InstanceStatus{rowUnit: {}, rowJob: {}},
+		onHost:     map[string]map[rowID]bool{},
 		gitStatus:  map[string]*v1.GitSourceStatus{}, hosts: map[string]*v1.Host{}, alive: map[string]bool{},
 		bindings: map[string]*v1.JobBinding{}, events: map[string]v1.Event{},
 	}
@@ -154,15 +156,26 @@ func (m *model) applyStatus(key string, kv store.KV, present bool) []rowID {
 	if present {
 		in, err = store.DecodeStatus(kv)
 	}
+	id := rowID{kind, name}
 	if present && err == nil {
 		if byName[name] == nil {
 			byName[name] = map[string]v1.InstanceStatus{}
 		}
 		byName[name][host] = in
-	} else if hs := byName[name]; hs != nil {
-		delete(hs, host)
-		if len(hs) == 0 {
-			delete(byName, name)
+		if m.onHost[host] == nil {
+			m.onHost[host] = map[rowID]bool{}
+		}
+		m.onHost[host][id] = true
+	} else {
+		if hs := byName[name]; hs != nil {
+			delete(hs, host)
+			if len(hs) == 0 {
+				delete(byName, name)
+			}
+		}
+		delete(m.onHost[host], id)
+		if len(m.onHost[host]) == 0 {
+			delete(m.onHost, host)
 		}
 	}
 	return []rowID{{kind, name}, {rowHost, host}}
@@ -195,13 +208,9 @@ func (m *model) applyHost(name string, kv store.KV, present bool) []rowID {
 // instancesOn returns the rows of the Units and Jobs with a status on
 // host.
 func (m *model) instancesOn(host string) []rowID {
-	var ids []rowID
-	for kind, byName := range m.statuses {
-		for name, hs := range byName {
-			if _, ok := hs[host]; ok {
-				ids = append(ids, rowID{kind, name})
-			}
-		}
+	ids := make([]rowID, 0, len(m.onHost[host]))
+	for id := range m.onHost[host] {
+		ids = append(ids, id)
 	}
 	return ids
 }
@@ -263,13 +272,9 @@ func (m *model) row(id rowID) any {
 
 // hostInstances returns what host reports running.
 func (m *model) hostInstances(host string) []hostInstance {
-	var out []hostInstance
-	for kind, byName := range m.statuses {
-		for name, hs := range byName {
-			if in, ok := hs[host]; ok {
-				out = append(out, hostInstance{Kind: kind, Name: name, State: in.State})
-			}
-		}
+	out := make([]hostInstance, 0, len(m.onHost[host]))
+	for id := range m.onHost[host] {
+		out = append(out, hostInstance{Kind: id.kind, Name: id.name, State: m.statuses[id.kind][id.name][host].State})
 	}
 	sortInstances(out)
 	return out
