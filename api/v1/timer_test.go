@@ -1,6 +1,7 @@
 package v1_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -86,5 +87,22 @@ func TestTimerDefaults(t *testing.T) {
 	v1.Default(tm)
 	if before.Spec.ConcurrencyPolicy != tm.Spec.ConcurrencyPolicy || v1.TemplateHash(&before.Spec.Container) != v1.TemplateHash(&tm.Spec.Container) {
 		t.Error("Default is not idempotent")
+	}
+}
+
+// TestTimersExample: testdata/timers.yaml, the fuzz seed of Timers, is
+// valid.
+func TestTimersExample(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/timers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, errs := v1.Decode("timers.yaml", data)
+	if len(errs) == 0 {
+		errs = v1.Prepare(docs, nil)
+	}
+	if len(errs) > 0 || len(docs) != 2 {
+		t.Fatalf("%d documents: %v", len(docs), errs)
 	}
 }
