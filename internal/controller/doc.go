@@ -1,23 +1,44 @@
 // Package controller runs berth's per-host controller: the process that
 // `controller` starts on every host.
 //
-// Run starts, in this order: the data directory (--data-dir), created
-// with mode 0700 when missing, or an error naming the flag and what to do
-// when it cannot be; the HTTP server (/healthz, /readyz, /metrics,
-// container logs, the Consul-compatible API, the Prometheus targets and
-// the dashboard at /ui/, package ui);
-// the embedded etcd when no etcd endpoints are given; the connection to
-// etcd (retried with backoff while etcd is unreachable, the controller
-// reporting not-ready meanwhile); then the catalog, the registrator, DNS,
-// the reconcilers and the Host record, kept alive on an etcd lease. Every
-// route is on the HTTP server's mux before it serves: the catalog's and
-// the agent's routes and the Prometheus targets answer 503 with
-// Retry-After (never 404) until the catalog and this host's registrations
-// have loaded, then switch over; /readyz is 200 only once they have. Run
-// returns when its context ends, after shutting down in the reverse order:
-// stop accepting HTTP requests, revoke the lease (the host shows DOWN at
-// once), close the etcd client, stop the embedded etcd with its data
-// intact.
+// Run checks its configuration and makes the data directory (--data-dir),
+// with mode 0700 when missing, or returns an error naming the flag and what
+// to do when it cannot be one. Then it runs berth's components the way
+// controller-runtime's manager runs its runnables (manager.go): each has a
+// Start(ctx) that runs until ctx ends, and a group that says where it
+// stands in the start and shutdown order, one group running only while
+// this host leads. run.go lists them; they start in this order:
+//
+//  1. the HTTP server (/healthz, /readyz, /metrics, container logs, the
+//     Consul-compatible API, the Prometheus targets and the dashboard at
+//     /ui/, package ui), which serves from the start: every route is on
+//     its mux before it serves, and the catalog's and the agent's routes,
+//     the Prometheus targets and the dashboard answer 503 with Retry-After
+//     (never 404) until their components have started;
+//  2. the embedded etcd, when no etcd endpoints are given;
+//  3. the etcd client, retried with backoff while etcd is unreachable,
+//     /readyz saying why meanwhile; a wrong certificate or password is an
+//     error of Run;
+//  4. the events recorder; DNS (a port in use is an error of Run); the
+//     catalog; the registrator; the container engine's watch; the units
+//     controller; the container DNS; the dashboard; the collector of this
+//     host's own keys; the routes, switched over once the catalog and this
+//     host's registrations have loaded (/readyz is 200 only once they
+//     have); and the heartbeat, which keeps the Host record alive on an
+//     etcd lease;
+//  5. the leader election, and while this host leads, the cluster-wide
+//     loops: the scheduler, Jobs, Timers, GitSources and the garbage
+//     collector. They stop when leadership is lost, and start afresh when
+//     it comes back.
+//
+// A component that fails (the HTTP server) stops the controller, and Run
+// returns its error. Run returns when its context ends, after shutting
+// down in this order: stop accepting HTTP requests, finishing those under
+// way; stop the cluster-wide loops and give up leadership; stop this
+// host's components, the heartbeat first, which revokes the lease (the
+// host shows DOWN at once), the registrator revoking its endpoints' lease;
+// then close the events recorder and the etcd client, and stop the
+// embedded etcd with its data intact.
 //
 // # Container DNS
 //

@@ -49,3 +49,12 @@ func newMetrics() *metrics {
 	)
 	return m
 }
+
+// setLeader sets berth_leader: 1 while this controller leads.
+func (m *metrics) setLeader(leading bool) {
+	if leading {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+}
