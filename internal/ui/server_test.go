@@ -349,6 +349,43 @@ func TestActions(t *testing.T) {
 	}
 }
 
+// A controller whose etcd user may write its own keys only (a host's
+// role) offers no action and takes none, whoever asks.
+func TestActionsNeedAnEtcdUserThatWritesObjects(t *testing.T) {
+	t.Parallel()
+	endpoints := testenv.Etcd(t)
+	root := testenv.NewStore(t, store.Config{Endpoints: endpoints})
+	u := testUnit("db")
+	v1.Default(u)
+	if _, err := store.Apply(context.Background(), root, []v1.Object{u}, store.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.NewStore(t, testenv.EtcdUser(t, endpoints, "h1", store.HostStatusPrefix("h1")))
+	s := New(st, Options{Host: "h1", MayWrite: func(*http.Request) bool { return true }})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/ui/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc sessionDoc
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	resp.Body.Close()
+	if err != nil || !doc.MayWrite || doc.StoreWritable || !strings.Contains(doc.StoreWhy, "may not write objects") {
+		t.Errorf("session of a host's etcd user: %+v %v", doc, err)
+	}
+	resp, err = http.Post(srv.URL+"/ui/api/unit/db/stop", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "etcd user may not write objects") {
+		t.Errorf("stop through a host's etcd user: %d %s", resp.StatusCode, body)
+	}
+}
+
 func TestJobActions(t *testing.T) {
 	t.Parallel()
 	d := newDashboard(t, true)
