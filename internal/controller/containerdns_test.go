@@ -153,13 +153,8 @@ func TestContainerDNSSharedAddress(t *testing.T) {
 	eventually(t, 10*time.Second, "host-a's container HTTP API answers", httpFrom("host-a"))
 	eventually(t, 10*time.Second, "a name outside the domain is forwarded", answers("outside.example.", "192.0.2.99"))
 
-	// A file, which the logger may write to from several goroutines.
-	logs, err := os.Create(filepath.Join(t.TempDir(), "host-b.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	logged := func() string { b, _ := os.ReadFile(logs.Name()); return string(b) }
+	logs := &testenv.Buffer{}
+	logged := logs.String
 	b, brt := newOne("host-b", "192.0.2.20", logs)
 	bctx, stopB := context.WithCancel(context.Background())
 	bDone := make(chan struct{})
