@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +189,11 @@ func TestStatusOfNoHostDoesNotMoveARollout(t *testing.T) {
 	e.apply(v2)
 	e.waitBinding("nc", "version 2 on a", func(b v1.JobBinding) bool { return b.Hosts["a"] == "2" }, func(v1.JobBinding) string { return "" })
 	e.putStatus(store.StatusKey(v1.KindJob, "nc", "a"), running(v2, "a"))
+	// The clock moves only once a's status moved the rollout on: a step
+	// taken before the loop saw it would time a out instead.
+	e.waitBinding("nc", "version 2 done on a, ghost moving", func(b v1.JobBinding) bool {
+		return b.Rollout != nil && slices.Equal(b.Rollout.Done, []string{"a"}) && slices.Equal(b.Rollout.Current, []string{"ghost"})
+	}, func(v1.JobBinding) string { return "" })
 	var b v1.JobBinding
 	testenv.Eventually(t, 10*time.Second, "the rollout to time out on ghost", func() (bool, string) {
 		e.clock.Step(time.Minute)

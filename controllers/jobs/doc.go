@@ -18,7 +18,10 @@
 //     (WAITING_FOR_PROMOTION) until `applyctl rollout promote` annotates
 //     the Job berth.dev/promote=<version>.
 //   - The other hosts move rollout.parallelism at a time, each step once
-//     the previous one is done.
+//     the previous one is done. A host that joins while the rollout is
+//     under way (or stopped), or comes back to a hostSelector's targets
+//     after a while Down, starts on the version being replaced and waits
+//     its turn; one that was done keeps the new version.
 //   - A moved host is healthy once its instance has been RUNNING and Ready
 //     on the version for minHealthyTime; it fails when it is FAILED, or not
 //     healthy within healthyDeadline (or timeout, when shorter).

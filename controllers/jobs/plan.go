@@ -95,10 +95,26 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 		}
 		return finish(in, next, prune(ro, want), want), requeue
 	}
+	going := ro != nil && ro.Version == v && (ro.State == v1.RolloutRollingOut || ro.State == v1.RolloutWaitingForPromotion)
+	// joins is the version a host new to the binding starts with: the
+	// current one, or, while the current one's rollout is under way or
+	// stopped, the one it replaces, and the host waits its turn.
+	joins := v
+	if ro != nil && ro.Version == v && (going || ro.State == v1.RolloutFailed) && ro.From != "" && in.runnable(ro.From) {
+		joins = ro.From
+	}
 	var old []string
 	for _, h := range want {
 		have, ok := cur.Hosts[h]
 		switch {
+		case !ok && joins != v && !slices.Contains(ro.Done, h) && !slices.Contains(ro.Current, h):
+			// New, or back after it left the targets (a selected host
+			// Down for a while): it moves with the rollout.
+			next.Hosts[h] = joins
+			old = append(old, h)
+			if going && !slices.Contains(ro.Pending, h) {
+				ro.Pending = append(ro.Pending, h)
+			}
 		case !ok || have == v || !in.runnable(have):
 			// A new host gets the current version at once, and so does
 			// one whose version has no stored template (any more).
@@ -108,12 +124,11 @@ func plan(in planInput) (v1.JobBinding, time.Duration) {
 			old = append(old, h)
 		}
 	}
-	going := ro != nil && ro.Version == v && (ro.State == v1.RolloutRollingOut || ro.State == v1.RolloutWaitingForPromotion)
 	if len(old) > 0 || going {
 		if ro == nil || ro.Version != v {
 			ro = start(in, want, old)
 		}
-		requeue = minPositive(requeue, step(in, ro, next, old))
+		requeue = minPositive(requeue, step(in, ro, next))
 	}
 	return finish(in, next, prune(ro, want), want), requeue
 }
@@ -211,7 +226,7 @@ func ready(st v1.InstanceStatus, ok bool, hash string) bool {
 //     it waits for promotion.
 //   - The other hosts move parallelism at a time, each step once the
 //     previous one is done.
-func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) time.Duration {
+func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) time.Duration {
 	j := in.Job
 	v := j.Spec.Version
 	r := &j.Spec.Rollout
@@ -267,11 +282,7 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 	ro.Current = still
 	if ro.State == v1.RolloutFailed {
 		// The hosts already moved keep the new version; the others stay.
-		for _, h := range ro.Pending {
-			if _, ok := next.Hosts[h]; ok && contains(old, h) {
-				next.Hosts[h] = in.stay(h)
-			}
-		}
+		holdPending(in, ro, next)
 		return 0
 	}
 	if len(ro.Current) == 0 && len(ro.Canaries) > 0 && !ro.Promoted {
@@ -318,10 +329,12 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding, old []string) 
 	return minPositive(minPositive(left, time.Second), wake)
 }
 
-// holdPending keeps the hosts still to move on the version they have.
+// holdPending keeps the hosts still to move on the version they have (a
+// host new to the binding on the one plan gave it).
 func holdPending(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) {
 	for _, h := range ro.Pending {
-		if _, ok := next.Hosts[h]; ok {
+		_, placed := next.Hosts[h]
+		if _, had := in.Current.Hosts[h]; placed && had {
 			next.Hosts[h] = in.stay(h)
 		}
 	}
@@ -377,7 +390,7 @@ func prune(ro *v1.RolloutStatus, want []string) *v1.RolloutStatus {
 	keep := func(list []string) []string {
 		var out []string
 		for _, h := range list {
-			if contains(want, h) {
+			if slices.Contains(want, h) {
 				out = append(out, h)
 			}
 		}
@@ -385,15 +398,6 @@ func prune(ro *v1.RolloutStatus, want []string) *v1.RolloutStatus {
 	}
 	ro.Pending, ro.Current = keep(ro.Pending), keep(ro.Current)
 	return ro
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // first is the first of list, "" when it is empty.

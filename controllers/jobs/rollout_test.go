@@ -334,3 +334,46 @@ func TestRolloutEvents(t *testing.T) {
 		}
 	}
 }
+
+// A selected host that leaves the targets during a rollout (Down a while)
+// and comes back, or a host that joins, starts on the version being
+// replaced and waits its turn: canaries not yet promoted are not
+// bypassed. A host that was done keeps the new version.
+func TestHostBackDuringRolloutWaitsItsTurn(t *testing.T) {
+	t.Parallel()
+	v1j := job("1", onSelector(nil))
+	r := newRoll(t, v1j, "a", "b", "c")
+	r.ready(v1j, "a", "b", "c")
+	r.plan(0)
+	v2 := job("2", onSelector(func(ro *v1.Rollout) { ro.Canary = 1 }))
+	r.apply(v2)
+	r.plan(time.Second)
+	r.ready(v2, "a")
+	r.plan(time.Second)
+	r.want("waiting", map[string]string{"a": "2", "b": "1", "c": "1"}, v1.RolloutWaitingForPromotion, "")
+
+	r.hosts[1].Up = false // b
+	r.plan(time.Second)
+	r.want("b Down", map[string]string{"a": "2", "c": "1"}, v1.RolloutWaitingForPromotion, "")
+	r.hosts[1].Up = true
+	r.hosts = append(r.hosts, HostInfo{Name: "d", Labels: map[string]string{"role": "web"}, Up: true})
+	r.plan(time.Second)
+	r.want("b back, d joins", map[string]string{"a": "2", "b": "1", "c": "1", "d": "1"}, v1.RolloutWaitingForPromotion, "")
+	r.hosts[0].Up = false // a, the canary, done
+	r.plan(time.Second)
+	r.hosts[0].Up = true
+	r.plan(time.Second)
+	r.want("the canary back", map[string]string{"a": "2", "b": "1", "c": "1", "d": "1"}, v1.RolloutWaitingForPromotion, "")
+
+	r.job.Metadata.Annotations = map[string]string{v1.AnnotationPromote: "2"}
+	r.plan(time.Second)
+	r.want("promoted: c first, then b and d, which came back", map[string]string{"a": "2", "b": "1", "c": "2", "d": "1"}, v1.RolloutRollingOut, "")
+	if !slices.Equal(r.b.Rollout.Pending, []string{"b", "d"}) {
+		t.Errorf("pending %v, want [b d]", r.b.Rollout.Pending)
+	}
+	for range 3 {
+		r.ready(v2, "b", "c", "d")
+		r.plan(time.Second)
+	}
+	r.want("done", hostsOn("2", "a", "b", "c", "d"), v1.RolloutDone, "version 2 runs on 4 host(s)")
+}

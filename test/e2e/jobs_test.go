@@ -140,15 +140,7 @@ func TestJobHostSelectorReachesLateHost(t *testing.T) {
 // rolloutSpec is a health-checked testapp job (Ready means /healthz
 // answers) on every role=web host, rolled one host at a time.
 func rolloutSpec(message, args, timeout string) string {
-	return fmt.Sprintf(`  container:
-    image: %s
-    args: %s
-    env: [{name: MESSAGE, value: %s}]
-    ports: [{name: http, containerPort: 8080}]
-    healthCheck: {http: {path: /healthz, port: http}, interval: 300ms, timeout: 1s, retries: 2}
-  hostSelector: {role: web}
-  rollout: {parallelism: 1, timeout: %s, onFailure: stop}
-`, testImage, args, message, timeout)
+	return webJobSpec(message, args, "parallelism: 1, timeout: "+timeout+", onFailure: stop")
 }
 
 // checkOneByOne fails the test unless the recorded bindings moved hosts

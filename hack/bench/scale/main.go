@@ -256,7 +256,7 @@ func hosts(o opts) error {
 	victim.done <- nil
 	stopTook := time.Since(stopped)
 	var down time.Duration
-	if err := waitFor(2*time.Minute, "the lost host's Units RUNNING elsewhere", func() (bool, string) {
+	if err := waitFor(o.reschedule+2*time.Minute, "the lost host's Units RUNNING elsewhere", func() (bool, string) {
 		if down == 0 {
 			if kv, err := st.Get(ctx, store.AliveKey(victim.name)); err == nil && kv.Value == nil {
 				down = time.Since(stopped)
