@@ -92,7 +92,10 @@ func run(args []string) int {
 	f.BoolVar(&cfg.Policy.AllowPrivilegeEscalation, "allow-privilege-escalation", false, "allow Units and Jobs to turn off no-new-privileges (securityContext.allowPrivilegeEscalation: true)")
 	f.StringVar(&volumes, "allowed-volumes", "", "comma-separated Docker volumes that Units and Jobs may mount by name though berth did not create them (* for any)")
 	f.StringVar(&networks, "allowed-networks", "", "comma-separated Docker networks that networkMode may name though berth did not create them (* for any)")
-	f.StringVar(&cfg.Policy.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file names are read from on this host")
+	f.StringVar(&cfg.Policy.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file and imagePullSecret.file names are read from on this host")
+	f.StringVar(&cfg.RegistryConfig, "registry-config", "", "registry credentials in Docker's config.json format (auths), read at every pull (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json, when it exists)")
+	f.DurationVar(&cfg.ImagePullTimeout, "image-pull-timeout", controller.DefaultImagePullTimeout, "how long one image pull may take")
+	f.DurationVar(&cfg.ImageGCAfter, "image-gc-after", controller.DefaultImageGCAfter, "how long an image berth pulled may be out of use (no container, no Unit or Job of this host) before it is removed (0: never)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&metricsOn, "metrics", true, "collect the reconcile, workqueue and berth_* metrics (false: only to measure their cost)")
@@ -121,6 +124,7 @@ func run(args []string) int {
 		cfg.Policy.AllowedVolumes = splitList(volumes)
 		cfg.Policy.AllowedNetworks = splitList(networks)
 		cfg.DisableMetrics = !metricsOn
+		cfg.RegistryConfigSet = f.Changed("registry-config")
 		log, err := newLogger(logFormat, logLevelFlag)
 		if err != nil {
 			return err

@@ -104,6 +104,15 @@ func (a *app) describe(ctx context.Context, kind, name string) error {
 			d.field("Pending", u.Status.PendingReason)
 		}
 		d.table("Instances", rows)
+		images := [][]string{{"HOST", "IMAGE ID"}}
+		for _, in := range insts {
+			if in.ImageID != "" {
+				images = append(images, []string{in.Host, in.ImageID})
+			}
+		}
+		if len(images) > 1 {
+			d.table("Images", images)
+		}
 		d.table("Conditions", append([][]string{{"HOST", "TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}}, conds...))
 	}
 	return a.describeEvents(ctx, st, d, kind, name, now)

@@ -366,6 +366,8 @@ func instanceItems(w *jobWorld, job jobRef, host string, full bool) []instanceIt
 				it.State = dash(string(in.State))
 				if in.Throttled != "" && in.Throttled != v1.ThrottleNo {
 					it.State += " (" + string(in.Throttled) + ")"
+				} else if p := pullProgress(*in); p != "" {
+					it.State += " (" + p + ")"
 				}
 			}
 			out = append(out, it)
@@ -375,18 +377,27 @@ func instanceItems(w *jobWorld, job jobRef, host string, full bool) []instanceIt
 	return out
 }
 
+// instanceRows is Helios' table; --full adds the image each container
+// runs (IMAGE ID), to see whether every host runs the same bytes.
 func instanceRows(items []instanceItem, full bool) [][]string {
 	rows := [][]string{{"JOB ID", "HOST", "GOAL", "STATE", "CONTAINER ID", "PORTS"}}
+	if full {
+		rows[0] = append(rows[0], "IMAGE ID")
+	}
 	for _, it := range items {
-		ctr, ps := "-", "-"
+		ctr, ps, img := "-", "-", "-"
 		if it.Status != nil {
 			ctr = it.Status.ContainerID
 			if !full {
 				ctr = shortID(ctr)
 			}
-			ctr, ps = dash(ctr), ports(it.Status.Ports)
+			ctr, ps, img = dash(ctr), ports(it.Status.Ports), dash(it.Status.ImageID)
 		}
-		rows = append(rows, []string{it.ID, it.Host, it.Goal, it.State, ctr, ps})
+		row := []string{it.ID, it.Host, it.Goal, it.State, ctr, ps}
+		if full {
+			row = append(row, img)
+		}
+		rows = append(rows, row)
 	}
 	return rows
 }

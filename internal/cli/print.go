@@ -174,18 +174,40 @@ func messageColumn(rows [][]string, header bool) bool {
 
 // stuckReasons are the condition reasons shown in the STATE column:
 // "FAILED (PolicyDenied)", "CREATING (HostPathUnavailable)".
-var stuckReasons = []string{v1.ReasonPolicyDenied, v1.ReasonEnvFileUnavailable, v1.ReasonHostPathUnavailable}
+var stuckReasons = []string{v1.ReasonPolicyDenied, v1.ReasonEnvFileUnavailable, v1.ReasonHostPathUnavailable,
+	v1.ReasonImagePullBackOff, v1.ReasonPullSecretUnavailable}
 
 // stateColumn is an instance's state, with the reason when its host
 // refuses to create its container or cannot make it: "FAILED
-// (PolicyDenied)", "CREATING (HostPathUnavailable)".
+// (PolicyDenied)", "CREATING (HostPathUnavailable)", "PULLING_IMAGE
+// (ImagePullBackOff)"; and a pull's progress: "PULLING_IMAGE (1/2 layers,
+// 3.0MiB/30.0MiB)".
 func stateColumn(in v1.InstanceStatus) string {
 	s := dash(string(in.State))
 	if c := v1.FindCondition(in.Conditions, v1.ConditionReady); c != nil && slices.Contains(stuckReasons, c.Reason) {
-		s += " (" + c.Reason + ")"
+		return s + " (" + c.Reason + ")"
+	}
+	if p := pullProgress(in); p != "" {
+		s += " (" + p + ")"
 	}
 	return s
 }
+
+// pullProgress says how far an image pull under way is: "1/2 layers,
+// 3.0MiB/30.0MiB"; "" when none is.
+func pullProgress(in v1.InstanceStatus) string {
+	p := in.Pull
+	if in.State != v1.StatePullingImage || p == nil {
+		return ""
+	}
+	s := fmt.Sprintf("%d/%d layers", p.LayersDone, p.Layers)
+	if p.BytesTotal > 0 {
+		s += fmt.Sprintf(", %s/%s", mebibytes(p.BytesDone), mebibytes(p.BytesTotal))
+	}
+	return s
+}
+
+func mebibytes(n int64) string { return fmt.Sprintf("%.1fMiB", float64(n)/(1<<20)) }
 
 func jobRow(j *v1.Job, wide bool, now time.Time) []string {
 	hosts := map[string]bool{}

@@ -88,7 +88,7 @@ throttled instance shows why after its state: "EXITED (FLAPPING)".`,
 	cmd.Flags().Bool("no-pager", false, "accepted for systemctl's habit; applyctl never pages")
 	cmd.Flags().StringVarP(&jobFilter, "job", "j", "", "jobs' status: only this job (NAME or NAME:VERSION[:HASH])")
 	cmd.Flags().StringVar(&hostFilter, "host", "", "jobs' status: only this host")
-	cmd.Flags().BoolVarP(&full, "full", "f", false, "jobs' status: whole job and container ids")
+	cmd.Flags().BoolVarP(&full, "full", "f", false, "jobs' status: whole job and container ids, and the image each container runs")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "jobs' status: output format json or yaml")
 	return cmd
 }
@@ -289,6 +289,12 @@ func formatUnitStatus(us *unitStatus, in *v1.InstanceStatus, now time.Time, tty 
 			ctr = fmt.Sprintf("%s (%s)", shortID(in.ContainerID), u.Spec.Container.Image)
 		}
 		field("Container", ctr)
+		if in.ImageID != "" {
+			field("Image", in.ImageID)
+		}
+		if p := pullProgress(*in); p != "" {
+			field("Pull", p)
+		}
 	}
 	field("Command", commandLine(u.Spec.Container))
 	if in != nil {

@@ -9,6 +9,8 @@ import (
 	v1 "berth.dev/berth/api/v1"
 	unitsctl "berth.dev/berth/controllers/units"
 	"berth.dev/berth/internal/gitsync"
+	"berth.dev/berth/internal/imagegc"
+	"berth.dev/berth/internal/registryauth"
 	"berth.dev/berth/internal/runtime"
 )
 
@@ -94,6 +96,18 @@ type Config struct {
 	// API refusal ones.
 	DisableMetrics bool
 
+	// RegistryConfig is the credentials file pulls look in (Docker's
+	// config.json format, --registry-config); "" for docker login's
+	// default file of the user the controller runs as, when it exists.
+	// RegistryConfigSet: the operator named it, so it must be there.
+	RegistryConfig    string
+	RegistryConfigSet bool
+	// ImagePullTimeout bounds one image pull (--image-pull-timeout).
+	ImagePullTimeout time.Duration
+	// ImageGCAfter is how long an image berth pulled may be out of use
+	// before it is removed (--image-gc-after); 0 never removes one.
+	ImageGCAfter time.Duration
+
 	// Runtime, when set, is used instead of the engine at DockerHost.
 	Runtime runtime.Runtime
 }
@@ -118,6 +132,17 @@ func (c *Config) Validate() error {
 	if c.GitCredentialsFile != "" {
 		if _, err := gitsync.LoadCredentials(c.GitCredentialsFile); err != nil {
 			return fmt.Errorf("--git-credentials-file: %w", err)
+		}
+	}
+	if c.ImagePullTimeout < 0 {
+		return fmt.Errorf("--image-pull-timeout %s: must not be negative", c.ImagePullTimeout)
+	}
+	if c.ImageGCAfter < 0 {
+		return fmt.Errorf("--image-gc-after %s: must not be negative (0: never remove images)", c.ImageGCAfter)
+	}
+	if c.RegistryConfigSet {
+		if _, err := registryauth.Load(c.RegistryConfig, registryauth.FlagSource); err != nil {
+			return err
 		}
 	}
 	if c.AdvertiseAddress != "" && net.ParseIP(c.AdvertiseAddress) == nil {
@@ -164,4 +189,9 @@ const (
 	DefaultRescheduleAfter = time.Minute
 	// DefaultHostGCAfter is how long a Down host is kept and shown DOWN.
 	DefaultHostGCAfter = 24 * time.Hour
+	// DefaultImagePullTimeout bounds one image pull.
+	DefaultImagePullTimeout = unitsctl.DefaultPullTimeout
+	// DefaultImageGCAfter is how long an image berth pulled may be out of
+	// use before it is removed.
+	DefaultImageGCAfter = imagegc.DefaultAfter
 )

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"berth.dev/berth/controllers/gc"
 	"berth.dev/berth/controllers/gitsources"
@@ -16,6 +17,8 @@ import (
 	"berth.dev/berth/internal/catalog"
 	catalogdns "berth.dev/berth/internal/catalog/dns"
 	"berth.dev/berth/internal/events"
+	"berth.dev/berth/internal/imagegc"
+	"berth.dev/berth/internal/registryauth"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/ui"
 )
@@ -98,6 +101,14 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 	}
 	containerDNS := newContainerDNS(cfg, p.rt, cat, p.api.srv, p.api.ln.Addr(), p.dnsMetrics, log.With("component", "container-dns"))
 	eng := &engineWatch{rt: p.rt, log: log, ready: p.ready}
+	images, err := imagegc.Open(filepath.Join(cfg.DataDir, "images.json"))
+	if err != nil {
+		log.Warn("images pulled before are not known: none of them will be removed", "err", err)
+	}
+	registryConfig := cfg.RegistryConfig
+	if !cfg.RegistryConfigSet {
+		registryConfig = registryauth.DefaultPath()
+	}
 	units := unitsctl.New(unitsctl.Options{
 		Store: st, Runtime: p.rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
 		Metrics: p.loopMetrics, BerthMetrics: p.bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
@@ -105,7 +116,22 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 		Drain:    reg.Drain,
 		Policy:   cfg.Policy,
 		Resolver: containerDNS.resolver(),
+		Registry: unitsctl.Registry{Config: registryConfig, ConfigRequired: cfg.RegistryConfigSet, PullTimeout: cfg.ImagePullTimeout},
+		Pulled: func(ref, id string) {
+			if err := images.Pulled(ref, id, time.Now()); err != nil {
+				log.Warn("record pulled image", "image", ref, "err", err)
+			}
+		},
 	})
+	imageGC := imagegc.New(imagegc.Options{Runtime: p.rt, Record: images, After: cfg.ImageGCAfter, InUse: units.ImagesInUse,
+		Registerer: p.dnsMetrics, Log: log.With("component", "imagegc")})
+	collectImages := func(ctx context.Context) error {
+		if cfg.ImageGCAfter <= 0 { // --image-gc-after 0: never
+			<-ctx.Done()
+			return nil
+		}
+		return imageGC.Run(ctx)
+	}
 	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: p.auth.mayWrite, ShowSecrets: carriesToken,
 		TokenRequired: p.token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
 	p.api.dashboard.start(dash)
@@ -123,6 +149,7 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 		{name: "engine", group: groupHost, run: returns(eng.run)},
 		{name: "units", group: groupHost, run: units.Run},
 		{name: "container dns", group: groupHost, run: returns(containerDNS.Run)},
+		{name: "images", group: groupHost, run: collectImages},
 		{name: "dashboard", group: groupHost, run: dash.Run},
 		// This host's own statuses and history of objects deleted while it
 		// was down; etcd's roles may let only this host remove them.

@@ -384,3 +384,21 @@ func short(id string) string {
 	h := strings.TrimPrefix(id, "sha256:")
 	return h[:min(12, len(h))]
 }
+
+// Tag adds the tag ref to a local image (ID or reference), as docker tag
+// does; the tag leaves whichever image had it.
+func (r *Runtime) Tag(image, ref string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	img := r.lookupImage(image)
+	if img == nil {
+		return fmt.Errorf("fake: tag %s: %w: no such image", image, runtime.ErrNotFound)
+	}
+	n, err := familiar(ref)
+	if err != nil {
+		return fmt.Errorf("fake: tag %s: %w", ref, err)
+	}
+	r.untagLocked(n)
+	img.tags = append(img.tags, n)
+	return nil
+}
