@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -244,4 +245,47 @@ func TestTimers(t *testing.T) {
 	if ran >= len(missed) {
 		t.Errorf("skip ran every one of the %d ticks missed while no controller led%s", len(missed), describeRuns(skipAfter))
 	}
+}
+
+// TestTimersLeaderSoak (BERTH_TIMER_SOAK=1; BERTH_TIMER_SOAK_MINUTES, 5 by
+// default): three controllers, the leading one killed and started again
+// every two periods or so for minutes, and a Timer every 5 s whose runs
+// are counted at the end: one per tick, none skipped, none twice.
+func TestTimersLeaderSoak(t *testing.T) {
+	if os.Getenv("BERTH_TIMER_SOAK") != "1" {
+		t.Skip("a soak of several minutes: BERTH_TIMER_SOAK=1 runs it")
+	}
+	minutes := 5
+	if m, err := strconv.Atoi(os.Getenv("BERTH_TIMER_SOAK_MINUTES")); err == nil && m > 0 {
+		minutes = m
+	}
+	cl := newCluster(t, testenv.Etcd(t))
+	for _, h := range []string{"a", "b", "c"} {
+		cl.start(h, "")
+	}
+	runner := cl.host("a")
+	cl.apply(cl.timerDoc("soak", fmt.Sprintf("  placement: {hosts: [%s]}\n  persistent: true\n  concurrencyPolicy: Allow\n  container: {image: IMAGE, args: [exit, \"0\"]}\n", runner)))
+	cl.waitRuns("soak", 1, 30*time.Second)
+	end := time.Now().Add(time.Duration(minutes) * time.Minute)
+	kills := 0
+	var leader string
+	for time.Now().Before(end) {
+		// When the leader is the runs' host, the runs due while it is
+		// down fail (HostLost, NoHost), still once per tick.
+		leader = cl.leader(30 * time.Second)
+		cl.hosts[leader].kill()
+		kills++
+		n := len(mustRuns(cl, "soak"))
+		cl.leader(30*time.Second, leader)
+		cl.hosts[leader].start()
+		cl.waitRuns("soak", n+2, 30*time.Second)
+	}
+	runs := cl.waitRuns("soak", len(mustRuns(cl, "soak")), 30*time.Second)
+	t.Logf("%d runs over %d minutes, %d leaders killed", len(runs), minutes, kills)
+	checkTicks(t, "soak", runs)
+}
+
+func mustRuns(cl *cluster, short string) []v1.TimerRun {
+	runs, _ := cl.timerRuns(short)
+	return runs
 }
