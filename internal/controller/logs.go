@@ -44,30 +44,11 @@ func LogsHandler(rt runtime.Runtime, host string) http.Handler {
 			textError(w, http.StatusMisdirectedRequest, fmt.Sprintf("this is the controller of host %s, not of host %s", host, want))
 			return
 		}
-		kind, name := r.PathValue("kind"), r.PathValue("name")
-		var k string
-		switch strings.ToLower(kind) {
-		case "unit", "units":
-			k = v1.KindUnit
-		case "job", "jobs":
-			k = v1.KindJob
-		case "timer", "timers":
-			k = v1.KindTimer
-		default:
-			textError(w, http.StatusBadRequest, fmt.Sprintf("unsupported kind %q: use unit, job or timer", kind))
+		name := r.PathValue("name")
+		k, selector, err := logsSelector(r, host)
+		if err != nil {
+			textError(w, http.StatusBadRequest, err.Error())
 			return
-		}
-		selector := map[string]string{v1.LabelHost: host, v1.LabelKind: k, v1.LabelName: name}
-		if run := r.URL.Query().Get("run"); run != "" {
-			if k != v1.KindTimer {
-				textError(w, http.StatusBadRequest, "run= is for timers")
-				return
-			}
-			if n, err := strconv.ParseInt(run, 10, 64); err != nil || n < 1 {
-				textError(w, http.StatusBadRequest, fmt.Sprintf("run=%s: want the number of a run (1 or more)", run))
-				return
-			}
-			selector[v1.LabelVersion] = run
 		}
 		opts, err := parseLogOptions(r.URL.Query(), time.Now())
 		if err != nil {
@@ -99,24 +80,59 @@ func LogsHandler(rt runtime.Runtime, host string) http.Handler {
 			_, _ = io.Copy(w, rc)
 			return
 		}
-		rcl := http.NewResponseController(w)
-		_ = rcl.Flush() // the client sees the answer before any new output
-		buf := make([]byte, 32<<10)
-		for {
-			n, rerr := rc.Read(buf)
-			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					return // the client went away
-				}
-				if rcl.Flush() != nil {
-					return
-				}
+		follow(w, rc)
+	})
+}
+
+// logsSelector returns the kind a logs request names and the labels of
+// the containers it asks for, or an error saying what is wrong with it.
+func logsSelector(r *http.Request, host string) (string, map[string]string, error) {
+	kind, name := r.PathValue("kind"), r.PathValue("name")
+	var k string
+	switch strings.ToLower(kind) {
+	case "unit", "units":
+		k = v1.KindUnit
+	case "job", "jobs":
+		k = v1.KindJob
+	case "timer", "timers":
+		k = v1.KindTimer
+	default:
+		return "", nil, fmt.Errorf("unsupported kind %q: use unit, job or timer", kind)
+	}
+	selector := map[string]string{v1.LabelHost: host, v1.LabelKind: k, v1.LabelName: name}
+	if run := r.URL.Query().Get("run"); run != "" {
+		if k != v1.KindTimer {
+			return "", nil, errors.New("run= is for timers")
+		}
+		if n, err := strconv.ParseInt(run, 10, 64); err != nil || n < 1 {
+			return "", nil, fmt.Errorf("run=%s: want the number of a run (1 or more)", run)
+		}
+		selector[v1.LabelVersion] = run
+	}
+	return k, selector, nil
+}
+
+// follow copies rc to w as it comes, flushing each piece, until rc ends
+// (the container stopped, or the request's context ended) or the client
+// goes away.
+func follow(w http.ResponseWriter, rc io.Reader) {
+	rcl := http.NewResponseController(w)
+	_ = rcl.Flush() // the client sees the answer before any new output
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // the client went away
 			}
-			if rerr != nil {
-				return // io.EOF: the container stopped; else ctx ended
+			if rcl.Flush() != nil {
+				return
 			}
 		}
-	})
+		if rerr != nil {
+			return // io.EOF: the container stopped; else ctx ended
+		}
+	}
 }
 
 // parseLogOptions reads the query of a logs request; now is what since=10m
