@@ -50,11 +50,13 @@
 //
 // # Running it
 //
-// Exactly one controller schedules at a time: the caller runs Run inside
+// Exactly one controller schedules at a time: Run runs inside
 // store.Election.Run's lead callback, whose context ends when leadership is
-// lost.
+// lost. berth's controller does so as one of the components that run only
+// while it leads the election "cluster" (internal/controller's manager),
+// with Jobs, Timers, GitSources and the garbage collector:
 //
-//	el := s.NewElection("scheduler", hostName, 10*time.Second)
+//	el := s.NewElection("cluster", hostName, 10*time.Second)
 //	sched := scheduler.New(s, scheduler.Options{Log: log, Metrics: metrics})
 //	err := el.Run(ctx, func(ctx context.Context) { _ = sched.Run(ctx) })
 //
