@@ -115,8 +115,8 @@ func (m *manager) lead(e elector, onLead func(leading bool)) {
 	m.election, m.onLead = e, onLead
 }
 
-// add adds c; it starts at the next call of start.
-func (m *manager) add(c component) { m.added = append(m.added, c) }
+// add adds components; they start at the next call of start.
+func (m *manager) add(cs ...component) { m.added = append(m.added, cs...) }
 
 // start starts the components added since the last call, in order,
 // waiting for each that says when it has started; then, once there are

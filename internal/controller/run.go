@@ -62,12 +62,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range host {
-		m.add(c)
-	}
-	for _, c := range p.leaderComponents(st, recorder) {
-		m.add(c)
-	}
+	m.add(host...)
+	m.add(p.leaderComponents(st, recorder)...)
 	m.lead(election, p.m.setLeader)
 	if err := m.start(ctx); err != nil || ctx.Err() != nil {
 		return err
@@ -76,8 +72,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // hostComponents returns what this host runs, in start order: DNS (Run
-// fails when it cannot bind), the catalog, the registrator, the units
-// controller and the container engine's watch, the container DNS, the
+// fails when it cannot bind), the catalog, the registrator, the container
+// engine's watch, the units controller, the container DNS, the
 // dashboard, the collector of this host's own keys, the routes that wait
 // for the catalog and the registrator, and last the heartbeat, which
 // announces the host to the others.
