@@ -519,7 +519,7 @@
           : h('p', {}, badge('passing'), ' Every check passes.')),
       card('Rollouts in progress',
         rollouts.length ? h('ul', { class: 'plain' }, rollouts.map((j) => h('li', {}, objLink('job', j.name), ' ', badge(j.rollout.state),
-          ` to ${j.rollout.version}: ${(j.rollout.done || []).length} of ${(j.rollout.done || []).length + (j.rollout.current || []).length + (j.rollout.pending || []).length} hosts`)))
+          ' ' + rolloutText(j.rollout))))
           : h('p', { class: 'muted' }, 'None.')),
       card('GitSources not ready',
         gits.length ? h('ul', { class: 'plain' }, gits.map((g) => h('li', {}, badge(g.ready), ' ', objLink('gitsource', g.name), g.lastError ? h('div', { class: 'msg' }, g.lastError) : (g.message ? h('div', { class: 'muted' }, g.message) : null))))
@@ -563,12 +563,23 @@
     return table('Units and the state of their instances on each host', ['Unit', 'Goal', 'State per host', 'Ready', ['Restarts', 'num'], 'Message'], rows, S.filter ? 'No unit matches.' : 'No units: applyctl apply -f FILE adds some.');
   }
 
+  // rolloutText says how far a rollout is: "to 2: 1 of 3 hosts".
+  function rolloutText(r) {
+    const done = (r.done || []).length;
+    const total = done + (r.current || []).length + (r.pending || []).length + (r.failed || []).length;
+    return `to ${r.version}: ${done} of ${total} hosts`;
+  }
+  // versionsText says how many hosts run each version: "1 on 2, 2 on 1".
+  function versionsText(v) {
+    return v && Object.keys(v).length ? Object.keys(v).sort().map((k) => k + ' on ' + v[k]).join(', ') : '—';
+  }
   function jobsList() {
     const rows = sorted(S.rows.job).filter((j) => matches(j.name, j.version, ...j.instances.map((i) => i.host + ' ' + i.state))).map((j) => cached(j, () => h('tr', { 'data-kind': 'job', 'data-name': j.name },
       td(null, objLink('job', j.name)), td(null, j.version), td('hide-narrow', h('code', {}, j.id)),
       td(null, j.instances.length ? j.instances.map((i) => h('div', { 'data-host': i.host }, i.host + ' ', instState(i), i.version ? ' v' + i.version : '')) : h('span', { class: 'muted' }, 'not deployed')),
-      td(null, j.rollout ? [badge(j.rollout.state), ' ' + j.rollout.version] : '—'))));
-    return table('Jobs, their instances per host and rollouts', ['Job', 'Version', ['Job id', 'hide-narrow'], 'State per host', 'Rollout'], rows, 'No jobs.');
+      td(null, versionsText(j.versions)),
+      td(null, j.rollout ? [badge(j.rollout.state), ' ' + rolloutText(j.rollout)] : '—'))));
+    return table('Jobs, their instances per host and rollouts', ['Job', 'Version', ['Job id', 'hide-narrow'], 'State per host', 'Hosts per version', 'Rollout'], rows, 'No jobs.');
   }
 
   function servicesList() {
@@ -807,7 +818,7 @@
       r ? fields([['State', badge(r.state)], ['Version', r.version + (r.from ? ' (from ' + r.from + ')' : '')],
         ['Done', list(r.done)], ['Moving', list(r.current)], ['Pending', list(r.pending)], ['Failed', list(r.failed)],
         r.message ? ['Message', r.message] : null, ['Started', when(r.startedAt)]]) : h('p', { class: 'muted' }, 'No rollout yet.'),
-      j.versions ? h('p', {}, 'Hosts per version: ' + Object.keys(j.versions).sort().map((v) => v + ': ' + j.versions[v]).join(', ')) : null,
+      j.versions ? h('p', {}, 'Hosts per version: ' + versionsText(j.versions)) : null,
       h('h2', {}, 'Deployments'), actionsNote(),
       table('Hosts job/' + j.name + ' is deployed to', ['Host', 'Goal', 'Actions'], drows, 'Deployed to no host by name' + (j.selector ? ' (its hostSelector places it).' : '.')),
       deploy,
