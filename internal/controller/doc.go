@@ -21,8 +21,9 @@
 //     error of Run;
 //  4. the events recorder; DNS (a port in use is an error of Run); the
 //     catalog; the registrator; the container engine's watch; the units
-//     controller; the container DNS; the dashboard; the collector of this
-//     host's own keys; the routes, switched over once the catalog and this
+//     controller; the container DNS; the collector of unused images
+//     (--image-gc-after); the dashboard; the collector of this host's own
+//     keys; the routes, switched over once the catalog and this
 //     host's registrations have loaded (/readyz is 200 only once they
 //     have); and the heartbeat, which keeps the Host record alive on an
 //     etcd lease;

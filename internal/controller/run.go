@@ -73,10 +73,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // hostComponents returns what this host runs, in start order: DNS (Run
 // fails when it cannot bind), the catalog, the registrator, the container
-// engine's watch, the units controller, the container DNS, the
-// dashboard, the collector of this host's own keys, the routes that wait
-// for the catalog and the registrator, and last the heartbeat, which
-// announces the host to the others.
+// engine's watch, the units controller, the container DNS, the image
+// collector, the dashboard, the collector of this host's own keys, the
+// routes that wait for the catalog and the registrator, and last the
+// heartbeat, which announces the host to the others.
 func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, election *store.Election) ([]component, error) {
 	cfg, log := p.cfg, p.log
 	cat := catalog.NewWatched(st)
@@ -87,16 +87,62 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 		Metrics: p.loopMetrics, BerthMetrics: p.bm, Events: recorder, Log: log.With("controller", "registrator"),
 	})
 	reg.SetLeader(election.IsLeader)
-	dnsSrv, err := catalogdns.New(cat, catalogdns.Config{
-		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
-		RateLimit: cfg.DNSRateLimit, RateBurst: cfg.DNSRateBurst,
-		Log: log.With("component", "dns"), Metrics: p.dnsMetrics,
-	})
+	dns, err := p.dns(cat)
 	if err != nil {
-		return nil, fmt.Errorf("--dns-listen/--dns-domain: %w", err)
+		return nil, err
 	}
 	containerDNS := newContainerDNS(cfg, p.rt, cat, p.api.srv, p.api.ln.Addr(), p.dnsMetrics, log.With("component", "container-dns"))
 	eng := &engineWatch{rt: p.rt, log: log, ready: p.ready}
+	units, images := p.units(st, recorder, reg, eng, containerDNS)
+	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: p.auth.mayWrite, ShowSecrets: carriesToken,
+		TokenRequired: p.token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
+	p.api.dashboard.start(dash)
+	p.api.srv.RegisterOnShutdown(dash.CloseStreams)
+	api := p.api.consulRoutes(cat, reg, log)
+	return []component{
+		dns,
+		{name: "catalog", group: groupHost, run: cat.Run},
+		{name: "registrator", group: groupHost, run: reg.Run},
+		{name: "engine", group: groupHost, run: returns(eng.run)},
+		{name: "units", group: groupHost, run: units.Run},
+		{name: "container dns", group: groupHost, run: returns(containerDNS.Run)},
+		images,
+		{name: "dashboard", group: groupHost, run: dash.Run},
+		// This host's own statuses and history of objects deleted while it
+		// was down; etcd's roles may let only this host remove them.
+		{name: "own keys", group: groupHost, run: gc.NewHostCollector(st, cfg.HostName, gc.Options{Log: log.With("component", "gc")}).Run},
+		{name: "routes", group: groupHost, run: returns(func(ctx context.Context) {
+			p.api.startRoutes(ctx, api, p.ready, cat, reg, units)
+		})},
+		{name: "heartbeat", group: groupHost, run: returns(p.heartbeat(st, eng).Run)},
+	}, nil
+}
+
+// dns returns the DNS server of --dns-listen, which has started once it
+// has bound its port.
+func (p *process) dns(cat catalog.Reader) (component, error) {
+	cfg := p.cfg
+	srv, err := catalogdns.New(cat, catalogdns.Config{
+		Domain: cfg.DNSDomain, Listen: cfg.DNSListen, Recursors: cfg.DNSRecursors,
+		RateLimit: cfg.DNSRateLimit, RateBurst: cfg.DNSRateBurst,
+		Log: p.log.With("component", "dns"), Metrics: p.dnsMetrics,
+	})
+	if err != nil {
+		return component{}, fmt.Errorf("--dns-listen/--dns-domain: %w", err)
+	}
+	return component{name: "dns", group: groupHost, started: srv.Ready(), run: func(ctx context.Context) error {
+		if err := srv.Start(ctx); err != nil {
+			return fmt.Errorf("--dns-listen: %w", err)
+		}
+		return nil
+	}}, nil
+}
+
+// units returns the units controller and the image collector, which
+// removes the images it pulled once they are out of use.
+func (p *process) units(st *store.Store, recorder *events.Recorder, reg *registrator.Registrator, eng *engineWatch,
+	containerDNS *containerDNS) (*unitsctl.Controller, component) {
+	cfg, log := p.cfg, p.log
 	images, err := imagegc.Open(filepath.Join(cfg.DataDir, "images.json"))
 	if err != nil {
 		log.Warn("images pulled before are not known: none of them will be removed", "err", err)
@@ -121,40 +167,13 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 	})
 	imageGC := imagegc.New(imagegc.Options{Runtime: p.rt, Record: images, After: cfg.ImageGCAfter, InUse: units.ImagesInUse,
 		Registerer: p.dnsMetrics, Log: log.With("component", "imagegc")})
-	collectImages := func(ctx context.Context) error {
+	return units, component{name: "images", group: groupHost, run: func(ctx context.Context) error {
 		if cfg.ImageGCAfter <= 0 { // --image-gc-after 0: never
 			<-ctx.Done()
 			return nil
 		}
 		return imageGC.Run(ctx)
-	}
-	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: p.auth.mayWrite, ShowSecrets: carriesToken,
-		TokenRequired: p.token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
-	p.api.dashboard.start(dash)
-	p.api.srv.RegisterOnShutdown(dash.CloseStreams)
-	api := p.api.consulRoutes(cat, reg, log)
-	return []component{
-		{name: "dns", group: groupHost, run: func(ctx context.Context) error {
-			if err := dnsSrv.Start(ctx); err != nil {
-				return fmt.Errorf("--dns-listen: %w", err)
-			}
-			return nil
-		}, started: dnsSrv.Ready()},
-		{name: "catalog", group: groupHost, run: cat.Run},
-		{name: "registrator", group: groupHost, run: reg.Run},
-		{name: "engine", group: groupHost, run: returns(eng.run)},
-		{name: "units", group: groupHost, run: units.Run},
-		{name: "container dns", group: groupHost, run: returns(containerDNS.Run)},
-		{name: "images", group: groupHost, run: collectImages},
-		{name: "dashboard", group: groupHost, run: dash.Run},
-		// This host's own statuses and history of objects deleted while it
-		// was down; etcd's roles may let only this host remove them.
-		{name: "own keys", group: groupHost, run: gc.NewHostCollector(st, cfg.HostName, gc.Options{Log: log.With("component", "gc")}).Run},
-		{name: "routes", group: groupHost, run: returns(func(ctx context.Context) {
-			p.api.startRoutes(ctx, api, p.ready, cat, reg, units)
-		})},
-		{name: "heartbeat", group: groupHost, run: returns(p.heartbeat(st, eng).Run)},
-	}, nil
+	}}
 }
 
 // leaderComponents returns the cluster-wide loops, which run while this
