@@ -383,6 +383,8 @@ func TestDashboard(t *testing.T) {
 	// Stop the Unit from its page: confirm, and applyctl sees it stopped.
 	b.goTo("/units/" + web)
 	b.waitText(10*time.Second, "the stop button", "main", "Stop")
+	b.click("open the spec", `main details summary`)
+	b.waitText(10*time.Second, "the spec", "main details pre", "goal: start")
 	b.click("stop web", `button[data-action="stop"]`)
 	b.run("the confirmation", chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)))
 	b.waitText(5*time.Second, "the confirmation names the command", "#confirm", "applyctl stop unit "+web)
@@ -394,6 +396,7 @@ func TestDashboard(t *testing.T) {
 		return code == 0 && len(row) > 2 && row[2] == "STOPPED", out + errOut
 	})
 	b.waitText(30*time.Second, "the unit page shows it stopped", "main", "STOPPED")
+	b.waitText(10*time.Second, "the spec, still open, says goal stop", "main details[open] pre", "goal: stop")
 	b.notReloaded("the stop")
 }
 

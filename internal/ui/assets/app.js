@@ -14,6 +14,7 @@
     detail: null, // {key, doc} of the object page shown
     logs: null, // AbortController of the logs shown
     filter: '',
+    specOpen: false, // the spec's disclosure on an object's page
   };
 
   // ---- DOM helpers ------------------------------------------------------
@@ -637,7 +638,9 @@
   function specSection() {
     const d = S.detail && S.detail.doc;
     if (!d || !d.yaml) return null;
-    return h('details', {}, h('summary', {}, 'Spec and status as stored (YAML)'),
+    // Open or closed as the reader left it: a redraw keeps it.
+    return h('details', { open: S.specOpen, ontoggle: (e) => { S.specOpen = e.target.open; } },
+      h('summary', { 'data-key': 'spec' }, 'Spec and status as stored (YAML)'),
       d.redacted ? h('p', { class: 'muted' }, 'Values of environment variables and check headers are hidden: they are shown to requests that carry the API token.') : null,
       h('pre', {}, d.yaml));
   }
