@@ -1,5 +1,5 @@
 // Command controller is berth's per-host controller. See
-// berth.dev/berth/internal/controller.
+// berth.dev/berth/internal/agent.
 package main
 
 import (
@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"berth.dev/berth/internal/controller"
+	"berth.dev/berth/internal/agent"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/version"
 )
@@ -25,7 +25,7 @@ func main() {
 
 func run(args []string) int {
 	var (
-		cfg                     controller.Config
+		cfg                     agent.Config
 		labels, endpoints       string
 		recursors               string
 		capabilities, hostPaths string
@@ -71,10 +71,10 @@ func run(args []string) int {
 	f.StringVar(&cfg.ContainerDNS, "container-dns", "", "address of this host where DNS (port 53) and the HTTP API (plain HTTP, on --listen's port) are served for containers, and which the containers berth creates resolve through (default: the gateway of the berth Docker network; off: none)")
 	f.StringVar(&cfg.GitCredentialsFile, "git-credentials-file", "", "file of GitSource credentials, one per line: <url-prefix> <username> <password-or-token> (https) or <url-prefix> ssh-key <key-path>")
 	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address registered for this host's endpoints (default: first non-loopback IPv4, else 127.0.0.1)")
-	f.DurationVar(&cfg.Resync, "resync", controller.DefaultResync, "full reconcile period")
-	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", controller.DefaultHeartbeatTTL, "lease TTL of the host record")
-	f.DurationVar(&cfg.RescheduleAfter, "reschedule-after", controller.DefaultRescheduleAfter, "how long a host may be Down before its Units are moved to other hosts (0: never); Jobs stay where they are deployed")
-	f.DurationVar(&cfg.HostGCAfter, "host-gc-after", controller.DefaultHostGCAfter, "how long a Down host is kept, shown DOWN, before it and its statuses are removed (0: never)")
+	f.DurationVar(&cfg.Resync, "resync", agent.DefaultResync, "full reconcile period")
+	f.DurationVar(&cfg.HeartbeatTTL, "heartbeat-ttl", agent.DefaultHeartbeatTTL, "lease TTL of the host record")
+	f.DurationVar(&cfg.RescheduleAfter, "reschedule-after", agent.DefaultRescheduleAfter, "how long a host may be Down before its Units are moved to other hosts (0: never); Jobs stay where they are deployed")
+	f.DurationVar(&cfg.HostGCAfter, "host-gc-after", agent.DefaultHostGCAfter, "how long a Down host is kept, shown DOWN, before it and its statuses are removed (0: never)")
 	f.StringVar((*string)(&cfg.ReservedCPUs), "reserved-cpus", "", "CPUs kept for the system, such as 0.5 or 500m: the scheduler places replicas in the host's CPUs less these")
 	f.StringVar((*string)(&cfg.ReservedMemory), "reserved-memory", "", "memory kept for the system, such as 512Mi or 1Gi: the scheduler places replicas in the host's memory less this")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate (PEM) the HTTP API is served with over TLS")
@@ -94,8 +94,8 @@ func run(args []string) int {
 	f.StringVar(&networks, "allowed-networks", "", "comma-separated Docker networks that networkMode may name though berth did not create them (* for any)")
 	f.StringVar(&cfg.Policy.SecretsDir, "secrets-dir", "/etc/berth/secrets", "directory env valueFrom.file and imagePullSecret.file names are read from on this host")
 	f.StringVar(&cfg.RegistryConfig, "registry-config", "", "registry credentials in Docker's config.json format (auths), read at every pull (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json, when it exists)")
-	f.DurationVar(&cfg.ImagePullTimeout, "image-pull-timeout", controller.DefaultImagePullTimeout, "how long one image pull may take")
-	f.DurationVar(&cfg.ImageGCAfter, "image-gc-after", controller.DefaultImageGCAfter, "how long an image berth pulled may be out of use (no container, no Unit or Job of this host) before it is removed (0: never)")
+	f.DurationVar(&cfg.ImagePullTimeout, "image-pull-timeout", agent.DefaultImagePullTimeout, "how long one image pull may take")
+	f.DurationVar(&cfg.ImageGCAfter, "image-gc-after", agent.DefaultImageGCAfter, "how long an image berth pulled may be out of use (no container, no Unit or Job of this host) before it is removed (0: never)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevelFlag, "log-level", "info", "log level: debug, info, warn or error")
 	f.BoolVar(&metricsOn, "metrics", true, "collect the reconcile, workqueue and berth_* metrics (false: only to measure their cost)")
@@ -106,7 +106,7 @@ func run(args []string) int {
 			return err
 		}
 		var err error
-		if cfg.HostLabels, err = controller.ParseLabels(labels); err != nil {
+		if cfg.HostLabels, err = agent.ParseLabels(labels); err != nil {
 			return fmt.Errorf("--host-labels: %w", err)
 		}
 		for _, r := range strings.Split(recursors, ",") {
@@ -132,7 +132,7 @@ func run(args []string) int {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		log.Info("starting controller", "version", version.Version, "host", cfg.HostName)
-		return controller.Run(ctx, cfg, log)
+		return agent.Run(ctx, cfg, log)
 	}
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {

@@ -53,7 +53,7 @@
 // Exactly one controller schedules at a time: Run runs inside
 // store.Election.Run's lead callback, whose context ends when leadership is
 // lost. berth's controller does so as one of the components that run only
-// while it leads the election "cluster" (internal/controller's manager),
+// while it leads the election "cluster" (internal/agent's manager),
 // with Jobs, Timers, GitSources and the garbage collector:
 //
 //	el := s.NewElection("cluster", hostName, 10*time.Second)

@@ -34,7 +34,7 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
-	"berth.dev/berth/internal/controller"
+	"berth.dev/berth/internal/agent"
 	"berth.dev/berth/internal/runtime/fake"
 	"berth.dev/berth/internal/store"
 )
@@ -87,14 +87,14 @@ func main() {
 }
 
 // config returns the Config of controller i of a mode, on a fresh fake.
-func config(o opts, name string, labels map[string]string, listen string) controller.Config {
+func config(o opts, name string, labels map[string]string, listen string) agent.Config {
 	rt := fake.New()
 	rt.AddImage(image)
-	return controller.Config{
+	return agent.Config{
 		HostName: name, HostLabels: labels, DataDir: o.dir + "/" + name, EtcdEndpoints: o.etcd,
 		Listen: listen, DNSListen: "127.0.0.1:" + strconv.Itoa(freePort()), DNSDomain: "berth.",
-		AdvertiseAddress: "127.0.0.1", Resync: controller.DefaultResync, HeartbeatTTL: o.ttl,
-		RescheduleAfter: o.reschedule, HostGCAfter: controller.DefaultHostGCAfter, Runtime: rt,
+		AdvertiseAddress: "127.0.0.1", Resync: agent.DefaultResync, HeartbeatTTL: o.ttl,
+		RescheduleAfter: o.reschedule, HostGCAfter: agent.DefaultHostGCAfter, Runtime: rt,
 	}
 }
 
@@ -106,7 +106,7 @@ func leader(o opts) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	listen := o.leaderListen
-	return controller.Run(ctx, config(o, "scale-leader", map[string]string{"role": "leader"}, listen), logger())
+	return agent.Run(ctx, config(o, "scale-leader", map[string]string{"role": "leader"}, listen), logger())
 }
 
 type host struct {
@@ -139,7 +139,7 @@ func hosts(o opts) error {
 			cfg.ReservedCPUs = v1.CPUs(strconv.FormatFloat(float64(goruntime.NumCPU())-c.cpus, 'f', -1, 64))
 			cfg.ReservedMemory = v1.Quantity(strconv.FormatInt(max(machineMemory()-c.memory, 0), 10))
 		}
-		go func() { h.done <- controller.Run(hctx, cfg, logger()) }()
+		go func() { h.done <- agent.Run(hctx, cfg, logger()) }()
 		hs[i] = h
 	}
 	defer func() {

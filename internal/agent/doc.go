@@ -1,4 +1,4 @@
-// Package controller runs berth's per-host controller: the process that
+// Package agent runs berth's per-host controller: the process that
 // `controller` starts on every host.
 //
 // Run checks its configuration and makes the data directory (--data-dir),
@@ -85,4 +85,4 @@
 // request that carries the token sees the values of check definitions'
 // HTTP headers; script checks registered through the API run only with
 // --enable-script-checks, in this host's berth containers.
-package controller
+package agent
