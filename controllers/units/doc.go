@@ -100,8 +100,8 @@
 // directory), else from the controller's --registry-config (see package
 // registryauth): read at each pull, never written anywhere. While it pulls
 // the instance is PULLING_IMAGE with its layers and bytes done in the
-// status (written at most once a second, and when a layer is done); a
-// pull is bounded by --image-pull-timeout. A pull that fails leaves it
+// status (written at most once a second, and when a layer is found or
+// done); a pull is bounded by --image-pull-timeout. A pull that fails leaves it
 // PULLING_IMAGE, throttled IMAGE_PULL_FAILED, reason ImagePullBackOff,
 // with the registry's words made actionable (registryauth.Explain), and
 // the next pull waits a delay that doubles from restart.delay to

@@ -134,16 +134,17 @@ func (r *run) registryKeys() ([]*registryauth.Keys, error) {
 }
 
 // pullProgress returns what a pull reports its progress to: the status
-// shows it, written at most every progressEvery and when a layer is done.
+// shows it, written at most every progressEvery, and when a layer is
+// found or done.
 func (r *run) pullProgress(ctx context.Context) func(runtime.PullProgress) {
 	var written time.Time
-	var layersDone int
+	var layers, layersDone int
 	return func(p runtime.PullProgress) {
 		r.pulling = &v1.PullStatus{Layers: p.Layers, LayersDone: p.LayersDone, BytesDone: p.BytesDone, BytesTotal: p.BytesTotal}
-		if time.Since(written) < progressEvery && p.LayersDone == layersDone {
+		if time.Since(written) < progressEvery && p.Layers == layers && p.LayersDone == layersDone {
 			return
 		}
-		written, layersDone = time.Now(), p.LayersDone
+		written, layers, layersDone = time.Now(), p.Layers, p.LayersDone
 		if err := r.report(ctx); err != nil {
 			r.c.o.Log.Debug("report pull progress", "kind", r.w.kind, "name", r.name, "err", err)
 		}

@@ -23,8 +23,8 @@
 // The registry process runs in its own process group, is killed and waited
 // for at cleanup, and its log is shown when it fails to start. Images the
 // test pushed or the engine pulled from the registry (every image whose
-// repository starts with its host:port, unique to the test) are removed at
-// cleanup.
+// repository starts with its host:port, unique to the test, or with a
+// host given to AlsoRemove) are removed at cleanup.
 //
 // The tests that use it skip when docker-registry or the engine is missing
 // (hack/deps.sh --test installs it), and fail instead under CI=true.
@@ -86,7 +86,12 @@ type Registry struct {
 
 	api     *client.Client
 	logPath string
+	hosts   []string // whose images are removed at cleanup
 }
+
+// AlsoRemove has the images of host (another name of this registry, such
+// as a proxy's address) removed at cleanup too.
+func (r *Registry) AlsoRemove(host string) { r.hosts = append(r.hosts, host) }
 
 // Start starts a registry, waits until it answers and returns it. It skips
 // the test (fails it under CI=true) when docker-registry is not on PATH,
@@ -108,6 +113,7 @@ func Start(t testing.TB, opts Options) *Registry {
 
 	dir := t.TempDir()
 	r := &Registry{api: api, logPath: filepath.Join(dir, "registry.log")}
+	defer func() { r.hosts = append(r.hosts, r.Host) }()
 	var ns *testenv.Netns
 	if opts.Auth {
 		testenv.Require(t, os.Geteuid() == 0, "the engine's %s is written by root only (running as uid %d)", CertsDir, os.Geteuid())
@@ -388,8 +394,10 @@ func (r *Registry) removeImages() {
 	}
 	for _, img := range list.Items {
 		for _, ref := range append(append([]string{}, img.RepoTags...), img.RepoDigests...) {
-			if strings.HasPrefix(ref, r.Host+"/") {
-				_, _ = r.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+			for _, host := range r.hosts {
+				if strings.HasPrefix(ref, host+"/") {
+					_, _ = r.api.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+				}
 			}
 		}
 	}
