@@ -120,9 +120,10 @@ func (m *manager) add(cs ...component) { m.added = append(m.added, cs...) }
 
 // start starts the components added since the last call, in order,
 // waiting for each that says when it has started; then, once there are
-// components of groupLeader, the election. It returns the error of a
-// component that failed before it started, or nil when ctx ended first
-// (the caller returns then); stop stops what was started.
+// components of groupLeader, the election, which runs those added until
+// then. It returns the error of a component that failed or returned
+// before it started, or nil when ctx ended first (the caller returns
+// then); stop stops what was started.
 func (m *manager) start(ctx context.Context) error {
 	added := m.added
 	m.added = nil
@@ -142,7 +143,7 @@ func (m *manager) start(ctx context.Context) error {
 			case err := <-m.failed:
 				return err
 			default:
-				return nil
+				return fmt.Errorf("%s stopped before it started", c.name)
 			}
 		case <-ctx.Done():
 			return nil
@@ -150,7 +151,10 @@ func (m *manager) start(ctx context.Context) error {
 	}
 	if len(m.leaders) > 0 && m.election != nil && !m.campaign {
 		m.campaign = true
-		m.run(ctx, component{name: "election", group: groupLeader, run: m.campaignLoop})
+		leaders := slices.Clone(m.leaders)
+		m.run(ctx, component{name: "election", group: groupLeader, run: func(ctx context.Context) error {
+			return m.campaignLoop(ctx, leaders)
+		}})
 	}
 	return nil
 }
@@ -181,15 +185,15 @@ func (m *manager) watch(ctx context.Context, c component) {
 	}
 }
 
-// campaignLoop campaigns until ctx ends; each term runs every component
-// of groupLeader until it ends.
-func (m *manager) campaignLoop(ctx context.Context) error {
+// campaignLoop campaigns until ctx ends; each term runs every one of
+// leaders until it ends.
+func (m *manager) campaignLoop(ctx context.Context, leaders []component) error {
 	err := m.election.Run(ctx, func(lctx context.Context) {
 		m.onLead(true)
 		defer m.onLead(false)
 		m.log.Info("leading the cluster-wide loops")
 		var wg sync.WaitGroup
-		for _, c := range m.leaders {
+		for _, c := range leaders {
 			wg.Go(func() { m.watch(lctx, c) })
 		}
 		wg.Wait()

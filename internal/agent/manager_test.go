@@ -148,6 +148,20 @@ func TestManagerStartError(t *testing.T) {
 	}
 }
 
+// TestManagerStartReturned: a component that returns before it has
+// started, without an error, is an error of start all the same.
+func TestManagerStartReturned(t *testing.T) {
+	t.Parallel()
+	m := newManager(discard())
+	defer m.stop()
+	m.add(component{name: "etcd client", group: groupEtcd, started: make(chan struct{}), run: func(context.Context) error {
+		return nil
+	}})
+	if err := m.start(context.Background()); err == nil || err.Error() != "etcd client stopped before it started" {
+		t.Fatalf("start = %v, want the component named as stopped before it started", err)
+	}
+}
+
 // TestManagerStartCancelled: a context that ends while a component is
 // starting (etcd unreachable) makes start return nil, and stop ends that
 // component.
