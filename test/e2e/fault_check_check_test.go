@@ -30,7 +30,7 @@ func TestFaultCheckerCatches(t *testing.T) {
 			catalog: map[string]catalog.Endpoint{}, alive: map[string]bool{}, containers: cs}
 	}
 	facts := func(edit func(*faultState)) faultState {
-		f := faultState{hosts: hosts, down: map[string]time.Time{}, up: map[string]time.Time{}, etcdMoved: t0,
+		f := faultState{hosts: hosts, down: map[string]time.Time{}, up: map[string]time.Time{}, leaderMoved: t0,
 			stopped: map[string]time.Time{}, objects: map[string]int64{}}
 		for _, h := range hosts {
 			f.up[h] = t0
@@ -92,7 +92,7 @@ func TestFaultCheckerCatches(t *testing.T) {
 			[]look{{withEndpoint(snap(rigHeartbeatTTL), "h1"), facts(h1Down(0))}}, ""},
 		{"a dead host's endpoint within its TTL after a new etcd leader",
 			[]look{{withEndpoint(snap(2*time.Second+ttlPassed), "h1"),
-				facts(func(f *faultState) { f.down["h1"] = t0; f.etcdMoved = t0.Add(2 * time.Second) })}}, ""},
+				facts(func(f *faultState) { f.down["h1"] = t0; f.leaderMoved = t0.Add(2 * time.Second) })}}, ""},
 		{"an endpoint of a host that is up", []look{{withEndpoint(snap(time.Minute), "h1"), facts(nil)}}, ""},
 		{"a dependent running on a host that is up after what it requires stopped",
 			[]look{

@@ -40,24 +40,21 @@ const (
 // hosts it took down and when, when it last touched etcd, which Units it
 // stopped, and the revisions of the objects after its own writes.
 type faultState struct {
-	hosts     []string
-	down      map[string]time.Time // host -> since when it is down (killed, frozen or cut off)
-	up        map[string]time.Time // host -> when it last came back
-	etcdMoved time.Time            // a member was disturbed or came back, or etcd's leader changed
-	stopped   map[string]time.Time // Unit -> since when the test has set its goal to stop
-	objects   map[string]int64     // object key -> mod revision after the test's last write
-	writing   bool                 // a write of the test is under way
-	writes    int                  // writes of the test ended
+	hosts       []string
+	down        map[string]time.Time // host -> since when it is down (killed, frozen or cut off)
+	up          map[string]time.Time // host -> when it last came back
+	leaderMoved time.Time            // etcd's leader last changed (as seen), which gives every lease its TTL again
+	stopped     map[string]time.Time // Unit -> since when the test has set its goal to stop
+	objects     map[string]int64     // object key -> mod revision after the test's last write
+	writing     bool                 // a write of the test is under way
+	writes      int                  // writes of the test ended
 }
 
-// quietSince is since when host h has been up with etcd undisturbed: what
-// a bound on the host's reaction counts from.
-func (f *faultState) quietSince(h string) time.Time {
-	if f.up[h].After(f.etcdMoved) {
-		return f.up[h]
-	}
-	return f.etcdMoved
-}
+// upSince is since when host h has been up: what a bound on the host's
+// reaction counts from. A fault on etcd does not excuse it: etcd keeps a
+// majority throughout (newFaultPlan sees to it), which the host reaches
+// through another member within the bound.
+func (f *faultState) upSince(h string) time.Time { return f.up[h] }
 
 // isDown reports whether the test has host h down.
 func (f *faultState) isDown(h string) bool {
@@ -74,7 +71,7 @@ type faultFacts struct {
 
 func newFaultFacts(hosts []string, now time.Time) *faultFacts {
 	f := &faultFacts{s: faultState{hosts: hosts, down: map[string]time.Time{}, up: map[string]time.Time{},
-		stopped: map[string]time.Time{}, objects: map[string]int64{}, etcdMoved: now}}
+		stopped: map[string]time.Time{}, objects: map[string]int64{}, leaderMoved: now}}
 	for _, h := range hosts {
 		f.s.up[h] = now
 	}
@@ -96,11 +93,11 @@ func (f *faultFacts) hostUp(h string, at time.Time) {
 	f.s.up[h] = at
 }
 
-func (f *faultFacts) etcdTouched(at time.Time) {
+func (f *faultFacts) leaderChanged(at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if at.After(f.s.etcdMoved) {
-		f.s.etcdMoved = at
+	if at.After(f.s.leaderMoved) {
+		f.s.leaderMoved = at
 	}
 }
 
@@ -218,6 +215,14 @@ func readSnapshot(ctx context.Context, st *store.Store, containers func(context.
 	return s, nil
 }
 
+// The rules of faultChecker.judge that may hold for a while.
+const (
+	ruleDeadEndpoint  = "endpoint of a dead host"
+	ruleRequires      = "requires: dependent running"
+	ruleJobVersion    = "job version not bound"
+	ruleRunningStatus = "RUNNING without a running container"
+)
+
 // faultViolation is one breach of an invariant.
 type faultViolation struct {
 	At   time.Time
@@ -228,21 +233,25 @@ type faultViolation struct {
 // faultChecker judges snapshots, remembering since when each condition
 // that may last at most a bound has held.
 type faultChecker struct {
-	workload      *faultWorkload
-	requires      map[string][]string
-	since         map[string]time.Time // condition -> first seen
-	bindingMoved  map[string]time.Time // job/host -> when its version in the binding last changed
-	bindingSeen   map[string]string    // job/host -> its version in the binding
-	reported      map[string]bool
-	violations    []faultViolation
-	occurrences   int // judgements that found a violation, the repeated ones included
+	workload     *faultWorkload
+	requires     map[string][]string
+	since        map[string]time.Time // condition -> first seen
+	bindingMoved map[string]time.Time // job/host -> when its version in the binding last changed
+	bindingSeen  map[string]string    // job/host -> its version in the binding
+	reported     map[string]bool
+	violations   []faultViolation
+	occurrences  int // judgements that found a violation, the repeated ones included
+	// longest is, by rule, the longest a condition that may last a while
+	// has lasted: how long a dependent ran on after its requirement
+	// stopped, a dead host's endpoints stayed...
+	longest       map[string]time.Duration
 	heartbeatTTL  time.Duration
 	electionSlack time.Duration
 }
 
 func newFaultChecker(w *faultWorkload, heartbeatTTL, electionSlack time.Duration) *faultChecker {
 	return &faultChecker{workload: w, requires: w.requires(), since: map[string]time.Time{},
-		bindingMoved: map[string]time.Time{}, bindingSeen: map[string]string{}, reported: map[string]bool{},
+		bindingMoved: map[string]time.Time{}, bindingSeen: map[string]string{}, reported: map[string]bool{}, longest: map[string]time.Duration{},
 		heartbeatTTL: heartbeatTTL, electionSlack: electionSlack}
 }
 
@@ -256,9 +265,10 @@ func (c *faultChecker) violate(at time.Time, key, rule, format string, args ...a
 	c.violations = append(c.violations, faultViolation{At: at, Rule: rule, What: fmt.Sprintf(format, args...)})
 }
 
-// lasting reports whether the condition key, true now, has held since
-// before from+bound; seen lists the conditions true in this judgement.
-func (c *faultChecker) lasting(key string, now, from time.Time, bound time.Duration, seen map[string]bool) bool {
+// lasting reports whether the condition key of rule, true now, has held
+// since before from+bound, and keeps the longest it held for the rule;
+// seen lists the conditions true in this judgement.
+func (c *faultChecker) lasting(rule, key string, now, from time.Time, bound time.Duration, seen map[string]bool) bool {
 	seen[key] = true
 	first, ok := c.since[key]
 	if !ok {
@@ -268,6 +278,7 @@ func (c *faultChecker) lasting(key string, now, from time.Time, bound time.Durat
 	if from.After(first) {
 		first = from
 	}
+	c.longest[rule] = max(c.longest[rule], now.Sub(first))
 	return now.Sub(first) > bound
 }
 
@@ -277,8 +288,8 @@ func (c *faultChecker) lasting(key string, now, from time.Time, bound time.Durat
 //  2. no object lost, or changed by anyone but the test's own writes;
 //  3. no endpoint of a host that is down still in the catalog after its
 //     lease's TTL plus one check interval (counted from the later of the
-//     host going down and etcd's last disturbance, since a new etcd
-//     leader gives every lease its TTL again);
+//     host going down and etcd's last change of leader, plus an election
+//     timeout, since a new etcd leader gives every lease its TTL again);
 //  4. no Unit that requires a stopped Unit (directly or through others
 //     it requires) running for longer than a reconcile on a host that is
 //     up;
@@ -330,18 +341,19 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 	// 3. Endpoints of hosts that are down.
 	for h, since := range f.down {
 		from := since
-		if f.etcdMoved.After(from) {
-			from = f.etcdMoved.Add(c.electionSlack)
+		if f.leaderMoved.After(from) {
+			from = f.leaderMoved.Add(c.electionSlack)
 		}
 		deadline := from.Add(c.heartbeatTTL + faultCheckInterval + faultTick)
-		if now.Before(deadline) {
-			continue
-		}
 		for key, e := range s.catalog {
-			if strings.HasPrefix(key, store.CatalogHostPrefix(h)) {
-				c.violate(now, "endpoint:"+key, "endpoint of a dead host",
-					"%s (%s, container %.12s of %s) still in the catalog %s after %s went down (%s after etcd's last disturbance)",
-					key, e.Service, e.Container, e.OwnerName, now.Sub(since).Round(time.Millisecond), h, now.Sub(f.etcdMoved).Round(time.Millisecond))
+			if !strings.HasPrefix(key, store.CatalogHostPrefix(h)) {
+				continue
+			}
+			c.longest[ruleDeadEndpoint] = max(c.longest[ruleDeadEndpoint], now.Sub(since))
+			if !now.Before(deadline) {
+				c.violate(now, "endpoint:"+key, ruleDeadEndpoint,
+					"%s (%s, container %.12s of %s) still in the catalog %s after %s went down (%s after etcd's leader last changed)",
+					key, e.Service, e.Container, e.OwnerName, now.Sub(since).Round(time.Millisecond), h, now.Sub(f.leaderMoved).Round(time.Millisecond))
 			}
 		}
 	}
@@ -359,12 +371,12 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if !ok || ctr.Labels[v1.LabelKind] != v1.KindUnit || ctr.State != runtime.StateRunning || f.isDown(h) {
 			continue
 		}
-		from := f.quietSince(h)
+		from := f.upSince(h)
 		if f.stopped[root].After(from) {
 			from = f.stopped[root]
 		}
-		if c.lasting("requires:"+name+"@"+h, now, from, faultReconcile, seen) {
-			c.violate(now, "requires:"+name+"@"+h+":"+f.stopped[root].String(), "requires: dependent running",
+		if c.lasting(ruleRequires, "requires:"+name+"@"+h, now, from, faultReconcile, seen) {
+			c.violate(now, "requires:"+name+"@"+h+":"+f.stopped[root].String(), ruleRequires,
 				"%s runs on %s (container %s) %s after %s, which it requires, was stopped",
 				name, h, ctr.Name, now.Sub(f.stopped[root]).Round(time.Millisecond), root)
 		}
@@ -389,13 +401,13 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if b.Hosts[h] == v {
 			continue
 		}
-		from := f.quietSince(h)
+		from := f.upSince(h)
 		if moved := c.bindingMoved[job+"/"+h]; moved.After(from) {
 			from = moved
 		}
 		key := "jobversion:" + h + ":" + v
-		if c.lasting(key, now, from, faultReconcile, seen) {
-			c.violate(now, key+":"+b.Hosts[h], "job version not bound",
+		if c.lasting(ruleJobVersion, key, now, from, faultReconcile, seen) {
+			c.violate(now, key+":"+b.Hosts[h], ruleJobVersion,
 				"%s runs version %s of %s (container %s) while its binding names %q, for more than %s", h, v, job, ctr.Name, b.Hosts[h], faultReconcile)
 		}
 	}
@@ -413,8 +425,8 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if ctr, ok := byID[in.ContainerID]; ok && ctr.State == runtime.StateRunning {
 			continue
 		}
-		if c.lasting("status:"+key+":"+in.ContainerID, now, f.quietSince(h), faultReconcile, seen) {
-			c.violate(now, "status:"+key+":"+in.ContainerID, "RUNNING without a running container",
+		if c.lasting(ruleRunningStatus, "status:"+key+":"+in.ContainerID, now, f.upSince(h), faultReconcile, seen) {
+			c.violate(now, "status:"+key+":"+in.ContainerID, ruleRunningStatus,
 				"%s says RUNNING with container %.12s, which does not run, for more than %s", key, in.ContainerID, faultReconcile)
 		}
 	}
@@ -452,6 +464,16 @@ func (c *faultChecker) dependents(u string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// figures says, for each rule that may hold for a while, the longest it
+// held.
+func (c *faultChecker) figures() string {
+	var parts []string
+	for _, rule := range []string{ruleDeadEndpoint, ruleRequires, ruleJobVersion, ruleRunningStatus} {
+		parts = append(parts, fmt.Sprintf("%s: %s", rule, c.longest[rule].Round(time.Millisecond)))
+	}
+	return "longest seen: " + strings.Join(parts, "; ")
 }
 
 // report lists the violations, one a line.

@@ -78,9 +78,9 @@ func TestFaultInjection(t *testing.T) {
 	x.stopChecker()
 
 	t.Logf("%s: %d faults and writes done (%s), latest %s late; %d checks of the world (%d could not read it), "+
-		"%d violations (%d occurrences); converged %s after the last fault",
+		"%d violations (%d occurrences); %s; converged %s after the last fault",
 		plan.summary(), len(plan.Steps), x.describeStats(), x.late.Round(time.Millisecond), x.ticks, x.missed,
-		len(x.checker.violations), x.checker.occurrences, took.Round(time.Millisecond))
+		len(x.checker.violations), x.checker.occurrences, x.checker.figures(), took.Round(time.Millisecond))
 	if len(x.checker.violations) > 0 {
 		t.Errorf("%d invariants broken (seed %d):%s", len(x.checker.violations), seed, x.checker.report(x.start))
 	}
@@ -292,7 +292,7 @@ func (x *faultRun) startChecker() {
 			}
 			if t := x.r.etcdTerm(ctx); t > term {
 				if term != 0 {
-					x.facts.etcdTouched(time.Now())
+					x.facts.leaderChanged(time.Now())
 				}
 				term = t
 			}
@@ -446,28 +446,21 @@ func (x *faultRun) do(ev faultEvent) {
 		x.signal(r.ctl[s.Target], syscall.SIGCONT)
 		x.facts.hostUp(h, now)
 	case s.Kind == faultStopEtcd && !ev.undo:
-		x.facts.etcdTouched(now)
 		r.etcd[s.Target].halt(syscall.SIGTERM)
 	case s.Kind == faultKillEtcd && !ev.undo:
-		x.facts.etcdTouched(now)
 		r.etcd[s.Target].halt(syscall.SIGKILL)
 	case s.Kind == faultStopEtcd, s.Kind == faultKillEtcd:
 		r.etcd[s.Target].start(x.t)
-		x.facts.etcdTouched(time.Now())
 	case s.Kind == faultFreezeEtcd && !ev.undo:
-		x.facts.etcdTouched(now)
 		x.signal(r.etcd[s.Target], syscall.SIGSTOP)
 	case s.Kind == faultFreezeEtcd:
 		x.signal(r.etcd[s.Target], syscall.SIGCONT)
-		x.facts.etcdTouched(time.Now())
 	case s.Kind == faultCutHost && !ev.undo:
 		x.facts.hostDown(h, now)
-		x.facts.etcdTouched(now)
 		r.lab.cut(s.Target)
 	case s.Kind == faultCutHost:
 		r.lab.restore(s.Target)
 		x.facts.hostUp(h, now)
-		x.facts.etcdTouched(now)
 	case s.Kind == faultKillContainers:
 		x.async.Add(1)
 		go func() {
