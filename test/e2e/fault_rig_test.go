@@ -81,7 +81,18 @@ func newFaultRig(t *testing.T) *faultRig {
 		clients = append(clients, fmt.Sprintf("http://%s:%d", ns.addr, mhEtcdClientPort))
 	}
 	r.endpoints = strings.Join(clients, ",")
-	logs := t.TempDir()
+	// The processes' logs outlive a failed test, for its post-mortem.
+	logs, err := os.MkdirTemp("", "berth-fault-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the logs of every etcd member and controller are kept in %s", logs)
+			return
+		}
+		os.RemoveAll(logs)
+	})
 	for i, ns := range r.lab.ns {
 		peer := fmt.Sprintf("http://%s:%d", ns.addr, mhEtcdPeerPort)
 		r.etcd = append(r.etcd, &rigProc{lab: r.lab, ns: i, name: fmt.Sprintf("etcd m%d", i+1),

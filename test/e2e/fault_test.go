@@ -49,6 +49,11 @@ const (
 // same schedule.
 func TestFaultInjection(t *testing.T) {
 	seed, length := faultParams(t)
+	// Set-up, convergence and clean-up take a few minutes beside the faults.
+	if deadline, ok := t.Deadline(); ok && time.Until(deadline) < length+5*time.Minute {
+		t.Fatalf("%s of faults need go test's -timeout to leave %s at least; it leaves %s",
+			length, length+5*time.Minute, time.Until(deadline).Round(time.Second))
+	}
 	t.Logf("fault seed %d (replay with %s=%d); %s of faults", seed, faultSeedEnv, seed, length)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -71,19 +76,26 @@ func TestFaultInjection(t *testing.T) {
 
 	x.startChecker()
 	x.startWriter()
+	// What the checker found is reported however the test ends.
+	t.Cleanup(func() {
+		x.stopWriter()
+		x.stopChecker()
+		converged := "did not converge"
+		if x.converged > 0 {
+			converged = fmt.Sprintf("converged %s after the last fault", x.converged.Round(time.Millisecond))
+		}
+		t.Logf("%s: %d steps done (%s), the latest %s late; %d checks of the world (%d could not read it), "+
+			"%d violations (%d occurrences); %s; %s",
+			plan.summary(), len(plan.Steps), x.describeStats(), x.late.Round(time.Millisecond), x.ticks, x.missed,
+			len(x.checker.violations), x.checker.occurrences, x.checker.figures(), converged)
+		if len(x.checker.violations) > 0 {
+			t.Errorf("%d invariants broken (seed %d):%s", len(x.checker.violations), seed, x.checker.report(x.start))
+		}
+	})
 	x.start = time.Now()
 	x.run(plan)
 	x.stopWriter()
-	took := x.waitConverged(faultConverge, "everything converged after the last fault")
-	x.stopChecker()
-
-	t.Logf("%s: %d faults and writes done (%s), latest %s late; %d checks of the world (%d could not read it), "+
-		"%d violations (%d occurrences); %s; converged %s after the last fault",
-		plan.summary(), len(plan.Steps), x.describeStats(), x.late.Round(time.Millisecond), x.ticks, x.missed,
-		len(x.checker.violations), x.checker.occurrences, x.checker.figures(), took.Round(time.Millisecond))
-	if len(x.checker.violations) > 0 {
-		t.Errorf("%d invariants broken (seed %d):%s", len(x.checker.violations), seed, x.checker.report(x.start))
-	}
+	x.converged = x.waitConverged(faultConverge, "everything converged after the last fault")
 }
 
 // faultParams reads FAULT_SEED (a random seed when unset) and
@@ -133,9 +145,12 @@ type faultRun struct {
 	stopCheck   context.CancelFunc
 	checkerDone chan struct{}
 
-	writes     chan faultWrite
-	writerDone chan struct{}
-	async      sync.WaitGroup // kills of containers under way
+	writes         chan faultWrite
+	writerDone     chan struct{}
+	stopWriterOnce sync.Once
+	async          sync.WaitGroup // kills of containers under way
+
+	converged time.Duration // how long everything took to converge after the last fault
 }
 
 func (x *faultRun) count(what string, n int) {
@@ -250,11 +265,13 @@ func (x *faultRun) startWriter() {
 }
 
 // stopWriter waits for the writes sent, and for the kills of containers
-// under way.
+// under way. It may be called again.
 func (x *faultRun) stopWriter() {
-	close(x.writes)
-	<-x.writerDone
-	x.async.Wait()
+	x.stopWriterOnce.Do(func() {
+		close(x.writes)
+		<-x.writerDone
+		x.async.Wait()
+	})
 }
 
 // waitConverged waits until the world is what the test asked for and
@@ -337,6 +354,8 @@ func (x *faultRun) checkOnce(ctx context.Context) {
 	}
 }
 
+// stopChecker stops the checker and waits for it. It may be called
+// again.
 func (x *faultRun) stopChecker() {
 	x.stopCheck()
 	<-x.checkerDone
