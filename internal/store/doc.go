@@ -24,7 +24,9 @@
 //	store: connect http://127.0.0.1:2379: etcdserver: authentication failed, invalid user ID or password
 //
 // With several endpoints the client balances across them and fails over when one
-// member is down. Without an etcd cluster, StartEmbedded runs a single-member etcd in
+// member is down. A member that went away is tried again at most ReconnectMaxDelay
+// (2s) apart, however long it was away: requests go through soon after etcd serves
+// again. Without an etcd cluster, StartEmbedded runs a single-member etcd in
 // process; its limits are raised from etcd's defaults (128 operations in a transaction,
 // 1.5 MiB in a request) to EmbeddedMaxTxnOps (10000) and EmbeddedMaxRequestBytes (32
 // MiB), so that an apply of up to 10000 objects is one transaction. Start other etcds

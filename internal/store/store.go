@@ -14,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -23,6 +25,13 @@ const Prefix = "/berth/v1/"
 
 // DefaultDialTimeout bounds New when Config.DialTimeout is zero.
 const DefaultDialTimeout = 5 * time.Second
+
+// ReconnectMaxDelay bounds the wait between two attempts to reconnect to an
+// etcd member that went away: once it serves again, requests go through
+// within about this long. gRPC's own default lets the wait grow to two
+// minutes, so that a controller would stay cut off from an etcd that came
+// back for up to two minutes after a long outage.
+const ReconnectMaxDelay = 2 * time.Second
 
 // maxSendBytes bounds a request the client sends: above any etcd's
 // --max-request-bytes that berth suggests.
@@ -120,6 +129,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			MaxCallSendMsgSize:   maxSendBytes,
 			MaxCallRecvMsgSize:   math.MaxInt32,
 			Logger:               zap.NewNop(),
+			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay},
+				MinConnectTimeout: timeout,
+			})},
 		})
 		done <- result{cli, err}
 	}()
