@@ -135,6 +135,11 @@ func (r *Registrator) Synced() bool {
 // included.
 func (r *Registrator) Built() bool { return r.built.Load() }
 
+// RetryFailing registers again at once when the last attempt failed and
+// waits out its backoff (etcd is back after an outage), and reports
+// whether it did.
+func (r *Registrator) RetryFailing() bool { return r.loop.RetryFailing() > 0 }
+
 // Run keeps the endpoints up to date until ctx ends; the checks' runners
 // stop and the lease is revoked on the way out, so the endpoints go at
 // once. Agent calls may come before and while it runs.

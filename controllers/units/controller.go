@@ -142,6 +142,13 @@ func (c *Controller) Synced() bool { return c.caches.synced() }
 // Enqueue asks for a Unit to be reconciled.
 func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
 
+// RetryFailing reconciles at once every Unit and Job whose last reconcile
+// failed and that waits out its backoff, and returns how many: call it
+// when etcd is back after an outage, so that a container that died
+// meanwhile is started again, and its status told, without waiting out a
+// backoff that grew while etcd was away.
+func (c *Controller) RetryFailing() int { return c.loop.RetryFailing() }
+
 // Run reconciles until ctx ends. Containers keep running when it returns;
 // the health probers stop.
 func (c *Controller) Run(ctx context.Context) error {

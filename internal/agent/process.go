@@ -89,10 +89,11 @@ func (p *process) close() { p.closer() }
 
 // heartbeat returns the Host record's writer, which also reports to
 // /readyz and the metrics whether etcd answers.
-func (p *process) heartbeat(st *store.Store, eng *engineWatch) *hosts.Heartbeat {
+func (p *process) heartbeat(st *store.Store, eng *engineWatch, retryFailing func() int) *hosts.Heartbeat {
 	cfg := p.cfg
 	reservedCPUs, _ := cfg.ReservedCPUs.Value() // Validate checked them
 	reservedMemory, _ := cfg.ReservedMemory.Bytes()
+	etcdLost := false // OnBeat is called by the heartbeat's goroutine only
 	return &hosts.Heartbeat{
 		Store: st, Name: cfg.HostName, Labels: cfg.HostLabels, TTL: cfg.HeartbeatTTL,
 		ReservedCPUs: reservedCPUs, ReservedMemory: reservedMemory,
@@ -104,9 +105,16 @@ func (p *process) heartbeat(st *store.Store, eng *engineWatch) *hosts.Heartbeat 
 			if err != nil {
 				p.m.heartbeatFailures.Inc()
 				p.m.etcdUp.Set(0)
-			} else {
-				p.m.heartbeats.Inc()
-				p.m.etcdUp.Set(1)
+				etcdLost = true
+				return
+			}
+			p.m.heartbeats.Inc()
+			p.m.etcdUp.Set(1)
+			if etcdLost {
+				// What failed while etcd was away is retried now, not
+				// after a backoff that grew meanwhile.
+				p.log.Info("etcd answers again; retrying what failed meanwhile", "keys", retryFailing())
+				etcdLost = false
 			}
 		},
 	}

@@ -114,7 +114,13 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 		{name: "routes", group: groupHost, run: returns(func(ctx context.Context) {
 			p.api.startRoutes(ctx, api, p.ready, cat, reg, units)
 		})},
-		{name: "heartbeat", group: groupHost, run: returns(p.heartbeat(st, eng).Run)},
+		{name: "heartbeat", group: groupHost, run: returns(p.heartbeat(st, eng, func() int {
+			n := units.RetryFailing()
+			if reg.RetryFailing() {
+				n++
+			}
+			return n
+		}).Run)},
 	}, nil
 }
 

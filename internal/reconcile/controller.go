@@ -96,6 +96,9 @@ type Controller struct {
 	sources []Source
 	watches []watch   // the sources whose keys are enqueued at start and resync
 	all     chan bool // a WatchAll source changed: enqueue every key
+
+	mu      sync.Mutex
+	failing map[string]bool // keys waiting out their backoff after a failed reconcile
 }
 
 // New returns a Controller named name (the controller label of its
@@ -128,6 +131,7 @@ func New(name string, r Reconciler, o Options) *Controller {
 		resync:  o.Resync,
 		clock:   o.Clock,
 		all:     make(chan bool, 1),
+		failing: map[string]bool{},
 	}
 }
 
@@ -139,6 +143,36 @@ func (c *Controller) Enqueue(key string) { c.queue.Add(key) }
 
 // EnqueueAfter asks for key to be reconciled after d.
 func (c *Controller) EnqueueAfter(key string, d time.Duration) { c.queue.AddAfter(key, d) }
+
+// RetryFailing reconciles at once every key that is waiting out its
+// backoff after a failed reconcile, and returns how many. Call it when
+// what they failed on is back (etcd, after an outage): the backoff of a
+// key grows while the outage lasts (to minutes), and the key need not
+// wait it out once the outage is over. A key that fails again backs off
+// from where it was.
+func (c *Controller) RetryFailing() int {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.failing))
+	for k := range c.failing {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.queue.Add(k)
+	}
+	return len(keys)
+}
+
+// setFailing records whether key waits out a backoff after a failure.
+func (c *Controller) setFailing(key string, failing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if failing {
+		c.failing[key] = true
+	} else {
+		delete(c.failing, key)
+	}
+}
 
 // Len returns the number of keys waiting.
 func (c *Controller) Len() int { return c.queue.Len() }
@@ -208,6 +242,7 @@ func (c *Controller) processNext(ctx context.Context) bool {
 			c.metrics.terminalErrors.WithLabelValues(c.name).Inc()
 		}
 		c.queue.Forget(key)
+		c.setFailing(key, false)
 		c.log.Error("reconcile failed; not retrying", "key", key, "err", err)
 	case err != nil:
 		c.count(resultError)
@@ -215,15 +250,18 @@ func (c *Controller) processNext(ctx context.Context) bool {
 			c.metrics.reconcileErrors.WithLabelValues(c.name).Inc()
 		}
 		retries := c.queue.NumRequeues(key)
+		c.setFailing(key, true)
 		c.queue.AddRateLimited(key)
 		c.log.Warn("reconcile failed; retrying", "key", key, "err", err, "retries", retries)
 	case res.RequeueAfter > 0:
 		c.count(resultRequeueAfter)
 		c.queue.Forget(key)
+		c.setFailing(key, false)
 		c.queue.AddAfter(key, res.RequeueAfter)
 	default:
 		c.count(resultSuccess)
 		c.queue.Forget(key)
+		c.setFailing(key, false)
 	}
 	c.log.Debug("reconciled", "key", key, "took", time.Since(start).Round(time.Microsecond), "requeueAfter", res.RequeueAfter, "err", err)
 	return true

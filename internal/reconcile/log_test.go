@@ -93,3 +93,53 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// RetryFailing reconciles at once the keys waiting out their backoff after
+// a failure (etcd is back), without the clock moving on; a key that
+// succeeded since, or never failed, is not among them.
+func TestRetryFailingSkipsTheBackoff(t *testing.T) {
+	t.Parallel()
+	fake := testingclock.NewFakeClock(time.Now())
+	var down atomic.Bool
+	down.Store(true)
+	var attempts sync.Map // key -> *atomic.Int64
+	tries := func(key string) *atomic.Int64 {
+		n, _ := attempts.LoadOrStore(key, new(atomic.Int64))
+		return n.(*atomic.Int64)
+	}
+	c := New("retry", Func(func(_ context.Context, key string) (Result, error) {
+		tries(key).Add(1)
+		if key == "k" && down.Load() {
+			return Result{}, errors.New("etcd unavailable")
+		}
+		return Result{}, nil
+	}), Options{Clock: fake})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c.Enqueue("k")
+	c.Enqueue("fine")
+	// Three failures: the next attempt waits 400ms of the fake clock.
+	testenv.Eventually(t, 10*time.Second, "three failures of k", func() (bool, string) {
+		fake.Step(100 * time.Millisecond)
+		return tries("k").Load() >= 3 && tries("fine").Load() == 1, fmt.Sprint(tries("k").Load())
+	})
+	testenv.Eventually(t, 10*time.Second, "k waiting out its backoff", func() (bool, string) {
+		return c.Len() == 0, fmt.Sprint(c.Len(), " keys queued")
+	})
+	before := tries("k").Load()
+	down.Store(false)
+	if n := c.RetryFailing(); n != 1 {
+		t.Fatalf("RetryFailing retried %d keys, want 1 (k)", n)
+	}
+	testenv.Eventually(t, 10*time.Second, "k reconciled again with the clock stopped", func() (bool, string) {
+		return tries("k").Load() > before, fmt.Sprint(tries("k").Load())
+	})
+	if n := c.RetryFailing(); n != 0 {
+		t.Errorf("RetryFailing after k succeeded retried %d keys, want 0", n)
+	}
+	if n := tries("fine").Load(); n != 1 {
+		t.Errorf("fine, which never failed, reconciled %d times, want once", n)
+	}
+}
