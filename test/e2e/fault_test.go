@@ -242,6 +242,7 @@ func (x *faultRun) write(what, docs string, keys, prefixes []string) error {
 type faultWrite struct {
 	what, docs     string
 	keys, prefixes []string
+	before         func() // called as the write begins, after the writes sent before it are done
 	done           func() // called once it is written
 }
 
@@ -253,6 +254,9 @@ func (x *faultRun) startWriter() {
 	go func() {
 		defer close(x.writerDone)
 		for w := range x.writes {
+			if w.before != nil {
+				w.before()
+			}
 			if err := x.write(w.what, w.docs, w.keys, w.prefixes); err != nil {
 				x.t.Error(err)
 				continue
@@ -492,7 +496,9 @@ func (x *faultRun) do(ev faultEvent) {
 		write := faultWrite{what: "goal of " + db, docs: x.w.unitDoc(slices.Index(x.w.units(), db)),
 			keys: []string{store.ObjectKey(v1.KindUnit, db)}}
 		if ev.undo {
-			x.facts.setStopped(db, false, now) // from now on, it may run again
+			// From the write of goal start on, it may run again: in the
+			// writer's order, after the stop's write is done.
+			write.before = func() { x.facts.setStopped(db, false, time.Now()) }
 		} else {
 			write.done = func() { x.facts.setStopped(db, true, time.Now()) }
 		}
