@@ -130,6 +130,18 @@ func TestFaultCheckerCatches(t *testing.T) {
 				{withStatus(snap(0, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"), facts(nil)},
 				{withStatus(snap(faultReconcile+time.Millisecond, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"), facts(nil)},
 			}, "RUNNING without a running container"},
+		{"RUNNING naming a container that does not run, while an etcd member answers nothing",
+			[]look{
+				{withStatus(snap(0, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"), facts(func(f *faultState) { f.blackhole = t0 })},
+				{withStatus(snap(etcdKeepAlive+faultReconcile-time.Second, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"),
+					facts(func(f *faultState) { f.blackhole = t0 })},
+			}, ""},
+		{"RUNNING naming a container that does not run, long after an etcd member answered again",
+			[]look{
+				{withStatus(snap(0, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"), facts(func(f *faultState) { f.stuckUntil = t0.Add(time.Second) })},
+				{withStatus(snap(time.Second+faultReconcile+time.Millisecond, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateExited)), "h2", "a"),
+					facts(func(f *faultState) { f.stuckUntil = t0.Add(time.Second) })},
+			}, "RUNNING without a running container"},
 		{"RUNNING naming a container that runs",
 			[]look{
 				{withStatus(snap(0, ctr("a", "h2", v1.KindUnit, db, "", runtime.StateRunning)), "h2", "a"), facts(nil)},

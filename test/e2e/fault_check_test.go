@@ -46,15 +46,48 @@ type faultState struct {
 	leaderMoved time.Time            // etcd's leader last changed (as seen), which gives every lease its TTL again
 	stopped     map[string]time.Time // Unit -> since when the test has set its goal to stop
 	objects     map[string]int64     // object key -> mod revision after the test's last write
-	writing     bool                 // a write of the test is under way
-	writes      int                  // writes of the test ended
+	// blackhole is since when an etcd member answers nothing (zero when
+	// none); stuckUntil is until when requests to the last one waited.
+	blackhole, stuckUntil time.Time
+	writing               bool // a write of the test is under way
+	writes                int  // writes of the test ended
 }
 
-// upSince is since when host h has been up: what a bound on the host's
-// reaction counts from. A fault on etcd does not excuse it: etcd keeps a
-// majority throughout (newFaultPlan sees to it), which the host reaches
-// through another member within the bound.
-func (f *faultState) upSince(h string) time.Time { return f.up[h] }
+// upSince is what a bound on host h's reaction counts from at now: since
+// when it has been up, and its requests free to reach etcd. A member
+// stopped or killed does not excuse it: etcd keeps a majority throughout
+// (newFaultPlan sees to it), and a refused connection sends the requests
+// to another member at once. A member that stops answering without
+// closing its connections (frozen, or cut off the network) holds the
+// requests sent to it until it answers again or gRPC's keep-alive gives
+// up on it (etcdKeepAlive): the bound counts from then.
+func (f *faultState) upSince(h string, now time.Time) time.Time {
+	from := f.up[h]
+	stuck := f.stuckUntil
+	if !f.blackhole.IsZero() {
+		stuck = later(stuck, earlier(now, f.blackhole.Add(etcdKeepAlive)))
+	}
+	return later(from, stuck)
+}
+
+// etcdKeepAlive is how long a request sent to an etcd member that stopped
+// answering may wait: the etcd client's keep-alive pings after 5s without
+// a word and gives up 3s later (store.New).
+const etcdKeepAlive = 8 * time.Second
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
 
 // isDown reports whether the test has host h down.
 func (f *faultState) isDown(h string) bool {
@@ -91,6 +124,21 @@ func (f *faultFacts) hostUp(h string, at time.Time) {
 	defer f.mu.Unlock()
 	delete(f.s.down, h)
 	f.s.up[h] = at
+}
+
+// blackholed records that an etcd member stopped answering (frozen, or
+// cut off), or, with on false, that it answers again.
+func (f *faultFacts) blackholed(on bool, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if on {
+		f.s.blackhole = at
+		return
+	}
+	if !f.s.blackhole.IsZero() {
+		f.s.stuckUntil = later(f.s.stuckUntil, earlier(at, f.s.blackhole.Add(etcdKeepAlive)))
+	}
+	f.s.blackhole = time.Time{}
 }
 
 func (f *faultFacts) leaderChanged(at time.Time) {
@@ -371,7 +419,7 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if !ok || ctr.Labels[v1.LabelKind] != v1.KindUnit || ctr.State != runtime.StateRunning || f.isDown(h) {
 			continue
 		}
-		from := f.upSince(h)
+		from := f.upSince(h, now)
 		if f.stopped[root].After(from) {
 			from = f.stopped[root]
 		}
@@ -401,7 +449,7 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if b.Hosts[h] == v {
 			continue
 		}
-		from := f.upSince(h)
+		from := f.upSince(h, now)
 		if moved := c.bindingMoved[job+"/"+h]; moved.After(from) {
 			from = moved
 		}
@@ -425,7 +473,7 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		if ctr, ok := byID[in.ContainerID]; ok && ctr.State == runtime.StateRunning {
 			continue
 		}
-		if c.lasting(ruleRunningStatus, "status:"+key+":"+in.ContainerID, now, f.upSince(h), faultReconcile, seen) {
+		if c.lasting(ruleRunningStatus, "status:"+key+":"+in.ContainerID, now, f.upSince(h, now), faultReconcile, seen) {
 			c.violate(now, "status:"+key+":"+in.ContainerID, ruleRunningStatus,
 				"%s says RUNNING with container %.12s, which does not run, for more than %s", key, in.ContainerID, faultReconcile)
 		}

@@ -475,15 +475,19 @@ func (x *faultRun) do(ev faultEvent) {
 	case s.Kind == faultStopEtcd, s.Kind == faultKillEtcd:
 		r.etcd[s.Target].start(x.t)
 	case s.Kind == faultFreezeEtcd && !ev.undo:
+		x.facts.blackholed(true, now)
 		x.signal(r.etcd[s.Target], syscall.SIGSTOP)
 	case s.Kind == faultFreezeEtcd:
 		x.signal(r.etcd[s.Target], syscall.SIGCONT)
+		x.facts.blackholed(false, time.Now())
 	case s.Kind == faultCutHost && !ev.undo:
 		x.facts.hostDown(h, now)
+		x.facts.blackholed(true, now) // its etcd member, for the other hosts
 		r.lab.cut(s.Target)
 	case s.Kind == faultCutHost:
 		r.lab.restore(s.Target)
 		x.facts.hostUp(h, now)
+		x.facts.blackholed(false, time.Now())
 	case s.Kind == faultKillContainers:
 		x.async.Add(1)
 		go func() {
