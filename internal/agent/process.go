@@ -88,7 +88,8 @@ func newProcess(cfg Config, log *slog.Logger) (*process, error) {
 func (p *process) close() { p.closer() }
 
 // heartbeat returns the Host record's writer, which also reports to
-// /readyz and the metrics whether etcd answers.
+// /readyz and the metrics whether etcd answers, and calls retryFailing
+// when a beat goes through after etcd was away.
 func (p *process) heartbeat(st *store.Store, eng *engineWatch, retryFailing func() int) *hosts.Heartbeat {
 	cfg := p.cfg
 	reservedCPUs, _ := cfg.ReservedCPUs.Value() // Validate checked them
