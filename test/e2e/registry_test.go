@@ -25,7 +25,8 @@ import (
 // refused for lack of credentials with the message operators act on, and
 // pulled again as its back-off says; a wrong password is refused and
 // shown nowhere; with the right one it runs, its status showing the digest
-// it runs; a digest reference runs; a pull under way is PULLING_IMAGE
+// it runs; a Unit's imagePullSecret is looked in first; a digest
+// reference runs; a pull under way is PULLING_IMAGE
 // with its layers; and the image of a Job's old version is removed once
 // the new version rolled out and --image-gc-after passed.
 func TestPrivateRegistry(t *testing.T) {
@@ -66,6 +67,15 @@ func TestPrivateRegistry(t *testing.T) {
 	h.waitInstance("private", "refused with a wrong password", time.Minute, func(in v1.InstanceStatus) bool {
 		return strings.HasPrefix(in.Message, refused)
 	})
+
+	// A Unit's imagePullSecret is looked in before --registry-config.
+	writeRegistryConfig(t, filepath.Join(secrets, "regcred.json"), private.Host, private.Password)
+	other := private.Push(t, "other:1", registrytest.Image{Base: testImage})
+	h.apply(h.doc("secret", "  container:\n    image: "+other.Ref+"\n    imagePullSecret: {file: regcred.json}\n"))
+	h.waitRunning("secret", time.Minute)
+	if in, _ := h.instance("private"); in.State == v1.StateRunning {
+		t.Fatalf("%s runs without credentials", app.Ref)
+	}
 
 	writeRegistryConfig(t, config, private.Host, private.Password)
 	in := h.waitRunning("private", time.Minute)
