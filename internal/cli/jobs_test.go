@@ -237,7 +237,8 @@ spec:
 	// version 2: the ids are those of the versions' records.
 	e.setJobBinding("nc", v1.JobBinding{Hosts: map[string]string{"host-a": "1", "host-b": "2", "host-c": "2"}})
 	e.setJobStatus("nc", v1.InstanceStatus{Host: "host-a", State: v1.StateRunning, ContainerID: "0123456789abcdef0123",
-		Ports: []v1.PortStatus{{Name: "nc", ContainerPort: 8080, HostPort: 31000, Protocol: v1.ProtocolTCP}}})
+		Ports:   []v1.PortStatus{{Name: "nc", ContainerPort: 8080, HostPort: 31000, Protocol: v1.ProtocolTCP}},
+		ImageID: "registry.example.com/nc@sha256:" + strings.Repeat("ab", 32)})
 	e.setJobStatus("nc", v1.InstanceStatus{Host: "host-c", State: v1.StateRunning, ContainerID: "cccccccccccccccc"})
 	e.setJobStatus("nc", v1.InstanceStatus{Host: "host-d", State: v1.StateExited, Throttled: v1.ThrottleFlapping, ContainerID: "dddddddddddddddd"})
 	e.addHost("host-d", true, nil)
@@ -277,6 +278,10 @@ spec:
 	wantEqual(t, "status --job --host", e.ok("status", "--job", "nc", "--host", "host-a"),
 		"JOB ID         HOST    GOAL   STATE    CONTAINER ID  PORTS\n"+
 			"nc:1:"+h1[:8]+"  host-a  start  RUNNING  0123456789ab  31000->8080/tcp\n")
+	if full := e.ok("status", "--job", "nc", "--host", "host-a", "--full"); !strings.Contains(full, "IMAGE ID") ||
+		!strings.Contains(full, "0123456789abcdef0123  31000->8080/tcp  registry.example.com/nc@sha256:"+strings.Repeat("ab", 32)+"\n") {
+		t.Errorf("status --full lacks the image ID:\n%s", full)
+	}
 	wantEqual(t, "status job NAME:VERSION", e.ok("status", "job", "nc:2", "--host", "host-b"),
 		"JOB ID         HOST    GOAL  STATE  CONTAINER ID  PORTS\n"+
 			"nc:2:"+h2[:8]+"  host-b  stop  -      -             -\n")

@@ -3,7 +3,8 @@
 // pulls, health check runs, endpoints by status, etcd request latency and
 // errors, and Docker API errors. controller-runtime's and the workqueue's
 // metrics live with the loop, in internal/reconcile; the heartbeat, leader
-// and build metrics with the controller.
+// and build metrics with the controller; the images' disk and removals
+// (berth_images_bytes, berth_images_removed_total) with internal/imagegc.
 //
 // New registers every family with a private registry and initialises the
 // series a user alerts on to zero. Every method is safe on a nil *Metrics

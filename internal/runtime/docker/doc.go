@@ -23,8 +23,14 @@
 //     IPv4 and an IPv6 binding for it.
 //   - List inspects every container it lists, so its results are as complete
 //     as Inspect's.
+//   - Pull reads the engine's progress stream (Progress: layers and bytes
+//     done) and the error it may end with, and finds ErrUnauthorized ("no
+//     basic auth credentials", "unauthorized", "pull access denied") and
+//     ErrNotFound ("manifest unknown") in the engine's words, which older
+//     engines give only as text. ListImages leaves out "<none>" tags.
 //
 // The tests run the runtimetest conformance suite against the engine of
-// $DOCKER_HOST with image berth/testapp:latest (hack/images.sh); they skip
-// when either is missing, and fail instead under CI=true.
+// $DOCKER_HOST with image berth/testapp:latest (hack/images.sh), and its
+// pull tests against Debian's docker-registry (registrytest); they skip
+// when any is missing, and fail instead under CI=true.
 package docker
