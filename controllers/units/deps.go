@@ -133,7 +133,7 @@ func judgeDeps(u *v1.Unit, info map[string]depInfo) depVerdict {
 			stop = append(stop, fmt.Sprintf("required unit %s was stopped", d))
 		case di.Down != "":
 			wait = append(wait, fmt.Sprintf("waiting for unit %s, which %s", d, di.Down))
-			stop = append(stop, fmt.Sprintf("required unit %s %s", d, di.Down))
+			stop = append(stop, fmt.Sprintf("required unit %s, which %s", d, di.Down))
 		case !satisfied(cond, di.Instances):
 			wait = append(wait, fmt.Sprintf("waiting for %s to be %s (%s)", d, cond, describeInstances(di.Instances)))
 			if why := down(cond, di.Instances); why != "" {

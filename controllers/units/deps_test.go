@@ -80,7 +80,7 @@ func TestJudgeDeps(t *testing.T) {
 		{"required unit down through what it requires: dependents stop though it still runs", func(u *v1.Unit) { u.Spec.Requires = []string{"api"} },
 			map[string]depInfo{"api": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{inst(v1.StateRunning, true, nil)},
 				Down: "requires db, which was stopped"}},
-			"waiting for unit api, which requires db, which was stopped", "required unit api requires db, which was stopped"},
+			"waiting for unit api, which requires db, which was stopped", "required unit api, which requires db, which was stopped"},
 		{"wanted unit down through what it requires: never blocks", func(u *v1.Unit) { u.Spec.Wants = []string{"api"} },
 			map[string]depInfo{"api": {Exists: true, Goal: v1.GoalStart, Instances: []v1.InstanceStatus{inst(v1.StateWaiting, false, nil)},
 				Down: "requires db, which was stopped"}}, "", ""},
