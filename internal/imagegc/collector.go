@@ -97,9 +97,11 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 }
 
-// Collect is one pass: it removes the images out of use for After and
-// returns their IDs.
+// Collect is one pass: it removes the images out of use for After.
 func (c *Collector) Collect(ctx context.Context) error {
+	// The record first: an image pulled after the engine's list is read
+	// would be taken for one the engine no longer has.
+	entries := c.o.Record.Entries()
 	images, err := c.o.Runtime.ListImages(ctx)
 	if err != nil {
 		return err
@@ -118,9 +120,9 @@ func (c *Collector) Collect(ctx context.Context) error {
 		}
 	}
 	now := c.o.Now()
-	entries := c.o.Record.Entries()
 	d := decide(entries, images, used, now, c.o.After)
 	c.measure(images, entries)
+	c.o.Log.Debug("image collection", "pulled", len(entries), "in-use", len(d.set), "gone", len(d.gone), "removing", len(d.remove))
 	var drop []string
 	drop = append(drop, d.gone...)
 	for _, img := range d.remove {

@@ -200,3 +200,21 @@ func TestOpenBadRecord(t *testing.T) {
 		t.Errorf("Open(bad) = %v, %v", r.Entries(), err)
 	}
 }
+
+// An image pulled while a pass runs, after the engine's images were
+// listed, is kept in the record.
+func TestCollectKeepsWhatIsPulledMeanwhile(t *testing.T) {
+	e := newGCEnv(t)
+	e.rt.AddRegistryImage("r.test/late:1")
+	var id string
+	e.c.o.InUse = func() []string {
+		if id == "" {
+			id = e.pull("r.test/late:1") // between the listing and the decision
+		}
+		return nil
+	}
+	e.collect()
+	if _, ok := e.rec.Entries()[id]; !ok {
+		t.Fatalf("the image pulled during the pass was forgotten")
+	}
+}

@@ -132,7 +132,7 @@ func TestPrivateRegistry(t *testing.T) {
 	h.apply(job("2", v2Image))
 	h.waitJob("job", "version 2 running", func(in v1.InstanceStatus) bool { return in.ImageID == public.Host+"/job@"+v2Image.Digest })
 	eventually(t, time.Minute, "version 1's image removed", func() (bool, string) {
-		return !public.HasLocal(t, v1Image.Ref), "still present"
+		return !public.HasLocal(t, v1Image.Ref), "still present; the controller's image collection said:\n" + grepLines(h.c.log(), "imagegc")
 	})
 	for _, ref := range []string{v2Image.Ref, app.Ref, testImage} {
 		if !public.HasLocal(t, ref) {
@@ -261,3 +261,14 @@ func newGateProxy(t *testing.T, target string, limit int64) *gateProxy {
 }
 
 func (g *gateProxy) release() { g.once.Do(func() { close(g.open) }) }
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
