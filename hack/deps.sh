@@ -72,9 +72,14 @@ if ((installed_prometheus)) && command -v systemctl >/dev/null 2>&1 && systemctl
 fi
 
 # And for the registry service (port 5000): the tests start their own.
-if ((installed_registry)) && command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
-  say "stopping and disabling the docker-registry service Debian started (the tests run their own)"
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+if ((installed_registry)); then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    say "stopping and disabling the docker-registry service Debian started (the tests run their own)"
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/docker-registry ]] && /etc/init.d/docker-registry status >/dev/null 2>&1; then
+    say "stopping the docker-registry service Debian started (the tests run their own)"
+    /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! docker info >/dev/null 2>&1; then
