@@ -57,19 +57,10 @@ func (e *env) endpoint(service, id string) (catalog.Endpoint, bool) {
 	return ep, true
 }
 
+// eventually waits for cond, as testenv.Eventually does, for up to 10s.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not true after 10s; last: %s", what, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(e.t, 10*time.Second, what, cond)
 }
 
 func (e *env) run(name string, env []string, ports ...runtime.PortBinding) string {

@@ -69,19 +69,10 @@ func (e *env) statusOf(kind, name string) *v1.InstanceStatus {
 	return st
 }
 
+// eventually waits for cond, as testenv.Eventually does, for up to 10s.
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, last := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s: not true after 10s; last: %s", what, last)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(e.t, 10*time.Second, what, cond)
 }
 
 // reconciled asks the loop to reconcile keys, as the resync does, and
