@@ -227,87 +227,25 @@ func ready(st v1.InstanceStatus, ok bool, hash string) bool {
 //   - The other hosts move parallelism at a time, each step once the
 //     previous one is done.
 func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) time.Duration {
-	j := in.Job
-	v := j.Spec.Version
-	r := &j.Spec.Rollout
 	if ro.State == v1.RolloutFailed || ro.State == v1.RolloutReverted {
 		return 0 // stopped: the remaining hosts keep their version
 	}
-	hash := in.statusHash(v)
-	deadline, which := r.Deadline()
-	minHealthy := r.MinHealthy()
-	var wake time.Duration
-	var still []string
-	for _, h := range ro.Current {
-		next.Hosts[h] = v
-		st, ok := in.Statuses[h]
-		switch {
-		case ok && st.SpecHash == hash && st.State == v1.StateFailed:
-			if fail(in, ro, next, h, fmt.Sprintf("version %s failed on %s", v, h), notReady(st, ok)) {
-				return 0
-			}
-		case ready(st, ok, hash):
-			since, seen := ro.HealthySince[h]
-			if !seen {
-				since = in.Now
-				if ro.HealthySince == nil {
-					ro.HealthySince = map[string]time.Time{}
-				}
-				ro.HealthySince[h] = since
-			}
-			if left := minHealthy - in.Now.Sub(since); left > 0 {
-				if in.Now.Sub(ro.StepStartedAt) > deadline {
-					if fail(in, ro, next, h, fmt.Sprintf("version %s unhealthy on %s for %s (%s)", v, h, deadline, which),
-						fmt.Sprintf("Ready for %s only, under minHealthyTime %s", in.Now.Sub(since), minHealthy)) {
-						return 0
-					}
-					continue
-				}
-				still = append(still, h)
-				wake = minPositive(wake, left)
-				continue
-			}
-			delete(ro.HealthySince, h)
-			ro.Done = append(ro.Done, h)
-		case in.Now.Sub(ro.StepStartedAt) > deadline:
-			if fail(in, ro, next, h, fmt.Sprintf("version %s unhealthy on %s for %s (%s)", v, h, deadline, which), notReady(st, ok)) {
-				return 0
-			}
-		default:
-			delete(ro.HealthySince, h)
-			still = append(still, h)
-		}
+	wake, reverted := checkMoving(in, ro, next)
+	if reverted {
+		return 0
 	}
-	ro.UpdatedAt = in.Now
-	ro.Current = still
 	if ro.State == v1.RolloutFailed {
 		// The hosts already moved keep the new version; the others stay.
 		holdPending(in, ro, next)
 		return 0
 	}
-	if len(ro.Current) == 0 && len(ro.Canaries) > 0 && !ro.Promoted {
-		if !r.AutoPromote && j.Metadata.Annotations[v1.AnnotationPromote] != v {
-			ro.State = v1.RolloutWaitingForPromotion
-			ro.Message = fmt.Sprintf("canaries %s healthy on version %s; %d host(s) wait for promotion (applyctl rollout promote job %s)",
-				strings.Join(ro.Canaries, ", "), v, len(ro.Pending), j.Metadata.Name)
-			holdPending(in, ro, next)
-			return 0
-		}
-		ro.Promoted, ro.State = true, v1.RolloutRollingOut
+	if waitsForPromotion(in, ro) {
+		holdPending(in, ro, next)
+		return 0
 	}
+	v := in.Job.Spec.Version
 	if len(ro.Current) == 0 {
-		n := r.Parallelism
-		for n > 0 && len(ro.Pending) > 0 {
-			h := ro.Pending[0]
-			ro.Pending = ro.Pending[1:]
-			if _, still := next.Hosts[h]; !still {
-				continue // no longer a target
-			}
-			ro.Current = append(ro.Current, h)
-			next.Hosts[h] = v
-			n--
-		}
-		ro.StepStartedAt = in.Now
+		moveNext(in, ro, next)
 	}
 	if len(ro.Current) == 0 && len(ro.Pending) == 0 {
 		ro.State = v1.RolloutDone
@@ -322,11 +260,112 @@ func step(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) time.Duration 
 		ro.Message = fmt.Sprintf("%s %s to version %s; %d done, %d to go", what, strings.Join(ro.Current, ", "), v, len(ro.Done), len(ro.Pending))
 	}
 	holdPending(in, ro, next)
+	deadline, _ := in.Job.Spec.Rollout.Deadline()
 	left := deadline - in.Now.Sub(ro.StepStartedAt)
 	if left <= 0 {
 		left = time.Millisecond
 	}
 	return minPositive(minPositive(left, time.Second), wake)
+}
+
+// checkMoving checks the hosts being moved (ro.Current) against step's
+// rules: a host healthy for minHealthyTime is done, one that failed is
+// handed to fail, the others go on moving. It returns when the first of
+// those still short of minHealthyTime reaches it, and reports whether
+// every host was reverted (ro is then final).
+func checkMoving(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) (wake time.Duration, reverted bool) {
+	v := in.Job.Spec.Version
+	hash := in.statusHash(v)
+	deadline, which := in.Job.Spec.Rollout.Deadline()
+	minHealthy := in.Job.Spec.Rollout.MinHealthy()
+	late := in.Now.Sub(ro.StepStartedAt) > deadline
+	unhealthy := func(h string) string {
+		return fmt.Sprintf("version %s unhealthy on %s for %s (%s)", v, h, deadline, which)
+	}
+	var still []string
+	for _, h := range ro.Current {
+		next.Hosts[h] = v
+		st, ok := in.Statuses[h]
+		switch {
+		case ok && st.SpecHash == hash && st.State == v1.StateFailed:
+			if fail(in, ro, next, h, fmt.Sprintf("version %s failed on %s", v, h), notReady(st, ok)) {
+				return 0, true
+			}
+		case ready(st, ok, hash):
+			since := healthySince(in, ro, h)
+			left := minHealthy - in.Now.Sub(since)
+			switch {
+			case left <= 0:
+				delete(ro.HealthySince, h)
+				ro.Done = append(ro.Done, h)
+			case late:
+				if fail(in, ro, next, h, unhealthy(h),
+					fmt.Sprintf("Ready for %s only, under minHealthyTime %s", in.Now.Sub(since), minHealthy)) {
+					return 0, true
+				}
+			default:
+				still = append(still, h)
+				wake = minPositive(wake, left)
+			}
+		case late:
+			if fail(in, ro, next, h, unhealthy(h), notReady(st, ok)) {
+				return 0, true
+			}
+		default:
+			delete(ro.HealthySince, h)
+			still = append(still, h)
+		}
+	}
+	ro.UpdatedAt = in.Now
+	ro.Current = still
+	return wake, false
+}
+
+// healthySince returns since when host h has been seen RUNNING and Ready
+// on the rollout's version, recording now when it was not seen so before.
+func healthySince(in planInput, ro *v1.RolloutStatus, h string) time.Time {
+	if since, seen := ro.HealthySince[h]; seen {
+		return since
+	}
+	if ro.HealthySince == nil {
+		ro.HealthySince = map[string]time.Time{}
+	}
+	ro.HealthySince[h] = in.Now
+	return in.Now
+}
+
+// waitsForPromotion reports whether the rollout waits for its canaries to
+// be promoted, and marks it so; canaries that are done and promoted (by
+// autoPromote or the Job's promote annotation) let it roll on.
+func waitsForPromotion(in planInput, ro *v1.RolloutStatus) bool {
+	if len(ro.Current) > 0 || len(ro.Canaries) == 0 || ro.Promoted {
+		return false
+	}
+	j, v := in.Job, in.Job.Spec.Version
+	if !j.Spec.Rollout.AutoPromote && j.Metadata.Annotations[v1.AnnotationPromote] != v {
+		ro.State = v1.RolloutWaitingForPromotion
+		ro.Message = fmt.Sprintf("canaries %s healthy on version %s; %d host(s) wait for promotion (applyctl rollout promote job %s)",
+			strings.Join(ro.Canaries, ", "), v, len(ro.Pending), j.Metadata.Name)
+		return true
+	}
+	ro.Promoted, ro.State = true, v1.RolloutRollingOut
+	return false
+}
+
+// moveNext starts the next step: up to parallelism pending hosts that are
+// still targets move to the current version.
+func moveNext(in planInput, ro *v1.RolloutStatus, next v1.JobBinding) {
+	for n := in.Job.Spec.Rollout.Parallelism; n > 0 && len(ro.Pending) > 0; {
+		h := ro.Pending[0]
+		ro.Pending = ro.Pending[1:]
+		if _, still := next.Hosts[h]; !still {
+			continue // no longer a target
+		}
+		ro.Current = append(ro.Current, h)
+		next.Hosts[h] = in.Job.Spec.Version
+		n--
+	}
+	ro.StepStartedAt = in.Now
 }
 
 // holdPending keeps the hosts still to move on the version they have (a
