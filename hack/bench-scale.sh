@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# bench-scale.sh: berth at many hosts with the fake runtime (issue 6). It
-# starts Debian's etcd on free loopback ports, one leading controller in its
-# own process (hack/bench/scale -mode leader), then HOSTS host controllers in
-# one process (-mode hosts), each with its own fake runtime, applies UNITS
-# Units of REPLICAS replicas on hostSelector role=web at once, and prints the
-# time to all RUNNING, the etcd writes per converged instance, the memory of
-# the leader and of one host controller, and the time to reschedule the Units
-# of one lost host. Run by hand (not in CI); the figures go into
-# BENCHMARKS.md ("Jobs and hosts at scale"). Environment: HOSTS (100), UNITS
-# (50), REPLICAS (5), RESCHEDULE_AFTER (3s); RESOURCES=1 gives the hosts three
-# capacities (--reserved-cpus, --reserved-memory) and the Units mixed
-# requests, and checks that no host is given more than it offers
-# ("Placement by resources": UNITS=1000 REPLICAS=5). TIMEOUT (4m) bounds the
-# wait for every instance RUNNING; TTL (3s) is every controller's
-# --heartbeat-ttl: raise it on a busy machine, where 100 controllers in one
-# process may miss their keep-alives.
+# bench-scale.sh: berth at many hosts with the fake runtime. It starts
+# Debian's etcd on free loopback ports, one leading controller in its own
+# process (hack/bench/scale -mode leader), then HOSTS host controllers in one
+# process (-mode hosts), each with its own fake runtime, applies UNITS Units
+# of REPLICAS replicas on hostSelector role=web at once, and prints the time
+# to all bound and all RUNNING, placements per second, the etcd writes per
+# converged instance (status, events, the rest), the memory of the leader and
+# of one host controller, and the time to reschedule the Units of LOST hosts
+# lost at once. Run by hand (not in CI); the figures go into BENCHMARKS.md
+# ("Jobs and hosts at scale", "A thousand hosts").
+#
+# Environment: HOSTS (100), UNITS (50), REPLICAS (5), LOST (1),
+# RESCHEDULE_AFTER (3s); RESOURCES=1 gives the hosts three capacities
+# (--reserved-cpus, --reserved-memory) and the Units mixed requests, and
+# checks that no host is given more than it offers ("Placement by
+# resources": UNITS=1000 REPLICAS=5). TIMEOUT (4m) bounds the wait for every
+# instance RUNNING; TTL (3s) is every controller's --heartbeat-ttl: raise it
+# on a busy machine, where many controllers in one process may miss their
+# keep-alives. PROFILE=DIR writes CPU profiles of the convergence (hosts.cpu
+# of the hosts process, leader.cpu of the leader's first 60 s) and the hosts'
+# heap after it (hosts.heap) into DIR, for `go tool pprof`.
+#
+# A thousand hosts ("A thousand hosts" in BENCHMARKS.md):
+#   HOSTS=1000 UNITS=1000 REPLICAS=10 LOST=100 TTL=30s RESCHEDULE_AFTER=10s TIMEOUT=15m hack/bench-scale.sh
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -41,7 +49,15 @@ pids+=($!)
 for _ in $(seq 100); do curl -fs "$client/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
 leader_listen="127.0.0.1:$(free_port)"
-"$work/scale" -mode leader -etcd "$client" -leader-listen "$leader_listen" -dir "$work" \
+profile=()
+leader_pprof=()
+if [ -n "${PROFILE:-}" ]; then
+  mkdir -p "$PROFILE"
+  leader_pprof=(-pprof-listen "127.0.0.1:$(free_port)")
+  profile=(-profile-dir "$PROFILE" -leader-pprof "${leader_pprof[1]}")
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+"$work/scale" -mode leader -etcd "$client" -leader-listen "$leader_listen" -dir "$work" "${leader_pprof[@]}" \
   -reschedule-after "${RESCHEDULE_AFTER:-3s}" -ttl "${TTL:-3s}" 2>"$work/leader.log" &
 leader_pid=$!
 pids+=("$leader_pid")
@@ -53,6 +69,6 @@ done
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -r), etcd $(etcd --version | head -1 | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$work/scale" -mode hosts -etcd "$client" -leader-listen "$leader_listen" -leader-pid "$leader_pid" -dir "$work" \
-  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -reschedule-after "${RESCHEDULE_AFTER:-3s}" -ttl "${TTL:-3s}" \
-  -resources="$([ "${RESOURCES:-}" = 1 ] && echo true || echo false)" -timeout "${TIMEOUT:-4m}"
+  -hosts "${HOSTS:-100}" -units "${UNITS:-50}" -replicas "${REPLICAS:-5}" -lost "${LOST:-1}" -reschedule-after "${RESCHEDULE_AFTER:-3s}" -ttl "${TTL:-3s}" \
+  -resources="$([ "${RESOURCES:-}" = 1 ] && echo true || echo false)" -timeout "${TIMEOUT:-4m}" "${profile[@]}"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -22,10 +22,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	goruntime "runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,13 +48,16 @@ type opts struct {
 	mode            string
 	etcd            []string
 	hosts, units    int
-	replicas        int
+	replicas, lost  int
 	ttl, reschedule time.Duration
 	resources       bool
 	timeout         time.Duration
 	leaderListen    string
 	leaderPID       int
 	dir             string
+	profileDir      string
+	pprofListen     string
+	leaderPprof     string
 }
 
 func main() {
@@ -62,6 +68,10 @@ func main() {
 	flag.IntVar(&o.hosts, "hosts", 100, "host controllers in this process")
 	flag.IntVar(&o.units, "units", 50, "Units applied at once")
 	flag.IntVar(&o.replicas, "replicas", 5, "replicas of each Unit")
+	flag.IntVar(&o.lost, "lost", 1, "hosts lost at once after convergence")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write profiles of the convergence here: hosts.cpu, hosts.heap, and leader.cpu with -leader-pprof")
+	flag.StringVar(&o.pprofListen, "pprof-listen", "", "leader mode: serve net/http/pprof on this address")
+	flag.StringVar(&o.leaderPprof, "leader-pprof", "", "the leader's -pprof-listen")
 	flag.DurationVar(&o.ttl, "ttl", 3*time.Second, "--heartbeat-ttl of every controller")
 	flag.DurationVar(&o.reschedule, "reschedule-after", 3*time.Second, "--reschedule-after of the leader")
 	flag.StringVar(&o.leaderListen, "leader-listen", "", "the leader's --listen (for its /metrics)")
@@ -106,6 +116,14 @@ func leader(o opts) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	listen := o.leaderListen
+	if o.pprofListen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		srv := &http.Server{Addr: o.pprofListen, Handler: mux}
+		go func() { _ = srv.ListenAndServe() }()
+		defer srv.Close()
+	}
 	return agent.Run(ctx, config(o, "scale-leader", map[string]string{"role": "leader"}, listen), logger())
 }
 
@@ -116,7 +134,8 @@ type host struct {
 }
 
 func hosts(o opts) error {
-	ctx := context.Background()
+	ctx, cancelAll := context.WithCancel(context.Background())
+	defer cancelAll()
 	st, err := store.New(ctx, store.Config{Endpoints: o.etcd})
 	if err != nil {
 		return err
@@ -129,8 +148,9 @@ func hosts(o opts) error {
 	rss0, heap0 := selfMemory()
 	t0 := time.Now()
 	hs := make([]*host, o.hosts)
+	width := len(strconv.Itoa(max(o.hosts-1, 100)))
 	for i := range hs {
-		h := &host{name: fmt.Sprintf("scale-%03d", i), listen: "127.0.0.1:" + strconv.Itoa(freePort()), done: make(chan error, 1)}
+		h := &host{name: fmt.Sprintf("scale-%0*d", width, i), listen: "127.0.0.1:" + strconv.Itoa(freePort()), done: make(chan error, 1)}
 		hctx, cancel := context.WithCancel(ctx)
 		h.cancel = cancel
 		cfg := config(o, h.name, map[string]string{"role": "web"}, h.listen)
@@ -150,16 +170,21 @@ func hosts(o opts) error {
 			<-h.done
 		}
 	}()
-	if err := waitFor(5*time.Minute, "every host controller ready", func() (bool, string) {
+	ready := make([]bool, len(hs))
+	if err := waitEvery(5*time.Minute, 500*time.Millisecond, "every host controller ready", func() (bool, string) {
 		n := 0
-		for _, h := range hs {
+		for i, h := range hs {
 			select {
 			case err := <-h.done:
 				h.done <- err
 				return false, fmt.Sprintf("%s exited: %v", h.name, err)
 			default:
 			}
-			if code, _ := get("http://" + h.listen + "/readyz"); code == 200 {
+			if !ready[i] {
+				code, _ := get("http://" + h.listen + "/readyz")
+				ready[i] = code == 200
+			}
+			if ready[i] {
 				n++
 			}
 		}
@@ -168,6 +193,20 @@ func hosts(o opts) error {
 		return err
 	}
 	fmt.Printf("start: %d controllers ready in %s\n", o.hosts, time.Since(t0).Round(time.Millisecond))
+
+	// What the harness watches: the bindings and statuses of Units, in
+	// caches of its own (one watch each), rather than listing them again
+	// and again.
+	bindingCache := store.NewTyped(st, store.BindingKey(v1.KindUnit, ""), store.DecodeJSON[v1.Binding], store.CacheOptions{Log: logger()})
+	statusCache := store.NewTyped(st, store.StatusesPrefix, store.DecodeStatusOf(v1.KindUnit), store.CacheOptions{Log: logger()})
+	for _, c := range []interface{ Run(context.Context) error }{bindingCache, statusCache} {
+		go func() { _ = c.Run(ctx) }()
+	}
+	if err := waitFor(time.Minute, "the harness's caches synced", func() (bool, string) {
+		return bindingCache.HasSynced() && statusCache.HasSynced(), ""
+	}); err != nil {
+		return err
+	}
 
 	// Idle: writes per second of heartbeats and host records alone.
 	settle(2 * time.Second)
@@ -197,6 +236,10 @@ func hosts(o opts) error {
 		objs = append(objs, u)
 	}
 	want := o.units * o.replicas
+	stopProfile, err := startProfiles(o)
+	if err != nil {
+		return err
+	}
 	rev0, _ := st.Revision(ctx)
 	applied := time.Now()
 	for i := 0; i < len(objs); i += 500 { // etcd's --max-txn-ops
@@ -206,9 +249,9 @@ func hosts(o opts) error {
 	}
 	applyTook := time.Since(applied)
 	var bound, running time.Duration
-	if err := waitFor(o.timeout, "every instance RUNNING", func() (bool, string) {
+	if err := waitEvery(o.timeout, 100*time.Millisecond, "every instance RUNNING", func() (bool, string) {
 		if bound == 0 {
-			if n := boundInstances(ctx, st); n == want {
+			if n := boundInstances(bindingCache); n == want {
 				bound = time.Since(applied)
 				fmt.Printf("bound: all %d bound %s after the apply (%.0f placements/s)\n", want, bound.Round(time.Millisecond), float64(want)/bound.Seconds())
 				if o.resources {
@@ -218,24 +261,29 @@ func hosts(o opts) error {
 				}
 			}
 		}
-		n, _ := runningInstances(ctx, st, "")
-		return n == want, fmt.Sprintf("%d of %d RUNNING", n, want)
+		n := runningInstances(statusCache, nil)
+		return n == want, fmt.Sprintf("%d of %d RUNNING, %d bound", n, want, boundInstances(bindingCache))
 	}); err != nil {
+		stopProfile()
 		return err
 	}
 	running = time.Since(applied)
+	stopProfile()
 	rev1, _ := st.Revision(ctx)
 	idleShare := idleRate * running.Seconds()
 	writes := float64(rev1-rev0) - idleShare
-	fmt.Printf("converge: apply %s; all %d bound %s; all RUNNING %s after the apply\n", applyTook.Round(time.Millisecond), want,
-		bound.Round(time.Millisecond), running.Round(time.Millisecond))
-	fmt.Printf("writes: %d revisions during convergence, %.0f of them idle heartbeats; %.2f writes per converged instance\n",
-		rev1-rev0, idleShare, writes/float64(want))
-	breakdown(ctx, st, rev0, rev1)
+	fmt.Printf("converge: apply %s; all %d bound %s (%.0f placements/s); all RUNNING %s after the apply\n", applyTook.Round(time.Millisecond), want,
+		bound.Round(time.Millisecond), float64(want)/bound.Seconds(), running.Round(time.Millisecond))
+	fmt.Printf("writes: %d revisions during convergence (%.0f/s), %.0f of them idle heartbeats; %.2f writes per converged instance\n",
+		rev1-rev0, float64(rev1-rev0)/running.Seconds(), idleShare, writes/float64(want))
+	breakdown(ctx, st, rev0, rev1, want)
 
 	settle(3 * time.Second)
 	rss2, heap2 := selfMemory()
 	lrss2, lheap2 := leaderMemory(o)
+	if err := writeHeapProfile(o.profileDir); err != nil {
+		return err
+	}
 	per := func(a, b uint64) float64 { return float64(b-a) / float64(o.hosts) / (1 << 20) }
 	fmt.Printf("memory: hosts process RSS %.0f MiB, Go heap %.0f MiB (before any controller %.0f / %.0f MiB)\n",
 		mib(rss2), mib(heap2), mib(rss0), mib(heap0))
@@ -246,37 +294,95 @@ func hosts(o opts) error {
 			mib(lrss1), mib(lheap1), o.units, mib(lrss2), mib(lheap2))
 	}
 
-	// Lose one host: stop its controller and time until its instances run
-	// elsewhere.
-	victim := hs[len(hs)/2]
-	lost := unitsOn(ctx, st, victim.name)
+	// Lose -lost hosts at once: stop their controllers together and time
+	// until their instances run elsewhere.
+	if o.lost <= 0 {
+		return nil
+	}
+	from := max(len(hs)/2-o.lost/2, 0)
+	victims := hs[from:min(from+o.lost, len(hs))]
+	gone := map[string]bool{}
+	for _, h := range victims {
+		gone[h.name] = true
+	}
+	lost := want - runningInstances(statusCache, gone)
 	stopped := time.Now()
-	victim.cancel()
-	<-victim.done
-	victim.done <- nil
+	for _, h := range victims {
+		h.cancel()
+	}
+	for _, h := range victims {
+		<-h.done
+		h.done <- nil
+	}
 	stopTook := time.Since(stopped)
-	var down time.Duration
-	if err := waitFor(o.reschedule+2*time.Minute, "the lost host's Units RUNNING elsewhere", func() (bool, string) {
-		if down == 0 {
-			if kv, err := st.Get(ctx, store.AliveKey(victim.name)); err == nil && kv.Value == nil {
-				down = time.Since(stopped)
-			}
-		}
-		n, _ := runningInstances(ctx, st, victim.name)
-		return n == want, fmt.Sprintf("%d of %d RUNNING off %s (it ran %d)", n, want, victim.name, len(lost))
+	if err := waitEvery(o.reschedule+5*time.Minute, 100*time.Millisecond, "the lost hosts' Units RUNNING elsewhere", func() (bool, string) {
+		n := runningInstances(statusCache, gone)
+		return n == want, fmt.Sprintf("%d of %d RUNNING off the %d lost hosts (they ran %d)", n, want, len(victims), lost)
 	}); err != nil {
 		return err
 	}
 	took := time.Since(stopped)
-	fmt.Printf("reschedule: %s ran %d instances; controller stopped in %s (lease revoked: Down at once, %s); all RUNNING elsewhere %s after the stop, %s beyond reschedule-after\n",
-		victim.name, len(lost), stopTook.Round(time.Millisecond), down.Round(time.Millisecond), took.Round(time.Millisecond), (took - o.reschedule).Round(time.Millisecond))
+	fmt.Printf("reschedule: %d hosts lost at once ran %d instances; their controllers stopped in %s (leases revoked: Down at once); all RUNNING elsewhere %s after the stop, %s beyond reschedule-after\n",
+		len(victims), lost, stopTook.Round(time.Millisecond), took.Round(time.Millisecond), (took - o.reschedule).Round(time.Millisecond))
 	return nil
+}
+
+// startProfiles profiles this process's CPU into -profile-dir's hosts.cpu
+// until the returned function is called, and the leader's for up to 60 s
+// into leader.cpu; no -profile-dir profiles nothing.
+func startProfiles(o opts) (func(), error) {
+	if o.profileDir == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(filepath.Join(o.profileDir, "hosts.cpu"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	go func() {
+		if o.leaderPprof == "" {
+			return
+		}
+		c := &http.Client{Timeout: 90 * time.Second}
+		resp, err := c.Get("http://" + o.leaderPprof + "/debug/pprof/profile?seconds=60")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scale: leader profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		_ = os.WriteFile(filepath.Join(o.profileDir, "leader.cpu"), b, 0o644)
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
+}
+
+// writeHeapProfile writes this process's heap profile into dir's
+// hosts.heap, unless dir is "".
+func writeHeapProfile(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	f, err := os.Create(filepath.Join(dir, "hosts.heap"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 // settle waits d: the idle periods measured here are time, not a condition.
 func settle(d time.Duration) { time.Sleep(d) }
 
 func waitFor(timeout time.Duration, what string, cond func() (bool, string)) error {
+	return waitEvery(timeout, 50*time.Millisecond, what, cond)
+}
+
+// waitEvery calls cond every interval until it holds or timeout passes.
+func waitEvery(timeout, interval time.Duration, what string, cond func() (bool, string)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, last := cond()
@@ -286,7 +392,7 @@ func waitFor(timeout time.Duration, what string, cond func() (bool, string)) err
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: not after %s; last: %s", what, timeout, last)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
@@ -331,14 +437,11 @@ func bindings(ctx context.Context, st *store.Store) (map[string]v1.Binding, erro
 	return out, nil
 }
 
-func boundInstances(ctx context.Context, st *store.Store) int {
-	bs, err := bindings(ctx, st)
-	if err != nil {
-		return -1
-	}
+// boundInstances counts the hosts the cached bindings name.
+func boundInstances(c *store.Typed[v1.Binding]) int {
 	n := 0
-	for _, b := range bs {
-		n += len(b.Hosts)
+	for _, e := range c.List() {
+		n += len(e.Value.Hosts)
 	}
 	return n
 }
@@ -388,37 +491,21 @@ func checkCapacity(ctx context.Context, st *store.Store, objs []v1.Object) error
 	return nil
 }
 
-// runningInstances counts RUNNING Unit instances not on host except.
-func runningInstances(ctx context.Context, st *store.Store, except string) (int, error) {
-	m, err := store.ListStatuses(ctx, st, v1.KindUnit)
-	if err != nil {
-		return 0, err
-	}
+// runningInstances counts the cached RUNNING Unit instances on hosts
+// not in except.
+func runningInstances(c *store.Typed[v1.InstanceStatus], except map[string]bool) int {
 	n := 0
-	for _, ins := range m {
-		for _, in := range ins {
-			if in.State == v1.StateRunning && in.Host != except {
-				n++
-			}
+	for _, e := range c.List() {
+		if e.Value.State == v1.StateRunning && !except[e.Value.Host] {
+			n++
 		}
 	}
-	return n, nil
+	return n
 }
 
-// unitsOn returns the Units whose binding names host.
-func unitsOn(ctx context.Context, st *store.Store, host string) []string {
-	kvs, _, _ := st.List(ctx, store.BindingKey(v1.KindUnit, ""))
-	var out []string
-	for _, kv := range kvs {
-		if strings.Contains(string(kv.Value), `"`+host+`"`) {
-			out = append(out, kv.Key)
-		}
-	}
-	return out
-}
-
-// breakdown prints which key prefixes the writes of (from, to] went to.
-func breakdown(ctx context.Context, st *store.Store, from, to int64) {
+// breakdown prints which key prefixes the writes of (from, to] went to,
+// and per instance of want those to statuses, to events and the others.
+func breakdown(ctx context.Context, st *store.Store, from, to int64, want int) {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	count := map[string]int{}
@@ -430,9 +517,13 @@ func breakdown(ctx context.Context, st *store.Store, from, to int64) {
 				continue
 			}
 			k := strings.TrimPrefix(ev.KV.Key, store.Prefix)
-			if parts := strings.SplitN(k, "/", 3); len(parts) > 2 {
+			parts := strings.SplitN(k, "/", 4)
+			switch {
+			case parts[0] == "status" && len(parts) == 4: // status/<host>/<kind>/<name>
+				k = "status/" + parts[2]
+			case len(parts) > 2:
 				k = parts[0] + "/" + parts[1]
-			} else {
+			default:
 				k = parts[0]
 			}
 			count[k]++
@@ -452,6 +543,19 @@ func breakdown(ctx context.Context, st *store.Store, from, to int64) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, count[k]))
 	}
 	fmt.Printf("writes by prefix: %s\n", strings.Join(parts, ", "))
+	var status, events, other int
+	for k, n := range count {
+		switch {
+		case strings.HasPrefix(k, "status/"):
+			status += n
+		case strings.HasPrefix(k, "events/"):
+			events += n
+		default:
+			other += n
+		}
+	}
+	per := func(n int) float64 { return float64(n) / float64(want) }
+	fmt.Printf("writes per instance: status %.2f, events %.2f, other %.2f (all %.2f)\n", per(status), per(events), per(other), per(status+events+other))
 }
 
 func selfMemory() (rss, heap uint64) {
