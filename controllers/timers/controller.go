@@ -73,11 +73,8 @@ func ParseRunKey(key string) (timer string, run int64, ok bool) {
 // Controller decides the runs of Timers. Run it on the leading controller
 // only.
 type Controller struct {
-	s    *store.Store
-	o    Options
-	loop *reconcile.Controller
-
-	timers, runs, statuses, hosts, alive *store.Cache
+	s *store.Store
+	o Options
 }
 
 // New returns a Controller; call Run (again after leadership returns).
@@ -94,109 +91,107 @@ func New(s *store.Store, o Options) *Controller {
 	return &Controller{s: s, o: o}
 }
 
-// Run decides runs until ctx ends.
+// Run decides runs until ctx ends. Each Run starts from fresh caches: of
+// Timers, their run bindings, what hosts report of the runs, host records
+// and alive keys. A change of a Timer, of one of its run bindings or of a
+// report of one of its runs reconciles that Timer; a host that changes,
+// joins or leaves reconciles every Timer, as does every Options.Resync.
 func (c *Controller) Run(ctx context.Context) error {
-	c.loop = reconcile.New("timer", reconcile.Func(c.reconcile), reconcile.Options{Workers: 2, Metrics: c.o.Metrics, Log: c.o.Log, Resync: c.o.Resync})
-	c.timers = store.NewCache(c.s, store.ObjectPrefix(v1.KindTimer), nil)
-	c.runs = store.NewCache(c.s, store.BindingKey(v1.KindTimer, ""), nil)
-	c.statuses = store.NewCache(c.s, store.StatusesPrefix, nil)
-	c.hosts = store.NewCache(c.s, store.HostsPrefix, nil)
-	c.alive = store.NewCache(c.s, store.AlivePrefix, nil)
-	c.loop.Watch(c.timers, reconcile.TrimPrefix(store.ObjectPrefix(v1.KindTimer)))
+	r := newRunner(c.s, c.o)
+	loop := reconcile.New("timer", r, reconcile.Options{Workers: 2, Metrics: c.o.Metrics, Log: c.o.Log, Resync: c.o.Resync})
+	loop.Watch(r.timers, reconcile.TrimPrefix(r.timers.Prefix()))
 	// Runs of a Timer deleted while no controller led: forgotten by its
 	// reconcile.
-	c.loop.Watch(c.runs, func(key string) []string {
+	loop.Watch(r.runs, func(key string) []string {
 		if t, _, ok := ParseRunKey(key); ok {
 			return []string{t}
 		}
 		return nil
 	})
-	c.loop.Watch(c.statuses, func(key string) []string {
+	loop.Watch(r.reports, func(key string) []string {
 		if kind, name, host, ok := store.ParseStatusKey(key); ok && kind == "timer" && host != v1.ReservedHostName {
 			timer, _, _ := strings.Cut(name, "/")
 			return []string{timer}
 		}
 		return nil
 	})
-	c.loop.WatchAll(c.hosts, nil)
-	c.loop.WatchAll(c.alive, nil)
-	return c.loop.Start(ctx)
+	loop.WatchAll(r.hosts, nil)
+	loop.WatchAll(r.alive, nil)
+	return loop.Start(ctx)
 }
 
-// Reconcile decides about one Timer now; the loop calls it.
-func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Result, error) {
+// runner is one Run: its caches and the reconcile of one Timer.
+type runner struct {
+	s *store.Store
+	o Options
+
+	timers  *store.Typed[*v1.Timer]
+	runs    *store.Cache                    // the run bindings' keys; their values are read from etcd
+	reports *store.Typed[v1.InstanceStatus] // of runs, by hosts
+	hosts   *store.Typed[v1.Host]
+	alive   *store.Cache
+}
+
+func newRunner(s *store.Store, o Options) *runner {
+	co := store.CacheOptions{Log: o.Log}
+	return &runner{
+		s: s, o: o,
+		timers:  store.NewObjectCache[*v1.Timer](s, store.CacheOptions{Log: o.Log, Events: o.Events}),
+		runs:    store.NewCache(s, store.BindingKey(v1.KindTimer, ""), nil),
+		reports: store.NewTyped(s, store.StatusesPrefix, decodeReport, co),
+		hosts:   store.NewTyped(s, store.HostsPrefix, store.DecodeJSON[v1.Host], co),
+		alive:   store.NewCache(s, store.AlivePrefix, nil),
+	}
+}
+
+// decodeReport decodes what a host reports of a run, and ignores the other
+// statuses: those of other kinds, and the leader's records of Timers.
+func decodeReport(kv store.KV) (v1.InstanceStatus, error) {
+	if kind, _, host, ok := store.ParseStatusKey(kv.Key); ok && (kind != "timer" || host == v1.ReservedHostName) {
+		return v1.InstanceStatus{}, store.ErrIgnored
+	}
+	return store.DecodeStatus(kv)
+}
+
+// stored is what a decision starts from in etcd: the leader's record of a
+// Timer (Key "" when there is none) and its run bindings.
+type stored struct {
+	record store.KV
+	runs   []store.KV
+}
+
+// Reconcile decides about one Timer now; the loop calls it. A Timer that
+// does not decode is left alone, its record and runs as they are (its
+// cache reported it), until it changes.
+func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
 	// The record and the bindings are read from etcd, not the caches: a
 	// decision must start from the last one written, whoever wrote it.
-	statusKV, err := c.s.Get(ctx, StatusKey(name))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return reconcile.Result{}, err
-	}
-	runKVs, _, err := c.s.List(ctx, RunPrefix(name))
+	was, err := r.read(ctx, name)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	kv, ok := c.timers.Get(store.ObjectKey(v1.KindTimer, name))
+	e, ok := r.timers.Get(store.ObjectKey(v1.KindTimer, name))
 	if !ok {
-		if _, err := c.s.Get(ctx, store.ObjectKey(v1.KindTimer, name)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := r.s.Get(ctx, store.ObjectKey(v1.KindTimer, name)); !errors.Is(err, store.ErrNotFound) {
 			return reconcile.Result{RequeueAfter: time.Second}, err // the cache lags
 		}
-		if c.o.Runs != nil {
-			c.o.Runs.Forget(name)
+		if r.o.Runs != nil {
+			r.o.Runs.Forget(name)
 		}
-		return reconcile.Result{}, c.forget(ctx, name, statusKV, runKVs)
+		return reconcile.Result{}, r.forget(ctx, name, was)
 	}
-	t := &v1.Timer{}
-	if err := json.Unmarshal(kv.Value, t); err != nil {
-		return reconcile.Result{}, reconcile.Terminal(fmt.Errorf("decode timer %s: %w", name, err))
+	if e.Err != nil {
+		return reconcile.Result{}, nil
 	}
-	v1.Default(t)
-	in := Input{Timer: t, Now: c.o.Now(), Bindings: map[int64]v1.TimerRunBinding{}, Reports: map[int64]map[string]v1.InstanceStatus{}}
-	if statusKV.Key != "" {
-		if err := json.Unmarshal(statusKV.Value, &in.Status); err != nil {
-			c.o.Log.Warn("timer record unreadable: starting it again", "timer", name, "err", err)
-			in.Status = v1.TimerStatus{}
-		}
-	}
-	runRevs := map[int64]int64{}
-	for _, r := range runKVs {
-		_, n, ok := ParseRunKey(r.Key)
-		var b v1.TimerRunBinding
-		if !ok || json.Unmarshal(r.Value, &b) != nil {
-			continue
-		}
-		in.Bindings[n], runRevs[n] = b, r.ModRevision
-		reports := map[string]v1.InstanceStatus{}
-		for _, h := range b.Hosts {
-			if skv, ok := c.statuses.Get(store.StatusKey(v1.KindTimer, v1.TimerRunName(name, n), h)); ok {
-				var st v1.InstanceStatus
-				if json.Unmarshal(skv.Value, &st) == nil {
-					reports[h] = st
-				}
-			}
-		}
-		in.Reports[n] = reports
-	}
-	in.Hosts = c.hostInfos()
-	sch, schErr := t.Schedule()
-	if schErr == nil {
-		in.Schedule = sch
-	}
+	in, runRevs := r.input(e.Value, was)
 	out := Decide(in)
-	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: "Scheduled", ObservedGeneration: t.Metadata.Generation}
-	switch {
-	case schErr != nil:
-		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, "InvalidSchedule", schErr.Error()
-	case t.Spec.Suspend:
-		ready.Reason, ready.Message = v1.ReasonSuspended, "suspended: no new runs"
-	}
-	out.Status.Conditions = v1.SetCondition(out.Status.Conditions, ready, in.Now)
-
-	ops, err := c.ops(name, statusKV, in.Status, out, runRevs)
+	out.Status.Conditions = v1.SetCondition(out.Status.Conditions, readyCondition(e.Value), in.Now)
+	ops, err := ops(name, was.record, in.Status, out, runRevs)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	if len(ops) > 0 {
-		if _, err := c.s.Txn(ctx, ops); err != nil {
+		if _, err := r.s.Txn(ctx, ops); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				// Another controller decided first: decide again from what
 				// it wrote.
@@ -204,26 +199,93 @@ func (c *Controller) reconcile(ctx context.Context, name string) (reconcile.Resu
 			}
 			return reconcile.Result{}, fmt.Errorf("timer %s: write decision: %w", name, err)
 		}
-		for _, e := range out.Events {
-			if c.o.Events != nil {
-				c.o.Events.Event(ctx, v1.KindTimer, name, e.Type, e.Reason, "%s", e.Message)
-			}
-		}
-		if c.o.Runs != nil {
-			for _, r := range out.Finished {
-				c.o.Runs.RunFinished(name, r)
-			}
-		}
+		r.written(ctx, name, out)
 	}
-	if c.o.Runs != nil {
-		c.o.Runs.Observe(name, out.Status.LastSuccessfulTime)
+	if r.o.Runs != nil {
+		r.o.Runs.Observe(name, out.Status.LastSuccessfulTime)
 	}
 	return reconcile.Result{RequeueAfter: out.RequeueAfter}, nil
 }
 
+// read reads from etcd the record and the run bindings of Timer name.
+func (r *runner) read(ctx context.Context, name string) (stored, error) {
+	var was stored
+	var err error
+	was.record, err = r.s.Get(ctx, StatusKey(name))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return was, err
+	}
+	was.runs, _, err = r.s.List(ctx, RunPrefix(name))
+	return was, err
+}
+
+// input gathers what Decide decides Timer t from: the record and run
+// bindings read, what hosts report of each run, and the hosts. It also
+// returns the mod revision of each run binding, by run. An unreadable
+// record is started again; a run binding that does not decode is left out.
+func (r *runner) input(t *v1.Timer, was stored) (Input, map[int64]int64) {
+	name := t.Metadata.Name
+	in := Input{Timer: t, Now: r.o.Now(), Bindings: map[int64]v1.TimerRunBinding{}, Reports: map[int64]map[string]v1.InstanceStatus{}}
+	if was.record.Key != "" {
+		var err error
+		if in.Status, err = store.DecodeJSON[v1.TimerStatus](was.record); err != nil {
+			r.o.Log.Warn("timer record unreadable: starting it again", "timer", name, "err", err)
+			in.Status = v1.TimerStatus{}
+		}
+	}
+	runRevs := map[int64]int64{}
+	for _, kv := range was.runs {
+		_, n, ok := ParseRunKey(kv.Key)
+		b, err := store.DecodeJSON[v1.TimerRunBinding](kv)
+		if !ok || err != nil {
+			continue
+		}
+		in.Bindings[n], runRevs[n] = b, kv.ModRevision
+		reports := map[string]v1.InstanceStatus{}
+		for _, h := range b.Hosts {
+			if e, ok := r.reports.Get(store.StatusKey(v1.KindTimer, v1.TimerRunName(name, n), h)); ok && e.Err == nil {
+				reports[h] = e.Value
+			}
+		}
+		in.Reports[n] = reports
+	}
+	in.Hosts = r.hostInfos()
+	if sch, err := t.Schedule(); err == nil {
+		in.Schedule = sch
+	}
+	return in, runRevs
+}
+
+// readyCondition is the Timer's Ready condition: Scheduled, Suspended, or
+// false for a schedule that does not parse.
+func readyCondition(t *v1.Timer) v1.Condition {
+	ready := v1.Condition{Type: v1.ConditionReady, Status: v1.ConditionTrue, Reason: "Scheduled", ObservedGeneration: t.Metadata.Generation}
+	if _, err := t.Schedule(); err != nil {
+		ready.Status, ready.Reason, ready.Message = v1.ConditionFalse, "InvalidSchedule", err.Error()
+	} else if t.Spec.Suspend {
+		ready.Reason, ready.Message = v1.ReasonSuspended, "suspended: no new runs"
+	}
+	return ready
+}
+
+// written tells what a decision written did: its events, and the runs it
+// saw end.
+func (r *runner) written(ctx context.Context, name string, out Output) {
+	if r.o.Events != nil {
+		for _, e := range out.Events {
+			r.o.Events.Event(ctx, v1.KindTimer, name, e.Type, e.Reason, "%s", e.Message)
+		}
+	}
+	if r.o.Runs != nil {
+		for _, run := range out.Finished {
+			r.o.Runs.RunFinished(name, run)
+		}
+	}
+}
+
 // ops turns a decision into one transaction: the record (expected as
 // read) with every binding created, changed or deleted.
-func (c *Controller) ops(name string, statusKV store.KV, prev v1.TimerStatus, out Output, runRevs map[int64]int64) ([]store.Op, error) {
+func ops(name string, statusKV store.KV, prev v1.TimerStatus, out Output, runRevs map[int64]int64) ([]store.Op, error) {
 	var ops []store.Op
 	for _, b := range out.Create {
 		v, err := json.Marshal(b)
@@ -253,33 +315,31 @@ func (c *Controller) ops(name string, statusKV store.KV, prev v1.TimerStatus, ou
 }
 
 // forget removes the record and run bindings of a deleted Timer.
-func (c *Controller) forget(ctx context.Context, name string, statusKV store.KV, runs []store.KV) error {
+func (r *runner) forget(ctx context.Context, name string, was stored) error {
 	var ops []store.Op
-	if statusKV.Key != "" {
-		ops = append(ops, store.Op{Key: statusKV.Key, Delete: true, ExpectRev: statusKV.ModRevision})
+	if was.record.Key != "" {
+		ops = append(ops, store.Op{Key: was.record.Key, Delete: true, ExpectRev: was.record.ModRevision})
 	}
-	for _, r := range runs {
+	for _, r := range was.runs {
 		ops = append(ops, store.Op{Key: r.Key, Delete: true, ExpectRev: r.ModRevision})
 	}
 	if len(ops) == 0 {
 		return nil
 	}
-	if _, err := c.s.Txn(ctx, ops); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := r.s.Txn(ctx, ops); err != nil && !errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("timer %s: forget: %w", name, err)
 	}
 	return nil
 }
 
-func (c *Controller) hostInfos() []HostInfo {
+// hostInfos returns what Decide knows of the hosts: every host record
+// that decodes, with its labels, Up while its alive key is there.
+func (r *runner) hostInfos() []HostInfo {
 	var out []HostInfo
-	for _, kv := range c.hosts.List() {
-		name := strings.TrimPrefix(kv.Key, store.HostsPrefix)
-		var h v1.Host
-		if json.Unmarshal(kv.Value, &h) != nil {
-			continue
-		}
-		_, up := c.alive.Get(store.AliveKey(name))
-		out = append(out, HostInfo{Name: name, Labels: h.Metadata.Labels, Up: up})
+	for _, e := range r.hosts.List() {
+		name := strings.TrimPrefix(e.Key, store.HostsPrefix)
+		_, up := r.alive.Get(store.AliveKey(name))
+		out = append(out, HostInfo{Name: name, Labels: e.Value.Metadata.Labels, Up: up})
 	}
 	return out
 }

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 	"berth.dev/berth/internal/testenv"
 )
@@ -53,8 +56,12 @@ func newCluster(t *testing.T) *cluster {
 
 // leader starts a Timers loop, as a controller that leads does, and
 // returns what stops it.
-func (c *cluster) leader() (stop func()) {
-	ctl := New(c.s, Options{Now: c.clock.Now, Resync: 20 * time.Millisecond})
+func (c *cluster) leader() (stop func()) { return c.leaderWith(Options{}) }
+
+// leaderWith starts a Timers loop with o, timed by the cluster's clock.
+func (c *cluster) leaderWith(o Options) (stop func()) {
+	o.Now, o.Resync = c.clock.Now, 20*time.Millisecond
+	ctl := New(c.s, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ctl.Run(ctx) }()
@@ -223,4 +230,74 @@ func TestNotPersistentSkipsMissedTicks(t *testing.T) {
 	c.waitTicks("report", nil, start)
 	c.clock.set(start.Add(5*time.Minute + time.Second))
 	c.waitTicks("report", []time.Time{start.Add(5 * time.Minute)}, start.Add(5*time.Minute))
+}
+
+// TestUndecodableTimerLeftAlone: a stored Timer that does not decode is
+// reported with an InvalidObject event and left alone: no run is decided
+// for it and its record and runs are kept (it is not taken for deleted);
+// once it decodes again, its next tick runs.
+func TestUndecodableTimerLeftAlone(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	tm := v1.New(v1.KindTimer).(*v1.Timer)
+	tm.Metadata.Name = "sweep"
+	tm.Spec.Schedule = "*:0/5"
+	tm.Spec.Persistent = true
+	ten := 10
+	tm.Spec.SuccessfulRunsHistory = &ten
+	tm.Spec.Container.Image = "busybox"
+	v1.Default(tm)
+	c.apply(tm)
+	events, reg := &testenv.Events{}, prometheus.NewRegistry()
+	c.leaderWith(Options{Events: events, Metrics: reconcile.NewMetrics(reg)})
+	reconciles := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "controller_runtime_reconcile_total" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	start := time.Now().Truncate(5 * time.Minute).Add(5 * time.Minute)
+	c.clock.set(start.Add(time.Second))
+	c.waitTicks("sweep", []time.Time{start}, start)
+	c.finish("sweep")
+
+	key := store.ObjectKey(v1.KindTimer, "sweep")
+	if _, err := c.s.Put(context.Background(), key, []byte(`{"metadata":{"name":"sweep"},"spec":{"schedule":5}}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "an InvalidObject event on the timer", func() (bool, string) {
+		return events.Count("Timer/sweep", "InvalidObject") > 0, fmt.Sprint(events.Said())
+	})
+	// Its next tick comes while it does not decode: the loop looks at it
+	// (every resync) and decides nothing.
+	c.clock.set(start.Add(5*time.Minute + time.Second))
+	seen := reconciles()
+	testenv.Eventually(t, 10*time.Second, "the timer reconciled again after its tick", func() (bool, string) {
+		n := reconciles()
+		return n >= seen+3, fmt.Sprintf("%v reconciles since the tick", n-seen)
+	})
+	if got := ticks(c.runs("sweep")); !slices.Equal(got, []string{start.UTC().Format("15:04:05")}) {
+		t.Errorf("runs while the timer does not decode: %v; want the first one only, kept", got)
+	}
+	if rec := c.record("sweep"); rec.LastRun != 1 || !rec.LastScheduleTime.Equal(start) {
+		t.Errorf("record while the timer does not decode: last run %d decided %s; want it kept as run 1 at %s", rec.LastRun, rec.LastScheduleTime, start)
+	}
+
+	fixed, err := json.Marshal(tm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.s.Put(context.Background(), key, fixed, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.waitTicks("sweep", []time.Time{start, start.Add(5 * time.Minute)}, start.Add(5*time.Minute))
 }

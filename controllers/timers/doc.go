@@ -25,6 +25,12 @@
 // stays with its logs until the run leaves the history and its binding is
 // deleted.
 //
+// The loop reads Timers, what hosts report of their runs and the hosts from
+// typed caches (store.NewObjectCache, store.NewTyped), decoded and defaulted
+// once; the record and the run bindings a decision starts from are read from
+// etcd. A stored Timer that does not decode is left alone, its record and
+// runs kept, with an InvalidObject event, until it changes.
+//
 // Time comes from Options.Now, so tests move it by hand. Metrics (through
 // Options.Runs): berth_timer_runs_total{timer,result},
 // berth_timer_run_duration_seconds{timer} and
