@@ -36,9 +36,12 @@
 // # Where things are
 //
 //   - registrator.go: Options, New and Run: the loop (one key, "sync"),
-//     its sources (the Service, Unit and Job caches, the engine's events,
-//     a resync ticker), and the order of shutdown: the sources and the
-//     loop stop, then the checks' runners, then the lease is revoked.
+//     its sources (typed caches of Services, Units and Jobs, each object
+//     decoded and defaulted once, and the engine's events) and its resync
+//     (Options.Resync), and the order of shutdown: the sources and the
+//     loop stop, then the checks' runners, then the lease is revoked. A
+//     stored object that does not decode is logged once and left out of
+//     the rebuilds until it changes.
 //   - reconcile.go: one rebuild, desired → diff → write: input reads the
 //     world, desired (desired.go, conventions.go) builds the endpoints
 //     without I/O, withResults adds the checks' verdicts, diff (diff.go,

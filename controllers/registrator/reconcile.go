@@ -2,7 +2,6 @@ package registrator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -61,25 +60,14 @@ func (r *Registrator) input(ctx context.Context) (input, error) {
 		in.Agent = append(in.Agent, e)
 	}
 	r.mu.Unlock()
-	for _, kv := range r.jobs.List() {
-		j := &v1.Job{}
-		if json.Unmarshal(kv.Value, j) == nil {
-			v1.Default(j)
-			in.Jobs[j.Metadata.Name] = j
-		}
+	for _, e := range r.jobs.List() {
+		in.Jobs[e.Value.Metadata.Name] = e.Value
 	}
-	for _, kv := range r.units.List() {
-		u := &v1.Unit{}
-		if json.Unmarshal(kv.Value, u) == nil {
-			in.Units[u.Metadata.Name] = u
-		}
+	for _, e := range r.units.List() {
+		in.Units[e.Value.Metadata.Name] = e.Value
 	}
-	for _, kv := range r.services.List() {
-		s := &v1.Service{}
-		if json.Unmarshal(kv.Value, s) == nil {
-			v1.Default(s)
-			in.Services = append(in.Services, s)
-		}
+	for _, e := range r.services.List() {
+		in.Services = append(in.Services, e.Value)
 	}
 	return in, nil
 }

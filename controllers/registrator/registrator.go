@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/metrics"
@@ -31,6 +33,9 @@ type Options struct {
 	TTL time.Duration
 	// Resync is the period of a full rebuild (default 30s).
 	Resync time.Duration
+	// Clock times the resync and the rebuilds' backoff (default the real
+	// clock).
+	Clock clock.WithTicker
 	// IsLeader says whether this host registers the static endpoints that
 	// name no host.
 	IsLeader func() bool
@@ -43,7 +48,9 @@ type Options struct {
 	BerthMetrics *metrics.Metrics
 	// Events, when set, records Registered and Deregistered about the Unit
 	// or Job that owns an endpoint (endpoints without an owner have none),
-	// and a warning when a check's interval is raised to the minimum.
+	// a warning when a check's interval is raised to the minimum, and an
+	// InvalidObject warning on a stored Service that does not decode (the
+	// scheduler and the Jobs loop report Units and Jobs).
 	Events EventRecorder
 	// EnableScriptChecks lets script checks registered through the agent
 	// API run (controller --enable-script-checks), and then only in the
@@ -69,9 +76,9 @@ type EventRecorder interface {
 type Registrator struct {
 	o        Options
 	loop     *reconcile.Controller
-	services *store.Cache
-	units    *store.Cache
-	jobs     *store.Cache
+	services *store.Typed[*v1.Service]
+	units    *store.Typed[*v1.Unit]
+	jobs     *store.Typed[*v1.Job]
 	checker  *probe.Checker
 	saved    registrations
 
@@ -109,14 +116,24 @@ func New(o Options) *Registrator {
 	if o.IsLeader == nil {
 		o.IsLeader = func() bool { return false }
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	r := &Registrator{o: o, runCtx: context.Background(), draining: map[string]bool{}, runners: map[string]*runner{},
 		checker: probe.New(o.Runtime, probe.Consul), saved: registrations{dir: o.DataDir, log: o.Log}}
-	r.loop = reconcile.New("registrator", reconcile.Func(r.reconcile), reconcile.Options{Workers: 1, Metrics: o.Metrics, Log: o.Log})
+	r.loop = reconcile.New("registrator", reconcile.Func(r.reconcile), reconcile.Options{
+		Workers: 1, Metrics: o.Metrics, Log: o.Log, Resync: o.Resync, Clock: o.Clock,
+	})
 	r.w = &writer{store: o.Store, host: o.Host, ttl: o.TTL, log: o.Log, lost: func() { r.loop.Enqueue(syncKey) }}
-	kick := func(string) { r.loop.Enqueue(syncKey) }
-	r.services = store.NewCache(o.Store, store.ObjectPrefix(v1.KindService), kick)
-	r.units = store.NewCache(o.Store, store.ObjectPrefix(v1.KindUnit), kick)
-	r.jobs = store.NewCache(o.Store, store.ObjectPrefix(v1.KindJob), kick)
+	co := store.CacheOptions{Log: o.Log}
+	r.services = store.NewObjectCache[*v1.Service](o.Store, store.CacheOptions{Log: o.Log, Events: o.Events})
+	r.units = store.NewObjectCache[*v1.Unit](o.Store, co)
+	r.jobs = store.NewObjectCache[*v1.Job](o.Store, co)
+	all := func(string) []string { return []string{syncKey} }
+	r.loop.Watch(r.services, all)
+	r.loop.Watch(r.units, all)
+	r.loop.Watch(r.jobs, all)
+	r.loop.Watch(&engineSource{rt: o.Runtime}, all)
 	r.agent = r.saved.load()
 	return r
 }
@@ -126,9 +143,7 @@ func New(o Options) *Registrator {
 func (r *Registrator) SetLeader(isLeader func() bool) { r.o.IsLeader = isLeader }
 
 // Synced reports whether the caches have listed once.
-func (r *Registrator) Synced() bool {
-	return r.services.HasSynced() && r.units.HasSynced() && r.jobs.HasSynced()
-}
+func (r *Registrator) Synced() bool { return r.loop.Synced() }
 
 // Built reports whether this host's endpoints have been rebuilt once,
 // with success: from then on Local shows them, the agent's registrations
@@ -143,49 +158,63 @@ func (r *Registrator) RetryFailing() bool { return r.loop.RetryFailing() > 0 }
 // Run keeps the endpoints up to date until ctx ends; the checks' runners
 // stop and the lease is revoked on the way out, so the endpoints go at
 // once. Agent calls may come before and while it runs.
+//
+// The loop runs the caches of Services, Units and Jobs and the engine's
+// events, and rebuilds once they have listed, on every change of any of
+// them, and every Options.Resync.
 func (r *Registrator) Run(ctx context.Context) error {
 	r.mu.Lock()
 	r.runCtx = ctx // runners started from now on end with Run
 	r.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range []*store.Cache{r.services, r.units, r.jobs} {
-		wg.Go(func() { _ = c.Run(ctx) })
-	}
-	if store.WaitSynced(ctx, r.services, r.units, r.jobs) {
-		wg.Go(func() { _ = r.loop.Start(ctx) })
-		wg.Go(func() { r.watchEngine(ctx) })
-		wg.Go(func() { r.resync(ctx) })
-		r.loop.Enqueue(syncKey)
-	}
-	wg.Wait()
+	err := r.loop.Start(ctx)
 	r.stopRunners()
 	r.revoke()
+	return err
+}
+
+// engineSource is the engine's container events as a source of the
+// loop's one key: it always holds syncKey, so that the loop rebuilds at
+// start and at every resync even with no object stored, and reports it
+// changed on every (re)subscription to the events, which are not
+// replayed, and on every event that changes which containers run or
+// their health.
+type engineSource struct {
+	rt runtime.Runtime
+
+	mu       sync.Mutex
+	handlers []func(key string)
+}
+
+// Run follows the engine's events until ctx ends.
+func (s *engineSource) Run(ctx context.Context) error {
+	runtime.Watch(ctx, s.rt, s.changed, func(ev runtime.Event) {
+		switch ev.Action {
+		case runtime.ActionStart, runtime.ActionDie, runtime.ActionStop, runtime.ActionDestroy, runtime.ActionHealthStatus, runtime.ActionPause, runtime.ActionUnpause:
+			s.changed()
+		}
+	}, nil)
 	return nil
 }
 
-// watchEngine queues a rebuild on every event that changes which
-// containers run, or their health.
-func (r *Registrator) watchEngine(ctx context.Context) {
-	runtime.Watch(ctx, r.o.Runtime,
-		func() { r.loop.Enqueue(syncKey) },
-		func(ev runtime.Event) {
-			switch ev.Action {
-			case runtime.ActionStart, runtime.ActionDie, runtime.ActionStop, runtime.ActionDestroy, runtime.ActionHealthStatus, runtime.ActionPause, runtime.ActionUnpause:
-				r.loop.Enqueue(syncKey)
-			}
-		}, nil)
+// HasSynced is always true: the loop does not wait for the engine, whose
+// containers each rebuild lists.
+func (s *engineSource) HasSynced() bool { return true }
+
+// Keys returns the loop's one key.
+func (s *engineSource) Keys() []string { return []string{syncKey} }
+
+// OnChange adds a handler; call it before Run.
+func (s *engineSource) OnChange(f func(key string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers = append(s.handlers, f)
 }
 
-// resync queues a full rebuild every Options.Resync until ctx ends.
-func (r *Registrator) resync(ctx context.Context) {
-	t := time.NewTicker(r.o.Resync)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.loop.Enqueue(syncKey)
-		}
+func (s *engineSource) changed() {
+	s.mu.Lock()
+	handlers := s.handlers
+	s.mu.Unlock()
+	for _, h := range handlers {
+		h(syncKey)
 	}
 }

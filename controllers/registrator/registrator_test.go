@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,9 +195,7 @@ func TestAgentReadYourWrites(t *testing.T) {
 	go func() { _ = cat.Run(ctx); done <- struct{}{} }()
 	go func() { _ = r.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	for !cat.Synced() || !r.Synced() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, "the catalog and the registrator synced", func() bool { return cat.Synced() && r.Synced() })
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("svc-%d", i)
 		if err := r.Register(ctx, catalog.Endpoint{ID: id, Service: "ryw", Port: 1000 + i}); err != nil {
@@ -295,4 +294,43 @@ func TestAgentCallsWhileRunStarts(t *testing.T) {
 	if len(r.runners) != 0 {
 		t.Errorf("%d check runners outlived Run", len(r.runners))
 	}
+}
+
+// A stored Service that does not decode is left out of the rebuilds, with
+// an InvalidObject warning on it, and the other Services' endpoints are
+// registered; once it is stored again readable, its endpoint is too.
+func TestUndecodableServiceIsLeftOut(t *testing.T) {
+	t.Parallel()
+	evs := &events{}
+	e := newEnv(t, func(o *Options) { o.Events = evs })
+	ctx := context.Background()
+	if _, err := e.s.Put(ctx, store.ObjectKey(v1.KindService, "broken"), []byte(`{"spec": 7}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	static := func(name string, port int) *v1.Service {
+		return &v1.Service{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindService}, Metadata: v1.ObjectMeta{Name: name},
+			Spec: v1.ServiceSpec{Endpoints: []v1.StaticEndpoint{{ID: name + "-1", Address: "127.0.0.2", Port: port, Host: "h1"}}}}
+	}
+	if _, err := store.Apply(ctx, e.s, []v1.Object{static("db", 5432)}, store.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the readable Service's endpoint registered", func() (bool, string) {
+		ep, ok := e.endpoint("db", "db-1")
+		return ok && ep.Port == 5432, fmt.Sprintf("%+v", ep)
+	})
+	e.eventually("an InvalidObject warning on the Service that does not decode", func() (bool, string) {
+		got := evs.with("InvalidObject")
+		return len(got) == 1 && strings.HasPrefix(got[0], "Service/broken Warning"), fmt.Sprint(got)
+	})
+	if _, ok := e.endpoint("broken", "broken-1"); ok {
+		t.Error("an endpoint of the Service that does not decode")
+	}
+	fixed, _ := json.Marshal(static("broken", 6379)) // written over by hand, as it was broken
+	if _, err := e.s.Put(ctx, store.ObjectKey(v1.KindService, "broken"), fixed, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the Service's endpoint registered once it decodes", func() (bool, string) {
+		ep, ok := e.endpoint("broken", "broken-1")
+		return ok && ep.Port == 6379, fmt.Sprintf("%+v", ep)
+	})
 }
