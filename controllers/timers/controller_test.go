@@ -156,6 +156,20 @@ func (c *cluster) waitTicks(name string, want []time.Time, last time.Time) {
 	})
 }
 
+// persistent returns a persistent Timer of that name, every 5 minutes,
+// whose runs' bindings all stay, to be counted.
+func persistent(name string) *v1.Timer {
+	tm := v1.New(v1.KindTimer).(*v1.Timer)
+	tm.Metadata.Name = name
+	tm.Spec.Schedule = "*:0/5"
+	tm.Spec.Persistent = true
+	ten := 10
+	tm.Spec.SuccessfulRunsHistory = &ten
+	tm.Spec.Container.Image = "busybox"
+	v1.Default(tm)
+	return tm
+}
+
 // TestLeadersDecideEachTickOnce: two controllers deciding at once (as the
 // old and the new leader may, for a moment), a leader stopped between
 // ticks, and a persistent Timer after every controller was down across
@@ -164,15 +178,7 @@ func (c *cluster) waitTicks(name string, want []time.Time, last time.Time) {
 func TestLeadersDecideEachTickOnce(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	tm := v1.New(v1.KindTimer).(*v1.Timer)
-	tm.Metadata.Name = "backup"
-	tm.Spec.Schedule = "*:0/5"
-	tm.Spec.Persistent = true
-	ten := 10
-	tm.Spec.SuccessfulRunsHistory = &ten // every run's binding stays, to be counted
-	tm.Spec.Container.Image = "busybox"
-	v1.Default(tm)
-	c.apply(tm)
+	c.apply(persistent("backup"))
 
 	start := time.Now().Truncate(5 * time.Minute).Add(5 * time.Minute) // the first tick after the Timer was made
 	tick := func(i int) time.Time { return start.Add(time.Duration(i) * 5 * time.Minute) }
@@ -239,14 +245,7 @@ func TestNotPersistentSkipsMissedTicks(t *testing.T) {
 func TestUndecodableTimerLeftAlone(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	tm := v1.New(v1.KindTimer).(*v1.Timer)
-	tm.Metadata.Name = "sweep"
-	tm.Spec.Schedule = "*:0/5"
-	tm.Spec.Persistent = true
-	ten := 10
-	tm.Spec.SuccessfulRunsHistory = &ten
-	tm.Spec.Container.Image = "busybox"
-	v1.Default(tm)
+	tm := persistent("sweep")
 	c.apply(tm)
 	events, reg := &testenv.Events{}, prometheus.NewRegistry()
 	c.leaderWith(Options{Events: events, Metrics: reconcile.NewMetrics(reg)})
