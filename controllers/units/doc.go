@@ -28,7 +28,14 @@
 // make it unhealthy, as Docker's HEALTHCHECK counts them). Its interval and timeout are at least one second
 // (v1.MinCheckInterval, v1.MinCheckTimeout) whatever the object says: a
 // shorter one is raised, logged, and recorded as a CheckBelowMinimum
-// warning event each time a prober starts.
+// warning event each time a prober starts. Until the check first passes,
+// a failed probe is followed sooner than the interval: FirstProbeRetry
+// (100ms) after it, then twice as long each time up to the interval, as
+// Kubernetes' startup probes and compose's start_interval allow; a
+// dependent waiting for its requirement to be healthy starts about when
+// the requirement's application first answers. Those quick failures count
+// no more than probes an interval apart would: a failure counts only an
+// interval or more after the last that counted.
 //
 // Containers are named berth-unit-<name> and labelled berth.dev/host,
 // berth.dev/kind, berth.dev/name and berth.dev/spec-hash; only containers

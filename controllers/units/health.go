@@ -55,6 +55,13 @@ func objectOf(key string) (kind, name string) {
 	return v1.KindUnit, key
 }
 
+// FirstProbeRetry is how soon a health check that has not passed yet is
+// run again after a failure; each further failure doubles the wait, up to
+// the check's interval (probe.Schedule's StartInterval). A dependent
+// waiting for its requirement to be healthy starts about when the
+// requirement first answers, not up to an interval later.
+const FirstProbeRetry = 100 * time.Millisecond
+
 // health is what the prober of one container has seen.
 type health struct {
 	Configured bool
@@ -62,6 +69,16 @@ type health struct {
 	Unhealthy  bool   // retries consecutive failures after it passed or after startPeriod
 	Failures   int    // consecutive failures
 	Output     string // of the last probe
+
+	countedAt time.Time // when the last failure counted
+}
+
+// counting is how the failures of one container's check count (observe).
+type counting struct {
+	started     time.Time     // the container's start
+	startPeriod time.Duration // failures before its end count only after a pass
+	interval    time.Duration // failures count at most once an interval
+	retries     int           // failures in a row that make it unhealthy
 }
 
 // runProber probes the container by the unit's health check until ctx
@@ -76,19 +93,19 @@ func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v
 		c.o.Log.Warn("health check below the minimum interval or timeout", "kind", kind, "name", obj, "raised", msg)
 		c.o.Events.Event(ctx, kind, obj, v1.EventWarning, ReasonCheckBelowMinimum, "%s", msg)
 	}
-	startPeriod := time.Duration(0)
+	cnt := counting{started: ctr.StartedAt, interval: interval, retries: hc.Retries}
 	if hc.StartPeriod != nil {
-		startPeriod = hc.StartPeriod.Duration
+		cnt.startPeriod = hc.StartPeriod.Duration
 	}
-	started := ctr.StartedAt
-	if started.IsZero() {
-		started = time.Now()
+	if cnt.started.IsZero() {
+		cnt.started = time.Now()
 	}
 	check, err := healthProbe(&u.Spec.Container, &ctr)
 	checker := probe.New(c.o.Runtime, probe.Container)
-	// The first probe goes at once: a container that is up should not wait
-	// a whole interval to be found healthy.
-	probe.Loop(ctx, probe.Schedule{Interval: interval, Timeout: timeout},
+	// The first probe goes at once, and until one passes the next ones
+	// follow quickly: a container that is up should not wait a whole
+	// interval to be found healthy.
+	probe.Loop(ctx, probe.Schedule{Interval: interval, Timeout: timeout, StartInterval: FirstProbeRetry},
 		func(ctx context.Context) probe.Result {
 			if err != nil {
 				return probe.Result{Status: v1.CheckCritical, Output: err.Error()}
@@ -97,7 +114,7 @@ func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v
 		},
 		func(r probe.Result) {
 			p.mu.Lock()
-			changed := p.h.observe(r, time.Since(started) >= startPeriod, hc.Retries)
+			changed := p.h.observe(r, time.Now(), cnt)
 			p.mu.Unlock()
 			if changed {
 				c.loop.Enqueue(name)
@@ -105,24 +122,30 @@ func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v
 		})
 }
 
-// observe counts one probe's result as Docker's HEALTHCHECK does: a pass
-// makes the container healthy and forgets the failures; a failure counts
-// once the container has passed or its start period is over (afterStart),
-// and retries of them in a row make it unhealthy. It reports whether the
-// verdict or the count moved (a new output alone is no change).
-func (h *health) observe(r probe.Result, afterStart bool, retries int) bool {
+// observe counts one probe's result, seen at now, as Docker's HEALTHCHECK
+// does: a pass makes the container healthy and forgets the failures; a
+// failure counts once the container has passed or its start period is
+// over, and retries of them in a row make it unhealthy. A failure also
+// counts only an interval or more after the last one that counted: the
+// quick probes before the first pass find a container healthy sooner,
+// they do not find it unhealthy sooner than probes an interval apart
+// would. It reports whether the verdict or the count moved (a new output
+// alone is no change).
+func (h *health) observe(r probe.Result, now time.Time, c counting) bool {
 	before := *h
 	h.Output = r.Output
 	if r.Passing() {
-		h.Passed, h.Unhealthy, h.Failures = true, false, 0
+		h.Passed, h.Unhealthy, h.Failures, h.countedAt = true, false, 0, time.Time{}
 		if h.Output == "" {
 			h.Output = "passing"
 		}
 	} else {
-		if h.Passed || afterStart {
+		afterStart := h.Passed || now.Sub(c.started) >= c.startPeriod
+		if afterStart && (h.countedAt.IsZero() || now.Sub(h.countedAt) >= c.interval) {
 			h.Failures++
+			h.countedAt = now
 		}
-		if h.Failures >= retries {
+		if h.Failures >= c.retries {
 			h.Unhealthy = true
 		}
 	}

@@ -1,6 +1,8 @@
 package units
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/probe"
 	"berth.dev/berth/internal/runtime"
+	"berth.dev/berth/internal/store"
 )
 
 func TestHealthPeriods(t *testing.T) {
@@ -76,36 +79,77 @@ func TestHealthObserve(t *testing.T) {
 	t.Parallel()
 	pass := probe.Result{Status: v1.CheckPassing, Output: "HTTP GET http://127.0.0.1:1/healthz: 200 OK Output: ok"}
 	fail := probe.Result{Status: v1.CheckCritical, Output: "exit code 1: down"}
+	started := time.Unix(1e9, 0)
+	now := started.Add(time.Minute)
+	// inStart and afterStart count a failure seen at now within a start
+	// period, and after it.
+	inStart := counting{started: started, startPeriod: time.Hour, interval: time.Second, retries: 3}
+	afterStart := counting{started: started, interval: time.Second, retries: 3}
 	for _, tc := range []struct {
-		name       string
-		before     health
-		r          probe.Result
-		afterStart bool
-		retries    int
-		want       health
-		changed    bool
+		name    string
+		before  health
+		r       probe.Result
+		c       counting
+		want    health
+		changed bool
 	}{
-		{name: "a first pass", before: health{Configured: true}, r: pass, retries: 3,
+		{name: "a first pass", before: health{Configured: true}, r: pass, c: inStart,
 			want: health{Configured: true, Passed: true, Output: pass.Output}, changed: true},
-		{name: "a pass without output says passing", before: health{Configured: true}, r: probe.Result{Status: v1.CheckPassing}, retries: 3,
+		{name: "a pass without output says passing", before: health{Configured: true}, r: probe.Result{Status: v1.CheckPassing}, c: inStart,
 			want: health{Configured: true, Passed: true, Output: "passing"}, changed: true},
-		{name: "a failure in the start period does not count", before: health{Configured: true}, r: fail, retries: 3,
+		{name: "a failure in the start period does not count", before: health{Configured: true}, r: fail, c: inStart,
 			want: health{Configured: true, Output: fail.Output}},
-		{name: "a failure after the start period counts", before: health{Configured: true}, r: fail, afterStart: true, retries: 3,
-			want: health{Configured: true, Failures: 1, Output: fail.Output}, changed: true},
-		{name: "a failure after a pass counts, even in the start period", before: health{Configured: true, Passed: true}, r: fail, retries: 3,
-			want: health{Configured: true, Passed: true, Failures: 1, Output: fail.Output}, changed: true},
-		{name: "retries failures in a row: unhealthy", before: health{Configured: true, Passed: true, Failures: 2}, r: fail, retries: 3,
-			want: health{Configured: true, Passed: true, Failures: 3, Unhealthy: true, Output: fail.Output}, changed: true},
-		{name: "a pass heals", before: health{Configured: true, Passed: true, Failures: 3, Unhealthy: true}, r: pass, retries: 3,
+		{name: "a failure after the start period counts", before: health{Configured: true}, r: fail, c: afterStart,
+			want: health{Configured: true, Failures: 1, Output: fail.Output, countedAt: now}, changed: true},
+		{name: "a failure after a pass counts, even in the start period", before: health{Configured: true, Passed: true}, r: fail, c: inStart,
+			want: health{Configured: true, Passed: true, Failures: 1, Output: fail.Output, countedAt: now}, changed: true},
+		{name: "a failure within an interval of the last that counted does not count",
+			before: health{Configured: true, Failures: 1, countedAt: now.Add(-999 * time.Millisecond)}, r: fail, c: afterStart,
+			want: health{Configured: true, Failures: 1, Output: fail.Output, countedAt: now.Add(-999 * time.Millisecond)}},
+		{name: "a failure an interval after the last that counted counts",
+			before: health{Configured: true, Failures: 1, countedAt: now.Add(-time.Second)}, r: fail, c: afterStart,
+			want: health{Configured: true, Failures: 2, Output: fail.Output, countedAt: now}, changed: true},
+		{name: "retries failures in a row: unhealthy", before: health{Configured: true, Passed: true, Failures: 2}, r: fail, c: inStart,
+			want: health{Configured: true, Passed: true, Failures: 3, Unhealthy: true, Output: fail.Output, countedAt: now}, changed: true},
+		{name: "a pass heals", before: health{Configured: true, Passed: true, Failures: 3, Unhealthy: true, countedAt: now.Add(-time.Second)}, r: pass, c: inStart,
 			want: health{Configured: true, Passed: true, Output: pass.Output}, changed: true},
-		{name: "a new output alone is no change", before: health{Configured: true, Passed: true, Output: "before"}, r: pass, retries: 3,
+		{name: "a new output alone is no change", before: health{Configured: true, Passed: true, Output: "before"}, r: pass, c: inStart,
 			want: health{Configured: true, Passed: true, Output: pass.Output}},
 	} {
 		h := tc.before
-		changed := h.observe(tc.r, tc.afterStart, tc.retries)
+		changed := h.observe(tc.r, now, tc.c)
 		if h != tc.want || changed != tc.changed {
 			t.Errorf("%s: %+v, changed %v; want %+v, changed %v", tc.name, h, changed, tc.want, tc.changed)
+		}
+	}
+}
+
+// A check that fails from the start, probed quickly before its first
+// pass (every FirstProbeRetry, doubling, as probe.Loop does), becomes
+// unhealthy no sooner than probes an interval apart would make it: after
+// retries failures at least an interval apart, whatever startPeriod says.
+func TestHealthObserveQuickFailures(t *testing.T) {
+	t.Parallel()
+	fail := probe.Result{Status: v1.CheckCritical, Output: "connection refused"}
+	started := time.Unix(1e9, 0)
+	for _, tc := range []struct {
+		name          string
+		startPeriod   time.Duration
+		unhealthyFrom time.Duration // the first probe that finds it unhealthy
+	}{
+		{"no start period: the first failure counts", 0, 2500 * time.Millisecond}, // counted at 0s, 1.5s, 2.5s
+		{"a start period of 2s", 2 * time.Second, 4500 * time.Millisecond},        // counted at 2.5s, 3.5s, 4.5s
+	} {
+		c := counting{started: started, startPeriod: tc.startPeriod, interval: time.Second, retries: 3}
+		h := health{Configured: true}
+		wait, at := FirstProbeRetry, time.Duration(0)
+		for at <= tc.unhealthyFrom {
+			h.observe(fail, started.Add(at), c)
+			if h.Unhealthy != (at >= tc.unhealthyFrom) {
+				t.Errorf("%s: probe at %s: unhealthy %v (%d failures counted), want it from %s", tc.name, at, h.Unhealthy, h.Failures, tc.unhealthyFrom)
+			}
+			at += wait
+			wait = min(2*wait, c.interval)
 		}
 	}
 }
@@ -153,5 +197,52 @@ func TestHealthProbe(t *testing.T) {
 		case tc.wantErr == "" && (err != nil || !reflect.DeepEqual(got, tc.want)):
 			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// A requirement whose check fails a few times before it passes, as an
+// application does until it listens, is probed again at once rather than
+// an interval later: its dependent with startCondition healthy starts
+// without waiting out the requirement's interval (an hour here), and the
+// quick failures do not count as an interval's would: retries 2 does not
+// make it unhealthy and restart it.
+func TestHealthCheckPassesSoonAfterItsFirstFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	h, _ := json.Marshal(v1.Host{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindHost}, Metadata: v1.ObjectMeta{Name: "h"}})
+	if _, err := e.s.Put(context.Background(), store.HostKey("h"), h, 0); err != nil {
+		t.Fatal(err) // statuses of requirements count only under a recorded host
+	}
+	var mu sync.Mutex
+	execs := 0
+	e.rt.SetExecFunc(func(id string, cmd []string) (runtime.ExecResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		execs++
+		if execs <= 3 {
+			return runtime.ExecResult{ExitCode: 1, Output: []byte("not listening yet")}, nil
+		}
+		return runtime.ExecResult{}, nil
+	})
+	noPorts := func(u *v1.Unit) { u.Spec.Container.Ports = nil }
+	e.apply(pinned("db", func(u *v1.Unit) {
+		noPorts(u)
+		u.Spec.Container.HealthCheck = &v1.HealthCheck{Exec: &v1.ExecCheck{Command: []string{"/testapp", "check", "http://127.0.0.1:8080/"}},
+			Interval: &v1.Duration{Duration: time.Hour}, Retries: 2}
+	}))
+	e.apply(pinned("api", func(u *v1.Unit) {
+		noPorts(u)
+		u.Spec.Requires = []string{"db"}
+		u.Spec.StartCondition = map[string]v1.StartCondition{"db": v1.StartConditionHealthy}
+	}))
+	e.waitState("api", v1.StateRunning)
+	db := e.waitState("db", v1.StateRunning)
+	if db.Restarts != 0 {
+		t.Errorf("db restarted %d times for failures before its first pass", db.Restarts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if execs != 4 {
+		t.Errorf("db was probed %d times, want 4: three failures and the pass", execs)
 	}
 }

@@ -19,6 +19,11 @@
 //		func(ctx context.Context) probe.Result { return p.Do(ctx, check) },
 //		func(r probe.Result) { record(r) })
 //
+// A Schedule with a StartInterval runs the check again sooner until it
+// first passes (StartInterval, doubling up to the interval), so that what
+// waits for a first pass does not wait a whole interval past the moment
+// the target answers.
+//
 // # Rules
 //
 // The same answer means different things to the two users, so a Checker is
