@@ -11,10 +11,10 @@ import (
 // withResults starts the runners of new checks, stops those of checks
 // gone, fills in each check's verdict, and drops endpoints critical for
 // longer than their checks' DeregisterCriticalAfter (an agent's
-// registration with them). Every check's interval, timeout and TTL are
-// raised to berth's floors first (and shown so in the catalog); it
-// returns the checks whose runner it started with raised durations, to
-// warn about. A Docker health status runs nothing: desired filled it in.
+// registration with them, and its checks' runners). Every check's
+// interval, timeout and TTL are raised to berth's floors first (and shown
+// so in the catalog); it returns the checks whose runner it started with
+// raised durations, to warn about. A Docker health status runs nothing: desired filled it in.
 func (r *Registrator) withResults(eps []catalog.Endpoint) ([]catalog.Endpoint, []floored) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -29,7 +29,7 @@ func (r *Registrator) withResults(eps []catalog.Endpoint) ([]catalog.Endpoint, [
 			if c.Type == catalog.CheckDocker {
 				continue
 			}
-			key := e.ID + "\x00" + c.ID
+			key := runnerKey(e.ID, c.ID)
 			live[key] = true
 			raised := floorCheck(c)
 			rn, started := r.ensureRunner(key, e, *c)
@@ -43,7 +43,13 @@ func (r *Registrator) withResults(eps []catalog.Endpoint) ([]catalog.Endpoint, [
 		if !gone {
 			out = append(out, e)
 		} else if e.Source == catalog.SourceAgent {
+			// Deregistered with its checks, as Consul's agent does; any
+			// other endpoint's runners go on, so that it comes back when
+			// its checks pass again.
 			drop = append(drop, e.ID)
+			for _, c := range e.Checks {
+				delete(live, runnerKey(e.ID, c.ID))
+			}
 		}
 	}
 	for key, rn := range r.runners {
@@ -73,7 +79,7 @@ func (r *Registrator) ensureRunner(key string, e catalog.Endpoint, c catalog.Che
 	if old != nil {
 		old.cancel()
 	}
-	rn = newRunner(c, defKey, e.Container, r.o.BerthMetrics.CheckRan)
+	rn = newRunner(c, defKey, e.Container, r.o.Clock, r.o.BerthMetrics.CheckRan)
 	if e.Source == catalog.SourceAgent && c.Type == catalog.CheckExec {
 		// Asked before every run: what the API registered may run only in
 		// this host's berth containers.
@@ -85,6 +91,9 @@ func (r *Registrator) ensureRunner(key string, e catalog.Endpoint, c catalog.Che
 	go rn.run(ctx, r.checker, func() { r.loop.Enqueue(syncKey) })
 	return rn, true
 }
+
+// runnerKey is the key of the runner of check checkID of endpoint id.
+func runnerKey(id, checkID string) string { return id + "\x00" + checkID }
 
 // checkDefKey is what a runner runs: the check's definition without its
 // results, and the container it runs in.

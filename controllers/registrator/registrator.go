@@ -91,7 +91,7 @@ type Registrator struct {
 	runCtx   context.Context             // the checks' runners run until it ends: Run's
 	draining map[string]bool             // containers taken out of discovery before they stop
 	agent    map[string]catalog.Endpoint // registered through the agent API, by id
-	runners  map[string]*runner          // endpoint id + "\x00" + check id
+	runners  map[string]*runner          // by runnerKey
 }
 
 var _ catalog.Agent = (*Registrator)(nil)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/runtime"
@@ -62,6 +64,17 @@ func (e *env) endpoint(service, id string) (catalog.Endpoint, bool) {
 func (e *env) eventually(what string, cond func() (bool, string)) {
 	e.t.Helper()
 	testenv.Eventually(e.t, 10*time.Second, what, cond)
+}
+
+// eventuallyStepping waits for cond, moving clk on by step before each
+// look: what the registrator does on its intervals and TTLs comes as fast
+// as it can.
+func (e *env) eventuallyStepping(clk *testingclock.FakeClock, step time.Duration, what string, cond func() (bool, string)) {
+	e.t.Helper()
+	e.eventually(what, func() (bool, string) {
+		clk.Step(step)
+		return cond()
+	})
 }
 
 func (e *env) run(name string, env []string, ports ...runtime.PortBinding) string {
@@ -165,21 +178,55 @@ func TestAgentRegistrationChecksAndTTL(t *testing.T) {
 	}
 }
 
+// A TTL check turns critical once its TTL passes, on the registrator's
+// clock, without an update.
 func TestTTLExpires(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	clk := testingclock.NewFakeClock(time.Now())
+	e := newEnv(t, func(o *Options) { o.Clock = clk })
 	ctx := context.Background()
 	if err := e.r.Register(ctx, catalog.Endpoint{ID: "w", Service: "worker", Port: 1,
-		Checks: []catalog.Check{{ID: "w-ttl", Type: catalog.CheckTTL, TTL: 300 * time.Millisecond, Status: v1.CheckCritical}}}); err != nil {
+		Checks: []catalog.Check{{ID: "w-ttl", Type: catalog.CheckTTL, TTL: time.Minute, Status: v1.CheckCritical}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.r.UpdateTTL(ctx, "w-ttl", v1.CheckPassing, "alive"); err != nil {
 		t.Fatal(err)
 	}
-	e.eventually("critical once the TTL passes without an update", func() (bool, string) {
+	if ep, _ := e.endpoint("worker", "w"); ep.Status() != v1.CheckPassing {
+		t.Fatalf("after an update to passing: %+v", ep.Checks)
+	}
+	e.eventuallyStepping(clk, 10*time.Second, "critical once the TTL passes without an update", func() (bool, string) {
 		ep, _ := e.endpoint("worker", "w")
 		return ep.Status() == v1.CheckCritical, fmt.Sprintf("%+v", ep.Checks)
 	})
+}
+
+// An agent registration whose check has been critical for longer than its
+// DeregisterCriticalAfter goes at the next rebuild, a resync at the
+// latest, from the catalog and from what the agent keeps.
+func TestDeregisterCriticalAfter(t *testing.T) {
+	t.Parallel()
+	clk := testingclock.NewFakeClock(time.Now())
+	e := newEnv(t, func(o *Options) { o.Clock, o.Resync = clk, time.Minute })
+	ctx := context.Background()
+	if err := e.r.Register(ctx, catalog.Endpoint{ID: "flaky-1", Service: "flaky", Port: 1,
+		Checks: []catalog.Check{{ID: "flaky-ttl", Type: catalog.CheckTTL, TTL: time.Hour, Status: v1.CheckCritical,
+			DeregisterCriticalAfter: 2 * time.Minute}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.endpoint("flaky", "flaky-1"); !ok {
+		t.Fatal("not registered")
+	}
+	e.eventuallyStepping(clk, 20*time.Second, "deregistered after 2m critical", func() (bool, string) {
+		_, ok := e.endpoint("flaky", "flaky-1")
+		return !ok, ""
+	})
+	if l := e.r.Local(); len(l) != 0 {
+		t.Errorf("Local still shows %+v", l)
+	}
+	if err := e.r.UpdateTTL(ctx, "flaky-ttl", v1.CheckPassing, ""); err == nil {
+		t.Error("the deregistered endpoint's check was updated")
+	}
 }
 
 // An agent registration is readable from the host's own catalog view when

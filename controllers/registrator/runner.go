@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/catalog"
 	"berth.dev/berth/internal/probe"
@@ -25,6 +27,9 @@ type runner struct {
 	cancel  context.CancelFunc
 	// ran counts each result in berth_health_checks_total.
 	ran func(typ string, result v1.CheckStatus)
+	// clock times the schedule, the TTL and how long the check has been
+	// critical.
+	clock clock.Clock
 
 	mu            sync.Mutex
 	status        v1.CheckStatus
@@ -35,15 +40,15 @@ type runner struct {
 	ttlDeadline   time.Time
 }
 
-// newRunner returns the runner of check c in container, which starts with
-// the check's status (critical when it has none).
-func newRunner(c catalog.Check, defKey, container string, ran func(string, v1.CheckStatus)) *runner {
-	rn := &runner{def: c, defKey: defKey, container: container, status: c.Status, ran: ran}
+// newRunner returns the runner of check c in container, timed by clk,
+// which starts with the check's status (critical when it has none).
+func newRunner(c catalog.Check, defKey, container string, clk clock.Clock, ran func(string, v1.CheckStatus)) *runner {
+	rn := &runner{def: c, defKey: defKey, container: container, status: c.Status, ran: ran, clock: clk}
 	if rn.status == "" {
 		rn.status = v1.CheckCritical
 	}
 	if rn.status == v1.CheckCritical {
-		rn.criticalSince = time.Now()
+		rn.criticalSince = clk.Now()
 	}
 	return rn
 }
@@ -63,7 +68,7 @@ func (r *runner) fill(c *catalog.Check) bool {
 		return false
 	}
 	c.CriticalSince = since.UTC().Truncate(time.Second)
-	return c.DeregisterCriticalAfter > 0 && !since.IsZero() && time.Since(since) > c.DeregisterCriticalAfter
+	return c.DeregisterCriticalAfter > 0 && !since.IsZero() && r.clock.Since(since) > c.DeregisterCriticalAfter
 }
 
 // record applies one result with the thresholds, and reports whether the
@@ -92,7 +97,7 @@ func (r *runner) record(result v1.CheckStatus, output string) bool {
 	}
 	if r.status == v1.CheckCritical {
 		if before != v1.CheckCritical || r.criticalSince.IsZero() {
-			r.criticalSince = time.Now()
+			r.criticalSince = r.clock.Now()
 		}
 	} else {
 		r.criticalSince = time.Time{}
@@ -110,6 +115,7 @@ func (r *runner) run(ctx context.Context, checker *probe.Checker, changed func()
 	s := probe.Schedule{
 		Interval: atLeast(r.def.Interval, DefaultCheckInterval, v1.MinCheckInterval),
 		Timeout:  atLeast(r.def.Timeout, DefaultCheckTimeout, v1.MinCheckTimeout),
+		Clock:    r.clock,
 	}
 	probe.Loop(ctx, s, func(ctx context.Context) probe.Result { return r.probeOnce(ctx, checker) },
 		func(res probe.Result) {
@@ -148,36 +154,47 @@ func atLeast(d, def, floor time.Duration) time.Duration {
 // ttl is the check's TTL, at least v1.MinCheckInterval.
 func (r *runner) ttl() time.Duration { return max(r.def.TTL, v1.MinCheckInterval) }
 
-// runTTL turns the check critical when no update came within its TTL.
+// runTTL turns the check critical when no update came within its TTL,
+// and again every TTL after that while none comes.
 func (r *runner) runTTL(ctx context.Context, changed func()) {
+	r.mu.Lock()
+	if r.ttlDeadline.IsZero() {
+		r.ttlDeadline = r.clock.Now().Add(r.ttl())
+	}
+	r.mu.Unlock()
 	for {
 		r.mu.Lock()
-		deadline := r.ttlDeadline
+		wait := r.ttlDeadline.Sub(r.clock.Now())
 		r.mu.Unlock()
-		if deadline.IsZero() {
-			deadline = time.Now().Add(r.ttl())
-			r.mu.Lock()
-			r.ttlDeadline = deadline
-			r.mu.Unlock()
-		}
+		t := r.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(time.Until(deadline)):
+		case <-t.C():
 		}
-		r.mu.Lock()
-		expired := !r.ttlDeadline.After(time.Now())
-		r.mu.Unlock()
-		if expired {
-			r.ran(r.def.Type, v1.CheckCritical)
-			if r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.ttl())) {
-				changed()
-			}
-			r.mu.Lock()
-			r.ttlDeadline = time.Now().Add(r.ttl())
-			r.mu.Unlock()
+		if r.expire() {
+			changed()
 		}
 	}
+}
+
+// expire turns a TTL check whose deadline passed critical, and gives it
+// another TTL; it reports whether the verdict or output changed. An
+// update that came meanwhile moved the deadline: nothing expires.
+func (r *runner) expire() bool {
+	r.mu.Lock()
+	expired := !r.ttlDeadline.After(r.clock.Now())
+	r.mu.Unlock()
+	if !expired {
+		return false
+	}
+	r.ran(r.def.Type, v1.CheckCritical)
+	changed := r.record(v1.CheckCritical, fmt.Sprintf("TTL expired: no update within %s", r.ttl()))
+	r.mu.Lock()
+	r.ttlDeadline = r.clock.Now().Add(r.ttl())
+	r.mu.Unlock()
+	return changed
 }
 
 // update sets a TTL check's status.
@@ -185,12 +202,12 @@ func (r *runner) update(status v1.CheckStatus, output string) bool {
 	r.ran(r.def.Type, status)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ttlDeadline = time.Now().Add(r.ttl())
+	r.ttlDeadline = r.clock.Now().Add(r.ttl())
 	before, beforeOut := r.status, r.output
 	r.status, r.output = status, probe.Truncate(output)
 	if status == v1.CheckCritical {
 		if before != v1.CheckCritical {
-			r.criticalSince = time.Now()
+			r.criticalSince = r.clock.Now()
 		}
 	} else {
 		r.criticalSince = time.Time{}

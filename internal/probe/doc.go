@@ -13,7 +13,8 @@
 //	// res.Status == v1.CheckPassing, res.Output == "HTTP GET http://127.0.0.1:8080/healthz: 200 OK Output: ok"
 //
 // Loop runs a check by a Schedule (at once, then every interval, each run
-// bounded by a timeout) until its context ends:
+// bounded by a timeout) until its context ends; the interval is timed by
+// the Schedule's Clock, which tests replace with a fake one they step:
 //
 //	go probe.Loop(ctx, probe.Schedule{Interval: 10 * time.Second, Timeout: 5 * time.Second},
 //		func(ctx context.Context) probe.Result { return p.Do(ctx, check) },

@@ -14,23 +14,35 @@ import (
 	"berth.dev/berth/internal/testenv"
 )
 
-// Loop runs the check at once, hands over each result in order, bounds
-// each run by the timeout, and reports nothing once its context ended.
+// Loop runs the check at once, then an interval after each run ends and
+// not before, hands over each result in order, bounds each run by the
+// timeout, and reports nothing once its context ended.
 func TestLoop(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	const interval = 10 * time.Second
+	clk := testingclock.NewFakeClock(time.Now())
 	runs := make(chan context.Context)
 	answer := make(chan probe.Result)
 	reported := make(chan probe.Result, 10)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		probe.Loop(ctx, probe.Schedule{Interval: time.Millisecond, Timeout: time.Hour},
+		probe.Loop(ctx, probe.Schedule{Interval: interval, Timeout: time.Hour, Clock: clk},
 			func(rctx context.Context) probe.Result { runs <- rctx; return <-answer },
 			func(r probe.Result) { reported <- r })
 	}()
 	for i := range 3 {
+		if i > 0 {
+			// The next run waits out the interval on the loop's clock.
+			testenv.Eventually(t, 10*time.Second, "the loop waits for its interval", clk.HasWaiters)
+			clk.Step(interval - time.Nanosecond)
+			if !clk.HasWaiters() {
+				t.Fatalf("run %d came before the interval had passed", i+1)
+			}
+			clk.Step(time.Nanosecond)
+		}
 		rctx := <-runs // the first run comes without waiting an interval
 		if dl, ok := rctx.Deadline(); !ok || time.Until(dl) < 59*time.Minute {
 			t.Errorf("run %d: deadline %v (set: %v), want about an hour from now", i+1, dl, ok)
@@ -42,6 +54,8 @@ func TestLoop(t *testing.T) {
 		}
 	}
 	// A run under way when ctx ends: its result is dropped.
+	testenv.Eventually(t, 10*time.Second, "the loop waits for its interval", clk.HasWaiters)
+	clk.Step(interval)
 	<-runs
 	cancel()
 	answer <- probe.Result{Status: v1.CheckCritical, Output: "late"}
@@ -53,13 +67,35 @@ func TestLoop(t *testing.T) {
 	}
 }
 
+// A loop whose context ends while it waits for the next run returns
+// without running again.
+func TestLoopEndsWhileWaiting(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	clk := testingclock.NewFakeClock(time.Now())
+	runs := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		probe.Loop(ctx, probe.Schedule{Interval: time.Minute, Timeout: time.Second, Clock: clk},
+			func(context.Context) probe.Result { runs++; return probe.Result{Status: v1.CheckPassing} },
+			func(probe.Result) {})
+	}()
+	testenv.Eventually(t, 10*time.Second, "the loop waits for its interval", clk.HasWaiters)
+	cancel()
+	<-done
+	if runs != 1 {
+		t.Errorf("%d runs, want the first one only", runs)
+	}
+}
+
 // A run that outlives its timeout is ended by its context.
 func TestLoopTimeout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan error, 1)
-	probe.Loop(ctx, probe.Schedule{Interval: time.Hour, Timeout: 10 * time.Millisecond},
+	probe.Loop(ctx, probe.Schedule{Interval: time.Hour, Timeout: 10 * time.Millisecond, Clock: testingclock.NewFakeClock(time.Now())},
 		func(rctx context.Context) probe.Result {
 			<-rctx.Done()
 			got <- rctx.Err()
