@@ -13,9 +13,14 @@ import (
 // own (sources.go says what a change of each enqueues). They are read,
 // never written: objects decoded from them are copies.
 type caches struct {
-	units       *store.Cache
-	bindings    *store.Cache // of Units
-	statuses    *store.Cache // of every host: dependencies, and this host's own written again when they vanish
+	units    *store.Cache
+	bindings *store.Cache // of Units
+	statuses *store.Cache // this host's own (status/<host>/): written again when they vanish
+	// everyStatus holds every host's statuses, which only dependencies
+	// need: it runs from the first reconcile of a Unit placed here that
+	// has dependencies or dependents, so that a host whose Units have
+	// none is not sent every status write of the cluster.
+	everyStatus *lazyCache
 	jobs        *store.Cache
 	jobBindings *store.Cache
 	jobVersions *store.Cache

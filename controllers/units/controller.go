@@ -165,6 +165,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	for _, cache := range c.caches.all() {
 		run(func(ctx context.Context) { _ = cache.Run(ctx) })
 	}
+	run(c.caches.everyStatus.run)
 	if !store.WaitSynced(ctx, c.caches.all()...) {
 		return nil
 	}

@@ -268,6 +268,13 @@ func (x *depIndex) related(name string) []string {
 	return out
 }
 
+// hasAny reports whether name depends on a unit or a unit depends on it.
+func (x *depIndex) hasAny(name string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.deps[name]) > 0 || len(x.dependents[name]) > 0
+}
+
 func (x *depIndex) dependentsOf(name string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -311,7 +318,7 @@ func (c *Controller) depInfo(name string) depInfo {
 	if d, err := c.caches.unit(name); err == nil && d != nil {
 		di.Exists, di.Goal = true, d.Spec.Goal
 	}
-	for _, kv := range c.caches.statuses.List() {
+	for _, kv := range c.caches.everyStatus.cache.List() {
 		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
 			continue
 		}

@@ -63,7 +63,12 @@
 // refusal is read again from etcd before it is made.
 //
 // Statuses of dependencies count only under the name of a host that has a
-// record (hosts/<host>).
+// record (hosts/<host>). A host watches its own statuses
+// (status/<host>/) from the start, and every host's only from the first
+// reconcile of a Unit placed on it that has dependencies or dependents
+// (that Unit waits until they are listed): in a cluster of many hosts
+// whose Units stand alone, a host is not sent every status write of every
+// other host.
 //
 // Policy: before a container is created, its template is checked against
 // the host's Policy (the controller's --allow-privileged,

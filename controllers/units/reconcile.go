@@ -20,6 +20,12 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if w.kind == v1.KindUnit && w.placed && c.deps.hasAny(w.name) && !c.caches.everyStatus.synced() {
+		// Its dependencies' instances, or its dependents', may be on
+		// any host: look once every host's statuses are here.
+		c.caches.everyStatus.start()
+		return reconcile.Result{RequeueAfter: everyStatusWait}, nil
+	}
 	selector := map[string]string{v1.LabelHost: c.o.Host, v1.LabelKind: w.kind, v1.LabelName: w.name}
 	if w.kind == v1.KindTimer {
 		selector[v1.LabelVersion] = w.version // each run is its own instance

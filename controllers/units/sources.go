@@ -42,7 +42,12 @@ func (c *Controller) newCaches() *caches {
 	})
 	c.timerRunCaches(cs)
 	cs.hosts = store.NewCache(c.o.Store, store.HostsPrefix, nil)
-	cs.statuses = store.NewCache(c.o.Store, store.StatusesPrefix, c.statusChanged)
+	cs.statuses = store.NewCache(c.o.Store, store.HostStatusPrefix(c.o.Host), c.statusChanged)
+	cs.everyStatus = newLazyCache(store.NewCache(c.o.Store, store.StatusesPrefix, func(key string) {
+		if _, _, host, ok := store.ParseStatusKey(key); ok && host != c.o.Host { // this host's: statusChanged
+			c.statusChanged(key)
+		}
+	}))
 	return cs
 }
 
