@@ -2,12 +2,11 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/store"
 )
 
@@ -16,17 +15,44 @@ import (
 // caches.
 type Watched struct {
 	*Memory
-	endpoints, hosts, alive *store.Cache
-	mu                      sync.Mutex
+	endpoints, alive *store.Cache
+	// hosts holds of each host record only what the catalog shows,
+	// decoded once when the record changes.
+	hosts *store.Typed[nodeRecord]
+	mu    sync.Mutex
 	// seen is the etcd revision of the last endpoint change applied.
 	seen int64
+}
+
+// nodeRecord is what the catalog shows of a host record. Decoding only
+// these fields leaves out the host's figures, which change with every
+// refresh of the record, and keeps what every host holds of every other
+// small.
+type nodeRecord struct {
+	createRev int64 // the key's, the node's CreateIndex
+	Metadata  struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Status struct {
+		Addresses   []string `json:"addresses"`
+		HTTPAddress string   `json:"httpAddress"`
+		HTTPScheme  string   `json:"httpScheme"`
+	} `json:"status"`
+}
+
+func decodeNodeRecord(kv store.KV) (nodeRecord, error) {
+	r, err := store.DecodeJSON[nodeRecord](kv)
+	r.createRev = kv.CreateRevision
+	return r, err
 }
 
 // NewWatched returns a Reader over the catalog in s; call Run.
 func NewWatched(s *store.Store) *Watched {
 	w := &Watched{Memory: NewMemory()}
 	w.endpoints = store.NewCache(s, store.CatalogPrefix, w.endpointChanged)
-	w.hosts = store.NewCache(s, store.HostsPrefix, func(key string) { w.nodeChanged(strings.TrimPrefix(key, store.HostsPrefix)) })
+	// A record that does not decode leaves its node as it was.
+	w.hosts = store.NewTyped(s, store.HostsPrefix, decodeNodeRecord, store.CacheOptions{Log: slog.New(slog.DiscardHandler)})
+	w.hosts.OnChange(func(key string) { w.nodeChanged(strings.TrimPrefix(key, store.HostsPrefix)) })
 	w.alive = store.NewCache(s, store.AlivePrefix, func(key string) { w.nodeChanged(strings.TrimPrefix(key, store.AlivePrefix)) })
 	return w
 }
@@ -34,7 +60,7 @@ func NewWatched(s *store.Store) *Watched {
 // Run keeps the view up to date until ctx ends.
 func (w *Watched) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for _, c := range []*store.Cache{w.endpoints, w.hosts, w.alive} {
+	for _, c := range []interface{ Run(context.Context) error }{w.endpoints, w.hosts, w.alive} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -79,24 +105,24 @@ func (w *Watched) endpointChanged(key string) {
 func (w *Watched) nodeChanged(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	kv, ok := w.hosts.Get(store.HostKey(name))
+	e, ok := w.hosts.Get(store.HostKey(name))
 	if !ok {
 		w.DeleteNode(name, 0)
 		return
 	}
-	var h v1.Host
-	if json.Unmarshal(kv.Value, &h) != nil {
+	if e.Err != nil {
 		return
 	}
+	h := e.Value
 	_, up := w.alive.Get(store.AliveKey(name))
-	n := Node{Name: name, Up: up, Meta: h.Metadata.Labels, HTTPAddress: h.Status.HTTPAddress, HTTPScheme: h.Status.HTTPScheme, CreateIndex: kv.CreateRevision}
+	n := Node{Name: name, Up: up, Meta: h.Metadata.Labels, HTTPAddress: h.Status.HTTPAddress, HTTPScheme: h.Status.HTTPScheme, CreateIndex: h.createRev}
 	if len(h.Status.Addresses) > 0 {
 		n.Address = h.Status.Addresses[0]
 	}
 	if old, ok := w.Node(name); ok && sameNode(old, n) {
 		return // a heartbeat that changed nothing the catalog shows
 	}
-	w.PutNode(n, kv.ModRevision)
+	w.PutNode(n, e.ModRevision)
 }
 
 func sameNode(a, b Node) bool {
