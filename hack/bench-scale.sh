@@ -30,9 +30,10 @@ work="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
+  # The last started first: the controllers stop while etcd still answers.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
   done
   rm -rf "$work"
 }
@@ -54,7 +55,8 @@ leader_pprof=()
 if [ -n "${PROFILE:-}" ]; then
   mkdir -p "$PROFILE"
   leader_pprof=(-pprof-listen "127.0.0.1:$(free_port)")
-  profile=(-profile-dir "$PROFILE" -leader-pprof "${leader_pprof[1]}")
+  profile=(-profile-dir "$PROFILE" -leader-pprof "${leader_pprof[1]}" -pprof-listen "127.0.0.1:$(free_port)")
+  echo "# pprof: leader ${leader_pprof[1]}, hosts ${profile[5]}"
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 "$work/scale" -mode leader -etcd "$client" -leader-listen "$leader_listen" -dir "$work" "${leader_pprof[@]}" \

@@ -70,7 +70,7 @@ func main() {
 	flag.IntVar(&o.replicas, "replicas", 5, "replicas of each Unit")
 	flag.IntVar(&o.lost, "lost", 1, "hosts lost at once after convergence")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write profiles of the convergence here: hosts.cpu, hosts.heap, and leader.cpu with -leader-pprof")
-	flag.StringVar(&o.pprofListen, "pprof-listen", "", "leader mode: serve net/http/pprof on this address")
+	flag.StringVar(&o.pprofListen, "pprof-listen", "", "serve net/http/pprof on this address")
 	flag.StringVar(&o.leaderPprof, "leader-pprof", "", "the leader's -pprof-listen")
 	flag.DurationVar(&o.ttl, "ttl", 3*time.Second, "--heartbeat-ttl of every controller")
 	flag.DurationVar(&o.reschedule, "reschedule-after", 3*time.Second, "--reschedule-after of the leader")
@@ -116,14 +116,7 @@ func leader(o opts) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	listen := o.leaderListen
-	if o.pprofListen != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", httppprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-		srv := &http.Server{Addr: o.pprofListen, Handler: mux}
-		go func() { _ = srv.ListenAndServe() }()
-		defer srv.Close()
-	}
+	defer servePprof(o.pprofListen)()
 	return agent.Run(ctx, config(o, "scale-leader", map[string]string{"role": "leader"}, listen), logger())
 }
 
@@ -133,9 +126,24 @@ type host struct {
 	done         chan error
 }
 
+// servePprof serves net/http/pprof on addr ("": nowhere) until the
+// returned function is called.
+func servePprof(addr string) func() {
+	if addr == "" {
+		return func() {}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	srv := &http.Server{Addr: addr, Handler: mux}
+	go func() { _ = srv.ListenAndServe() }()
+	return func() { srv.Close() }
+}
+
 func hosts(o opts) error {
 	ctx, cancelAll := context.WithCancel(context.Background())
 	defer cancelAll()
+	defer servePprof(o.pprofListen)()
 	st, err := store.New(ctx, store.Config{Endpoints: o.etcd})
 	if err != nil {
 		return err
