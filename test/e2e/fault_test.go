@@ -350,13 +350,33 @@ func (x *faultRun) checkOnce(ctx context.Context) {
 		x.missed++
 		return
 	}
+	seen := len(x.checker.violations)
 	x.checker.judge(s, facts)
+	x.reportProgress(seen)
 	for _, p := range append(append([]*rigProc{}, x.r.etcd...), x.r.ctl...) {
 		if gone, why := p.exited(); gone {
 			x.checker.violate(s.at, "exited:"+p.name, "process exited by itself", "%s\n%s", why, p.tail(20))
 		}
 	}
 }
+
+// reportProgress logs the violations found since the first seen of
+// them, as they are found, and every faultProgressEvery ticks how far the
+// checker is: a soak cut short still tells what it found. Call it with
+// checkerMu held.
+func (x *faultRun) reportProgress(seen int) {
+	for _, v := range x.checker.violations[seen:] {
+		x.t.Logf("%7.2fs VIOLATION %s: %s", v.At.Sub(x.start).Seconds(), v.Rule, v.What)
+	}
+	if x.ticks%faultProgressEvery == 0 {
+		x.t.Logf("%7.2fs %d checks of the world (%d could not read it), %d violations; %s",
+			time.Since(x.start).Seconds(), x.ticks, x.missed, len(x.checker.violations), x.checker.figures())
+	}
+}
+
+// faultProgressEvery is how many ticks of the checker apart it says how
+// far it is.
+const faultProgressEvery = 300
 
 // stopChecker stops the checker and waits for it. It may be called
 // again.
