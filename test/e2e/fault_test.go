@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,9 +86,9 @@ func TestFaultInjection(t *testing.T) {
 			converged = fmt.Sprintf("converged %s after the last fault", x.converged.Round(time.Millisecond))
 		}
 		t.Logf("%s: %d steps done (%s), the latest %s late; %d checks of the world (%d could not read it), "+
-			"%d violations (%d occurrences); %s; %s",
+			"%d violations (%d occurrences); %s; %s; %s",
 			plan.summary(), len(plan.Steps), x.describeStats(), x.late.Round(time.Millisecond), x.ticks, x.missed,
-			len(x.checker.violations), x.checker.occurrences, x.checker.figures(), converged)
+			len(x.checker.violations), x.checker.occurrences, x.checker.figures(), converged, x.load)
 		if len(x.checker.violations) > 0 {
 			t.Errorf("%d invariants broken (seed %d):%s", len(x.checker.violations), seed, x.checker.report(x.start))
 		}
@@ -142,6 +143,7 @@ type faultRun struct {
 	ticks       int
 	missed      int
 	member      int // the etcd member the checker read through last
+	load        faultLoad
 	stopCheck   context.CancelFunc
 	checkerDone chan struct{}
 
@@ -346,6 +348,7 @@ func (x *faultRun) checkOnce(ctx context.Context) {
 	x.checkerMu.Lock()
 	defer x.checkerMu.Unlock()
 	x.ticks++
+	x.load.sample()
 	if err != nil {
 		x.missed++
 		return
@@ -369,9 +372,43 @@ func (x *faultRun) reportProgress(seen int) {
 		x.t.Logf("%7.2fs VIOLATION %s: %s", v.At.Sub(x.start).Seconds(), v.Rule, v.What)
 	}
 	if x.ticks%faultProgressEvery == 0 {
-		x.t.Logf("%7.2fs %d checks of the world (%d could not read it), %d violations; %s",
-			time.Since(x.start).Seconds(), x.ticks, x.missed, len(x.checker.violations), x.checker.figures())
+		x.t.Logf("%7.2fs %d checks of the world (%d could not read it), %d violations; %s; %s",
+			time.Since(x.start).Seconds(), x.ticks, x.missed, len(x.checker.violations), x.checker.figures(), x.load)
 	}
+}
+
+// faultLoad is the machine's load average while the checker runs: the
+// figures of a soak depend on what else the machine was doing.
+type faultLoad struct {
+	n         int
+	sum, peak float64
+}
+
+// sample reads the 1-minute load average from /proc/loadavg.
+func (l *faultLoad) sample() {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return
+	}
+	l.n++
+	l.sum += v
+	l.peak = max(l.peak, v)
+}
+
+func (l faultLoad) String() string {
+	if l.n == 0 {
+		return "load average not read"
+	}
+	return fmt.Sprintf("load average (1 min) of the machine's %d CPUs meanwhile: mean %.2f, peak %.2f",
+		goruntime.NumCPU(), l.sum/float64(l.n), l.peak)
 }
 
 // faultProgressEvery is how many ticks of the checker apart it says how
