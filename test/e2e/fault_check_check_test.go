@@ -166,3 +166,33 @@ func TestFaultCheckerCatches(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultParsePS: every container of the rig's hosts in docker ps is
+// seen, the last line's included when its last label (a Unit's version)
+// is empty, and a line of the wrong shape is an error, not a container
+// overlooked.
+func TestFaultParsePS(t *testing.T) {
+	t.Parallel()
+	out := "" +
+		"bbb\tberth-job-fx-roll-1\trunning\th2\tJob\tfx-roll\t1\n" +
+		"ccc\tother\texited\telsewhere\tUnit\tweb\t\n" +
+		"aaa\tberth-unit-fx-g0-db\trunning\th1\tUnit\tfx-g0-db\t\n"
+	cs, err := parsePS(out, []string{"h1", "h2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.ID+" "+c.Name+" "+string(c.State)+" "+c.Labels[v1.LabelHost]+" "+c.Labels[v1.LabelVersion])
+	}
+	want := []string{"bbb berth-job-fx-roll-1 running h2 1", "aaa berth-unit-fx-g0-db running h1 "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("parsePS kept\n%q\nwant\n%q", got, want)
+	}
+	if _, ok := cs[1].Labels[v1.LabelVersion]; ok {
+		t.Errorf("a Unit's empty version label was kept: %v", cs[1].Labels)
+	}
+	if _, err := parsePS("aaa\tberth-unit-x\trunning\th1\n", []string{"h1"}); err == nil || !strings.Contains(err.Error(), "columns") {
+		t.Errorf("a line with 4 columns: err %v, want one naming the columns", err)
+	}
+}

@@ -286,23 +286,39 @@ func (p *rigProc) tail(n int) string {
 // with one call to the engine (docker ps): their id, name, state and
 // berth's labels.
 func (r *faultRig) containers(ctx context.Context) ([]runtime.Container, error) {
-	labels := []string{v1.LabelHost, v1.LabelKind, v1.LabelName, v1.LabelVersion}
 	format := "{{.ID}}\t{{.Names}}\t{{.State}}"
-	for _, l := range labels {
+	for _, l := range psLabels {
 		format += fmt.Sprintf("\t{{.Label %q}}", l)
 	}
 	out, err := exec.CommandContext(ctx, "docker", "ps", "-a", "--no-trunc", "--filter", "label="+v1.LabelHost, "--format", format).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("docker ps: %v: %s", err, out)
 	}
+	return parsePS(string(out), r.hosts)
+}
+
+// psLabels are the labels containers reads, in the columns of its docker
+// ps after the id, the name and the state.
+var psLabels = []string{v1.LabelHost, v1.LabelKind, v1.LabelName, v1.LabelVersion}
+
+// parsePS reads the lines of containers' docker ps, keeping the
+// containers of hosts. A line ends with its last label, which may be
+// empty (a Unit's container has no version): only the newline is cut.
+func parsePS(out string, hosts []string) ([]runtime.Container, error) {
 	var cs []runtime.Container
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
 		f := strings.Split(line, "\t")
-		if len(f) != 3+len(labels) || !slices.Contains(r.hosts, f[3]) {
+		if len(f) != 3+len(psLabels) {
+			return nil, fmt.Errorf("docker ps: %d columns, want %d: %q", len(f), 3+len(psLabels), line)
+		}
+		if !slices.Contains(hosts, f[3]) {
 			continue
 		}
 		c := runtime.Container{ID: f[0], Name: f[1], State: runtime.ContainerState(f[2]), Labels: map[string]string{}}
-		for i, l := range labels {
+		for i, l := range psLabels {
 			if f[3+i] != "" {
 				c.Labels[l] = f[3+i]
 			}
