@@ -210,14 +210,22 @@ type Resources struct {
 
 // HealthCheck probes the container for the life of the container. Exactly
 // one of HTTP, TCP and Exec is set.
+//
+// StartInterval is how soon a probe that failed before the check first
+// passed is followed (unset: DefaultHealthStartInterval, at least
+// MinCheckStartInterval); each further failure doubles the wait, up to
+// Interval. After the first pass probes come every Interval. It is not
+// filled in by Default, so that a template's hash stays what it was
+// before the field existed.
 type HealthCheck struct {
-	HTTP        *HTTPCheck `json:"http,omitempty"`
-	TCP         *TCPCheck  `json:"tcp,omitempty"`
-	Exec        *ExecCheck `json:"exec,omitempty"`
-	Interval    *Duration  `json:"interval,omitempty"`
-	Timeout     *Duration  `json:"timeout,omitempty"`
-	Retries     int        `json:"retries,omitempty"`
-	StartPeriod *Duration  `json:"startPeriod,omitempty"`
+	HTTP          *HTTPCheck `json:"http,omitempty"`
+	TCP           *TCPCheck  `json:"tcp,omitempty"`
+	Exec          *ExecCheck `json:"exec,omitempty"`
+	Interval      *Duration  `json:"interval,omitempty"`
+	Timeout       *Duration  `json:"timeout,omitempty"`
+	Retries       int        `json:"retries,omitempty"`
+	StartPeriod   *Duration  `json:"startPeriod,omitempty"`
+	StartInterval *Duration  `json:"startInterval,omitempty"`
 }
 
 // HTTPCheck passes on a 2xx or 3xx answer to GET Path on Port.

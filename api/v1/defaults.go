@@ -21,6 +21,11 @@ const (
 	MinGitInterval            = 5 * time.Second
 )
 
+// DefaultHealthStartInterval is a health check's startInterval when unset:
+// until the check first passes, a failed probe is followed this soon, then
+// twice as long each time up to its interval.
+const DefaultHealthStartInterval = 100 * time.Millisecond
+
 // Floors of health checks, whatever declares them (a Unit's or Job's
 // healthCheck, a Service's checks, SERVICE_CHECK_* on a container, the
 // Consul agent API): a shorter interval, TTL or timeout is raised to these
@@ -31,6 +36,12 @@ const (
 	MinCheckInterval = time.Second // also the floor of a TTL
 	MinCheckTimeout  = time.Second // as Kubernetes' timeoutSeconds: a probe needs time to answer
 )
+
+// MinCheckStartInterval is the floor of a health check's startInterval:
+// the quick probes before the first pass double from it, so that a
+// container that never answers is probed a few times more (about
+// log2(interval/startInterval)), never back to back.
+const MinCheckStartInterval = 100 * time.Millisecond
 
 // Default fills in the defaults of every field the user left out. It is
 // idempotent and touches nothing the user set, but for writing capability

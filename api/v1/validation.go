@@ -634,6 +634,9 @@ func validateTemplate(e *errs, p string, t *ContainerTemplate) {
 		if h.Timeout != nil && h.Timeout.Duration <= 0 {
 			e.add(hp+".timeout", "must be longer than 0")
 		}
+		if h.StartInterval != nil && h.StartInterval.Duration <= 0 {
+			e.add(hp+".startInterval", "must be longer than 0")
+		}
 		if h.Retries < 0 {
 			e.add(hp+".retries", "must not be negative")
 		}

@@ -25,17 +25,19 @@
 // inside it, http or tcp on its port) from the moment it runs, one probe
 // at a time, through internal/probe with a container's rules (HTTP 200 to
 // 399 and exit code 0 pass; retries failures in a row after startPeriod
-// make it unhealthy, as Docker's HEALTHCHECK counts them). Its interval and timeout are at least one second
-// (v1.MinCheckInterval, v1.MinCheckTimeout) whatever the object says: a
-// shorter one is raised, logged, and recorded as a CheckBelowMinimum
-// warning event each time a prober starts. Until the check first passes,
-// a failed probe is followed sooner than the interval: FirstProbeRetry
-// (100ms) after it, then twice as long each time up to the interval, as
-// Kubernetes' startup probes and compose's start_interval allow; a
-// dependent waiting for its requirement to be healthy starts about when
-// the requirement's application first answers. Those quick failures count
-// no more than probes an interval apart would: a failure counts only an
-// interval or more after the last that counted.
+// make it unhealthy, as Docker's HEALTHCHECK counts them). Until the check
+// first passes, a failed probe is followed sooner than the interval:
+// startInterval (100ms unless set) after it, then twice as long each time
+// up to the interval, as Kubernetes' startup probes and compose's
+// start_interval allow, so that a dependent waiting for its requirement
+// to be healthy starts about when the requirement's application first
+// answers. Those quick failures count no more than probes an interval
+// apart would: a failure counts only an interval or more after the last
+// that counted. The interval and timeout are at least one second, the
+// startInterval 100ms (v1.MinCheckInterval, v1.MinCheckTimeout,
+// v1.MinCheckStartInterval) whatever the object says: a shorter one is
+// raised, logged, and recorded as a CheckBelowMinimum warning event each
+// time a prober starts.
 //
 // Containers are named berth-unit-<name> and labelled berth.dev/host,
 // berth.dev/kind, berth.dev/name and berth.dev/spec-hash; only containers

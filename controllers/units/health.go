@@ -15,32 +15,32 @@ import (
 )
 
 // ReasonCheckBelowMinimum is the reason of the warning event recorded when
-// a health check's interval or timeout is raised to berth's floor.
+// a health check's interval, timeout or startInterval is raised to berth's
+// floor.
 const ReasonCheckBelowMinimum = "CheckBelowMinimum"
 
-// healthPeriods returns the interval and timeout a health check runs with:
-// as written (the defaults when unset), raised to v1.MinCheckInterval and
-// v1.MinCheckTimeout, and what was raised, one phrase each. The floor
-// holds whatever stored object asks: validation only refuses 0 and less,
-// as Docker's healthcheck accepts 1ms, and an interval of 1ms would run an
-// exec back to back.
-func healthPeriods(hc *v1.HealthCheck) (interval, timeout time.Duration, raised []string) {
-	interval, timeout = v1.DefaultHealthInterval, v1.DefaultHealthTimeout
-	if hc.Interval != nil && hc.Interval.Duration > 0 {
-		interval = hc.Interval.Duration
+// healthSchedule returns when a health check runs: its interval, timeout
+// and startInterval as written (the defaults when unset), raised to
+// v1.MinCheckInterval, v1.MinCheckTimeout and v1.MinCheckStartInterval,
+// and what was raised, one phrase each. The floor holds whatever stored
+// object asks: validation only refuses 0 and less, as Docker's healthcheck
+// accepts 1ms, and an interval of 1ms would run an exec back to back.
+func healthSchedule(hc *v1.HealthCheck) (s probe.Schedule, raised []string) {
+	period := func(field string, d *v1.Duration, def, floor time.Duration) time.Duration {
+		v := def
+		if d != nil && d.Duration > 0 {
+			v = d.Duration
+		}
+		if v < floor {
+			raised = append(raised, fmt.Sprintf("healthCheck.%s %s raised to the minimum of %s", field, v, floor))
+			v = floor
+		}
+		return v
 	}
-	if hc.Timeout != nil && hc.Timeout.Duration > 0 {
-		timeout = hc.Timeout.Duration
-	}
-	if interval < v1.MinCheckInterval {
-		raised = append(raised, fmt.Sprintf("healthCheck.interval %s raised to the minimum of %s", interval, v1.MinCheckInterval))
-		interval = v1.MinCheckInterval
-	}
-	if timeout < v1.MinCheckTimeout {
-		raised = append(raised, fmt.Sprintf("healthCheck.timeout %s raised to the minimum of %s", timeout, v1.MinCheckTimeout))
-		timeout = v1.MinCheckTimeout
-	}
-	return interval, timeout, raised
+	s.Interval = period("interval", hc.Interval, v1.DefaultHealthInterval, v1.MinCheckInterval)
+	s.Timeout = period("timeout", hc.Timeout, v1.DefaultHealthTimeout, v1.MinCheckTimeout)
+	s.StartInterval = period("startInterval", hc.StartInterval, v1.DefaultHealthStartInterval, v1.MinCheckStartInterval)
+	return s, raised
 }
 
 // objectOf returns the kind and name of a work-queue key.
@@ -54,13 +54,6 @@ func objectOf(key string) (kind, name string) {
 	}
 	return v1.KindUnit, key
 }
-
-// FirstProbeRetry is how soon a health check that has not passed yet is
-// run again after a failure; each further failure doubles the wait, up to
-// the check's interval (probe.Schedule's StartInterval). A dependent
-// waiting for its requirement to be healthy starts about when the
-// requirement first answers, not up to an interval later.
-const FirstProbeRetry = 100 * time.Millisecond
 
 // health is what the prober of one container has seen.
 type health struct {
@@ -86,14 +79,14 @@ type counting struct {
 func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v1.Unit, ctr runtime.Container) {
 	defer close(p.done)
 	hc := u.Spec.Container.HealthCheck
-	interval, timeout, raised := healthPeriods(hc)
+	sched, raised := healthSchedule(hc)
 	if len(raised) > 0 {
 		kind, obj := objectOf(name)
 		msg := strings.Join(raised, ", ")
-		c.o.Log.Warn("health check below the minimum interval or timeout", "kind", kind, "name", obj, "raised", msg)
+		c.o.Log.Warn("health check below the minimum interval, timeout or startInterval", "kind", kind, "name", obj, "raised", msg)
 		c.o.Events.Event(ctx, kind, obj, v1.EventWarning, ReasonCheckBelowMinimum, "%s", msg)
 	}
-	cnt := counting{started: ctr.StartedAt, interval: interval, retries: hc.Retries}
+	cnt := counting{started: ctr.StartedAt, interval: sched.Interval, retries: hc.Retries}
 	if hc.StartPeriod != nil {
 		cnt.startPeriod = hc.StartPeriod.Duration
 	}
@@ -103,9 +96,10 @@ func (c *Controller) runProber(ctx context.Context, p *prober, name string, u *v
 	check, err := healthProbe(&u.Spec.Container, &ctr)
 	checker := probe.New(c.o.Runtime, probe.Container)
 	// The first probe goes at once, and until one passes the next ones
-	// follow quickly: a container that is up should not wait a whole
-	// interval to be found healthy.
-	probe.Loop(ctx, probe.Schedule{Interval: interval, Timeout: timeout, StartInterval: FirstProbeRetry},
+	// follow quickly (startInterval, doubling): a container that is up
+	// should not wait a whole interval to be found healthy, nor what
+	// waits for it to be healthy.
+	probe.Loop(ctx, sched,
 		func(ctx context.Context) probe.Result {
 			if err != nil {
 				return probe.Result{Status: v1.CheckCritical, Output: err.Error()}

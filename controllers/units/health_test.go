@@ -15,26 +15,37 @@ import (
 	"berth.dev/berth/internal/store"
 )
 
-func TestHealthPeriods(t *testing.T) {
+func TestHealthSchedule(t *testing.T) {
 	t.Parallel()
 	d := func(x time.Duration) *v1.Duration { return &v1.Duration{Duration: x} }
+	sched := func(i, to, si time.Duration) probe.Schedule {
+		return probe.Schedule{Interval: i, Timeout: to, StartInterval: si}
+	}
+	defaults := sched(v1.DefaultHealthInterval, v1.DefaultHealthTimeout, v1.DefaultHealthStartInterval)
 	for _, tc := range []struct {
-		name              string
-		hc                v1.HealthCheck
-		interval, timeout time.Duration
-		raised            []string
+		name   string
+		hc     v1.HealthCheck
+		want   probe.Schedule
+		raised []string
 	}{
-		{"unset: the defaults", v1.HealthCheck{}, v1.DefaultHealthInterval, v1.DefaultHealthTimeout, nil},
-		{"as written", v1.HealthCheck{Interval: d(3 * time.Second), Timeout: d(2 * time.Second)}, 3 * time.Second, 2 * time.Second, nil},
-		{"the floors themselves", v1.HealthCheck{Interval: d(time.Second), Timeout: d(time.Second)}, time.Second, time.Second, nil},
-		{"1ms interval, as compose allows", v1.HealthCheck{Interval: d(time.Millisecond), Timeout: d(5 * time.Second)}, time.Second, 5 * time.Second,
+		{"unset: the defaults", v1.HealthCheck{}, defaults, nil},
+		{"as written", v1.HealthCheck{Interval: d(3 * time.Second), Timeout: d(2 * time.Second), StartInterval: d(time.Second)},
+			sched(3*time.Second, 2*time.Second, time.Second), nil},
+		{"the floors themselves", v1.HealthCheck{Interval: d(time.Second), Timeout: d(time.Second), StartInterval: d(100 * time.Millisecond)},
+			sched(time.Second, time.Second, 100*time.Millisecond), nil},
+		{"1ms interval, as compose allows", v1.HealthCheck{Interval: d(time.Millisecond), Timeout: d(5 * time.Second)},
+			sched(time.Second, 5*time.Second, v1.DefaultHealthStartInterval),
 			[]string{"healthCheck.interval 1ms raised to the minimum of 1s"}},
-		{"short timeout", v1.HealthCheck{Interval: d(10 * time.Second), Timeout: d(time.Nanosecond)}, 10 * time.Second, time.Second,
+		{"short timeout", v1.HealthCheck{Interval: d(10 * time.Second), Timeout: d(time.Nanosecond)},
+			sched(10*time.Second, time.Second, v1.DefaultHealthStartInterval),
 			[]string{"healthCheck.timeout 1ns raised to the minimum of 1s"}},
+		{"short startInterval", v1.HealthCheck{StartInterval: d(time.Millisecond)},
+			sched(v1.DefaultHealthInterval, v1.DefaultHealthTimeout, 100*time.Millisecond),
+			[]string{"healthCheck.startInterval 1ms raised to the minimum of 100ms"}},
 	} {
-		i, to, raised := healthPeriods(&tc.hc)
-		if i != tc.interval || to != tc.timeout || !reflect.DeepEqual(raised, tc.raised) {
-			t.Errorf("%s: healthPeriods = %s %s %q, want %s %s %q", tc.name, i, to, raised, tc.interval, tc.timeout, tc.raised)
+		got, raised := healthSchedule(&tc.hc)
+		if got != tc.want || !reflect.DeepEqual(raised, tc.raised) {
+			t.Errorf("%s: healthSchedule = %+v %q, want %+v %q", tc.name, got, raised, tc.want, tc.raised)
 		}
 	}
 }
@@ -125,7 +136,7 @@ func TestHealthObserve(t *testing.T) {
 }
 
 // A check that fails from the start, probed quickly before its first
-// pass (every FirstProbeRetry, doubling, as probe.Loop does), becomes
+// pass (from the default startInterval, doubling, as probe.Loop does), becomes
 // unhealthy no sooner than probes an interval apart would make it: after
 // retries failures at least an interval apart, whatever startPeriod says.
 func TestHealthObserveQuickFailures(t *testing.T) {
@@ -142,7 +153,7 @@ func TestHealthObserveQuickFailures(t *testing.T) {
 	} {
 		c := counting{started: started, startPeriod: tc.startPeriod, interval: time.Second, retries: 3}
 		h := health{Configured: true}
-		wait, at := FirstProbeRetry, time.Duration(0)
+		wait, at := v1.DefaultHealthStartInterval, time.Duration(0)
 		for at <= tc.unhealthyFrom {
 			h.observe(fail, started.Add(at), c)
 			if h.Unhealthy != (at >= tc.unhealthyFrom) {

@@ -515,8 +515,10 @@ func (c *composeConverter) health(s types.ServiceConfig, t *v1.ContainerTemplate
 		retries = &n
 	}
 	t.HealthCheck = healthCheck(cmd, d(h.Interval), d(h.Timeout), d(h.StartPeriod), retries)
-	if h.StartInterval != nil {
-		drop([]string{"healthcheck"}, "%s: not converted: berth checks at the same interval during the start period", where("healthcheck", "start_interval"))
+	// berth probes at startInterval, doubling, until the first pass
+	// (compose: at start_interval during start_period).
+	if si := d(h.StartInterval); si != nil && *si > 0 {
+		t.HealthCheck.StartInterval = dur(v1.D(*si))
 	}
 }
 

@@ -181,23 +181,9 @@ func TestHealthyConditionHoldsDependent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", dir}}, false)
-	sick := filepath.Join(dir, "sick")
-	if err := os.WriteFile(sick, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// testapp's /healthz fails while the file exists; startPeriod keeps the
-	// failures from counting, so the server stays HEALTHCHECKING.
-	h.apply(
-		h.doc("server", testapp(fmt.Sprintf(`    args: ["--unhealthy-file", "/data/sick"]
-    ports: [{name: http, containerPort: 8080}]
-    volumes: [{hostPath: %s, containerPath: /data}]
-    healthCheck: {http: {path: /healthz, port: http}, interval: 500ms, timeout: 1s, retries: 3, startPeriod: 10m}
-`, dir), "")),
-		h.doc("client", testapp("", fmt.Sprintf("  requires: [%s]\n  startCondition: {%s: healthy}\n", h.unit("server"), h.unit("server")))))
-
-	h.waitInstance("server", "HEALTHCHECKING", 30*time.Second, func(in v1.InstanceStatus) bool {
-		return in.State == v1.StateHealthchecking && in.ContainerID != ""
-	})
+	// startPeriod keeps the failures from counting, so the server stays
+	// HEALTHCHECKING.
+	sick := applySickServer(t, h, dir, "{http: {path: /healthz, port: http}, interval: 500ms, timeout: 1s, retries: 3, startPeriod: 10m}")
 	held := func() (bool, string) {
 		s, problem := h.instance("server")
 		if problem != "" {
@@ -229,6 +215,65 @@ func TestHealthyConditionHoldsDependent(t *testing.T) {
 	if started := containerTime(t, h.container("client"), "State.StartedAt"); started.Before(passAt) {
 		t.Errorf("client started at %s, before the server's check could pass (%s)", started, passAt)
 	}
+}
+
+// TestHealthyConditionFollowsTheFirstAnswer: the server a client requires
+// healthy is checked once an hour, and its application answers /healthz
+// only a while after it starts. Until the check first passes berth probes
+// it again quickly, so the requirement is Ready, and the dependent runs,
+// once the application answers rather than an hour later; and those quick
+// failures count no more than hourly ones would: retries 2 does not make
+// the server unhealthy and restart it meanwhile.
+func TestHealthyConditionFollowsTheFirstAnswer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h := newUnitHost(t, controllerOpts{extra: []string{"--allowed-host-paths", dir}}, false)
+	sick := applySickServer(t, h, dir, "{http: {path: /healthz, port: http}, interval: 1h, timeout: 1s, retries: 2}")
+	h.waitInstance("client", "WAITING for the server", 30*time.Second, func(in v1.InstanceStatus) bool { return in.State == v1.StateWaiting })
+	// A few quick probes fail meanwhile (at 0.1s, 0.3s, 0.7s, 1.5s, ...).
+	consistently(t, 2*time.Second, "the server checked, failing, not restarted", func() (bool, string) {
+		in, problem := h.instance("server")
+		return problem == "" && in.State == v1.StateHealthchecking && in.Restarts == 0, describeInstance(in)
+	})
+
+	answers := time.Now()
+	if err := os.Remove(sick); err != nil {
+		t.Fatal(err)
+	}
+	server := h.waitInstance("server", "RUNNING and Ready, within its first interval", 30*time.Second, func(in v1.InstanceStatus) bool {
+		return in.State == v1.StateRunning && ready(in)
+	})
+	h.waitRunning("client", 30*time.Second)
+	if server.Restarts != 0 {
+		t.Errorf("the server restarted %d times before its check first passed", server.Restarts)
+	}
+	if started := containerTime(t, h.container("client"), "State.StartedAt"); started.Before(answers) {
+		t.Errorf("the client started at %s, before the server answered its check (%s)", started, answers)
+	}
+	t.Logf("client RUNNING %s after the server answered (its interval: 1h)", time.Since(answers).Round(time.Millisecond))
+}
+
+// applySickServer applies on h a unit "server" of testapp whose /healthz
+// fails while the file it returns exists (created here, in dir, a host
+// path h allows), with the healthCheck given, and a unit "client" that
+// requires it healthy; it waits until the server runs, HEALTHCHECKING.
+func applySickServer(t *testing.T, h *unitHost, dir, healthCheck string) string {
+	t.Helper()
+	sick := filepath.Join(dir, "sick")
+	if err := os.WriteFile(sick, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(
+		h.doc("server", testapp(fmt.Sprintf(`    args: ["--unhealthy-file", "/data/sick"]
+    ports: [{name: http, containerPort: 8080}]
+    volumes: [{hostPath: %s, containerPath: /data}]
+    healthCheck: %s
+`, dir, healthCheck), "")),
+		h.doc("client", testapp("", fmt.Sprintf("  requires: [%s]\n  startCondition: {%s: healthy}\n", h.unit("server"), h.unit("server")))))
+	h.waitInstance("server", "HEALTHCHECKING", 30*time.Second, func(in v1.InstanceStatus) bool {
+		return in.State == v1.StateHealthchecking && in.ContainerID != ""
+	})
+	return sick
 }
 
 // TestCompletedCondition: a dependent with startCondition completed waits
