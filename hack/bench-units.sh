@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # bench-units.sh: measures Units from `applyctl apply` to RUNNING against
-# `docker run -d` of the same image, for 1 Unit (several rounds) and for 50 at
-# once, then the controller's CPU and memory and the etcd writes during an
-# idle minute with the 50 Units running. Run by hand (not in CI) on a machine
-# with Docker; the figures go into BENCHMARKS.md ("Units: apply to RUNNING").
+# Docker's own create and start of the same image on the same `berth`
+# network (through the engine's API; `docker run -d` on the default bridge
+# is timed too), for 1 Unit (several rounds, each with its timeline: the
+# object written, every status put) and for 50 at once, then the
+# controller's CPU and memory and the etcd writes during an idle minute
+# with the 50 Units running. Run by hand (not in CI) on a machine with
+# Docker; the figures go into BENCHMARKS.md ("Units: apply to RUNNING").
 #
 # It builds the binaries and images, starts a controller with its embedded
 # etcd on free loopback ports under its own --host-name and data directory,
 # runs hack/bench/units (which watches status through etcd), and removes
-# everything it started. Environment: ROUNDS (5), UNITS (50), IDLE (60s);
+# everything it started. The controller logs at debug level, for each
+# container it starts, where the reconcile's time went ("container
+# started": list, image, create, start, status, event...). Environment:
+# ROUNDS (5), UNITS (50), IDLE (60s);
 # BERTH_METRICS=false runs the controller with its metrics off (the hidden
 # --metrics flag), to measure what they cost.
 set -euo pipefail

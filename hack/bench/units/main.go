@@ -1,14 +1,19 @@
 // Command units measures how long a Unit takes from `applyctl apply` to
-// RUNNING in its status, against `docker run -d` of the same image, and what
-// the controller costs while idle. hack/bench-units.sh builds the binaries,
+// RUNNING in its status, against Docker's own create and start of the same
+// image on the same `berth` network through the engine's API, and what the
+// controller costs while idle. hack/bench-units.sh builds the binaries,
 // starts a controller and runs it; it is run by hand, not in CI.
 //
-// RUNNING is seen through an etcd watch on the status keys (store.Watch),
-// started before applyctl runs, so the figure has no polling error: it is
-// the time from exec of applyctl to the watch event of the status put.
-// `docker run -d` is timed the same way: from exec to `docker inspect`
-// reporting State.Running (docker run -d returns once the container is
-// started, so one inspect is usually enough).
+// RUNNING is seen through an etcd watch (store.Watch), started before
+// applyctl runs, so the figure has no polling error: it is the time from
+// exec of applyctl to the watch event of the status put. The same watch
+// sees the Unit's object written and every status put before RUNNING, which
+// the one-unit rounds print as a timeline. The anchor is the API's container
+// create and start (the calls berth's runtime makes, the network check
+// included), timed from the create call to the start call's return, which
+// Docker gives once the container runs. `docker run -d` on the default
+// bridge is timed too, from exec to `docker inspect` reporting
+// State.Running, for comparison with earlier figures.
 package main
 
 import (
@@ -28,6 +33,8 @@ import (
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/runtime"
+	dockerrt "berth.dev/berth/internal/runtime/docker"
 	"berth.dev/berth/internal/store"
 )
 
@@ -58,7 +65,15 @@ type opts struct {
 type bench struct {
 	o   opts
 	st  *store.Store
+	rt  *dockerrt.Client
 	dir string
+}
+
+// timeline is what the watch saw of one Unit, as times after applyctl's
+// exec: its object written, then each status put until RUNNING.
+type timeline struct {
+	object time.Duration
+	states []string
 }
 
 func run(o opts) error {
@@ -73,12 +88,17 @@ func run(o opts) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{o: o, st: st, dir: dir}
+	rt, err := dockerrt.New("")
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	b := &bench{o: o, st: st, rt: rt, dir: dir}
 	// Whatever happens, leave nothing behind.
 	defer b.cleanup()
 
 	// Warm-up: the network berth and the image cache, once, not measured.
-	if _, err := b.applyAndWait(ctx, []string{"bench-warm"}); err != nil {
+	if _, _, err := b.applyAndWait(ctx, []string{"bench-warm"}); err != nil {
 		return err
 	}
 	if err := b.deleteAndWait(ctx, []string{"bench-warm"}); err != nil {
@@ -88,32 +108,46 @@ func run(o opts) error {
 		return err
 	}
 	docker("rm", "-f", "bench-docker-warm")
+	if _, err := b.apiRun(ctx, "bench-docker-api-warm"); err != nil {
+		return err
+	}
 
-	// (a) one unit, several rounds.
-	var unitTimes, dockerTimes []time.Duration
+	// (a) one unit, several rounds, each followed by its anchors.
+	fmt.Printf("load average before: %s\n", loadavg())
+	var unitTimes, apiTimes, dockerTimes []time.Duration
+	var lines []timeline
 	for i := range o.rounds {
 		name := fmt.Sprintf("bench-one-%d", i)
-		d, err := b.applyAndWait(ctx, []string{name})
+		d, tl, err := b.applyAndWait(ctx, []string{name})
 		if err != nil {
 			return err
 		}
-		unitTimes = append(unitTimes, d)
+		unitTimes, lines = append(unitTimes, d), append(lines, tl[name])
 		if err := b.deleteAndWait(ctx, []string{name}); err != nil {
 			return err
 		}
+		d, err = b.apiRun(ctx, fmt.Sprintf("bench-docker-api-%d", i))
+		if err != nil {
+			return err
+		}
+		apiTimes = append(apiTimes, d)
 		d, err = b.dockerRun(fmt.Sprintf("bench-docker-one-%d", i))
 		if err != nil {
 			return err
 		}
 		dockerTimes = append(dockerTimes, d)
-		if out, err := docker("rm", "-f", fmt.Sprintf("bench-docker-one-%d", i)); err != nil {
-			return fmt.Errorf("docker rm: %v: %s", err, out)
-		}
+		b.cleanup()
 	}
-	fmt.Printf("one unit, %d rounds:\n", o.rounds)
-	fmt.Printf("  applyctl apply -> RUNNING: %s\n", summary(unitTimes))
-	fmt.Printf("  docker run -d  -> running: %s\n", summary(dockerTimes))
-	fmt.Printf("  ratio of medians: %.2fx\n", float64(median(unitTimes))/float64(median(dockerTimes)))
+	fmt.Printf("one unit, %d rounds (load average after: %s):\n", o.rounds, loadavg())
+	fmt.Printf("  applyctl apply -> RUNNING:             %s\n", summary(unitTimes))
+	fmt.Printf("  API create+start on %s -> running: %s\n", v1.NetworkName, summary(apiTimes))
+	fmt.Printf("  docker run -d (bridge) -> running:     %s\n", summary(dockerTimes))
+	fmt.Printf("  ratio of medians: %.2fx the API's create+start, %.2fx docker run -d\n",
+		float64(median(unitTimes))/float64(median(apiTimes)), float64(median(unitTimes))/float64(median(dockerTimes)))
+	fmt.Println("  timelines (ms after applyctl's exec: object written, then each status put):")
+	for i, tl := range lines {
+		fmt.Printf("    round %d: object %d, %s\n", i, tl.object.Milliseconds(), strings.Join(tl.states, ", "))
+	}
 
 	// (b) many units at once, against docker run one after the other.
 	var names []string
@@ -121,7 +155,8 @@ func run(o opts) error {
 		names = append(names, fmt.Sprintf("bench-many-%02d", i))
 	}
 	before := b.metrics()
-	many, err := b.applyAndWait(ctx, names)
+	fmt.Printf("load average before: %s\n", loadavg())
+	many, _, err := b.applyAndWait(ctx, names)
 	if err != nil {
 		return err
 	}
@@ -133,7 +168,7 @@ func run(o opts) error {
 		}
 	}
 	seq := time.Since(start)
-	fmt.Printf("%d units:\n", o.many)
+	fmt.Printf("%d units (load average after: %s):\n", o.many, loadavg())
 	fmt.Printf("  one applyctl apply -> all RUNNING: %s\n", many.Round(time.Millisecond))
 	fmt.Printf("  %d sequential docker run -d:      %s\n", o.many, seq.Round(time.Millisecond))
 	fmt.Printf("  ratio: %.2fx\n", float64(many)/float64(seq))
@@ -159,50 +194,88 @@ func (b *bench) cleanup() {
 }
 
 // applyAndWait applies one pinned Unit per name in one applyctl call and
-// returns the time until every one is RUNNING in its status.
-func (b *bench) applyAndWait(ctx context.Context, names []string) (time.Duration, error) {
+// returns the time until every one is RUNNING in its status, and each
+// one's timeline.
+func (b *bench) applyAndWait(ctx context.Context, names []string) (time.Duration, map[string]timeline, error) {
 	var docs []string
 	for _, n := range names {
 		docs = append(docs, fmt.Sprintf("apiVersion: berth.dev/v1\nkind: Unit\nmetadata: {name: %s}\nspec:\n  placement: {hosts: [%s]}\n  container: {image: %q}\n", n, b.o.host, b.o.image))
 	}
 	file := filepath.Join(b.dir, "units.yaml")
 	if err := os.WriteFile(file, []byte(strings.Join(docs, "---\n")), 0o644); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	rev, err := b.st.Revision(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	watch := b.st.Watch(wctx, store.HostStatusPrefix(b.o.host), rev+1)
-	want := map[string]bool{}
+	watch := b.st.Watch(wctx, store.Prefix, rev+1)
+	want := map[string]string{}
+	objects := map[string]string{}
+	lines := map[string]timeline{}
 	for _, n := range names {
-		want[store.StatusKey(v1.KindUnit, n, b.o.host)] = true
+		want[store.StatusKey(v1.KindUnit, n, b.o.host)] = n
+		objects[store.ObjectKey(v1.KindUnit, n)] = n
 	}
 	start := time.Now()
-	if out, err := exec.Command(b.o.applyctl, "--etcd-endpoints", b.o.etcd, "apply", "-f", file).CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("applyctl apply: %v: %s", err, out)
+	cmd := exec.Command(b.o.applyctl, "--etcd-endpoints", b.o.etcd, "apply", "-f", file)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
 	}
+	applied := make(chan error, 1)
+	go func() { applied <- cmd.Wait() }()
 	for len(want) > 0 {
-		batch, ok := <-watch
+		var batch store.WatchBatch
+		var ok bool
+		select {
+		case batch, ok = <-watch:
+		case err := <-applied:
+			if err != nil {
+				return 0, nil, fmt.Errorf("applyctl apply: %v: %s", err, out.String())
+			}
+			applied = nil
+			continue
+		}
+		at := time.Since(start)
 		if !ok {
-			return 0, fmt.Errorf("no RUNNING after 5m for %d units", len(want))
+			return 0, nil, fmt.Errorf("no RUNNING after 5m for %d units", len(want))
 		}
 		if batch.Err != nil {
-			return 0, batch.Err
+			return 0, nil, batch.Err
 		}
 		for _, ev := range batch.Events {
-			if !want[ev.KV.Key] || ev.Type != store.EventPut {
+			if n, ok := objects[ev.KV.Key]; ok {
+				tl := lines[n]
+				tl.object = at
+				lines[n] = tl
+			}
+			n, ok := want[ev.KV.Key]
+			if !ok || ev.Type != store.EventPut {
 				continue
 			}
 			var st v1.InstanceStatus
-			if json.Unmarshal(ev.KV.Value, &st) == nil && st.State == v1.StateRunning && st.ContainerID != "" {
+			if json.Unmarshal(ev.KV.Value, &st) != nil {
+				continue
+			}
+			tl := lines[n]
+			tl.states = append(tl.states, fmt.Sprintf("%s %d", st.State, at.Milliseconds()))
+			lines[n] = tl
+			if st.State == v1.StateRunning && st.ContainerID != "" {
 				delete(want, ev.KV.Key)
 			}
 		}
 	}
-	return time.Since(start), nil
+	took := time.Since(start)
+	if applied != nil {
+		if err := <-applied; err != nil {
+			return 0, nil, fmt.Errorf("applyctl apply: %v: %s", err, out.String())
+		}
+	}
+	return took, lines, nil
 }
 
 // deleteAndWait deletes the Units and waits until their containers and
@@ -240,6 +313,31 @@ func (b *bench) dockerRun(name string) (time.Duration, error) {
 			return time.Since(start), nil
 		}
 	}
+}
+
+// apiRun creates and starts a container of the image on berth's network
+// through the engine's API, as berth's runtime does, and returns the time
+// from the create call to the start call's return.
+func (b *bench) apiRun(ctx context.Context, name string) (time.Duration, error) {
+	start := time.Now()
+	id, err := b.rt.Create(ctx, runtime.ContainerSpec{Name: name, Image: b.o.image, Network: v1.NetworkName})
+	if err != nil {
+		return 0, err
+	}
+	if err := b.rt.Start(ctx, id); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// loadavg is the first three fields of /proc/loadavg.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // idle measures the controller's CPU time and resident memory, and the
