@@ -58,6 +58,10 @@ type Options struct {
 	// Registry is where pulls find their credentials and how long they
 	// may take.
 	Registry Registry
+	// StatusSettle is how long a state on the way to running or stopping
+	// must last before its status is written (default
+	// DefaultStatusSettle): steps that end sooner are one write.
+	StatusSettle time.Duration
 	// Pulled, when set, is told of every image this host pulled, by the
 	// reference pulled and the image's ID (image garbage collection keeps
 	// the record).
@@ -118,6 +122,9 @@ func New(o Options) *Controller {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.StatusSettle <= 0 {
+		o.StatusSettle = DefaultStatusSettle
 	}
 	c := &Controller{
 		o:         o,

@@ -22,13 +22,13 @@ func (r *run) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.laps.lap("hostFacts")
 	if err := r.ensureImage(ctx); err != nil {
 		return err
 	}
+	r.laps.lap("image")
 	r.throttle = ""
-	if err := r.enter(ctx, v1.StateCreating, ""); err != nil {
-		return err
-	}
+	r.enter(ctx, v1.StateCreating, "")
 	if t.NetworkMode == "" {
 		if err := c.network.ensure(ctx); err != nil {
 			return err
@@ -42,20 +42,22 @@ func (r *run) create(ctx context.Context) error {
 			return err
 		}
 	}
+	r.laps.lap("network")
 	id, err := r.createContainer(ctx, containerSpec(r.w, facts))
 	if err != nil {
 		return err
 	}
+	r.laps.lap("create")
 	c.instances.created(r.in, id)
 	r.event(ctx, v1.EventNormal, "Created", "container %s created from %s", short(id), t.Image)
-	if err := r.enter(ctx, v1.StateStarting, ""); err != nil {
-		return err
-	}
+	r.enter(ctx, v1.StateStarting, "")
 	noteStart(&r.in.mem, time.Now(), r.u, false)
 	if err := c.o.Runtime.Start(ctx, id); err != nil {
 		r.event(ctx, v1.EventWarning, "Failed", "start container %s: %v", short(id), err)
 		return fmt.Errorf("start container %s: %w", short(id), err)
 	}
+	r.laps.lap("start")
+	r.started = true
 	r.event(ctx, v1.EventNormal, "Started", "container %s started", short(id))
 	return r.observe(ctx, id)
 }

@@ -61,9 +61,7 @@ func (r *run) pull(ctx context.Context) error {
 		return err
 	}
 	cred, found := registryauth.Choose(t.Image, keys...)
-	if err := r.enter(ctx, v1.StatePullingImage, "pulling "+t.Image); err != nil {
-		return err
-	}
+	r.enter(ctx, v1.StatePullingImage, "pulling "+t.Image)
 	opts := runtime.PullOptions{Progress: r.pullProgress(ctx)}
 	if found {
 		auth := cred.Auth

@@ -16,6 +16,7 @@ import (
 // reads the object from the caches and the containers from the engine,
 // asks plan what to do, does it, and reports the outcome in the status.
 func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
+	lp := newLaps()
 	w, err := c.workloadOf(ctx, key)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -35,6 +36,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
 	}
+	lp.lap("list")
 	in := c.instanceOf(ctx, w)
 	c.sawGeneration(in, w)
 	if w.unit != nil && w.placed {
@@ -48,8 +50,9 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 	}
 	out := plan(pin)
 	in.mem = out.Mem
+	lp.lap("plan")
 	r := &run{c: c, w: w, u: w.unit, name: w.name, in: in, cur: out.Current,
-		state: out.State, msg: out.Message, unhealthy: out.Unhealthy, backOff: out.BackOff}
+		state: out.State, msg: out.Message, unhealthy: out.Unhealthy, backOff: out.BackOff, laps: lp}
 	if out.PullBackOff {
 		r.throttle, r.reason = v1.ThrottleImagePullFailed, v1.ReasonImagePullBackOff
 	}
@@ -123,12 +126,19 @@ type run struct {
 	reason string
 	// pulling is how far the image's pull is, while it runs.
 	pulling *v1.PullStatus
+	// laps time the reconcile's steps; started says it started a
+	// container, and logs them.
+	laps    *laps
+	started bool
+	// pending is a state entered and not yet written.
+	pending pendingStatus
 }
 
 // execute does the plan's actions, once the containers they stop are out
 // of discovery for their grace period, and reports the outcome: the
 // status written, or deleted with the instance.
 func (r *run) execute(ctx context.Context, out planOutput, ctrs []runtime.Container, denied *refusal) (reconcile.Result, error) {
+	defer r.settle() // nothing written after the reconcile
 	if wait, err := r.drainFirst(ctx, ctrs, out.Actions); err != nil || wait > 0 {
 		if err != nil {
 			r.fail(ctx, err)
@@ -166,10 +176,14 @@ func (r *run) execute(ctx context.Context, out planOutput, ctrs []runtime.Contai
 		}
 	}
 	if out.DeleteStatus {
+		r.settle()
 		return reconcile.Result{}, r.gone(ctx)
 	}
 	if err := r.report(ctx); err != nil {
 		return reconcile.Result{}, err
+	}
+	if r.started {
+		r.c.o.Log.Debug("container started", append([]any{"kind", r.w.kind, "name", r.name, "state", r.state}, r.laps.logAttrs()...)...)
 	}
 	return reconcile.Result{RequeueAfter: out.RequeueAfter}, nil
 }
@@ -209,6 +223,7 @@ func (r *run) refused(ctx context.Context, ref *refusal) {
 
 func (r *run) event(ctx context.Context, typ v1.EventType, reason, format string, args ...any) {
 	r.c.o.Events.Event(ctx, r.w.kind, r.name, typ, reason, format, args...)
+	r.laps.lap("event")
 }
 
 func short(id string) string {

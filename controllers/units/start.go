@@ -19,6 +19,8 @@ func (r *run) start(ctx context.Context, a action) error {
 	if err := r.startContainer(ctx, a.id); err != nil {
 		return err
 	}
+	r.laps.lap("start")
+	r.started = true
 	if crash {
 		r.c.o.BerthMetrics.ContainerRestarted(r.w.kind)
 		r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted (%s; restart %d)", short(a.id), a.why(), r.in.mem.Restarts)
@@ -44,6 +46,7 @@ func (r *run) observe(ctx context.Context, id string) error {
 		return fmt.Errorf("inspect %s: %w", short(id), err)
 	}
 	r.cur = &ctr
+	r.laps.lap("inspect")
 	switch ctr.State {
 	case runtime.StateRunning:
 		r.state, r.msg = v1.StateRunning, ""

@@ -6,51 +6,144 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/runtime"
 )
 
+// DefaultStatusSettle is how long a state on the way (PULLING_IMAGE,
+// CREATING, STARTING, STOPPING) must last before it is written, unless
+// Options.StatusSettle says. A step that ends sooner leaves no trace in
+// etcd: the state it ends in is written instead, in one write, so a
+// container created and started within a reconcile costs one status write
+// (RUNNING), and a slow step still shows where the instance is while it
+// lasts.
+const DefaultStatusSettle = 100 * time.Millisecond
+
 // enter moves the instance to a state on the way to running or stopping
-// (PULLING_IMAGE, CREATING, STARTING, STOPPING) and reports it before the
-// step that may take a while, so that what waits for the instance sees
-// where it is.
-func (r *run) enter(ctx context.Context, state v1.InstanceState, msg string) error {
+// (PULLING_IMAGE, CREATING, STARTING, STOPPING) before a step that may take
+// a while. The state is written once it has lasted Options.StatusSettle, while the
+// step is still under way, so that what waits for the instance sees where
+// it is; a step that ends sooner is not written (report writes what it
+// ends in).
+func (r *run) enter(ctx context.Context, state v1.InstanceState, msg string) {
+	r.settle()
 	r.state, r.msg = state, msg
-	return r.report(ctx)
+	c, in := r.c, r.in
+	if r.u == nil {
+		return
+	}
+	c.noteImage(ctx, r)
+	st := r.status(time.Now().UTC().Truncate(time.Second))
+	if in.status != nil && sameStatus(in.status, st) && c.statusKept(r.w, in) {
+		return
+	}
+	p := &r.pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gen++
+	gen, history, at := p.gen, r.historyDue(st), time.Now().UTC()
+	p.st = st
+	p.timer = time.AfterFunc(c.o.StatusSettle, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.gen != gen || p.st == nil {
+			return // settled, or replaced, meanwhile
+		}
+		st := p.st
+		p.st = nil
+		rev, err := r.put(ctx, st, history, at)
+		if err != nil {
+			c.o.Log.Debug("report status", "kind", r.w.kind, "name", r.name, "state", st.State, "err", err)
+			return
+		}
+		p.wrote, p.rev = st, rev
+	})
+}
+
+// pendingStatus is a state entered and not yet written: its timer writes it
+// once it has lasted Options.StatusSettle, unless settle comes first. The timer
+// runs on its own goroutine, so what it wrote is recorded in the instance
+// by settle, on the reconcile's.
+type pendingStatus struct {
+	mu    sync.Mutex
+	gen   int
+	timer *time.Timer
+	st    *v1.InstanceStatus // to be written; nil once written or settled
+	wrote *v1.InstanceStatus // written by the timer, not yet recorded
+	rev   int64
+}
+
+// settle ends a state entered: not written if it has not lasted
+// Options.StatusSettle; when the timer is writing it, settle waits for the write,
+// and records what was written.
+func (r *run) settle() {
+	p := &r.pending
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.st = nil
+	if p.wrote != nil {
+		r.c.instances.reported(r.in, p.wrote, p.rev)
+		p.wrote = nil
+	}
 }
 
 // report writes the instance's status when it differs from the last one
 // written, or when the one written is no longer in etcd as written. It is
-// the one place a status is written; a Job's status changes are also
-// recorded in its history.
+// the one place a status is written, with the timer of a state entered
+// (enter); a Job's status changes are also recorded in its history.
 func (r *run) report(ctx context.Context) error {
+	r.settle()
 	c, u, in := r.c, r.u, r.in
 	if u == nil {
 		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	c.noteImage(ctx, r)
+	r.laps.lap("noteImage")
 	st := r.status(now)
 	if in.status != nil && sameStatus(in.status, st) && c.statusKept(r.w, in) {
 		return nil
 	}
-	b, err := json.Marshal(st)
+	rev, err := r.put(ctx, st, r.historyDue(st), time.Now().UTC())
 	if err != nil {
 		return err
 	}
-	rev, err := c.o.Store.Put(ctx, r.w.statusKey, b, 0)
-	if err != nil {
-		return fmt.Errorf("write status: %w", err)
-	}
-	if r.w.kind == v1.KindJob && (in.status == nil || in.status.State != st.State || in.status.ContainerID != st.ContainerID || in.status.Throttled != st.Throttled) {
-		c.history.record(ctx, r.name, v1.HistoryEntry{Host: c.o.Host, Timestamp: time.Now().UTC(), State: st.State,
-			Throttled: st.Throttled, ContainerID: st.ContainerID, Version: r.w.version, Message: st.Message})
-	}
 	c.instances.reported(in, st, rev)
 	c.timeToRunning(r.w, in, st)
+	r.laps.lap("status")
 	return nil
+}
+
+// historyDue reports whether st is a change a Job's history records: of
+// state, container or throttling, from the status last written.
+func (r *run) historyDue(st *v1.InstanceStatus) bool {
+	prev := r.in.status
+	return r.w.kind == v1.KindJob && (prev == nil || prev.State != st.State || prev.ContainerID != st.ContainerID || prev.Throttled != st.Throttled)
+}
+
+// put writes st, and records it in the Job's history as entered at at
+// when history says, and returns the status's revision.
+func (r *run) put(ctx context.Context, st *v1.InstanceStatus, history bool, at time.Time) (int64, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return 0, err
+	}
+	rev, err := r.c.o.Store.Put(ctx, r.w.statusKey, b, 0)
+	if err != nil {
+		return 0, fmt.Errorf("write status: %w", err)
+	}
+	if history {
+		r.c.history.record(ctx, r.name, v1.HistoryEntry{Host: r.c.o.Host, Timestamp: at, State: st.State,
+			Throttled: st.Throttled, ContainerID: st.ContainerID, Version: r.w.version, Message: st.Message})
+	}
+	return rev, nil
 }
 
 // status is the instance's status as this run leaves it.

@@ -34,9 +34,7 @@ func (r *run) stopContainer(ctx context.Context, id string) error {
 // stop stops the container of a Unit whose goal is stop, and keeps it:
 // STOPPING while it stops, then STOPPED with its exit.
 func (r *run) stop(ctx context.Context, a action) error {
-	if err := r.enter(ctx, v1.StateStopping, a.why()); err != nil {
-		return err
-	}
+	r.enter(ctx, v1.StateStopping, a.why())
 	if err := r.stopContainer(ctx, a.id); err != nil {
 		return err
 	}
