@@ -26,46 +26,69 @@ type input struct {
 
 // desired builds this host's endpoints from scratch. It does no I/O: the
 // checks carry their definitions and initial status; their results are
-// merged in by the caller.
+// merged in by the caller. Endpoints come from the containers running
+// here, the Services' static endpoints and the agent's registrations;
+// where two have one service and id, the first in that order wins.
 func desired(in input) []catalog.Endpoint {
 	var out []catalog.Endpoint
 	for i := range in.Containers {
-		c := &in.Containers[i]
-		if c.State != runtime.StateRunning {
-			continue
+		out = append(out, ofContainer(in, &in.Containers[i])...)
+	}
+	out = append(out, staticEndpoints(in)...)
+	for _, a := range in.Agent {
+		a.Host = in.Host
+		if a.Address == "" {
+			a.Address = in.Address
 		}
-		if h := c.Labels[v1.LabelHost]; h != "" && h != in.Host {
-			// Another host's container on an engine two hosts share:
-			// that host registers it, at its own address.
-			continue
-		}
-		selected := false
-		kind, u, job := owner(in, c)
-		if u != nil {
-			for _, s := range in.Services {
-				if len(s.Spec.Selector) == 0 || !v1.MatchesSelector(u.Metadata.Labels, s.Spec.Selector) {
-					continue
-				}
-				if e, ok := fromService(in, s, kind, u, c); ok {
-					out = append(out, e)
-					selected = true
-				}
+		out = append(out, a)
+	}
+	return unique(out)
+}
+
+// ofContainer returns the endpoints of container c, if it runs on this
+// host: one per Service that selects its Unit (or its Job's template),
+// those its Job's registration names, or else those Registrator's
+// conventions give its published ports, with its Docker health status.
+func ofContainer(in input, c *runtime.Container) []catalog.Endpoint {
+	if c.State != runtime.StateRunning {
+		return nil
+	}
+	if h := c.Labels[v1.LabelHost]; h != "" && h != in.Host {
+		// Another host's container on an engine two hosts share: that
+		// host registers it, at its own address.
+		return nil
+	}
+	var out []catalog.Endpoint
+	kind, u, job := owner(in, c)
+	if u != nil {
+		for _, s := range in.Services {
+			if len(s.Spec.Selector) == 0 || !v1.MatchesSelector(u.Metadata.Labels, s.Spec.Selector) {
+				continue
 			}
-		}
-		if job != nil && len(job.Spec.Registration) > 0 {
-			out = append(out, fromRegistration(in, job, c)...)
-			selected = true
-		}
-		if !selected {
-			eps := fromContainer(in.Host, in.Address, c)
-			if c.Health != "" && c.Health != runtime.HealthNone {
-				for i := range eps {
-					eps[i].Checks = append(eps[i].Checks, dockerCheck(&eps[i], c.Health))
-				}
+			if e, ok := fromService(in, s, kind, u, c); ok {
+				out = append(out, e)
 			}
-			out = append(out, eps...)
 		}
 	}
+	if job != nil && len(job.Spec.Registration) > 0 {
+		return append(out, fromRegistration(in, job, c)...)
+	}
+	if len(out) > 0 {
+		return out
+	}
+	eps := fromContainer(in.Host, in.Address, c)
+	if c.Health != "" && c.Health != runtime.HealthNone {
+		for i := range eps {
+			eps[i].Checks = append(eps[i].Checks, dockerCheck(&eps[i], c.Health))
+		}
+	}
+	return eps
+}
+
+// staticEndpoints returns the Services' static endpoints that name this
+// host, and on the leader those that name none.
+func staticEndpoints(in input) []catalog.Endpoint {
+	var out []catalog.Endpoint
 	for _, s := range in.Services {
 		for i, se := range s.Spec.Endpoints {
 			if se.Host != in.Host && !(se.Host == "" && in.Leader) {
@@ -84,32 +107,28 @@ func desired(in input) []catalog.Endpoint {
 			out = append(out, e)
 		}
 	}
-	for _, a := range in.Agent {
-		a.Host = in.Host
-		if a.Address == "" {
-			a.Address = in.Address
-		}
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Service != out[j].Service {
-			return out[i].Service < out[j].Service
-		}
-		return out[i].ID < out[j].ID
-	})
-	// One endpoint per service and id: the first wins.
-	dedup := out[:0]
-	for i, e := range out {
-		if i > 0 && e.Service == out[i-1].Service && e.ID == out[i-1].ID {
-			continue
-		}
-		dedup = append(dedup, e)
-	}
-	return dedup
+	return out
 }
 
-// fromService is the endpoint of a Unit's container for a Service that
-// selects the Unit.
+// unique sorts eps by service and id and keeps one endpoint of each
+// service and id: the first.
+func unique(eps []catalog.Endpoint) []catalog.Endpoint {
+	sort.SliceStable(eps, func(i, j int) bool {
+		if eps[i].Service != eps[j].Service {
+			return eps[i].Service < eps[j].Service
+		}
+		return eps[i].ID < eps[j].ID
+	})
+	out := eps[:0]
+	for i, e := range eps {
+		if i > 0 && e.Service == eps[i-1].Service && e.ID == eps[i-1].ID {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // owner returns the berth object whose container c is on this host, as a
 // Unit (a Job's template and labels), with the Job itself for a Job.
 func owner(in input, c *runtime.Container) (string, *v1.Unit, *v1.Job) {
@@ -162,48 +181,60 @@ func fromRegistration(in input, j *v1.Job, c *runtime.Container) []catalog.Endpo
 		if proto == v1.ProtocolUDP {
 			e.ID += ":udp"
 		}
-		if hc := j.Spec.Container.HealthCheck; hc != nil {
-			// Helios registers a job once its health check passes: the same
-			// check keeps it out of discovery until then.
-			chk := catalog.Check{ID: "service:" + e.ID, Name: "Job '" + j.Metadata.Name + "' health check", Status: v1.CheckCritical,
-				Interval: hc.Interval.Duration, Timeout: hc.Timeout.Duration}
-			addr := func(port v1.IntOrString) string {
-				p := int(port.IntVal)
-				if port.IsStr {
-					for _, tp := range j.Spec.Container.Ports {
-						if tp.Name == port.StrVal {
-							p = tp.ContainerPort
-						}
-					}
-				}
-				for _, b := range published(c) {
-					if b.ContainerPort == p {
-						return in.Address + ":" + strconv.Itoa(b.HostPort)
-					}
-				}
-				return ""
-			}
-			switch {
-			case hc.HTTP != nil:
-				if a := addr(hc.HTTP.Port); a != "" {
-					chk.Type, chk.HTTP, chk.Method = catalog.CheckHTTP, hc.HTTP.Scheme+"://"+a+hc.HTTP.Path, "GET"
-				}
-			case hc.TCP != nil:
-				if a := addr(hc.TCP.Port); a != "" {
-					chk.Type, chk.TCP = catalog.CheckTCP, a
-				}
-			case hc.Exec != nil:
-				chk.Type, chk.Exec = catalog.CheckExec, append([]string(nil), hc.Exec.Command...)
-			}
-			if chk.Type != "" {
-				e.Checks = []catalog.Check{chk}
-			}
+		if chk, ok := jobCheck(in, j, c, e.ID); ok {
+			e.Checks = []catalog.Check{chk}
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
+// jobCheck is the check of Job j's healthCheck for its container c's
+// endpoint id, run against the ports c publishes on this host: Helios
+// registers a job once its health check passes, and the same check keeps
+// it out of discovery until then. ok is false when the Job has no
+// healthCheck, or one on a port c does not publish.
+func jobCheck(in input, j *v1.Job, c *runtime.Container, id string) (catalog.Check, bool) {
+	hc := j.Spec.Container.HealthCheck
+	if hc == nil {
+		return catalog.Check{}, false
+	}
+	chk := catalog.Check{ID: "service:" + id, Name: "Job '" + j.Metadata.Name + "' health check", Status: v1.CheckCritical,
+		Interval: hc.Interval.Duration, Timeout: hc.Timeout.Duration}
+	addr := func(port v1.IntOrString) string {
+		p := int(port.IntVal)
+		if port.IsStr {
+			for _, tp := range j.Spec.Container.Ports {
+				if tp.Name == port.StrVal {
+					p = tp.ContainerPort
+				}
+			}
+		}
+		for _, b := range published(c) {
+			if b.ContainerPort == p {
+				return in.Address + ":" + strconv.Itoa(b.HostPort)
+			}
+		}
+		return ""
+	}
+	switch {
+	case hc.HTTP != nil:
+		if a := addr(hc.HTTP.Port); a != "" {
+			chk.Type, chk.HTTP, chk.Method = catalog.CheckHTTP, hc.HTTP.Scheme+"://"+a+hc.HTTP.Path, "GET"
+		}
+	case hc.TCP != nil:
+		if a := addr(hc.TCP.Port); a != "" {
+			chk.Type, chk.TCP = catalog.CheckTCP, a
+		}
+	case hc.Exec != nil:
+		chk.Type, chk.Exec = catalog.CheckExec, append([]string(nil), hc.Exec.Command...)
+	}
+	return chk, chk.Type != ""
+}
+
+// fromService is the endpoint of a Unit's container for a Service that
+// selects the Unit; ok is false when the container publishes no port the
+// Service names.
 func fromService(in input, s *v1.Service, kind string, u *v1.Unit, c *runtime.Container) (catalog.Endpoint, bool) {
 	cport := 0
 	switch {
