@@ -17,7 +17,6 @@ package gc
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -126,7 +125,9 @@ func (c *Collector) hostsGone(ctx context.Context) (map[string]bool, error) {
 	}
 	up := map[string]bool{}
 	for _, k := range alive {
-		up[k[len(store.AlivePrefix):]] = true
+		if h, ok := store.ParseAliveKey(k); ok {
+			up[h] = true
+		}
 	}
 	hosts, _, err := c.s.List(ctx, store.HostsPrefix)
 	if err != nil {
@@ -135,7 +136,10 @@ func (c *Collector) hostsGone(ctx context.Context) (map[string]bool, error) {
 	now := c.o.Clock.Now()
 	gone := map[string]bool{}
 	for _, kv := range hosts {
-		name := kv.Key[len(store.HostsPrefix):]
+		name, ok := store.ParseHostKey(kv.Key)
+		if !ok {
+			continue
+		}
 		if up[name] {
 			delete(c.downSince, name)
 			continue
@@ -143,8 +147,8 @@ func (c *Collector) hostsGone(ctx context.Context) (map[string]bool, error) {
 		since, ok := c.downSince[name]
 		if !ok {
 			since = now
-			var h v1.Host
-			if json.Unmarshal(kv.Value, &h) == nil && !h.Status.Heartbeat.IsZero() && h.Status.Heartbeat.Before(since) {
+			// A record that does not decode counts from now.
+			if h, err := store.DecodeJSON[v1.Host](kv); err == nil && !h.Status.Heartbeat.IsZero() && h.Status.Heartbeat.Before(since) {
 				since = h.Status.Heartbeat
 			}
 			c.downSince[name] = since

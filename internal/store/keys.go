@@ -117,6 +117,21 @@ func HostKey(host string) string { return HostsPrefix + host }
 // AliveKey is a host's heartbeat, on its lease: alive/<host>.
 func AliveKey(host string) string { return AlivePrefix + host }
 
+// ParseHostKey returns the host of a host record's key (hosts/<host>).
+func ParseHostKey(key string) (host string, ok bool) { return hostUnder(HostsPrefix, key) }
+
+// ParseAliveKey returns the host of a heartbeat's key (alive/<host>).
+func ParseAliveKey(key string) (host string, ok bool) { return hostUnder(AlivePrefix, key) }
+
+// hostUnder returns the host named by the one element of key under prefix.
+func hostUnder(prefix, key string) (string, bool) {
+	h, ok := strings.CutPrefix(key, prefix)
+	if !ok || h == "" || strings.Contains(h, "/") {
+		return "", false
+	}
+	return h, true
+}
+
 // BindingsPrefix holds the binding of every object: bindings/.
 const BindingsPrefix = Prefix + "bindings/"
 

@@ -107,6 +107,22 @@ func TestParseKeys(t *testing.T) {
 			t.Errorf("parse %q = %q %q %v, want %q %q %v", tc.key, kind, name, ok, tc.kind, tc.name, tc.ok)
 		}
 	}
+	for _, tc := range []struct {
+		parse func(string) (string, bool)
+		key   string
+		host  string
+	}{
+		{store.ParseHostKey, store.HostKey("host-a"), "host-a"},
+		{store.ParseHostKey, store.AliveKey("host-a"), ""},
+		{store.ParseHostKey, store.HostsPrefix, ""},
+		{store.ParseHostKey, store.HostKey("host-a") + "/x", ""},
+		{store.ParseAliveKey, store.AliveKey("host-a"), "host-a"},
+		{store.ParseAliveKey, store.HostKey("host-a"), ""},
+	} {
+		if host, ok := tc.parse(tc.key); host != tc.host || ok != (tc.host != "") {
+			t.Errorf("parse %q = %q %v, want %q", tc.key, host, ok, tc.host)
+		}
+	}
 	if !store.IsStatusOf(store.StatusKey("Unit", "todo", "h"), v1.KindUnit, "todo") || store.IsStatusOf(store.StatusKey("Unit", "todo2", "h"), v1.KindUnit, "todo") {
 		t.Error("IsStatusOf matches the wrong object")
 	}
