@@ -27,9 +27,13 @@ const progressEvery = time.Second
 func (r *run) ensureImage(ctx context.Context) error {
 	c, t := r.c, &r.u.Spec.Container
 	r.state = v1.StatePullingImage
-	present, err := c.o.Runtime.ImageExists(ctx, t.Image)
-	if err != nil {
+	img, err := c.o.Runtime.InspectImage(ctx, t.Image)
+	present := err == nil
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return fmt.Errorf("look for image %s: %w", t.Image, err)
+	}
+	if present {
+		r.image = &img // what the container will run, for its status
 	}
 	switch {
 	case t.PullPolicy == v1.PullNever && !present:
@@ -89,8 +93,9 @@ func (r *run) pull(ctx context.Context) error {
 	mem := &r.in.mem
 	mem.PullFailed, mem.PullFailedAt, mem.PullDelay = "", time.Time{}, 0
 	r.event(ctx, v1.EventNormal, "Pulled", "image %s pulled in %s", t.Image, time.Since(start).Round(time.Millisecond))
-	if c.o.Pulled != nil {
-		if img, err := c.o.Runtime.InspectImage(ctx, t.Image); err == nil {
+	if img, err := c.o.Runtime.InspectImage(ctx, t.Image); err == nil {
+		r.image = &img
+		if c.o.Pulled != nil {
 			c.o.Pulled(t.Image, img.ID)
 		}
 	}
@@ -151,14 +156,22 @@ func (r *run) pullProgress(ctx context.Context) func(runtime.PullProgress) {
 
 // noteImage learns, once per container, the image the current container
 // runs, as status shows it: the digest it was pulled by from the template
-// image's repository ("repo@sha256:..."), else the engine's image ID.
+// image's repository ("repo@sha256:..."), else the engine's image ID. The
+// image this reconcile looked up before it created the container answers
+// when it is the one the container runs.
 func (c *Controller) noteImage(ctx context.Context, r *run) {
 	cur := r.cur
 	if cur == nil || cur.ImageID == "" || r.in.imageIDOf(cur) != "" {
 		return
 	}
 	id := cur.ImageID
-	img, err := c.o.Runtime.InspectImage(ctx, cur.ImageID)
+	var img runtime.Image
+	var err error
+	if r.image != nil && r.image.ID == cur.ImageID {
+		img = *r.image // looked up before the create: no need to ask again
+	} else {
+		img, err = c.o.Runtime.InspectImage(ctx, cur.ImageID)
+	}
 	if err == nil {
 		if d := repoDigest(img.RepoDigests, cur.Image); d != "" {
 			id = d

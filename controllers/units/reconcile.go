@@ -126,6 +126,9 @@ type run struct {
 	reason string
 	// pulling is how far the image's pull is, while it runs.
 	pulling *v1.PullStatus
+	// image is the template's image as the engine had it before the
+	// create (or after the pull), nil when not looked up.
+	image *runtime.Image
 	// laps time the reconcile's steps; started says it started a
 	// container, and logs them.
 	laps    *laps
