@@ -45,6 +45,9 @@ func (r *run) create(ctx context.Context) error {
 	r.laps.lap("network")
 	id, err := r.createContainer(ctx, containerSpec(r.w, facts))
 	if err != nil {
+		if t.NetworkMode == "" && errors.Is(err, runtime.ErrNotFound) {
+			c.network.forget() // removed since it was made: made again at the next attempt
+		}
 		return err
 	}
 	r.laps.lap("create")
@@ -147,4 +150,11 @@ func (n *network) ensure(ctx context.Context) error {
 	}
 	n.ok = true
 	return nil
+}
+
+// forget makes the next ensure ask the engine again.
+func (n *network) forget() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.ok = false
 }
