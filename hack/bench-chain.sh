@@ -16,6 +16,7 @@
 # loopback ports under its own --host-name, and removes everything it
 # started: the controller, its containers, the compose projects, the folder.
 set -euo pipefail
+shopt -s inherit_errexit # a failure inside $(berth_run ...) ends the script too
 source "$(dirname "$0")/env.sh"
 
 runs="${RUNS:-5}"
@@ -133,9 +134,17 @@ compose_run() { # compose_run PROJECT -> total ms on stdout
   local p="$1" t0 t1 last names=() i
   compose_chain >"$work/$p.yml"
   t0="$(now_ms)"
-  docker-compose -p "$p" -f "$work/$p.yml" up -d >/dev/null 2>&1
+  if ! docker-compose -p "$p" -f "$work/$p.yml" up -d >"$work/$p.up.log" 2>&1; then
+    echo "docker-compose up -d failed:" >&2
+    cat "$work/$p.up.log" >&2
+    return 1
+  fi
   last="$(docker-compose -p "$p" -f "$work/$p.yml" ps -q "u$((n - 1))")"
-  until [[ "$(docker inspect -f '{{.State.Health.Status}}' "$last")" == healthy ]]; do sleep 0.02; done
+  [[ -n "$last" ]] || { echo "docker-compose ps: no container for u$((n - 1))" >&2; return 1; }
+  until [[ "$(docker inspect -f '{{.State.Health.Status}}' "$last")" == healthy ]]; do
+    (($(now_ms) - t0 < 300000)) || { echo "u$((n - 1)) not healthy 5 minutes after docker-compose up" >&2; return 1; }
+    sleep 0.02
+  done
   t1="$(now_ms)"
   for ((i = 0; i < n; i++)); do names+=("$(docker-compose -p "$p" -f "$work/$p.yml" ps -q "u$i")"); done
   steps "${names[@]}" >>"$work/compose.steps.$2"
@@ -146,7 +155,9 @@ compose_run() { # compose_run PROJECT -> total ms on stdout
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), Docker $(docker version -f '{{.Server.Version}}'), $(docker-compose version --short), $(uname -r)"
-echo "warm-up: berth $(berth_run "w$tag" warm) ms, compose $(compose_run "bcw$tag" warm) ms (not counted)"
+wb="$(berth_run "w$tag" warm)"
+wc="$(compose_run "bcw$tag" warm)"
+echo "warm-up: berth $wb ms, compose $wc ms (not counted)"
 b=() c=()
 for ((r = 1; r <= runs; r++)); do
   b+=("$(berth_run "r$r$tag" runs)")
