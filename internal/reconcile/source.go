@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,8 +45,12 @@ type watch struct {
 // Options.Resync, every key it holds is mapped and enqueued again. A nil m
 // enqueues nothing: the loop only runs src and waits for it to list, for a
 // cache the reconciler reads. Call Watch before Start.
+//
+// A source given to Watch and to WatchAll too is run once, and does both:
+// the engine's events name a container's object, and a resubscription to
+// them, which does not replay what was missed, concerns every key.
 func (c *Controller) Watch(src Source, m Map) {
-	c.sources = append(c.sources, src)
+	c.addSource(src)
 	if m == nil {
 		return
 	}
@@ -63,7 +68,7 @@ func (c *Controller) Watch(src Source, m Map) {
 // every key, such as a host joining. Changes that come faster than the
 // loop enqueues are merged into one. Call WatchAll before Start.
 func (c *Controller) WatchAll(src Source, changed func(key string) bool) {
-	c.sources = append(c.sources, src)
+	c.addSource(src)
 	src.OnChange(func(key string) {
 		if changed != nil && !changed(key) {
 			return
@@ -73,6 +78,13 @@ func (c *Controller) WatchAll(src Source, changed func(key string) bool) {
 		default: // one pending signal covers any number of changes
 		}
 	})
+}
+
+// addSource adds src to the sources the loop runs, once.
+func (c *Controller) addSource(src Source) {
+	if !slices.Contains(c.sources, src) {
+		c.sources = append(c.sources, src)
+	}
 }
 
 // EnqueueAll enqueues every key of every source given to Watch, mapped.

@@ -20,6 +20,7 @@ type memSource struct {
 	keys     map[string]bool
 	synced   bool
 	running  bool
+	runs     int
 	handlers []func(string)
 }
 
@@ -34,6 +35,7 @@ func newSource(keys ...string) *memSource {
 func (s *memSource) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.running = true
+	s.runs++
 	s.mu.Unlock()
 	<-ctx.Done()
 	return nil
@@ -205,6 +207,35 @@ func TestResyncAndWatchAll(t *testing.T) {
 		return r.count()["a"] >= 3
 	})
 	reconciled(t, r, 3, "b")
+}
+
+// A source given to both Watch and WatchAll is run once; its changes
+// enqueue the keys they map to, and those WatchAll's filter passes enqueue
+// every key of the watched sources.
+func TestWatchAndWatchAllOneSource(t *testing.T) {
+	t.Parallel()
+	units, engine := newSource("u/a", "u/b"), newSource("e/c")
+	units.sync()
+	engine.sync()
+	r := &recorder{}
+	c := New("test", r, Options{})
+	c.Watch(units, TrimPrefix("u/"))
+	c.Watch(engine, TrimPrefix("e/"))
+	c.WatchAll(engine, func(key string) bool { return key == "resubscribed" })
+	start(t, c)
+	testenv.Eventually(t, 10*time.Second, "the source running", engine.isRunning)
+	reconciled(t, r, 1, "a", "b", "c")
+
+	engine.put("e/d")
+	reconciled(t, r, 1, "d")
+	engine.put("resubscribed")
+	reconciled(t, r, 2, "a", "b", "c", "d")
+	engine.mu.Lock()
+	runs := engine.runs
+	engine.mu.Unlock()
+	if got := r.count(); runs != 1 || got["resubscribed"] != 0 {
+		t.Fatalf("the source ran %d times, reconciled %v; want it run once, and no key of its own for the resubscription", runs, got)
+	}
 }
 
 // A RequeueAfter comes back after its delay, with no resync to hide it.
