@@ -116,16 +116,26 @@ func NewObjectCache[T v1.Object](s *Store, o CacheOptions) *Typed[T] {
 	if kind == "" {
 		panic(fmt.Sprintf("store: NewObjectCache of %T, which is no v1 kind", zero))
 	}
-	c := NewTyped(s, ObjectPrefix(kind), func(kv KV) (T, error) {
-		o, err := decodeObject(kind, kv)
-		if err != nil {
-			return zero, err
-		}
-		v1.Default(o)
-		return o.(T), nil
-	}, o)
+	c := NewTyped(s, ObjectPrefix(kind), DecodeObjectOf[T], o)
 	c.object = kind
 	return c
+}
+
+// DecodeObjectOf decodes a stored object of T's kind as an object cache
+// does: with its resourceVersion, defaulted (v1.Default). It is for an
+// object read from etcd when a cache may lag.
+func DecodeObjectOf[T v1.Object](kv KV) (T, error) {
+	var zero T
+	o, err := decodeObject(v1.KindOf(zero), kv)
+	if err != nil {
+		return zero, err
+	}
+	v1.Default(o)
+	t, ok := o.(T)
+	if !ok {
+		return zero, fmt.Errorf("decode %s: a %T, not a %T", kv.Key, o, zero)
+	}
+	return t, nil
 }
 
 // DecodeJSON decodes a value stored as JSON, as bindings and host records
