@@ -1,78 +1,108 @@
 package units
 
 import (
-	"encoding/json"
-	"fmt"
+	"context"
+	"errors"
+	"log/slog"
 
 	v1 "berth.dev/berth/api/v1"
-	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 )
 
-// caches are the controller's mirrors of etcd, each fed by a watch of its
-// own (sources.go says what a change of each enqueues). They are read,
-// never written: objects decoded from them are copies.
+// caches are the controller's mirrors of etcd, each decoded and defaulted
+// once when its key changes (sources.go says what a change of each
+// enqueues). They are read, never written: a value read from them is
+// shared, and copied before it is changed. A value that does not decode is
+// held with its error and logged by its cache; the loop of the leading
+// controller (the scheduler, Jobs, Timers) records its InvalidObject
+// event, so that one event is recorded, not one per host.
 type caches struct {
-	units    *store.Cache
-	bindings *store.Cache // of Units
-	statuses *store.Cache // this host's own (status/<host>/): written again when they vanish
+	units    *store.Typed[*v1.Unit]
+	bindings *store.Typed[v1.Binding]        // of Units
+	statuses *store.Typed[v1.InstanceStatus] // this host's own (status/<host>/): written again when they vanish
 	// everyStatus holds every host's statuses, which only dependencies
 	// need: it runs from the first reconcile of a Unit placed here that
 	// has dependencies or dependents, so that a host whose Units have
 	// none is not sent every status write of the cluster.
 	everyStatus *lazyCache
-	jobs        *store.Cache
-	jobBindings *store.Cache
-	jobVersions *store.Cache
-	timers      *store.Cache
-	timerRuns   *store.Cache // bindings of Timers' runs
-	hosts       *store.Cache // a status under another name is no host's
+	jobs        *store.Typed[*v1.Job]
+	jobBindings *store.Typed[v1.JobBinding]
+	jobVersions *store.Typed[*v1.JobVersion]
+	timers      *store.Typed[*v1.Timer]
+	timerRuns   *store.Typed[v1.TimerRunBinding] // bindings of Timers' runs
+	hosts       *store.Cache                     // a status under another name is no host's
 }
 
-func (c *caches) all() []*store.Cache {
-	return []*store.Cache{c.units, c.bindings, c.statuses, c.jobs, c.jobBindings, c.jobVersions, c.timers, c.timerRuns, c.hosts}
-}
-
-func (c *caches) synced() bool {
-	for _, cache := range c.all() {
-		if !cache.HasSynced() {
-			return false
-		}
+func newCaches(s *store.Store, host string, log *slog.Logger) *caches {
+	co := store.CacheOptions{Log: log}
+	return &caches{
+		units:       store.NewObjectCache[*v1.Unit](s, co),
+		bindings:    store.NewTyped(s, store.BindingKey(v1.KindUnit, ""), store.DecodeJSON[v1.Binding], co),
+		statuses:    store.NewTyped(s, store.HostStatusPrefix(host), decodeInstanceStatus, co),
+		everyStatus: &lazyCache{cache: store.NewTyped(s, store.StatusesPrefix, decodeInstanceStatus, co), want: make(chan struct{})},
+		jobs:        store.NewObjectCache[*v1.Job](s, co),
+		jobBindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
+		jobVersions: store.NewTyped(s, store.JobVersionsPrefix, store.DecodeJobVersion, co),
+		timers:      store.NewObjectCache[*v1.Timer](s, co),
+		timerRuns:   store.NewTyped(s, store.BindingKey(v1.KindTimer, ""), store.DecodeJSON[v1.TimerRunBinding], co),
+		hosts:       store.NewCache(s, store.HostsPrefix, nil),
 	}
-	return true
 }
 
-// unit returns the stored Unit, defaulted, or nil when it does not exist.
-// One that does not decode is a terminal error.
+// decodeInstanceStatus decodes what a host reports of an instance of a
+// Unit, a Job or a Timer's run, and ignores the other statuses (the
+// leader's records of Timers and GitSources).
+func decodeInstanceStatus(kv store.KV) (v1.InstanceStatus, error) {
+	kind, _, host, ok := store.ParseStatusKey(kv.Key)
+	if ok && (host == v1.ReservedHostName || kind != "unit" && kind != "job" && kind != "timer") {
+		return v1.InstanceStatus{}, store.ErrIgnored
+	}
+	return store.DecodeStatus(kv)
+}
+
+// unit returns the stored Unit, defaulted and shared, or nil when it does
+// not exist; err says why one that is stored does not decode.
 func (c *caches) unit(name string) (*v1.Unit, error) {
-	kv, ok := c.units.Get(store.ObjectKey(v1.KindUnit, name))
+	e, ok := c.units.Get(store.ObjectKey(v1.KindUnit, name))
 	if !ok {
 		return nil, nil
 	}
-	u := &v1.Unit{}
-	if err := json.Unmarshal(kv.Value, u); err != nil {
-		return nil, reconcile.Terminal(fmt.Errorf("decode unit %s: %w", name, err))
-	}
-	v1.Default(u)
-	return u, nil
+	return e.Value, e.Err
 }
 
 // binding returns the scheduler's binding of a Unit, nil when there is
 // none or it does not decode.
 func (c *caches) binding(name string) *v1.Binding {
-	kv, ok := c.bindings.Get(store.BindingKey(v1.KindUnit, name))
-	if !ok {
+	e, ok := c.bindings.Get(store.BindingKey(v1.KindUnit, name))
+	if !ok || e.Err != nil {
 		return nil
 	}
-	b := &v1.Binding{}
-	if json.Unmarshal(kv.Value, b) != nil {
-		return nil
-	}
-	return b
+	b := e.Value
+	return &b
 }
 
 // isHost reports whether a host of that name has a record.
 func (c *caches) isHost(name string) bool {
 	_, ok := c.hosts.Get(store.HostKey(name))
 	return ok
+}
+
+// lookup returns the entry of key: from cache, or, when fresh, read from
+// etcd and decoded as the cache decodes it (a cache follows a watch of its
+// own, and may lag another's). ok is false when there is no such key.
+func lookup[T any](ctx context.Context, s *store.Store, cache *store.Typed[T], decode func(store.KV) (T, error), fresh bool, key string) (e store.Entry[T], ok bool, err error) {
+	if !fresh {
+		e, ok = cache.Get(key)
+		return e, ok, nil
+	}
+	kv, err := s.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, err
+	}
+	e = store.Entry[T]{Key: key, ModRevision: kv.ModRevision}
+	e.Value, e.Err = decode(kv)
+	return e, true, nil
 }

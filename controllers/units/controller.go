@@ -3,7 +3,6 @@ package units
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -136,15 +135,16 @@ func New(o Options) *Controller {
 		history:   newHistoryWriter(o.Store, o.Host),
 	}
 	c.probers = newProbers(c.runProber)
-	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log})
-	c.caches = c.newCaches()
+	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log, Resync: o.Resync})
+	c.caches = newCaches(o.Store, o.Host, o.Log)
+	c.watch()
 	c.registerMetrics()
 	c.checkPolicyFlags()
 	return c
 }
 
 // Synced reports whether the caches have listed once.
-func (c *Controller) Synced() bool { return c.caches.synced() }
+func (c *Controller) Synced() bool { return c.loop.Synced() }
 
 // Enqueue asks for a Unit to be reconciled.
 func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
@@ -156,32 +156,12 @@ func (c *Controller) Enqueue(name string) { c.loop.Enqueue(name) }
 // backoff that grew while etcd was away.
 func (c *Controller) RetryFailing() int { return c.loop.RetryFailing() }
 
-// Run reconciles until ctx ends. Containers keep running when it returns;
-// the health probers stop.
+// Run reconciles until ctx ends: the loop runs its sources (sources.go)
+// and reconciles once they have listed. Containers keep running when it
+// returns; the health probers stop.
 func (c *Controller) Run(ctx context.Context) error {
 	c.makeAllowedDirs()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	run := func(f func(context.Context)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(ctx)
-		}()
-	}
-	for _, cache := range c.caches.all() {
-		run(func(ctx context.Context) { _ = cache.Run(ctx) })
-	}
-	run(c.caches.everyStatus.run)
-	if !store.WaitSynced(ctx, c.caches.all()...) {
-		return nil
-	}
-	c.o.Log.Info("unit caches synced", "units", len(c.caches.units.List()))
 	c.probers.start(ctx)
-	run(func(context.Context) { c.probers.wait() })
-	run(func(ctx context.Context) { _ = c.loop.Start(ctx) })
-	run(c.watchEngine)
-	run(c.resync)
-	c.enqueueAll(ctx)
-	return nil
+	defer c.probers.wait()
+	return c.loop.Start(ctx)
 }

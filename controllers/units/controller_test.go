@@ -90,6 +90,11 @@ func (e *env) reconciled(keys ...string) {
 	})
 }
 
+// reconcileErrors returns how many reconciles failed.
+func (e *env) reconcileErrors() float64 {
+	return value(e.t, e.reg, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "unit"})
+}
+
 func (e *env) waitState(name string, state v1.InstanceState) *v1.InstanceStatus {
 	e.t.Helper()
 	var st *v1.InstanceStatus
@@ -232,6 +237,48 @@ func TestStatusWrittenAgainWhenDeleted(t *testing.T) {
 	}
 }
 
+// TestUndecodableUnitLeftAlone: a stored Unit that does not decode is not
+// taken for deleted, nor is it an error: its container keeps running and
+// its status stays; once it decodes again it is followed.
+func TestUndecodableUnitLeftAlone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.apply(pinned("web", nil))
+	before := e.waitState("web", v1.StateRunning)
+	key := store.ObjectKey(v1.KindUnit, "web")
+	if _, err := e.s.Put(context.Background(), key, []byte(`{"metadata":{"name":"web"},"spec":{"goal":5}}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the cache holds the undecodable unit", func() (bool, string) {
+		en, ok := e.c.caches.units.Get(key)
+		return ok && en.Err != nil, fmt.Sprintf("%v %v", ok, en.Err)
+	})
+	e.reconciled("web")
+	if cs := e.containers("web"); len(cs) != 1 || cs[0].ID != before.ContainerID || cs[0].State != runtime.StateRunning {
+		t.Errorf("containers while the unit does not decode: %+v; want %s kept running", cs, before.ContainerID)
+	}
+	if st := e.status("web"); st == nil || st.State != v1.StateRunning || st.ContainerID != before.ContainerID {
+		t.Errorf("status while the unit does not decode: %+v; want it kept", st)
+	}
+	if n := e.reconcileErrors(); n != 0 {
+		t.Errorf("%v failed reconciles; want none: a unit that does not decode waits for a change", n)
+	}
+
+	fixed, err := json.Marshal(pinned("web", func(u *v1.Unit) { u.Spec.Container.Args = []string{"--v2"} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.Put(context.Background(), key, fixed, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("recreated once the unit decodes", func() (bool, string) {
+		cs := e.containers("web")
+		st := e.status("web")
+		return len(cs) == 1 && cs[0].ID != before.ContainerID && st != nil && st.State == v1.StateRunning && st.ContainerID == cs[0].ID,
+			fmt.Sprintf("%d containers, status %+v", len(cs), st)
+	})
+}
+
 func TestOrphansAndForeignContainers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -249,7 +296,7 @@ func TestOrphansAndForeignContainers(t *testing.T) {
 	mk("orphan", map[string]string{v1.LabelHost: "h", v1.LabelKind: v1.KindUnit, v1.LabelName: "ghost"})
 	foreign := mk("foreign", nil)
 	other := mk("other-host", map[string]string{v1.LabelHost: "elsewhere", v1.LabelKind: v1.KindUnit, v1.LabelName: "ghost2"})
-	e.c.enqueueAll(ctx)
+	e.c.loop.EnqueueAll() // as a resync does
 	e.eventually("orphan removed", func() (bool, string) {
 		_, err := e.rt.Inspect(ctx, "orphan")
 		return errors.Is(err, runtime.ErrNotFound), fmt.Sprint(err)
@@ -338,13 +385,10 @@ func TestEngineLostAndBack(t *testing.T) {
 	e := newEnv(t)
 	e.apply(pinned("web", nil))
 	st := e.waitState("web", v1.StateRunning)
-	errs := func() float64 {
-		return value(t, e.reg, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "unit"})
-	}
-	before := errs()
+	before := e.reconcileErrors()
 	e.rt.SetAvailable(false)
 	e.c.Enqueue("web")
-	e.eventually("a reconcile fails with the engine gone", func() (bool, string) { return errs() > before, "" })
+	e.eventually("a reconcile fails with the engine gone", func() (bool, string) { return e.reconcileErrors() > before, "" })
 	e.rt.SetAvailable(true)
 	e.c.Enqueue("web")
 	e.waitState("web", v1.StateRunning)

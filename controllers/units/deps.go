@@ -318,14 +318,12 @@ func (c *Controller) depInfo(name string) depInfo {
 	if d, err := c.caches.unit(name); err == nil && d != nil {
 		di.Exists, di.Goal = true, d.Spec.Goal
 	}
-	for _, kv := range c.caches.everyStatus.cache.List() {
-		if !store.IsStatusOf(kv.Key, v1.KindUnit, name) {
-			continue
-		}
-		// The host is the key's; a value naming another host, or a key
-		// under a name no host has, is no instance of the dependency.
-		if st, err := store.DecodeHostStatus(kv, c.caches.isHost); err == nil {
-			di.Instances = append(di.Instances, st)
+	for _, e := range c.caches.everyStatus.cache.List() {
+		// The host is the key's; a value naming another host (held with
+		// its error, so not listed), or a key under a name no host has, is
+		// no instance of the dependency.
+		if store.IsStatusOf(e.Key, v1.KindUnit, name) && c.caches.isHost(e.Value.Host) {
+			di.Instances = append(di.Instances, e.Value)
 		}
 	}
 	return di

@@ -8,11 +8,23 @@
 // or was written over (its watch of the statuses sees it, and the status
 // is written again).
 //
-// It is level-triggered: etcd watches (Units, bindings), the engine's event
-// stream and a periodic resync only enqueue Unit names; Reconcile reads the
-// desired state from the caches and the actual state from the engine, asks
-// the pure function plan what to do, and does it. berth never sets a Docker
-// restart policy: restarting is this package's job.
+// It reconciles Jobs (as Units that always restart) and the runs of
+// Timers too, each under a work-queue key of its own: a Unit's name,
+// "job:<name>", "timer:<timer>/<run>".
+//
+// It is level-triggered, on internal/reconcile's loop, which is given its
+// sources: the caches of etcd (Units and their bindings, Jobs, their
+// bindings and version records, Timers and their runs' bindings, this
+// host's statuses and, once needed, every host's (below), the host
+// records), the engine's event stream, and the
+// loop's periodic resync (Options.Resync), which all only enqueue keys.
+// The caches are typed (store.Typed): each value is decoded and defaulted
+// once, when it changes. Reconcile reads the desired state from the caches
+// and the actual state from the engine, asks the pure function plan what
+// to do, and does it. A stored object that does not decode is left alone,
+// its container as it is, until it changes (its cache logs why; the
+// leading controller records an InvalidObject event). berth never sets a
+// Docker restart policy: restarting is this package's job.
 //
 // Restart: a container that exits is started again when the policy says so
 // (always; on-failure after a non-zero exit; never), after a delay that
@@ -143,8 +155,9 @@
 // jobbinding.go (whether a Job's binding may run here), spec.go (the
 // container created, from the template and hostFacts), policy.go (what
 // the host refuses). The doing is one file per part: controller.go
-// (Options, New, Run), caches.go and sources.go (the caches of etcd and
-// what their changes, the engine's events and the resync enqueue),
+// (Options, New, Run), caches.go (the typed caches of etcd) and sources.go
+// (the loop's sources: what a change of each cache, and each engine event,
+// enqueues),
 // workload.go (a key as a Unit, or a Job adapted to one), instance.go
 // (what is remembered of each instance), reconcile.go (Reconcile: gather,
 // plan, execute), and one file per action: create.go, pull.go, start.go,

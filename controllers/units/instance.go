@@ -2,7 +2,6 @@ package units
 
 import (
 	"context"
-	"encoding/json"
 	"sync"
 
 	v1 "berth.dev/berth/api/v1"
@@ -138,23 +137,23 @@ func (is *instances) states(kind string) map[v1.InstanceState]int {
 func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
 	return c.instances.of(w.key, func() *instance {
 		in := &instance{}
-		kv, ok := c.caches.statuses.Get(w.statusKey)
+		e, ok := c.caches.statuses.Get(w.statusKey)
 		if !ok && w.kind != v1.KindUnit {
 			var err error
-			kv, err = c.o.Store.Get(ctx, w.statusKey)
-			ok = err == nil
+			e, ok, err = lookup(ctx, c.o.Store, c.caches.statuses, store.DecodeStatus, true, w.statusKey)
+			ok = ok && err == nil
 		}
-		st := &v1.InstanceStatus{}
-		if !ok || json.Unmarshal(kv.Value, st) != nil {
+		if !ok || e.Err != nil {
 			return in
 		}
-		in.status, in.statusRev = st, kv.ModRevision
+		st := e.Value // read only: its slices are the cache's
+		in.status, in.statusRev = &st, e.ModRevision
 		in.mem.Restarts = st.Restarts
 		in.mem.LastExitCode = st.LastExitCode
 		in.mem.LastExitTime = st.LastExitTime
 		in.mem.SeenExit = st.LastExitTime
 		in.mem.Hash = st.SpecHash
-		if st.State == v1.StateFailed && !refusedStatus(st) {
+		if st.State == v1.StateFailed && !refusedStatus(&st) {
 			in.mem.Failed, in.mem.FailedGen = st.Message, st.ObservedGeneration
 		}
 		if st.State == v1.StateWaiting || st.State == v1.StateStopped {
@@ -179,10 +178,6 @@ func (c *Controller) made(ctr runtime.Container) bool {
 	if c.caches == nil {
 		return false
 	}
-	kv, ok := c.caches.statuses.Get(store.StatusKey(ctr.Labels[v1.LabelKind], ctr.Labels[v1.LabelName], c.o.Host))
-	if !ok {
-		return false
-	}
-	st, err := store.DecodeStatus(kv)
-	return err == nil && st.ContainerID == ctr.ID
+	e, ok := c.caches.statuses.Get(store.StatusKey(ctr.Labels[v1.LabelKind], ctr.Labels[v1.LabelName], c.o.Host))
+	return ok && e.Err == nil && e.Value.ContainerID == ctr.ID
 }

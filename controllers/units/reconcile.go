@@ -18,8 +18,8 @@ import (
 func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Result, error) {
 	lp := newLaps()
 	w, err := c.workloadOf(ctx, key)
-	if err != nil {
-		return reconcile.Result{}, err
+	if err != nil || w.invalid != nil {
+		return reconcile.Result{}, err // one that does not decode is left alone; its cache said why
 	}
 	if w.kind == v1.KindUnit && w.placed && c.deps.hasAny(w.name) && !c.caches.everyStatus.synced() {
 		// Its dependencies' instances, or its dependents', may be on

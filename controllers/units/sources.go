@@ -3,126 +3,210 @@ package units
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/runtime"
 	"berth.dev/berth/internal/store"
 )
 
 // The sources of the loop: etcd's watches (through the caches), the
-// engine's events and a periodic resync. Each only enqueues keys: a
-// Unit's name, or jobKey of a Job's.
+// engine's events and the loop's periodic resync (Options.Resync). Each
+// only maps what changed to keys: a Unit's name, jobKey of a Job's,
+// timerRunKey of a Timer's run. At start and at every resync the loop
+// enqueues every key its sources hold: every Unit, Job and Timer's run in
+// etcd, and every object this host has a container of (orphans included).
 
-// newCaches makes the caches, each telling the loop what its changes
-// are about.
-func (c *Controller) newCaches() *caches {
-	cs := &caches{}
-	unitPrefix := store.ObjectPrefix(v1.KindUnit)
-	cs.units = store.NewCache(c.o.Store, unitPrefix, func(key string) {
-		c.unitChanged(strings.TrimPrefix(key, unitPrefix))
+// watch gives the loop its sources.
+func (c *Controller) watch() {
+	cs := c.caches
+	// The index of dependencies follows the Units before the loop maps a
+	// change: the units related to a Unit are those it knows after it.
+	cs.units.OnChange(func(key string) {
+		name := strings.TrimPrefix(key, cs.units.Prefix())
+		u, _ := cs.unit(name)
+		c.deps.set(name, u)
 	})
-	bindingPrefix := strings.TrimSuffix(store.BindingKey(v1.KindUnit, "x"), "x")
-	cs.bindings = store.NewCache(c.o.Store, bindingPrefix, func(key string) {
-		c.loop.Enqueue(strings.TrimPrefix(key, bindingPrefix))
-	})
-	jobPrefix := store.ObjectPrefix(v1.KindJob)
-	cs.jobs = store.NewCache(c.o.Store, jobPrefix, func(key string) {
-		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobPrefix)))
-	})
-	jobBindingPrefix := strings.TrimSuffix(store.BindingKey(v1.KindJob, "x"), "x")
-	cs.jobBindings = store.NewCache(c.o.Store, jobBindingPrefix, func(key string) {
-		c.loop.Enqueue(jobKey(strings.TrimPrefix(key, jobBindingPrefix)))
-	})
-	cs.jobVersions = store.NewCache(c.o.Store, store.JobVersionsPrefix, func(key string) {
+	c.loop.Watch(cs.units, c.unitChanged)
+	c.loop.Watch(cs.bindings, reconcile.TrimPrefix(cs.bindings.Prefix()))
+	c.loop.Watch(cs.jobs, jobKeys(reconcile.TrimPrefix(cs.jobs.Prefix())))
+	c.loop.Watch(cs.jobBindings, jobKeys(reconcile.TrimPrefix(cs.jobBindings.Prefix())))
+	c.loop.Watch(cs.jobVersions, jobKeys(func(key string) []string {
 		if name, _, ok := store.ParseJobVersionKey(key); ok {
-			c.loop.Enqueue(jobKey(name))
+			return []string{name}
 		}
-	})
-	c.timerRunCaches(cs)
-	cs.hosts = store.NewCache(c.o.Store, store.HostsPrefix, nil)
-	cs.statuses = store.NewCache(c.o.Store, store.HostStatusPrefix(c.o.Host), c.statusChanged)
-	cs.everyStatus = newLazyCache(store.NewCache(c.o.Store, store.StatusesPrefix, func(key string) {
-		if _, _, host, ok := store.ParseStatusKey(key); ok && host != c.o.Host { // this host's: statusChanged
-			c.statusChanged(key)
-		}
+		return nil
 	}))
-	return cs
+	c.loop.Watch(cs.timers, c.timerChanged)
+	c.loop.Watch(cs.timerRuns, func(key string) []string {
+		return []string{timerRunKey(strings.TrimPrefix(key, cs.timerRuns.Prefix()))}
+	})
+	c.loop.Watch(cs.hosts, nil)
+	c.loop.Watch(cs.statuses, c.statusChanged)
+	c.loop.Watch(cs.everyStatus, func(key string) []string {
+		if _, _, host, ok := store.ParseStatusKey(key); ok && host != c.o.Host { // this host's: statuses
+			return c.statusChanged(key)
+		}
+		return nil
+	})
+	engine := &engineSource{c: c}
+	c.loop.Watch(engine, func(key string) []string {
+		if key == engineResubscribed {
+			return nil
+		}
+		return []string{key}
+	})
+	// Events are not replayed: after a (re)subscription, look at
+	// everything once.
+	c.loop.WatchAll(engine, func(key string) bool { return key == engineResubscribed })
+}
+
+// jobKeys maps the names m maps a key to to the work-queue keys of Jobs.
+func jobKeys(m reconcile.Map) reconcile.Map {
+	return func(key string) []string {
+		names := m(key)
+		for i, n := range names {
+			names[i] = jobKey(n)
+		}
+		return names
+	}
 }
 
 // unitChanged: the Unit, and the units that depend on it or that it
 // depends on, look again.
-func (c *Controller) unitChanged(name string) {
-	u, _ := c.caches.unit(name)
-	c.deps.set(name, u)
-	c.loop.Enqueue(name)
-	for _, r := range c.deps.related(name) {
-		c.loop.Enqueue(r)
+func (c *Controller) unitChanged(key string) []string {
+	name, ok := strings.CutPrefix(key, c.caches.units.Prefix())
+	if !ok {
+		return nil
 	}
+	return append([]string{name}, c.deps.related(name)...)
+}
+
+// timerChanged: the runs of the Timer look again.
+func (c *Controller) timerChanged(key string) []string {
+	timer := strings.TrimPrefix(key, c.caches.timers.Prefix())
+	var out []string
+	for _, k := range c.caches.timerRuns.Keys() {
+		ref := strings.TrimPrefix(k, c.caches.timerRuns.Prefix())
+		if strings.HasPrefix(ref, timer+"/") {
+			out = append(out, timerRunKey(ref))
+		}
+	}
+	return out
 }
 
 // statusChanged: a status of this host's that vanished is written again
 // by the reconcile of its instance (report); a Unit's status changing
 // makes the units that depend on it, and those it depends on (a stop
 // waits for its dependents), look again.
-func (c *Controller) statusChanged(key string) {
+func (c *Controller) statusChanged(key string) []string {
 	kind, name, host, ok := store.ParseStatusKey(key)
 	if !ok {
-		return
+		return nil
 	}
+	var out []string
 	if _, present := c.caches.statuses.Get(key); host == c.o.Host && !present {
 		switch kind {
 		case "unit":
-			c.loop.Enqueue(name)
+			out = append(out, name)
 		case "job":
-			c.loop.Enqueue(jobKey(name))
+			out = append(out, jobKey(name))
 		case "timer":
-			c.loop.Enqueue(timerRunKey(name))
+			out = append(out, timerRunKey(name))
 		}
 	}
 	if kind != "unit" {
-		return
+		return out
 	}
-	for _, r := range c.deps.related(name) {
-		c.loop.Enqueue(r)
-	}
+	return append(out, c.deps.related(name)...)
 }
 
-// resync enqueues everything every Options.Resync until ctx ends.
-func (c *Controller) resync(ctx context.Context) {
-	t := time.NewTicker(c.o.Resync)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.enqueueAll(ctx)
-		}
-	}
+// engineResubscribed is what the engine's source reports changed when it
+// (re)subscribes to the engine's events.
+const engineResubscribed = "engine:resubscribed"
+
+// engineSource is the engine's container events as a source of the loop.
+// Its keys are those of the objects this host has a container of, orphans
+// included, listed from the engine each time the loop asks (at start and
+// at every resync). An event of one of this host's containers reports its
+// object's key changed; each (re)subscription to the events reports
+// engineResubscribed.
+type engineSource struct {
+	c *Controller
+
+	mu       sync.Mutex
+	ctx      context.Context // Run's, for the engine's lists
+	handlers []func(key string)
 }
 
-// enqueueAll enqueues every Unit and Job in etcd and every object this
-// host has a container of (orphans included).
-func (c *Controller) enqueueAll(ctx context.Context) {
-	prefix := store.ObjectPrefix(v1.KindUnit)
-	for _, kv := range c.caches.units.List() {
-		c.loop.Enqueue(strings.TrimPrefix(kv.Key, prefix))
+// Run follows the engine's events until ctx ends, re-subscribing when the
+// stream breaks.
+func (s *engineSource) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	c := s.c
+	runtime.Watch(ctx, c.o.Runtime,
+		func() { s.changed(engineResubscribed) },
+		func(ev runtime.Event) {
+			if k := keyOf(ev.Labels); k != "" && ev.Labels[v1.LabelHost] == c.o.Host {
+				switch ev.Action {
+				case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
+					s.changed(k)
+				}
+			}
+		},
+		func(err error, retryIn time.Duration) {
+			c.o.Log.Warn("engine event stream broken; re-subscribing", "err", err, "in", retryIn)
+			c.engine(err)
+		})
+	return nil
+}
+
+// HasSynced is always true: the loop does not wait for the engine, whose
+// containers each reconcile lists.
+func (s *engineSource) HasSynced() bool { return true }
+
+// Keys lists the keys of the objects this host has a container of; none
+// when the engine does not answer (Options.OnEngine is told).
+func (s *engineSource) Keys() []string {
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	jprefix := store.ObjectPrefix(v1.KindJob)
-	for _, kv := range c.caches.jobs.List() {
-		c.loop.Enqueue(jobKey(strings.TrimPrefix(kv.Key, jprefix)))
-	}
-	c.enqueueTimerRuns("")
-	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c := s.c
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ctrs, err := c.o.Runtime.List(lctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host}})
+	ctrs, err := c.o.Runtime.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelHost: c.o.Host}})
 	c.engine(err)
+	var out []string
 	for _, ctr := range ctrs {
 		if k := keyOf(ctr.Labels); k != "" {
-			c.loop.Enqueue(k)
+			out = append(out, k)
 		}
+	}
+	return out
+}
+
+// OnChange adds a handler; call it before Run.
+func (s *engineSource) OnChange(f func(key string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers = append(s.handlers, f)
+}
+
+func (s *engineSource) changed(key string) {
+	s.mu.Lock()
+	handlers := slices.Clone(s.handlers)
+	s.mu.Unlock()
+	for _, h := range handlers {
+		h(key)
 	}
 }
 
@@ -131,24 +215,4 @@ func (c *Controller) engine(err error) {
 	if c.o.OnEngine != nil && (err == nil || errors.Is(err, runtime.ErrUnavailable)) {
 		c.o.OnEngine(err)
 	}
-}
-
-// watchEngine turns the engine's container events into reconciles of the
-// objects they belong to, re-subscribing (and resyncing) when the stream
-// breaks.
-func (c *Controller) watchEngine(ctx context.Context) {
-	runtime.Watch(ctx, c.o.Runtime,
-		func() { c.enqueueAll(ctx) }, // events are not replayed: look at everything once
-		func(ev runtime.Event) {
-			if k := keyOf(ev.Labels); k != "" && ev.Labels[v1.LabelHost] == c.o.Host {
-				switch ev.Action {
-				case runtime.ActionStart, runtime.ActionDie, runtime.ActionDestroy, runtime.ActionOOM, runtime.ActionStop, runtime.ActionHealthStatus, runtime.ActionCreate:
-					c.loop.Enqueue(k)
-				}
-			}
-		},
-		func(err error, retryIn time.Duration) {
-			c.o.Log.Warn("engine event stream broken; re-subscribing", "err", err, "in", retryIn)
-			c.engine(err)
-		})
 }

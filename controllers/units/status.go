@@ -223,8 +223,8 @@ func (c *Controller) statusKept(w *workload, in *instance) bool {
 	if c.caches.statuses.Revision() < rev {
 		return true
 	}
-	kv, ok := c.caches.statuses.Get(w.statusKey)
-	return ok && kv.ModRevision == rev
+	e, ok := c.caches.statuses.Get(w.statusKey)
+	return ok && e.ModRevision == rev
 }
 
 func sameStatus(a, b *v1.InstanceStatus) bool {

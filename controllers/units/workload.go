@@ -2,14 +2,10 @@ package units
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
-	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 )
 
@@ -52,6 +48,9 @@ type workload struct {
 	// refused: the Job's binding gives this host a version it does not
 	// run (checkBinding); reported, with a warning event, never run.
 	refused *refusal
+	// invalid says why the stored object does not decode: its instance
+	// is left as it is until the object changes.
+	invalid error
 }
 
 func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, error) {
@@ -59,15 +58,12 @@ func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, err
 		return c.jobWorkload(ctx, name)
 	}
 	if ref, ok := strings.CutPrefix(key, timerRunKeyPrefix); ok {
-		return c.timerRunWorkload(key, ref)
+		return c.timerRunWorkload(key, ref), nil
 	}
-	u, err := c.caches.unit(key)
-	if err != nil {
-		return nil, err
-	}
-	w := &workload{key: key, kind: v1.KindUnit, name: key, unit: u,
+	w := &workload{key: key, kind: v1.KindUnit, name: key,
 		statusKey: store.StatusKey(v1.KindUnit, key, c.o.Host)}
-	w.placed = u != nil && u.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.caches.binding(key))
+	w.unit, w.invalid = c.caches.unit(key)
+	w.placed = w.unit != nil && w.unit.Spec.Placement.PlacedOn(c.o.Host, c.o.Labels, c.caches.binding(key))
 	return w, nil
 }
 
@@ -75,40 +71,20 @@ func (c *Controller) workloadOf(ctx context.Context, key string) (*workload, err
 // version its binding gives this host, if checkBinding lets it run.
 func (c *Controller) jobWorkload(ctx context.Context, name string) (*workload, error) {
 	w := &workload{key: jobKey(name), kind: v1.KindJob, name: name, statusKey: store.StatusKey(v1.KindJob, name, c.o.Host)}
-	cached := func(key string) (store.KV, bool, error) {
-		var kv store.KV
-		var ok bool
-		switch {
-		case strings.HasPrefix(key, store.JobVersionsPrefix):
-			kv, ok = c.caches.jobVersions.Get(key)
-		case strings.HasPrefix(key, store.ObjectPrefix(v1.KindJob)):
-			kv, ok = c.caches.jobs.Get(key)
-		default:
-			kv, ok = c.caches.jobBindings.Get(key)
-		}
-		return kv, ok, nil
+	in, err := c.bindingCheckOf(ctx, name, false)
+	if err != nil || in == nil || in.invalid != nil {
+		return w.invalidAs(in), err
 	}
-	in, err := c.bindingCheckOf(name, cached)
-	if err != nil || in == nil {
-		return w, err
-	}
-	verdict := checkBinding(*in)
+	verdict := checkBinding(in.bindingCheck)
 	if verdict.Refused != "" {
 		// The caches follow the Job, its versions and its binding each on
 		// a watch of its own, and one may lag another: a binding may name a
 		// version whose Job or record this host has not seen yet. Read them
 		// again before refusing.
-		read := func(key string) (store.KV, bool, error) {
-			kv, err := c.o.Store.Get(ctx, key)
-			if errors.Is(err, store.ErrNotFound) {
-				return kv, false, nil
-			}
-			return kv, err == nil, err
+		if in, err = c.bindingCheckOf(ctx, name, true); err != nil || in == nil || in.invalid != nil {
+			return w.invalidAs(in), err
 		}
-		if in, err = c.bindingCheckOf(name, read); err != nil || in == nil {
-			return w, err
-		}
-		verdict = checkBinding(*in)
+		verdict = checkBinding(in.bindingCheck)
 	}
 	j := in.Job
 	goal := v1.GoalStart
@@ -128,44 +104,62 @@ func (c *Controller) jobWorkload(ctx context.Context, name string) (*workload, e
 		w.refused = &refusal{reason: v1.ReasonBindingRefused, msg: verdict.Refused}
 		tmpl, goal = j.Spec.Container, v1.GoalStart
 	}
-	u := &v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit}, Metadata: j.Metadata,
-		Spec: v1.UnitSpec{Container: tmpl, Goal: goal, GracePeriod: j.Spec.GracePeriod,
-			Restart: v1.RestartPolicy{Policy: v1.RestartAlways}}}
-	v1.Default(u)
-	w.unit, w.placed, w.version = u, verdict.Placed || w.refused != nil, verdict.Version
+	w.unit = adapt(j.Metadata, v1.UnitSpec{Container: tmpl, Goal: goal, GracePeriod: j.Spec.GracePeriod,
+		Restart: v1.RestartPolicy{Policy: v1.RestartAlways}})
+	w.placed, w.version = verdict.Placed || w.refused != nil, verdict.Version
 	return w, nil
 }
 
-// bindingCheckOf reads, with get, what checkBinding decides from for the
-// Job name on this host: nil when the Job does not exist.
-func (c *Controller) bindingCheckOf(name string, get func(key string) (store.KV, bool, error)) (*bindingCheck, error) {
-	kv, ok, err := get(store.ObjectKey(v1.KindJob, name))
+// adapt returns the Unit of meta and spec, defaulted. It shares nothing
+// with them: they come from the caches, whose values every reader shares.
+func adapt(meta v1.ObjectMeta, spec v1.UnitSpec) *v1.Unit {
+	u := (&v1.Unit{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindUnit}, Metadata: meta, Spec: spec}).DeepCopyObject().(*v1.Unit)
+	v1.Default(u)
+	return u
+}
+
+// jobCheck is what checkBinding decides from, and whether the Job decodes.
+type jobCheck struct {
+	bindingCheck
+	// invalid says why the stored Job does not decode.
+	invalid error
+}
+
+// invalidAs marks w invalid when the Job of in does not decode.
+func (w *workload) invalidAs(in *jobCheck) *workload {
+	if in != nil {
+		w.invalid = in.invalid
+	}
+	return w
+}
+
+// bindingCheckOf gathers what checkBinding decides from for the Job name
+// on this host, from the caches or, when fresh, from etcd: nil when the
+// Job does not exist. A binding or a version record that does not decode
+// is none.
+func (c *Controller) bindingCheckOf(ctx context.Context, name string, fresh bool) (*jobCheck, error) {
+	cs := c.caches
+	je, ok, err := lookup(ctx, c.o.Store, cs.jobs, store.DecodeObjectOf[*v1.Job], fresh, store.ObjectKey(v1.KindJob, name))
 	if err != nil || !ok {
 		return nil, err
 	}
-	j := &v1.Job{}
-	if err := json.Unmarshal(kv.Value, j); err != nil {
-		return nil, reconcile.Terminal(fmt.Errorf("decode job %s: %w", name, err))
+	if je.Err != nil {
+		return &jobCheck{invalid: je.Err}, nil
 	}
-	v1.Default(j)
-	in := &bindingCheck{Host: c.o.Host, Labels: c.o.Labels, Now: time.Now(), Job: j, JobRev: kv.ModRevision}
-	bkv, ok, err := get(store.BindingKey(v1.KindJob, name))
-	if err != nil || !ok {
-		return in, err
+	in := &jobCheck{bindingCheck: bindingCheck{Host: c.o.Host, Labels: c.o.Labels, Now: time.Now(), Job: je.Value, JobRev: je.ModRevision}}
+	be, ok, err := lookup(ctx, c.o.Store, cs.jobBindings, store.DecodeJSON[v1.JobBinding], fresh, store.BindingKey(v1.KindJob, name))
+	if err != nil || !ok || be.Err != nil {
+		return in, err // no binding this host can read
 	}
-	b := &v1.JobBinding{}
-	if json.Unmarshal(bkv.Value, b) != nil {
-		return in, nil // no binding this host can read
-	}
-	in.Binding, in.BindingRev = b, bkv.ModRevision
-	ver, ok := b.Hosts[c.o.Host]
+	in.Binding, in.BindingRev = &be.Value, be.ModRevision
+	ver, ok := be.Value.Hosts[c.o.Host]
 	if !ok {
 		return in, nil
 	}
-	vkv, ok, err := get(store.JobVersionKey(name, ver))
-	if err != nil || !ok {
-		return in, err
+	ve, ok, err := lookup(ctx, c.o.Store, cs.jobVersions, store.DecodeJobVersion, fresh, store.JobVersionKey(name, ver))
+	if err != nil || !ok || ve.Err != nil {
+		return in, err // one that does not decode is none
 	}
-	in.Version, _ = store.DecodeJobVersion(vkv) // one that does not decode is none
+	in.Version = ve.Value
 	return in, nil
 }
