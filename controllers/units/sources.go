@@ -47,12 +47,7 @@ func (c *Controller) watch() {
 	})
 	c.loop.Watch(cs.hosts, nil)
 	c.loop.Watch(cs.statuses, c.statusChanged)
-	c.loop.Watch(cs.everyStatus, func(key string) []string {
-		if _, _, host, ok := store.ParseStatusKey(key); ok && host != c.o.Host { // this host's: statuses
-			return c.statusChanged(key)
-		}
-		return nil
-	})
+	c.loop.Watch(cs.everyStatus, c.unitStatusChanged)
 	engine := &engineSource{c: c}
 	c.loop.Watch(engine, func(key string) []string {
 		if key == engineResubscribed {
@@ -100,29 +95,32 @@ func (c *Controller) timerChanged(key string) []string {
 }
 
 // statusChanged: a status of this host's that vanished is written again
-// by the reconcile of its instance (report); a Unit's status changing
-// makes the units that depend on it, and those it depends on (a stop
-// waits for its dependents), look again.
+// by the reconcile of its instance (report).
 func (c *Controller) statusChanged(key string) []string {
 	kind, name, host, ok := store.ParseStatusKey(key)
-	if !ok {
+	if _, present := c.caches.statuses.Get(key); !ok || host != c.o.Host || present {
 		return nil
 	}
-	var out []string
-	if _, present := c.caches.statuses.Get(key); host == c.o.Host && !present {
-		switch kind {
-		case "unit":
-			out = append(out, name)
-		case "job":
-			out = append(out, jobKey(name))
-		case "timer":
-			out = append(out, timerRunKey(name))
-		}
+	switch kind {
+	case "unit":
+		return []string{name}
+	case "job":
+		return []string{jobKey(name)}
+	case "timer":
+		return []string{timerRunKey(name)}
 	}
-	if kind != "unit" {
-		return out
+	return nil
+}
+
+// unitStatusChanged: a Unit's status changing, on any host, makes the
+// units that depend on it, and those it depends on (a stop waits for its
+// dependents), look again. It follows the cache of every host's statuses,
+// which they read it from.
+func (c *Controller) unitStatusChanged(key string) []string {
+	if kind, name, _, ok := store.ParseStatusKey(key); ok && kind == "unit" {
+		return c.deps.related(name)
 	}
-	return append(out, c.deps.related(name)...)
+	return nil
 }
 
 // engineResubscribed is what the engine's source reports changed when it
