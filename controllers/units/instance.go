@@ -51,6 +51,13 @@ func (is *instances) of(key string, seed func() *instance) *instance {
 	return in
 }
 
+func (is *instances) has(key string) bool {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	_, ok := is.m[key]
+	return ok
+}
+
 func (is *instances) forget(key string) {
 	is.mu.Lock()
 	defer is.mu.Unlock()
@@ -161,6 +168,16 @@ func (c *Controller) instanceOf(ctx context.Context, w *workload) *instance {
 		}
 		return in
 	})
+}
+
+// nothingOf reports whether this host knows nothing of w's instance: no
+// instance in memory, no status of it in the cache of this host's own.
+func (c *Controller) nothingOf(w *workload) bool {
+	if c.instances.has(w.key) {
+		return false
+	}
+	_, ok := c.caches.statuses.Get(w.statusKey)
+	return !ok
 }
 
 // made reports whether this controller made ctr: a container of one of its

@@ -37,6 +37,14 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (reconcile.Resul
 		return reconcile.Result{}, fmt.Errorf("list containers: %w", err)
 	}
 	lp.lap("list")
+	if w.kind == v1.KindUnit && !w.placed && len(ctrs) == 0 && c.nothingOf(w) {
+		// Deleted or placed elsewhere, and with nothing here: what plan
+		// and gone would do, without the instance they would make and
+		// forget (most of a large cluster's Units, each time it changes).
+		c.ports.release(w.key)
+		c.probers.stop(w.key)
+		return reconcile.Result{}, nil
+	}
 	in := c.instanceOf(ctx, w)
 	c.sawGeneration(in, w)
 	if w.unit != nil && w.placed {
