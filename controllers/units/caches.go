@@ -30,7 +30,9 @@ type caches struct {
 	jobVersions *store.Typed[*v1.JobVersion]
 	timers      *store.Typed[*v1.Timer]
 	timerRuns   *store.Typed[v1.TimerRunBinding] // bindings of Timers' runs
-	hosts       *store.Cache                     // a status under another name is no host's
+	// hosts holds the names of the hosts that have a record, not the
+	// records: a status under another name is no host's.
+	hosts *store.Typed[struct{}]
 }
 
 func newCaches(s *store.Store, host string, log *slog.Logger) *caches {
@@ -45,7 +47,7 @@ func newCaches(s *store.Store, host string, log *slog.Logger) *caches {
 		jobVersions: store.NewTyped(s, store.JobVersionsPrefix, store.DecodeJobVersion, co),
 		timers:      store.NewObjectCache[*v1.Timer](s, co),
 		timerRuns:   store.NewTyped(s, store.BindingKey(v1.KindTimer, ""), store.DecodeJSON[v1.TimerRunBinding], co),
-		hosts:       store.NewCache(s, store.HostsPrefix, nil),
+		hosts:       store.NewTyped(s, store.HostsPrefix, func(store.KV) (struct{}, error) { return struct{}{}, nil }, co),
 	}
 }
 
