@@ -99,8 +99,10 @@ func (c *Controller) EnqueueAll() {
 }
 
 // Synced reports whether every source has listed once.
-func (c *Controller) Synced() bool {
-	for _, src := range c.sources {
+func (c *Controller) Synced() bool { return synced(c.sources) }
+
+func synced(srcs []Source) bool {
+	for _, src := range srcs {
 		if !src.HasSynced() {
 			return false
 		}
@@ -109,12 +111,17 @@ func (c *Controller) Synced() bool {
 }
 
 // waitSynced waits until every source has listed once, and reports false
-// when ctx ended first. Sources give no signal on their first list, so it
-// looks every 10 ms (of real time, whatever Options.Clock says).
-func (c *Controller) waitSynced(ctx context.Context) bool {
+// when ctx ended first.
+func (c *Controller) waitSynced(ctx context.Context) bool { return WaitSynced(ctx, c.sources...) }
+
+// WaitSynced waits until every source has listed once, and reports false
+// when ctx ended first: for sources run by something else than a loop, as
+// the dashboard's, which run while someone looks. Sources give no signal
+// on their first list, so it looks every 10 ms (of real time).
+func WaitSynced(ctx context.Context, srcs ...Source) bool {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !c.Synced() {
+	for !synced(srcs) {
 		select {
 		case <-ctx.Done():
 			return false
