@@ -32,7 +32,8 @@ func benchHub(tb testing.TB) *hub {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		h.note(1, key, store.KV{Key: key, Value: b, ModRevision: 1}, true)
+		kv := store.KV{Key: key, Value: b, ModRevision: 1}
+		h.note(1, func(m *model) []rowID { return applyKV(m, kv, true) })
 	}
 	now := time.Now()
 	for i := range benchHosts {
@@ -113,7 +114,8 @@ func BenchmarkUpdate(b *testing.B) {
 			for b.Loop() {
 				restarts++
 				v, _ := json.Marshal(benchStatus(restarts))
-				h.note(1, key, store.KV{Key: key, Value: v, ModRevision: int64(restarts)}, true)
+				kv := store.KV{Key: key, Value: v, ModRevision: int64(restarts)}
+				h.note(1, func(m *model) []rowID { return applyKV(m, kv, true) })
 				h.mu.Lock()
 				h.flushLocked()
 				h.mu.Unlock()
@@ -145,7 +147,8 @@ func BenchmarkHeartbeats(b *testing.B) {
 			_ = json.Unmarshal(hosts[i].Value, &host)
 			host.Status.Heartbeat = time.Now()
 			v, _ := json.Marshal(host)
-			h.note(1, hosts[i].Key, store.KV{Key: hosts[i].Key, Value: v}, true)
+			kv := store.KV{Key: hosts[i].Key, Value: v}
+			h.note(1, func(m *model) []rowID { return applyKV(m, kv, true) })
 		}
 		h.mu.Lock()
 		h.flushLocked()

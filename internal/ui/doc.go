@@ -24,8 +24,10 @@
 // # Live, and cheap while nobody looks
 //
 // A hub keeps a model of the store (objects, statuses, hosts and their
-// heartbeats, Jobs' bindings, events) in list-then-watch caches
-// (store.Cache) and services from the controller's catalog.Reader. The
+// heartbeats, Jobs' bindings, events) in typed list-then-watch caches
+// (store.Typed, one per feed in feeds.go, each value decoded once when its
+// key changes; one that does not decode is not shown) and services from
+// the controller's catalog.Reader. The
 // caches start when the first browser connects and stop when the last
 // one has been gone for half a minute. Every changed key marks the rows it
 // changes (a Unit's status: that Unit and that host; a host going down:

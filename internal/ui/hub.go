@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/catalog"
+	"berth.dev/berth/internal/reconcile"
 	"berth.dev/berth/internal/store"
 )
 
 // hub keeps the model while browsers watch and sends them its changes.
 //
-// Its caches (store.Cache, one list-then-watch per prefix) run only while
+// Its caches (its feeds' store.Typed, one list-then-watch per prefix,
+// each value decoded once when its key changes) run only while
 // someone looks: the first subscriber (a browser's stream, or a request
 // for an object's detail) starts them, and they stop when the last one
 // has been gone for linger. Every changed key marks the rows it changes;
@@ -37,8 +39,8 @@ type hub struct {
 	base    context.Context // Run's
 	closing bool            // the server shuts down: no new subscribers
 	m       *model
-	gen     int // of the running caches; notes of earlier ones are ignored
-	caches  []*store.Cache
+	gen     int                // of the running caches; notes of earlier ones are ignored
+	sources []source           // the running feeds' caches
 	primed  bool               // the model holds what the caches first listed
 	cancel  context.CancelFunc // of the caches, nil when they do not run
 	wg      sync.WaitGroup     // the caches' goroutines
@@ -148,19 +150,14 @@ func (h *hub) startLocked() {
 	gen := h.gen
 	h.m = newModel(h.self)
 	h.dirty, h.sent, h.eventAt, h.svcs = map[rowID]bool{}, map[rowID][]byte{}, map[string]time.Time{}, true
-	h.caches, h.primed = nil, false
-	for _, p := range prefixes {
-		var c *store.Cache
-		c = store.NewCache(h.st, p, func(key string) {
-			kv, ok := c.Get(key)
-			h.note(gen, key, kv, ok)
+	h.sources, h.primed = nil, false
+	for _, f := range feeds {
+		src := f.newSource(h.st, quiet)
+		src.OnChange(func(key string) {
+			h.note(gen, func(m *model) []rowID { return src.note(m, key) })
 		})
-		h.caches = append(h.caches, c)
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			_ = c.Run(ctx)
-		}()
+		h.sources = append(h.sources, src)
+		h.wg.Go(func() { _ = src.Run(ctx) })
 	}
 	if h.cat != nil {
 		h.wg.Add(1)
@@ -199,14 +196,15 @@ func (h *hub) signal() {
 	}
 }
 
-// note records a changed key of the caches of generation gen.
-func (h *hub) note(gen int, key string, kv store.KV, present bool) {
+// note applies a change of a key of the caches of generation gen to the
+// model, and marks the rows it changes.
+func (h *hub) note(gen int, apply func(m *model) []rowID) {
 	h.mu.Lock()
 	if h.gen != gen || h.m == nil {
 		h.mu.Unlock()
 		return
 	}
-	for _, id := range h.m.apply(key, kv, present) {
+	for _, id := range apply(h.m) {
 		h.dirty[id] = true
 	}
 	h.mu.Unlock()
@@ -219,19 +217,21 @@ func (h *hub) note(gen int, key string, kv store.KV, present bool) {
 // itself rather than wait for them.)
 func (h *hub) synced(ctx context.Context) bool {
 	h.mu.Lock()
-	caches, gen := h.caches, h.gen
+	sources, gen := h.sources, h.gen
 	h.mu.Unlock()
-	if !store.WaitSynced(ctx, caches...) {
+	srcs := make([]reconcile.Source, len(sources))
+	for i, src := range sources {
+		srcs[i] = src
+	}
+	if !reconcile.WaitSynced(ctx, srcs...) {
 		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.gen == gen && !h.primed {
-		for _, c := range caches {
-			for _, kv := range c.List() {
-				for _, id := range h.m.apply(kv.Key, kv, true) {
-					h.dirty[id] = true
-				}
+		for _, src := range sources {
+			for _, id := range src.prime(h.m) {
+				h.dirty[id] = true
 			}
 		}
 		h.primed = true

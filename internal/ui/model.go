@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"encoding/json"
 	"sort"
 	"strings"
 
@@ -11,8 +10,8 @@ import (
 )
 
 // model is what the dashboard knows of the cluster: the objects, statuses,
-// hosts, bindings and events of the store, decoded once as their keys
-// change, from which rows are built. It is not safe for concurrent use:
+// hosts, bindings and events of the store, as its feeds' typed caches
+// decoded them once when their keys changed, from which rows are built. It is not safe for concurrent use:
 // the hub holds it under its lock.
 type model struct {
 	self string // this controller's host
@@ -44,71 +43,17 @@ func newModel(self string) *model {
 	}
 }
 
-// prefixes are the store prefixes the model follows.
-var prefixes = []string{
-	store.Prefix + "objects/", store.StatusesPrefix, store.HostsPrefix, store.AlivePrefix,
-	store.Prefix + "bindings/job/", store.AllEventsPrefix,
-}
+// The apply functions record the change of one key of a feed (feeds.go),
+// its value decoded once by the feed's cache (present false: deleted, or
+// a value that does not decode), and return the rows it changes.
 
-// apply records the change of one key (kv absent: deleted) and returns
-// the rows it changes. A value that does not decode is taken as absent:
-// the page shows what it can read.
-func (m *model) apply(key string, kv store.KV, present bool) []rowID {
-	rest := strings.TrimPrefix(key, store.Prefix)
-	switch {
-	case strings.HasPrefix(rest, "objects/"):
-		return m.applyObject(strings.TrimPrefix(rest, "objects/"), kv, present)
-	case strings.HasPrefix(key, store.StatusesPrefix):
-		return m.applyStatus(key, kv, present)
-	case strings.HasPrefix(key, store.HostsPrefix):
-		return m.applyHost(strings.TrimPrefix(key, store.HostsPrefix), kv, present)
-	case strings.HasPrefix(key, store.AlivePrefix):
-		name := strings.TrimPrefix(key, store.AlivePrefix)
-		if m.alive[name] == present {
-			return []rowID{{rowHost, name}}
-		}
-		if present {
-			m.alive[name] = true
-		} else {
-			delete(m.alive, name)
-		}
-		return append(m.instancesOn(name), rowID{rowHost, name})
-	case strings.HasPrefix(rest, "bindings/job/"):
-		name := strings.TrimPrefix(rest, "bindings/job/")
-		var b v1.JobBinding
-		if present && json.Unmarshal(kv.Value, &b) == nil {
-			m.bindings[name] = &b
-		} else {
-			delete(m.bindings, name)
-		}
-		return []rowID{{rowJob, name}}
-	case strings.HasPrefix(key, store.AllEventsPrefix):
-		var ev v1.Event
-		var err error
-		if present {
-			ev, err = store.DecodeEvent(kv)
-		}
-		if present && err == nil {
-			m.events[key] = ev
-		} else {
-			delete(m.events, key)
-		}
-		return []rowID{{rowEvent, key}}
-	}
-	return nil
-}
-
-func (m *model) applyObject(rest string, kv store.KV, present bool) []rowID {
-	kind, name, ok := strings.Cut(rest, "/")
+func (m *model) applyObject(key string, o v1.Object, present bool) []rowID {
+	kind, name, ok := strings.Cut(strings.TrimPrefix(key, store.Prefix+"objects/"), "/")
 	if !ok || name == "" || strings.Contains(name, "/") {
 		return nil // a Job's version records, or no object
 	}
-	var o v1.Object
-	if present {
-		var err error
-		if o, err = store.DecodeObject(kind, kv); err != nil {
-			o = nil
-		}
+	if !present {
+		o = nil
 	}
 	switch kind {
 	case rowUnit:
@@ -133,31 +78,30 @@ func setOrDelete[T v1.Object](m map[string]T, name string, o v1.Object) {
 	}
 }
 
-func (m *model) applyStatus(key string, kv store.KV, present bool) []rowID {
-	kind, name, host, ok := store.ParseStatusKey(key)
+func (m *model) applyGitStatus(key string, st *v1.GitSourceStatus, present bool) []rowID {
+	_, name, _, ok := store.ParseStatusKey(key)
 	if !ok {
 		return nil
 	}
-	if host == "leader" && kind == rowGitSource {
-		var st v1.GitSourceStatus
-		if present && json.Unmarshal(kv.Value, &st) == nil {
-			m.gitStatus[name] = &st
-		} else {
-			delete(m.gitStatus, name)
-		}
-		return []rowID{{rowGitSource, name}}
+	if present && st != nil {
+		m.gitStatus[name] = st
+	} else {
+		delete(m.gitStatus, name)
+	}
+	return []rowID{{rowGitSource, name}}
+}
+
+func (m *model) applyStatus(key string, in v1.InstanceStatus, present bool) []rowID {
+	kind, name, host, ok := store.ParseStatusKey(key)
+	if !ok {
+		return nil
 	}
 	byName, ok := m.statuses[kind]
 	if !ok {
 		return nil
 	}
-	var in v1.InstanceStatus
-	var err error
-	if present {
-		in, err = store.DecodeStatus(kv)
-	}
 	id := rowID{kind, name}
-	if present && err == nil {
+	if present {
 		if byName[name] == nil {
 			byName[name] = map[string]v1.InstanceStatus{}
 		}
@@ -181,28 +125,52 @@ func (m *model) applyStatus(key string, kv store.KV, present bool) []rowID {
 	return []rowID{{kind, name}, {rowHost, host}}
 }
 
-func (m *model) applyHost(name string, kv store.KV, present bool) []rowID {
+func (m *model) applyHost(key string, h *v1.Host, present bool) []rowID {
+	name := strings.TrimPrefix(key, store.HostsPrefix)
 	_, had := m.hosts[name]
-	var h *v1.Host
-	if present {
-		if o, err := store.DecodeObject(v1.KindHost, kv); err == nil {
-			h = o.(*v1.Host)
-			if h.Metadata.Name == "" {
-				h.Metadata.Name = name
-			}
-		}
-	}
-	if h != nil {
+	if present && h != nil {
 		m.hosts[name] = h
 	} else {
 		delete(m.hosts, name)
 	}
 	ids := []rowID{{rowHost, name}}
-	if had != (h != nil) {
+	if _, has := m.hosts[name]; had != has {
 		// Its statuses count, or no longer do.
 		ids = append(ids, m.instancesOn(name)...)
 	}
 	return ids
+}
+
+func (m *model) applyAlive(key string, _ struct{}, present bool) []rowID {
+	name := strings.TrimPrefix(key, store.AlivePrefix)
+	if m.alive[name] == present {
+		return []rowID{{rowHost, name}}
+	}
+	if present {
+		m.alive[name] = true
+	} else {
+		delete(m.alive, name)
+	}
+	return append(m.instancesOn(name), rowID{rowHost, name})
+}
+
+func (m *model) applyBinding(key string, b v1.JobBinding, present bool) []rowID {
+	name := strings.TrimPrefix(key, store.BindingKey(v1.KindJob, ""))
+	if present {
+		m.bindings[name] = &b
+	} else {
+		delete(m.bindings, name)
+	}
+	return []rowID{{rowJob, name}}
+}
+
+func (m *model) applyEvent(key string, ev v1.Event, present bool) []rowID {
+	if present {
+		m.events[key] = ev
+	} else {
+		delete(m.events, key)
+	}
+	return []rowID{{rowEvent, key}}
 }
 
 // instancesOn returns the rows of the Units and Jobs with a status on

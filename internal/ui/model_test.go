@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "berth.dev/berth/api/v1"
@@ -16,6 +17,21 @@ func kv(t *testing.T, key string, v any) store.KV {
 		t.Fatal(err)
 	}
 	return store.KV{Key: key, Value: b, ModRevision: 1}
+}
+
+// applyKV applies kv (absent: deleted) to m as the hub does: decoded by
+// the cache of the feed it is under (the one of the longest prefix).
+func applyKV(m *model, kv store.KV, present bool) []rowID {
+	var f feed
+	for _, c := range feeds {
+		if strings.HasPrefix(kv.Key, c.prefix()) && (f == nil || len(c.prefix()) > len(f.prefix())) {
+			f = c
+		}
+	}
+	if f == nil {
+		return nil
+	}
+	return f.applyKV(m, kv, present)
 }
 
 func testUnit(name string) *v1.Unit {
@@ -32,9 +48,9 @@ func TestModelRows(t *testing.T) {
 	m := newModel("h1")
 	apply := func(key string, v any) []rowID {
 		if v == nil {
-			return m.apply(key, store.KV{Key: key}, false)
+			return applyKV(m, store.KV{Key: key}, false)
 		}
-		return m.apply(key, kv(t, key, v), true)
+		return applyKV(m, kv(t, key, v), true)
 	}
 	apply(store.ObjectKey(v1.KindUnit, "web"), testUnit("web"))
 	st := v1.InstanceStatus{Host: "h1", State: v1.StateRunning, Restarts: 2, Message: "<b>hi</b>",
@@ -106,11 +122,11 @@ func TestJobAndGitSourceRows(t *testing.T) {
 	j.Spec.Version = "2"
 	j.Spec.Container.Image = "nc:2"
 	j.Spec.Deployments = []v1.Deployment{{Host: "h1"}}
-	m.apply(store.ObjectKey(v1.KindJob, "nc"), kv(t, store.ObjectKey(v1.KindJob, "nc"), j), true)
-	m.apply(store.HostKey("h1"), kv(t, store.HostKey("h1"), v1.Host{}), true)
-	m.apply(store.StatusKey(v1.KindJob, "nc", "h1"), kv(t, store.StatusKey(v1.KindJob, "nc", "h1"), v1.InstanceStatus{State: v1.StateRunning}), true)
+	applyKV(m, kv(t, store.ObjectKey(v1.KindJob, "nc"), j), true)
+	applyKV(m, kv(t, store.HostKey("h1"), v1.Host{}), true)
+	applyKV(m, kv(t, store.StatusKey(v1.KindJob, "nc", "h1"), v1.InstanceStatus{State: v1.StateRunning}), true)
 	b := v1.JobBinding{Hosts: map[string]string{"h1": "1"}, Rollout: &v1.RolloutStatus{Version: "2", From: "1", State: v1.RolloutRollingOut, Pending: []string{"h1"}}}
-	ids := m.apply(store.BindingKey(v1.KindJob, "nc"), kv(t, "", b), true)
+	ids := applyKV(m, kv(t, store.BindingKey(v1.KindJob, "nc"), b), true)
 	if !slices.Equal(ids, []rowID{{rowJob, "nc"}}) {
 		t.Errorf("a binding changes its job's row; got %v", ids)
 	}
@@ -122,13 +138,13 @@ func TestJobAndGitSourceRows(t *testing.T) {
 	g := &v1.GitSource{TypeMeta: v1.TypeMeta{APIVersion: v1.APIVersion, Kind: v1.KindGitSource}}
 	g.Metadata.Name = "apps"
 	g.Spec.URL = "https://git.example/apps.git"
-	m.apply(store.ObjectKey(v1.KindGitSource, "apps"), kv(t, store.ObjectKey(v1.KindGitSource, "apps"), g), true)
+	applyKV(m, kv(t, store.ObjectKey(v1.KindGitSource, "apps"), g), true)
 	gr := m.row(rowID{rowGitSource, "apps"}).(gitSourceRow)
 	if gr.Ready != v1.ConditionUnknown || gr.Ref != "main" || gr.Path != "." {
 		t.Errorf("an unsynced GitSource: %+v", gr)
 	}
 	gs := v1.GitSourceStatus{LastError: "clone: auth", Conditions: []v1.Condition{{Type: v1.ConditionReady, Status: v1.ConditionFalse, Reason: v1.ReasonArtifactFailed}}}
-	if ids := m.apply(store.StatusKey(v1.KindGitSource, "apps", "leader"), kv(t, "", gs), true); !slices.Equal(ids, []rowID{{rowGitSource, "apps"}}) {
+	if ids := applyKV(m, kv(t, store.StatusKey(v1.KindGitSource, "apps", "leader"), gs), true); !slices.Equal(ids, []rowID{{rowGitSource, "apps"}}) {
 		t.Errorf("the leader's GitSource status changes its row; got %v", ids)
 	}
 	gr = m.row(rowID{rowGitSource, "apps"}).(gitSourceRow)
