@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"time"
 )
 
 // Cache is a Typed cache of raw values: a list-then-watch mirror of one
@@ -64,26 +63,3 @@ func (c *Cache) Keys() []string { return c.t.Keys() }
 
 // Revision returns the etcd revision the cache reflects.
 func (c *Cache) Revision() int64 { return c.t.Revision() }
-
-// WaitSynced waits until every cache has listed once, and reports false
-// when ctx ended first. Caches give no signal on their first list, so it
-// looks every 10 ms. Loops that run on reconcile.Controller let it wait
-// for their sources instead.
-func WaitSynced(ctx context.Context, caches ...*Cache) bool {
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		synced := true
-		for _, c := range caches {
-			synced = synced && c.HasSynced()
-		}
-		if synced {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-tick.C:
-		}
-	}
-}
