@@ -155,10 +155,11 @@
 // jobbinding.go (whether a Job's binding may run here), spec.go (the
 // container created, from the template and hostFacts), policy.go (what
 // the host refuses). The doing is one file per part: controller.go
-// (Options, New, Run), caches.go (the typed caches of etcd) and sources.go
+// (Options, New, Run), caches.go (the typed caches of etcd, and
+// lazycache.go: every host's statuses, once needed) and sources.go
 // (the loop's sources: what a change of each cache, and each engine event,
-// enqueues),
-// workload.go (a key as a Unit, or a Job adapted to one), instance.go
+// enqueues), workload.go (a key as a Unit, or a Job adapted to one),
+// instance.go
 // (what is remembered of each instance), reconcile.go (Reconcile: gather,
 // plan, execute), and one file per action: create.go, pull.go, start.go,
 // stop.go (one stop within the stop budget for every action that stops),
