@@ -144,6 +144,13 @@ func run(o opts) error {
 	fmt.Printf("  docker run -d (bridge) -> running:     %s\n", summary(dockerTimes))
 	fmt.Printf("  ratio of medians: %.2fx the API's create+start, %.2fx docker run -d\n",
 		float64(median(unitTimes))/float64(median(apiTimes)), float64(median(unitTimes))/float64(median(dockerTimes)))
+	var paired []float64
+	for i := range unitTimes {
+		paired = append(paired, float64(unitTimes[i])/float64(apiTimes[i]))
+	}
+	slices.Sort(paired)
+	fmt.Printf("  median of each round's ratio to the API's create+start just after it: %.2fx (%.2f-%.2f)\n",
+		paired[len(paired)/2], paired[0], paired[len(paired)-1])
 	fmt.Println("  timelines (ms after applyctl's exec: object written, then each status put):")
 	for i, tl := range lines {
 		fmt.Printf("    round %d: object %d, %s\n", i, tl.object.Milliseconds(), strings.Join(tl.states, ", "))
