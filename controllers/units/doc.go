@@ -6,7 +6,12 @@
 // host's orphans, and writes the instance's status under
 // status/<host>/unit/<name> only when it changes, or when the key vanished
 // or was written over (its watch of the statuses sees it, and the status
-// is written again).
+// is written again). A state on the way (PULLING_IMAGE, CREATING,
+// STARTING, STOPPING) is written only once it has lasted
+// Options.StatusSettle (100ms), by a timer off the reconcile's path: a
+// container created and started at once is one status write, RUNNING.
+// Each container started logs at debug level ("container started") how
+// long each step of its reconcile took.
 //
 // It reconciles Jobs (as Units that always restart) and the runs of
 // Timers too, each under a work-queue key of its own: a Unit's name,
@@ -165,5 +170,6 @@
 // stop.go (one stop within the stop budget for every action that stops),
 // remove.go, restart.go; drain.go (gracePeriod), probers.go and health.go
 // (health checks), ports.go (host ports), status.go (the one place a
-// status is written), history.go (a Job's history), metrics.go.
+// status is written, and the settling of states on the way), laps.go (the
+// steps' times), history.go (a Job's history), metrics.go.
 package units
