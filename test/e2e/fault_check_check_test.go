@@ -93,6 +93,18 @@ func TestFaultCheckerCatches(t *testing.T) {
 		{"a dead host's endpoint within its TTL after a new etcd leader",
 			[]look{{withEndpoint(snap(2*time.Second+ttlPassed), "h1"),
 				facts(func(f *faultState) { f.down["h1"] = t0; f.leaderMoved = t0.Add(2 * time.Second) })}}, ""},
+		{"a dead host's endpoint read before the deadline by a read that ended after it",
+			[]look{{func() faultSnapshot {
+				s := withEndpoint(snap(ttlPassed+time.Second), "h1")
+				s.catalogAt = t0.Add(rigHeartbeatTTL)
+				return s
+			}(), facts(h1Down(0))}}, ""},
+		{"a dead host's endpoint read after the deadline",
+			[]look{{func() faultSnapshot {
+				s := withEndpoint(snap(ttlPassed+time.Second), "h1")
+				s.catalogAt = t0.Add(ttlPassed)
+				return s
+			}(), facts(h1Down(0))}}, "endpoint of a dead host"},
 		{"an endpoint of a host that is up", []look{{withEndpoint(snap(time.Minute), "h1"), facts(nil)}}, ""},
 		{"a dependent running on a host that is up after what it requires stopped",
 			[]look{

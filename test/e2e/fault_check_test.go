@@ -184,7 +184,8 @@ func (f *faultFacts) view() faultState {
 
 // faultSnapshot is one reading of etcd and Docker.
 type faultSnapshot struct {
-	at           time.Time
+	at           time.Time        // when the read ended
+	catalogAt    time.Time        // when the catalog's read began: what it holds was there then or later
 	objects      map[string]int64 // key under objects/ -> mod revision
 	unitBindings map[string]v1.Binding
 	jobBindings  map[string]v1.JobBinding
@@ -241,6 +242,7 @@ func readSnapshot(ctx context.Context, st *store.Store, containers func(context.
 		})
 	}
 	if err == nil {
+		s.catalogAt = time.Now()
 		err = list(store.CatalogPrefix, func(kv store.KV) error {
 			var e catalog.Endpoint
 			if err := json.Unmarshal(kv.Value, &e); err != nil {
@@ -386,7 +388,12 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 		}
 	}
 
-	// 3. Endpoints of hosts that are down.
+	// 3. Endpoints of hosts that are down, as of the catalog's read: an
+	// endpoint it holds was there when that read began or later.
+	seenAt := s.catalogAt
+	if seenAt.IsZero() {
+		seenAt = now
+	}
 	for h, since := range f.down {
 		from := since
 		if f.leaderMoved.After(from) {
@@ -397,11 +404,11 @@ func (c *faultChecker) judge(s faultSnapshot, f faultState) {
 			if !strings.HasPrefix(key, store.CatalogHostPrefix(h)) {
 				continue
 			}
-			c.longest[ruleDeadEndpoint] = max(c.longest[ruleDeadEndpoint], now.Sub(since))
-			if !now.Before(deadline) {
+			c.longest[ruleDeadEndpoint] = max(c.longest[ruleDeadEndpoint], seenAt.Sub(since))
+			if !seenAt.Before(deadline) {
 				c.violate(now, "endpoint:"+key, ruleDeadEndpoint,
 					"%s (%s, container %.12s of %s) still in the catalog %s after %s went down (%s after etcd's leader last changed)",
-					key, e.Service, e.Container, e.OwnerName, now.Sub(since).Round(time.Millisecond), h, now.Sub(f.leaderMoved).Round(time.Millisecond))
+					key, e.Service, e.Container, e.OwnerName, seenAt.Sub(since).Round(time.Millisecond), h, seenAt.Sub(f.leaderMoved).Round(time.Millisecond))
 			}
 		}
 	}

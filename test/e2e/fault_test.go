@@ -143,7 +143,8 @@ type faultRun struct {
 	checkerMu   sync.Mutex // the checker and its counters
 	ticks       int
 	missed      int
-	member      int // the etcd member the checker read through last
+	member      int    // the etcd member the checker read through last
+	term        uint64 // the highest raft term of etcd seen
 	load        faultLoad
 	stopCheck   context.CancelFunc
 	checkerDone chan struct{}
@@ -307,25 +308,33 @@ func (x *faultRun) startChecker() {
 		defer close(x.checkerDone)
 		tick := time.NewTicker(faultTick)
 		defer tick.Stop()
-		var term uint64
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			if t := x.r.etcdTerm(ctx); t > term {
-				if term != 0 {
-					x.facts.leaderChanged(time.Now())
-					// A dead host's endpoints may outlive their bound when
-					// an election goes unseen: the log says which were seen.
-					x.logf("etcd's raft term %d -> %d: a new leader, every lease its TTL again", term, t)
-				}
-				term = t
-			}
+			x.observeTerm(ctx, "")
 			x.checkOnce(ctx)
 		}
 	}()
+}
+
+// observeTerm reads etcd's raft term and, when it rose since the last
+// look, tells the facts that the leader moved now: a new leader gives
+// every lease its TTL again, so a dead host's endpoints may stay that
+// much longer. Now is the latest the election can have been, which keeps
+// the checker from blaming berth for etcd's election.
+func (x *faultRun) observeTerm(ctx context.Context, when string) {
+	t := x.r.etcdTerm(ctx)
+	if t <= x.term {
+		return
+	}
+	if x.term != 0 {
+		x.facts.leaderChanged(time.Now())
+		x.logf("etcd's raft term %d -> %d%s: a new leader, every lease its TTL again", x.term, t, when)
+	}
+	x.term = t
 }
 
 func (x *faultRun) checkOnce(ctx context.Context) {
@@ -344,6 +353,12 @@ func (x *faultRun) checkOnce(ctx context.Context) {
 			x.member = m
 			break
 		}
+	}
+	if err == nil {
+		// A read that waited out an election (its leader frozen or cut
+		// off) returns before the next tick would see the new term: look
+		// again before judging what it read.
+		x.observeTerm(ctx, ", seen just after a read")
 	}
 	facts := x.facts.view()
 	if before.writing || before.writes != facts.writes {
