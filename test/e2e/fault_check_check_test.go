@@ -50,6 +50,7 @@ func TestFaultCheckerCatches(t *testing.T) {
 		s.catalog[store.CatalogKey(host, "fx-api", host+":c1:8080")] = catalog.Endpoint{Service: "fx-api", Host: host, Container: "c1"}
 		return s
 	}
+	catalogReadAt := func(s faultSnapshot, at time.Duration) faultSnapshot { s.catalogAt = t0.Add(at); return s }
 	withBinding := func(s faultSnapshot, host, version string) faultSnapshot {
 		s.jobBindings[w.job()] = v1.JobBinding{Hosts: map[string]string{host: version}}
 		return s
@@ -94,17 +95,9 @@ func TestFaultCheckerCatches(t *testing.T) {
 			[]look{{withEndpoint(snap(2*time.Second+ttlPassed), "h1"),
 				facts(func(f *faultState) { f.down["h1"] = t0; f.leaderMoved = t0.Add(2 * time.Second) })}}, ""},
 		{"a dead host's endpoint read before the deadline by a read that ended after it",
-			[]look{{func() faultSnapshot {
-				s := withEndpoint(snap(ttlPassed+time.Second), "h1")
-				s.catalogAt = t0.Add(rigHeartbeatTTL)
-				return s
-			}(), facts(h1Down(0))}}, ""},
+			[]look{{catalogReadAt(withEndpoint(snap(ttlPassed+time.Second), "h1"), rigHeartbeatTTL), facts(h1Down(0))}}, ""},
 		{"a dead host's endpoint read after the deadline",
-			[]look{{func() faultSnapshot {
-				s := withEndpoint(snap(ttlPassed+time.Second), "h1")
-				s.catalogAt = t0.Add(ttlPassed)
-				return s
-			}(), facts(h1Down(0))}}, "endpoint of a dead host"},
+			[]look{{catalogReadAt(withEndpoint(snap(ttlPassed+time.Second), "h1"), ttlPassed), facts(h1Down(0))}}, "endpoint of a dead host"},
 		{"an endpoint of a host that is up", []look{{withEndpoint(snap(time.Minute), "h1"), facts(nil)}}, ""},
 		{"a dependent running on a host that is up after what it requires stopped",
 			[]look{
