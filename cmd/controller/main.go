@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"berth.dev/berth/internal/agent"
-	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 	"berth.dev/berth/internal/version"
 )
 
@@ -52,8 +52,8 @@ func run(args []string) int {
 	f.StringVar(&labels, "host-labels", "", "host labels as k=v,k=v, matched by placement.hostSelector")
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/berth", "embedded etcd data and local state (created, mode 0700, when missing)")
 	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated client URLs of an etcd cluster (none: start the embedded etcd)")
-	f.StringVar(&cfg.EtcdListenClient, "etcd-listen-client", store.DefaultListenClient, "where the embedded etcd serves clients; off loopback, https:// with --etcd-server-cert, --etcd-server-key and --etcd-client-ca, or --insecure-etcd")
-	f.StringVar(&cfg.EtcdListenPeer, "etcd-listen-peer", store.DefaultListenPeer, "where the embedded etcd serves peers; off loopback, as --etcd-listen-client")
+	f.StringVar(&cfg.EtcdListenClient, "etcd-listen-client", embedded.DefaultListenClient, "where the embedded etcd serves clients; off loopback, https:// with --etcd-server-cert, --etcd-server-key and --etcd-client-ca, or --insecure-etcd")
+	f.StringVar(&cfg.EtcdListenPeer, "etcd-listen-peer", embedded.DefaultListenPeer, "where the embedded etcd serves peers; off loopback, as --etcd-listen-client")
 	f.StringVar(&cfg.EtcdServerCert, "etcd-server-cert", "", "certificate (PEM) the embedded etcd serves its https:// listen URLs with (etcd's --cert-file and --peer-cert-file; hack/certs.sh etcd NAME ADDRS)")
 	f.StringVar(&cfg.EtcdServerKey, "etcd-server-key", "", "key (PEM) of --etcd-server-cert")
 	f.StringVar(&cfg.EtcdClientCA, "etcd-client-ca", "", "CA (PEM) whose certificates the embedded etcd asks every client and peer for (etcd's --trusted-ca-file with --client-cert-auth)")

@@ -10,6 +10,7 @@ import (
 
 	berthmetrics "berth.dev/berth/internal/metrics"
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 )
 
 // embeddedEtcd is the etcd the controller runs itself when it is given
@@ -18,7 +19,7 @@ type embeddedEtcd struct {
 	cfg     Config
 	log     *slog.Logger
 	started chan struct{} // closed once emb is set
-	emb     *store.Embedded
+	emb     *embedded.Etcd
 }
 
 func (e *embeddedEtcd) component() component {
@@ -32,7 +33,7 @@ func (e *embeddedEtcd) run(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(e.cfg.DataDir, "etcd")
-	emb, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	emb, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      dir,
 		ListenClient: e.cfg.EtcdListenClient,
 		ListenPeer:   e.cfg.EtcdListenPeer,

@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 )
 
 // validateEtcd checks the flags of the embedded etcd's protection, as
@@ -40,11 +40,11 @@ func (c *Config) validateEtcd() error {
 	if _, err := c.embedTLS(); err != nil {
 		return err
 	}
-	client, err := listenURL("--etcd-listen-client", cmp.Or(c.EtcdListenClient, store.DefaultListenClient))
+	client, err := listenURL("--etcd-listen-client", cmp.Or(c.EtcdListenClient, embedded.DefaultListenClient))
 	if err != nil {
 		return err
 	}
-	peer, err := listenURL("--etcd-listen-peer", cmp.Or(c.EtcdListenPeer, store.DefaultListenPeer))
+	peer, err := listenURL("--etcd-listen-peer", cmp.Or(c.EtcdListenPeer, embedded.DefaultListenPeer))
 	if err != nil {
 		return err
 	}
@@ -97,10 +97,10 @@ func listenURL(flag, s string) (*url.URL, error) {
 }
 
 // embedTLS loads the embedded etcd's TLS files, so that a wrong one is
-// said at start, naming its flag; it returns what store.StartEmbedded
+// said at start, naming its flag; it returns what embedded.Start
 // takes.
-func (c *Config) embedTLS() (store.EmbedTLS, error) {
-	t := store.EmbedTLS{CertFile: c.EtcdServerCert, KeyFile: c.EtcdServerKey, ClientCAFile: c.EtcdClientCA}
+func (c *Config) embedTLS() (embedded.TLS, error) {
+	t := embedded.TLS{CertFile: c.EtcdServerCert, KeyFile: c.EtcdServerKey, ClientCAFile: c.EtcdClientCA}
 	if t.CertFile == "" {
 		return t, nil
 	}

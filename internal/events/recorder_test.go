@@ -12,6 +12,7 @@ import (
 	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 	"berth.dev/berth/internal/testenv"
 )
 
@@ -206,7 +207,7 @@ func TestEventLongMessageIsCut(t *testing.T) {
 
 func TestEventWithoutEtcdReturnsQuickly(t *testing.T) {
 	t.Parallel()
-	e, err := store.StartEmbedded(context.Background(), store.EmbedConfig{
+	e, err := embedded.Start(context.Background(), embedded.Config{
 		DataDir:      t.TempDir(),
 		ListenClient: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
 		ListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),

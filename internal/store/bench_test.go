@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 	"berth.dev/berth/internal/testenv"
 )
 
@@ -13,7 +14,7 @@ import (
 func benchStore(b *testing.B) *store.Store {
 	b.Helper()
 	ctx := context.Background()
-	e, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	e, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      b.TempDir(),
 		ListenClient: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(b)),
 		ListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(b)),

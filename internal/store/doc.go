@@ -1,7 +1,8 @@
 // Package store is everything in berth that touches etcd: a small CRUD + watch API
 // over etcd's client, compare-and-swap transactions, a list-then-watch cache, leases,
-// leader election and an embedded etcd server. etcd's own types do not leave this
-// package.
+// leader election. etcd's own types do not leave this package and its subpackage
+// embedded, which runs an etcd server in process (kept apart so that a client such
+// as applyctl does not carry a server).
 //
 // # Keys and revisions
 //
@@ -26,7 +27,7 @@
 // With several endpoints the client balances across them and fails over when one
 // member is down. A member that went away is tried again at most ReconnectMaxDelay
 // (2s) apart, however long it was away: requests go through soon after etcd serves
-// again. Without an etcd cluster, StartEmbedded runs a single-member etcd in
+// again. Without an etcd cluster, embedded.Start runs a single-member etcd in
 // process; its limits are raised from etcd's defaults (128 operations in a transaction,
 // 1.5 MiB in a request) to EmbeddedMaxTxnOps (10000) and EmbeddedMaxRequestBytes (32
 // MiB), so that an apply of up to 10000 objects is one transaction. Start other etcds
@@ -98,6 +99,6 @@
 // <cause>"; test them with errors.Is against ErrNotFound, ErrConflict and
 // ErrUnavailable (etcd could not be reached: report not-ready and retry with backoff).
 // Nothing in this package logs but a Typed cache, of the values that do not decode
-// (CacheOptions.Log); the embedded etcd's own error logs go to EmbedConfig.Logger, or
-// nowhere.
+// (CacheOptions.Log); the embedded etcd's own error logs go to embedded.Config.Logger,
+// or nowhere.
 package store

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 )
 
 func Example() {
@@ -21,7 +22,7 @@ func Example() {
 
 	// An embedded single-member etcd; a real deployment would use store.New with the
 	// cluster's endpoints instead. (Fixed ports keep the example short.)
-	etcd, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	etcd, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      dir,
 		ListenClient: "http://127.0.0.1:23790",
 		ListenPeer:   "http://127.0.0.1:23800",

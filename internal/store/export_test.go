@@ -1,9 +1,6 @@
 package store
 
-import (
-	"context"
-	"net/url"
-)
+import "context"
 
 // Test hooks, compiled only into this package's tests.
 
@@ -18,12 +15,3 @@ func SetTypedWatchHook[T any](c *Typed[T], f func(fromRev int64)) { c.watchHook 
 
 // CacheLists returns how many times c listed its prefix.
 func CacheLists(c *Cache) int64 { return c.t.lists.Load() }
-
-// LocalURL is where this process dials an embedded etcd's listen URL.
-func LocalURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return err.Error()
-	}
-	return localURL(*p)
-}

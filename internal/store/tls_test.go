@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,3 +152,5 @@ func TestUnreachable(t *testing.T) {
 	}
 	t.Logf("error: %v", err)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -167,3 +167,12 @@ func tooLarge(err error) bool {
 	// requests) are not about this request's size.
 	return status.Code(err) == codes.ResourceExhausted && strings.Contains(err.Error(), "larger than max")
 }
+
+// Limits of the embedded etcd, raised from etcd's defaults (128 operations in
+// a transaction, 1.5 MiB in a request) so that an apply of up to 10000
+// objects is one transaction; the error of a transaction another etcd
+// refuses (ErrTxnTooLarge) suggests the same values.
+const (
+	EmbeddedMaxTxnOps       = 10000
+	EmbeddedMaxRequestBytes = 32 << 20
+)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 )
 
 // Etcd starts an in-process embedded etcd (Fast tuning) with its data in t.TempDir()
@@ -18,7 +19,7 @@ func Etcd(t testing.TB) []string {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		e, err := store.StartEmbedded(ctx, store.EmbedConfig{
+		e, err := embedded.Start(ctx, embedded.Config{
 			DataDir:      dir,
 			ListenClient: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
 			ListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),

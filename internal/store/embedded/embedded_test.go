@@ -1,4 +1,4 @@
-package store_test
+package embedded_test
 
 import (
 	"context"
@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"berth.dev/berth/internal/store"
+	"berth.dev/berth/internal/store/embedded"
 	"berth.dev/berth/internal/testenv"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func startEmbedded(t *testing.T, dir string, client, peer int) *store.Embedded {
+func startEmbedded(t *testing.T, dir string, client, peer int) *embedded.Etcd {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	e, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      dir,
 		ListenClient: fmt.Sprintf("http://127.0.0.1:%d", client),
 		ListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", peer),
@@ -60,7 +61,7 @@ func TestEmbeddedPortInUse(t *testing.T) {
 	eps := testenv.Etcd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	_, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      t.TempDir(),
 		ListenClient: eps[0],
 		ListenPeer:   fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
@@ -78,11 +79,11 @@ func TestEmbeddedTLS(t *testing.T) {
 	certs := testenv.Certs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, err := store.StartEmbedded(ctx, store.EmbedConfig{
+	e, err := embedded.Start(ctx, embedded.Config{
 		DataDir:      t.TempDir(),
 		ListenClient: fmt.Sprintf("https://127.0.0.1:%d", testenv.FreePort(t)),
 		ListenPeer:   fmt.Sprintf("https://127.0.0.1:%d", testenv.FreePort(t)),
-		TLS:          store.EmbedTLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CACert},
+		TLS:          embedded.TLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CACert},
 		Fast:         true,
 	})
 	if err != nil {
@@ -126,16 +127,16 @@ func TestEmbeddedTLSConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		client, peer string
-		tls          store.EmbedTLS
+		tls          embedded.TLS
 		want         string
 	}{
-		{"https without a certificate", "https://127.0.0.1:1", "http://127.0.0.1:2", store.EmbedTLS{}, "https://127.0.0.1:1: https needs a server certificate and key"},
-		{"a certificate on plain URLs", "http://127.0.0.1:1", "http://127.0.0.1:2", store.EmbedTLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey},
+		{"https without a certificate", "https://127.0.0.1:1", "http://127.0.0.1:2", embedded.TLS{}, "https://127.0.0.1:1: https needs a server certificate and key"},
+		{"a certificate on plain URLs", "http://127.0.0.1:1", "http://127.0.0.1:2", embedded.TLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey},
 			"neither http://127.0.0.1:1 nor http://127.0.0.1:2 is https"},
-		{"a certificate without its key", "https://127.0.0.1:1", "http://127.0.0.1:2", store.EmbedTLS{CertFile: certs.ServerCert}, "a certificate and its key go together"},
-		{"a client CA without a certificate", "http://127.0.0.1:1", "http://127.0.0.1:2", store.EmbedTLS{ClientCAFile: certs.CACert}, "a client CA needs a server certificate"},
+		{"a certificate without its key", "https://127.0.0.1:1", "http://127.0.0.1:2", embedded.TLS{CertFile: certs.ServerCert}, "a certificate and its key go together"},
+		{"a client CA without a certificate", "http://127.0.0.1:1", "http://127.0.0.1:2", embedded.TLS{ClientCAFile: certs.CACert}, "a client CA needs a server certificate"},
 	} {
-		_, err := store.StartEmbedded(context.Background(), store.EmbedConfig{DataDir: t.TempDir(), ListenClient: tc.client, ListenPeer: tc.peer, TLS: tc.tls, Fast: true})
+		_, err := embedded.Start(context.Background(), embedded.Config{DataDir: t.TempDir(), ListenClient: tc.client, ListenPeer: tc.peer, TLS: tc.tls, Fast: true})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
@@ -151,8 +152,14 @@ func TestEmbeddedLocalURL(t *testing.T) {
 		"https://10.0.0.1:2379":   "https://10.0.0.1:2379",
 		"https://etcd.local:2379": "https://etcd.local:2379",
 	} {
-		if got := store.LocalURL(in); got != want {
+		if got := embedded.LocalURL(in); got != want {
 			t.Errorf("LocalURL(%s) = %s, want %s", in, got, want)
 		}
 	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
