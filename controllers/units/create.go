@@ -57,12 +57,35 @@ func (r *run) create(ctx context.Context) error {
 	noteStart(&r.in.mem, time.Now(), r.u, false)
 	if err := c.o.Runtime.Start(ctx, id); err != nil {
 		r.event(ctx, v1.EventWarning, "Failed", "start container %s: %v", short(id), err)
-		return fmt.Errorf("start container %s: %w", short(id), err)
+		return r.startFailed(ctx, id, fmt.Errorf("start container %s: %w", short(id), err))
 	}
 	r.laps.lap("start")
 	r.started = true
 	r.event(ctx, v1.EventNormal, "Started", "container %s started", short(id))
 	return r.observe(ctx, id)
+}
+
+// startFailed handles a start the engine refused. When it refused a host
+// port berth chose, held by something berth could not see (a container
+// of another controller sharing the engine, or a port Docker publishes
+// without its userland proxy, where nothing listens), the container is
+// removed and its ports given up: the next attempt creates it on others,
+// as Nomad places a task whose dynamic port was taken again, rather than
+// starting the same container on the same port for ever.
+func (r *run) startFailed(ctx context.Context, id string, err error) error {
+	c := r.c
+	if !errors.Is(err, runtime.ErrPortAllocated) || !c.ports.refuse(r.w.key, r.u.Spec.Container.Ports) {
+		return err
+	}
+	if rerr := c.o.Runtime.Remove(ctx, id); rerr != nil && !errors.Is(rerr, runtime.ErrNotFound) {
+		return fmt.Errorf("%w; remove it to choose other host ports: %w", err, rerr)
+	}
+	c.ports.release(r.w.key)
+	if r.cur != nil && r.cur.ID == id {
+		r.cur = nil
+	}
+	r.event(ctx, v1.EventWarning, "PortTaken", "container %s removed: a host port berth chose is taken; other ports are chosen", short(id))
+	return fmt.Errorf("%w; the container is removed and made again on other host ports", err)
 }
 
 // hostFacts reads the template's env files, admits its volumes and

@@ -18,18 +18,29 @@ import (
 // it and no other Unit of this controller holds it. An instance keeps the
 // ports it had when they are free again within a moment (waitFree), which
 // is waited for without the lock: other instances are given theirs
-// meanwhile.
+// meanwhile. A port the engine refused although it looked free (held by
+// a container of another controller on the same engine, or published by
+// Docker without its userland proxy, where nothing listens) is not chosen
+// again for portRefusal.
 type portAllocator struct {
 	lo, hi int
 	// waitFree waits a moment for a port to be free (freeSoon).
 	waitFree func(protocol string, port int) bool
+	// intN draws where pick starts looking (rand.IntN).
+	intN func(n int) int
+	now  func() time.Time
 
-	mu   sync.Mutex
-	held map[string]map[string]int // unit -> "port/proto" -> host port
+	mu      sync.Mutex
+	held    map[string]map[string]int // unit -> "port/proto" -> host port
+	refused map[string]time.Time      // slot -> until when the engine's refusal is remembered
 }
 
+// portRefusal is how long a host port the engine refused is not chosen.
+const portRefusal = 10 * time.Minute
+
 func newPortAllocator(r [2]int) *portAllocator {
-	return &portAllocator{lo: r[0], hi: r[1], waitFree: freeSoon, held: map[string]map[string]int{}}
+	return &portAllocator{lo: r[0], hi: r[1], waitFree: freeSoon, intN: rand.IntN, now: time.Now,
+		held: map[string]map[string]int{}, refused: map[string]time.Time{}}
 }
 
 // assign returns the bindings of a unit's ports: fixed host ports as
@@ -76,10 +87,36 @@ func (a *portAllocator) freedPrevious(unit string, ports []v1.Port, previous map
 	return freed
 }
 
+// refuse remembers that the engine refused to publish the host ports
+// berth chose for the unit (those of ports whose hostPort is 0), so that
+// the next assign chooses others, and reports whether there were any: a
+// hostPort written in the template is the user's to change.
+func (a *portAllocator) refuse(unit string, ports []v1.Port) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until := a.now().Add(portRefusal)
+	chosen := false
+	for _, p := range ports {
+		if hp := a.held[unit][portKey(p)]; p.HostPort == 0 && hp != 0 {
+			a.refused[slot(p.Protocol, hp)] = until
+			chosen = true
+		}
+	}
+	return chosen
+}
+
 // takenLocked returns the host ports the units other than except hold,
-// by slot.
+// and those the engine refused lately, by slot.
 func (a *portAllocator) takenLocked(except string) map[string]bool {
 	taken := map[string]bool{}
+	now := a.now()
+	for s, until := range a.refused {
+		if now.Before(until) {
+			taken[s] = true
+		} else {
+			delete(a.refused, s)
+		}
+	}
 	for u, m := range a.held {
 		if u == except {
 			continue
@@ -95,7 +132,7 @@ func (a *portAllocator) takenLocked(except string) map[string]bool {
 // that nothing listens on, 0 when there is none.
 func (a *portAllocator) pick(protocol v1.Protocol, taken map[string]bool) int {
 	n := a.hi - a.lo + 1
-	start := rand.IntN(n)
+	start := a.intN(n) // under a.mu, as assign calls it
 	for j := 0; j < n; j++ {
 		cand := a.lo + (start+j)%n
 		if !taken[slot(protocol, cand)] && free(string(protocol), cand) {

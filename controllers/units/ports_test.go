@@ -1,10 +1,13 @@
 package units
 
 import (
+	"context"
+	"slices"
 	"testing"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
+	"berth.dev/berth/internal/events"
 	"berth.dev/berth/internal/runtime"
 )
 
@@ -59,5 +62,46 @@ func TestPortAllocatorWaitsWithoutItsLock(t *testing.T) {
 	a.waitFree = func(string, int) bool { return true }
 	if b, err := a.assign("web", web, map[string]int{"8080/tcp": 43210}); err != nil || b[0].HostPort != 43210 {
 		t.Errorf("web's ports %+v, %v; want its previous host port 43210", b, err)
+	}
+}
+
+// TestPortRefusedByTheEngineIsChosenAgain: a host port that looks free to
+// the controller but that the engine refuses (a container berth does not
+// see holds it: one of another controller on the same engine, or a port
+// Docker publishes without its userland proxy) does not hold the instance
+// up: its container is removed and made again on another port.
+func TestPortRefusedByTheEngineIsChosenAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) {
+		o.PortRange = [2]int{41500, 41501}
+		o.Events = events.NewRecorder(o.Store, o.Host, nil)
+	})
+	ctx := context.Background()
+	holder, err := e.rt.Create(ctx, runtime.ContainerSpec{Name: "holder", Image: "berth/testapp",
+		Ports: []runtime.PortBinding{{ContainerPort: 80, HostPort: 41500}}})
+	if err == nil {
+		err = e.rt.Start(ctx, holder)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c.ports.mu.Lock()
+	e.c.ports.intN = func(int) int { return 0 } // the held port is tried first
+	e.c.ports.mu.Unlock()
+
+	e.apply(pinned("web", func(u *v1.Unit) { u.Spec.Container.Ports = []v1.Port{{Name: "http", ContainerPort: 8080}} }))
+	st := e.waitState("web", v1.StateRunning)
+	if len(st.Ports) != 1 || st.Ports[0].HostPort != 41501 {
+		t.Errorf("ports %+v, want host port 41501: the other of the range", st.Ports)
+	}
+	if got := e.eventReasons("web"); !slices.Contains(got, "PortTaken") {
+		t.Errorf("events %v, want a PortTaken", got)
+	}
+	ctrs, err := e.rt.List(ctx, runtime.ListOptions{All: true, Labels: map[string]string{v1.LabelName: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ctrs) != 1 || ctrs[0].State != runtime.StateRunning {
+		t.Errorf("web's containers %+v, want one running: the refused one removed", ctrs)
 	}
 }

@@ -21,7 +21,7 @@ func (r *run) restart(ctx context.Context, a action) error {
 	r.in.mem.Failed = ""
 	noteStart(&r.in.mem, time.Now(), r.u, false)
 	if err := r.startContainer(ctx, a.id); err != nil {
-		return err
+		return r.startFailed(ctx, a.id, err)
 	}
 	c.o.BerthMetrics.ContainerRestarted(r.w.kind)
 	r.event(ctx, v1.EventNormal, "Restarted", "container %s restarted: %s", short(a.id), a.why())

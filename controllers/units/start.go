@@ -17,7 +17,7 @@ func (r *run) start(ctx context.Context, a action) error {
 	noteStart(&r.in.mem, time.Now(), r.u, crash)
 	r.state, r.msg = v1.StateStarting, ""
 	if err := r.startContainer(ctx, a.id); err != nil {
-		return err
+		return r.startFailed(ctx, a.id, err)
 	}
 	r.laps.lap("start")
 	r.started = true

@@ -18,6 +18,10 @@ var (
 	// ErrUnavailable: the engine cannot be reached. Callers report not-ready
 	// and retry with backoff.
 	ErrUnavailable = errors.New("container engine unavailable")
+	// ErrPortAllocated: the engine could not publish a host port of the
+	// container because something else holds it (another container, or a
+	// process listening on it), so the container did not start.
+	ErrPortAllocated = errors.New("host port already allocated")
 )
 
 // ContainerState is the lifecycle state of a container.

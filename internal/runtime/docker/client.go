@@ -74,11 +74,22 @@ func wrap(op, id string, err error) error {
 		sentinel = runtime.ErrNotFound
 	case cerrdefs.IsConflict(err):
 		sentinel = runtime.ErrConflict
+	case portAllocated(err.Error()):
+		sentinel = runtime.ErrPortAllocated
 	}
 	if sentinel == nil {
 		return fmt.Errorf("docker: %s: %w", what, err)
 	}
 	return fmt.Errorf("docker: %s: %w: %w", what, sentinel, err)
+}
+
+// portAllocated reports whether the engine's error says a host port was
+// taken: by its own allocator ("Bind for 0.0.0.0:8080 failed: port is
+// already allocated"), or when its proxy could not listen ("Error starting
+// userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use").
+func portAllocated(msg string) bool {
+	return strings.Contains(msg, "port is already allocated") ||
+		strings.Contains(msg, "userland proxy") && strings.Contains(msg, "address already in use")
 }
 
 // Ping implements runtime.Runtime.

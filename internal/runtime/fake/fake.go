@@ -440,7 +440,7 @@ func (r *Runtime) allocatePorts(c *container) ([]runtime.PortBinding, error) {
 		if p.HostPort != 0 {
 			key := fmt.Sprintf("%s/%d", p.Protocol, p.HostPort)
 			if owner, ok := r.ports[key]; (ok && owner != c.c.ID) || taken[key] {
-				return nil, fmt.Errorf("bind for %s:%d failed: port is already allocated", cmp.Or(p.HostIP, "0.0.0.0"), p.HostPort)
+				return nil, fmt.Errorf("bind for %s:%d failed: %w", cmp.Or(p.HostIP, "0.0.0.0"), p.HostPort, runtime.ErrPortAllocated)
 			}
 			taken[key] = true
 		}

@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		{"PingVersion", testPingVersion},
 		{"CreateStartInspect", testCreateStartInspect},
 		{"NameConflict", testNameConflict},
+		{"HostPortTaken", testHostPortTaken},
 		{"NotFound", testNotFound},
 		{"MissingImage", testMissingImage},
 		{"StartTwiceAndRestart", testStartTwiceAndRestart},
@@ -206,6 +207,32 @@ func testNameConflict(e *env) {
 	_, err := e.rt.Create(e.ctx(time.Minute), spec)
 	if !errors.Is(err, runtime.ErrConflict) {
 		e.t.Fatalf("second Create(%s) = %v, want ErrConflict", spec.Name, err)
+	}
+}
+
+// testHostPortTaken: a container whose host port another one holds does
+// not start, with ErrPortAllocated, and can be removed.
+func testHostPortTaken(e *env) {
+	t := e.t
+	spec := e.spec("holder", "--listen", ":8080")
+	spec.Ports = []runtime.PortBinding{{ContainerPort: 8080, HostIP: "127.0.0.1"}}
+	holder := e.inspect(e.run(spec))
+	b, ok := port(holder, 8080, "tcp")
+	if !ok || b.HostPort == 0 {
+		t.Fatalf("the holder publishes no host port: %+v", holder.Ports)
+	}
+	spec = e.spec("late", "--listen", ":8080")
+	spec.Ports = []runtime.PortBinding{{ContainerPort: 8080, HostIP: "127.0.0.1", HostPort: b.HostPort}}
+	late := e.create(spec)
+	err := e.rt.Start(e.ctx(time.Minute), late)
+	if !errors.Is(err, runtime.ErrPortAllocated) {
+		t.Fatalf("Start with host port %d taken = %v, want ErrPortAllocated", b.HostPort, err)
+	}
+	if c := e.inspect(late); c.State == runtime.StateRunning {
+		t.Errorf("state after a refused start = %q", c.State)
+	}
+	if err := e.rt.Remove(e.ctx(time.Minute), late); err != nil {
+		t.Errorf("Remove after a refused start: %v", err)
 	}
 }
 
