@@ -43,12 +43,13 @@ func benchCluster() ([]HostInfo, []*v1.Unit) {
 }
 
 // placeAll schedules every unit in turn, as the scheduler's loop does on
-// an apply of them all, each decision seeing the ones before it.
+// an apply of them all, each decision seeing the ones before it, with the
+// load as the loop reads it.
 func placeAll(hosts []HostInfo, units []*v1.Unit) (placed, pending int) {
 	l := NewLoad()
 	for _, u := range units {
 		owner := UnitOwner(u.Metadata.Name)
-		d := Schedule(u, hosts, nil, l.Without(owner))
+		d := schedule(u, hosts, nil, l.without(owner))
 		l.Place(owner, d.Hosts, RequestOf(&u.Spec.Container))
 		placed += len(d.Hosts)
 		pending += d.Pending
@@ -62,6 +63,12 @@ func placeAll(hosts []HostInfo, units []*v1.Unit) (placed, pending int) {
 // without etcd. hack/bench-scale.sh RESOURCES=1 measures the whole loop.
 func BenchmarkSchedule5000Replicas(b *testing.B) {
 	hosts, units := benchCluster()
+	benchPlaceAll(b, hosts, units)
+}
+
+// benchPlaceAll places every unit on hosts b.N times, and reports the
+// placements per second.
+func benchPlaceAll(b *testing.B, hosts []HostInfo, units []*v1.Unit) {
 	b.ResetTimer()
 	var placed int
 	start := time.Now()
@@ -80,4 +87,27 @@ func TestBenchClusterFits(t *testing.T) {
 	if placed != 5000 || pending != 0 {
 		t.Errorf("placed %d, pending %d; want 5000 placed", placed, pending)
 	}
+}
+
+// wideCluster is hack/bench-scale.sh's thousand hosts: hosts Up, of no
+// reported capacity, and units Units of replicas replicas asking nothing.
+func wideCluster(hosts, units, replicas int) ([]HostInfo, []*v1.Unit) {
+	hs := make([]HostInfo, hosts)
+	for i := range hs {
+		hs[i] = HostInfo{Name: fmt.Sprintf("host-%04d", i), Labels: map[string]string{"role": "web"}, Up: true}
+	}
+	us := make([]*v1.Unit, units)
+	for i := range us {
+		us[i] = unit(v1.Placement{Replicas: replicas, HostSelector: map[string]string{"role": "web"}})
+		us[i].Metadata.Name = fmt.Sprintf("u%04d", i)
+	}
+	return hs, us
+}
+
+// BenchmarkSchedule1000Hosts decides the hosts of 1,000 Units of 10
+// replicas on 1,000 hosts, one Unit after the other, as the scheduler's
+// loop does on hack/bench-scale.sh's thousand hosts.
+func BenchmarkSchedule1000Hosts(b *testing.B) {
+	hosts, units := wideCluster(1000, 1000, 10)
+	benchPlaceAll(b, hosts, units)
 }

@@ -10,7 +10,8 @@ import (
 // Load is what the placed Units and Jobs take of each host, kept up to
 // date one owner at a time: Place says where an owner's instances are and
 // what each asks, Observe which host ports an owner's instance reports on
-// a host. Without gives Schedule the load of every host but one owner's.
+// a host. Without gives Schedule the load of every host but one owner's
+// (the scheduler's loop reads it host by host instead, without copying).
 // A Load is not safe for concurrent use.
 type Load struct {
 	hosts    map[string]*Usage
@@ -115,6 +116,29 @@ func (l *Load) Without(owner string) map[string]Usage {
 		out[h] = out[h].observe(ports, -1)
 	}
 	return out
+}
+
+// without returns what host has taken but for owner's instances, as
+// Without does for every host at once, without copying any: the
+// scheduler's loop asks it of the hosts it looks at, one decision at a
+// time. What it returns shares its maps with l: read it only until l
+// changes next.
+func (l *Load) without(owner string) func(host string) Usage {
+	p, placed := l.placed[owner]
+	observed := l.observed[owner]
+	return func(host string) Usage {
+		var u Usage
+		if h := l.hosts[host]; h != nil {
+			u = *h
+		}
+		if placed && slices.Contains(p.hosts, host) {
+			u = u.add(p.req, -1)
+		}
+		if ports, ok := observed[host]; ok {
+			u = u.observe(ports, -1)
+		}
+		return u
+	}
 }
 
 // addInPlace adds n instances asking r to u, changing its maps.

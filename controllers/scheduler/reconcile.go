@@ -26,13 +26,8 @@ type runner struct {
 	log    *slog.Logger
 	events EventRecorder
 
-	units       *store.Typed[*v1.Unit]
-	bindings    *store.Typed[*v1.Binding]
-	hosts       *store.Typed[v1.Host]
-	alive       *store.Cache
-	statuses    *store.Typed[v1.InstanceStatus] // of every kind
-	jobs        *store.Typed[*v1.Job]
-	jobBindings *store.Typed[v1.JobBinding]
+	sources
+	statuses *store.Typed[v1.InstanceStatus] // of every kind
 	// enqueue puts a unit on the loop's queue.
 	enqueue func(name string)
 
@@ -46,19 +41,30 @@ func newRunner(s *store.Store, o Options) *runner {
 	co := store.CacheOptions{Log: o.Log}
 	r := &runner{
 		store: s, log: o.Log, events: o.Events, st: newState(o.Clock),
-		units:    store.NewObjectCache[*v1.Unit](s, store.CacheOptions{Log: o.Log, Events: o.Events}),
+		sources:  newSources(s, o.Log, o.Events),
+		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatus, co),
+	}
+	r.st.track(&r.sources) // before the loop watches the caches: see state.track
+	r.statuses.OnChange(r.observe)
+	r.st.rescheduleAfter = o.RescheduleAfter
+	return r
+}
+
+// newSources returns the caches the state is built from, logging to log
+// the values that do not decode (and recording an event on a Unit that
+// does not, when events is set).
+func newSources(s *store.Store, log *slog.Logger, events EventRecorder) sources {
+	co := store.CacheOptions{Log: log}
+	return sources{
+		units:    store.NewObjectCache[*v1.Unit](s, store.CacheOptions{Log: log, Events: events}),
 		bindings: store.NewTyped(s, bindingPrefix, store.DecodeJSON[*v1.Binding], co),
 		hosts:    store.NewTyped(s, store.HostsPrefix, store.DecodeJSON[v1.Host], co),
 		alive:    store.NewCache(s, store.AlivePrefix, nil),
-		statuses: store.NewTyped(s, store.StatusesPrefix, store.DecodeStatus, co),
 		// Jobs take CPUs, memory and host ports where their bindings place
 		// them. Their loop reports the ones that do not decode.
 		jobs:        store.NewObjectCache[*v1.Job](s, store.CacheOptions{Log: slog.New(slog.DiscardHandler)}),
 		jobBindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
 	}
-	r.statuses.OnChange(r.observe)
-	r.st.rescheduleAfter = o.RescheduleAfter
-	return r
 }
 
 // Reconcile brings the binding of unit name in line with its placement: it
@@ -71,7 +77,7 @@ func newRunner(s *store.Store, o Options) *runner {
 // while the writes themselves may overlap.
 func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, error) {
 	r.mu.Lock()
-	r.st.refresh(r)
+	r.st.refresh(&r.sources)
 	e, exists := r.st.units[name]
 	if e.Err != nil {
 		// Left alone, binding and all, until it decodes: its cache said why.
@@ -81,7 +87,7 @@ func (r *runner) Reconcile(ctx context.Context, name string) (reconcile.Result, 
 	cur := r.st.bindings[name]
 	var want *v1.Binding
 	if exists && e.Value.Spec.Placement.NeedsScheduler() {
-		d := Schedule(e.Value, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name))
+		d := schedule(e.Value, r.hostsFor(name, cur.b), cur.b, r.st.loadWithout(name))
 		want = &v1.Binding{Hosts: d.Hosts, Generation: e.Value.Metadata.Generation,
 			Pending: d.Pending, PendingReason: d.PendingReason()}
 	}

@@ -69,6 +69,13 @@ type Decision struct {
 // Unit whose placement does not need the scheduler (global, or pinned to
 // hosts) Hosts is nil: such a Unit has no binding.
 func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string]Usage) Decision {
+	return schedule(u, hosts, current, func(host string) Usage { return load[host] })
+}
+
+// schedule is Schedule with the load of each host given by a function, so
+// that the scheduler's loop need not copy the load of every host for each
+// decision (Load.without).
+func schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load func(host string) Usage) Decision {
 	p := &u.Spec.Placement
 	if !p.NeedsScheduler() {
 		return Decision{}
@@ -76,60 +83,65 @@ func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string
 	want := max(p.Replicas, 1)
 	req := RequestOf(&u.Spec.Container)
 
-	candidates := make(map[string]HostInfo, len(hosts))
-	for _, h := range hosts {
-		if p.Candidate(h.Name, h.Labels) {
-			candidates[h.Name] = h
+	// A host is looked at once: whether it is a candidate, what it has
+	// taken, and whether it is bound now.
+	var bound map[string]bool
+	if current != nil {
+		bound = make(map[string]bool, len(current.Hosts))
+		for _, name := range current.Hosts {
+			bound[name] = true
 		}
 	}
-
-	var kept []HostInfo
-	chosen := map[string]bool{}
-	if current != nil {
-		for _, name := range current.Hosts {
-			if h, ok := candidates[name]; ok && !chosen[name] && !h.Lost {
-				chosen[name] = true
-				kept = append(kept, h)
-			}
+	var kept []ranked
+	var d Decision
+	selector := ""
+	// take says why h cannot take a new instance, or that it can.
+	take := func(h HostInfo, candidate bool) (Rejection, bool) {
+		if !candidate && selector == "" {
+			selector = v1.FormatLabels(p.HostSelector)
+		}
+		if rej, ok := reject(p, selector, h, candidate); !ok {
+			return rej, false
+		}
+		return Fit(h, load(h.Name), req)
+	}
+	isCandidate := candidates(p)
+	// free holds the best hosts that can take one, at most as many as
+	// are wanted: only they can be chosen.
+	free := make([]ranked, 0, want)
+	for _, h := range hosts {
+		candidate := isCandidate(h.Name, h.Labels)
+		if candidate && !h.Lost && bound[h.Name] {
+			delete(bound, h.Name) // once, should hosts name it twice
+			kept = append(kept, ranked{host: h, instances: load(h.Name).Instances})
+			continue
+		}
+		if rej, ok := take(h, candidate); !ok {
+			d.Rejected = append(d.Rejected, rej)
+		} else {
+			free = keepBest(free, want, ranked{host: h, instances: load(h.Name).Instances})
 		}
 	}
 	if len(kept) > want {
-		// Best first: Up, least loaded, by name; the tail is dropped.
-		slices.SortFunc(kept, func(a, b HostInfo) int {
-			if a.Up != b.Up {
-				if a.Up {
+		// Best first: Up, least loaded, by name; the tail is dropped, and
+		// says why it could not take one, as the other hosts do.
+		slices.SortFunc(kept, func(a, b ranked) int {
+			if a.host.Up != b.host.Up {
+				if a.host.Up {
 					return -1
 				}
 				return 1
 			}
-			return cmp.Or(cmp.Compare(load[a.Name].Instances, load[b.Name].Instances), cmp.Compare(a.Name, b.Name))
+			return a.compare(b)
 		})
+		for _, h := range kept[want:] {
+			if rej, ok := take(h.host, true); !ok {
+				d.Rejected = append(d.Rejected, rej)
+			}
+		}
 		kept = kept[:want]
-		clear(chosen)
-		for _, h := range kept {
-			chosen[h.Name] = true
-		}
-	}
-
-	var d Decision
-	var free []HostInfo
-	selector := v1.FormatLabels(p.HostSelector)
-	for _, h := range hosts {
-		if chosen[h.Name] {
-			continue
-		}
-		if rej, ok := reject(p, selector, h, candidates); !ok {
-			d.Rejected = append(d.Rejected, rej)
-		} else if rej, ok := Fit(h, load[h.Name], req); !ok {
-			d.Rejected = append(d.Rejected, rej)
-		} else {
-			free = append(free, h)
-		}
 	}
 	if len(kept) < want {
-		slices.SortFunc(free, func(a, b HostInfo) int {
-			return cmp.Or(cmp.Compare(load[a.Name].Instances, load[b.Name].Instances), cmp.Compare(a.Name, b.Name))
-		})
 		kept = append(kept, free[:min(want-len(kept), len(free))]...)
 	}
 	d.Pending = want - len(kept)
@@ -140,16 +152,62 @@ func Schedule(u *v1.Unit, hosts []HostInfo, current *v1.Binding, load map[string
 
 	d.Hosts = make([]string, 0, len(kept))
 	for _, h := range kept {
-		d.Hosts = append(d.Hosts, h.Name)
+		d.Hosts = append(d.Hosts, h.host.Name)
 	}
 	slices.Sort(d.Hosts)
 	return d
 }
 
+// ranked is a host with the number of instances it has taken, by which
+// Schedule ranks hosts.
+type ranked struct {
+	host      HostInfo
+	instances int
+}
+
+// compare ranks the least loaded first, then by name.
+func (a ranked) compare(b ranked) int {
+	return cmp.Or(cmp.Compare(a.instances, b.instances), cmp.Compare(a.host.Name, b.host.Name))
+}
+
+// keepBest adds h to best, which holds at most n hosts ranked first and
+// stays in that order: what sorting every host and keeping the first n
+// gives, without sorting the hosts that rank after them.
+func keepBest(best []ranked, n int, h ranked) []ranked {
+	if len(best) == n && (n == 0 || h.compare(best[n-1]) >= 0) {
+		return best
+	}
+	i, _ := slices.BinarySearchFunc(best, h, ranked.compare)
+	if len(best) == n {
+		best = best[:n-1]
+	}
+	return slices.Insert(best, i, h)
+}
+
+// candidates returns p.Candidate with the hostSelector read once, for
+// asking it of every host.
+func candidates(p *v1.Placement) func(host string, labels map[string]string) bool {
+	type label struct{ k, v string }
+	sel := make([]label, 0, len(p.HostSelector))
+	for k, v := range p.HostSelector {
+		sel = append(sel, label{k, v})
+	}
+	return func(host string, labels map[string]string) bool {
+		if len(p.Hosts) > 0 && !slices.Contains(p.Hosts, host) {
+			return false
+		}
+		for _, l := range sel {
+			if got, ok := labels[l.k]; !ok || got != l.v {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // reject says why h cannot take a new instance whatever it runs: it is
 // no candidate, or not Up. ok is true when it could.
-func reject(p *v1.Placement, selector string, h HostInfo, candidates map[string]HostInfo) (Rejection, bool) {
-	_, candidate := candidates[h.Name]
+func reject(p *v1.Placement, selector string, h HostInfo, candidate bool) (Rejection, bool) {
 	switch {
 	case !candidate && len(p.Hosts) > 0 && !slices.Contains(p.Hosts, h.Name):
 		return Rejection{Host: h.Name, Reason: ReasonNotListed}, false
