@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	v1 "berth.dev/berth/api/v1"
@@ -45,9 +47,35 @@ type Heartbeat struct {
 	lease     int64
 	lost      <-chan struct{}
 	stop      context.CancelFunc
+
+	// addrs are the host's addresses as last read, at addrsAt: asking the
+	// kernel for every interface and its addresses on each beat costs more
+	// than the rest of the record, so they are read again only every
+	// RecordRefresh, as the record is rewritten.
+	mu      sync.Mutex
+	addrs   []string
+	addrsAt time.Time
+	// readAddresses reads them (nil: from the kernel); tests set it.
+	readAddresses func() []string
 }
 
-// Record returns the host record as it would be written now.
+// addresses returns the host's addresses, read again when they were last
+// read RecordRefresh or more before now.
+func (h *Heartbeat) addresses(now time.Time) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.addrsAt.IsZero() || now.Sub(h.addrsAt) >= RecordRefresh || now.Before(h.addrsAt) {
+		read := h.readAddresses
+		if read == nil {
+			read = hostAddresses
+		}
+		h.addrs, h.addrsAt = read(), now
+	}
+	return slices.Clone(h.addrs)
+}
+
+// Record returns the host record as it would be written now. The host's
+// addresses are those read at most RecordRefresh before now.
 func (h *Heartbeat) Record(now time.Time) *v1.Host {
 	host := v1.New(v1.KindHost).(*v1.Host)
 	host.Metadata.Name = h.Name
@@ -55,7 +83,7 @@ func (h *Heartbeat) Record(now time.Time) *v1.Host {
 	host.Metadata.CreationTimestamp = h.started
 	st := &host.Status
 	readHostInfo(st)
-	st.Addresses = hostAddresses()
+	st.Addresses = h.addresses(now)
 	if h.AdvertiseAddress != "" {
 		st.Addresses = append([]string{h.AdvertiseAddress}, without(st.Addresses, h.AdvertiseAddress)...)
 	}
