@@ -19,6 +19,10 @@ import (
 // is zero.
 const DefaultResync = 30 * time.Second
 
+// DefaultWorkers is the number of concurrent reconciles when
+// Options.Workers is zero.
+const DefaultWorkers = 8
+
 // Options configure a Scheduler.
 type Options struct {
 	// Log receives a line per binding written or removed, and the loop's
@@ -27,7 +31,11 @@ type Options struct {
 	// Metrics, when set, receives the loop's metrics under the controller
 	// label "scheduler".
 	Metrics *reconcile.Metrics
-	// Workers is the number of concurrent reconciles (default 1).
+	// Workers is the number of concurrent reconciles (default
+	// DefaultWorkers). Decisions are taken one at a time whatever their
+	// number; the writes of the bindings they decide overlap, so that an
+	// apply of many Units is bound at the pace of etcd's throughput rather
+	// than one write's latency after the other.
 	Workers int
 	// Resync is the period of a full reconcile of every unit (default
 	// DefaultResync).
@@ -60,6 +68,9 @@ func New(s *store.Store, opts Options) *Scheduler {
 	}
 	if opts.Resync <= 0 {
 		opts.Resync = DefaultResync
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultWorkers
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
