@@ -54,6 +54,7 @@ type opts struct {
 	timeout         time.Duration
 	leaderListen    string
 	leaderPID       int
+	etcdPID         int
 	dir             string
 	profileDir      string
 	pprofListen     string
@@ -75,7 +76,8 @@ func main() {
 	flag.DurationVar(&o.ttl, "ttl", 3*time.Second, "--heartbeat-ttl of every controller")
 	flag.DurationVar(&o.reschedule, "reschedule-after", 3*time.Second, "--reschedule-after of the leader")
 	flag.StringVar(&o.leaderListen, "leader-listen", "", "the leader's --listen (for its /metrics)")
-	flag.IntVar(&o.leaderPID, "leader-pid", 0, "the leader's process id (for its RSS)")
+	flag.IntVar(&o.leaderPID, "leader-pid", 0, "the leader's process id (for its RSS and CPU time)")
+	flag.IntVar(&o.etcdPID, "etcd-pid", 0, "etcd's process id (for its CPU time)")
 	flag.StringVar(&o.dir, "dir", os.TempDir(), "data directories go under it")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Minute, "how long every instance may take to be RUNNING")
 	flag.BoolVar(&o.resources, "resources", false, "hosts of three capacities (--reserved-cpus and --reserved-memory) and Units of mixed requests")
@@ -249,6 +251,7 @@ func hosts(o opts) error {
 		return err
 	}
 	rev0, _ := st.Revision(ctx)
+	cpu0 := cpuTimes(o)
 	applied := time.Now()
 	for i := 0; i < len(objs); i += 500 { // etcd's --max-txn-ops
 		if _, err := store.Apply(ctx, st, objs[i:min(i+500, len(objs))], store.ApplyOptions{}); err != nil {
@@ -259,7 +262,7 @@ func hosts(o opts) error {
 	var bound, running time.Duration
 	if err := waitEvery(o.timeout, 100*time.Millisecond, "every instance RUNNING", func() (bool, string) {
 		if bound == 0 {
-			if n := boundInstances(bindingCache); n == want {
+			if n := boundInstances(bindingCache, nil); n == want {
 				bound = time.Since(applied)
 				fmt.Printf("bound: all %d bound %s after the apply (%.0f placements/s)\n", want, bound.Round(time.Millisecond), float64(want)/bound.Seconds())
 				if o.resources {
@@ -270,12 +273,13 @@ func hosts(o opts) error {
 			}
 		}
 		n := runningInstances(statusCache, nil)
-		return n == want, fmt.Sprintf("%d of %d RUNNING, %d bound", n, want, boundInstances(bindingCache))
+		return n == want, fmt.Sprintf("%d of %d RUNNING, %d bound", n, want, boundInstances(bindingCache, nil))
 	}); err != nil {
 		stopProfile()
 		return err
 	}
 	running = time.Since(applied)
+	cpu1 := cpuTimes(o)
 	stopProfile()
 	rev1, _ := st.Revision(ctx)
 	idleShare := idleRate * running.Seconds()
@@ -285,6 +289,9 @@ func hosts(o opts) error {
 	fmt.Printf("writes: %d revisions during convergence (%.0f/s), %.0f of them idle heartbeats; %.2f writes per converged instance\n",
 		rev1-rev0, float64(rev1-rev0)/running.Seconds(), idleShare, writes/float64(want))
 	breakdown(ctx, st, rev0, rev1, want)
+	fmt.Printf("cpu during convergence: hosts process %.1f s, leader %.1f s, etcd %.1f s (the machine offers %.1f CPU-seconds in %s)\n",
+		(cpu1[0] - cpu0[0]).Seconds(), (cpu1[1] - cpu0[1]).Seconds(), (cpu1[2] - cpu0[2]).Seconds(),
+		float64(goruntime.NumCPU())*running.Seconds(), running.Round(time.Millisecond))
 
 	settle(3 * time.Second)
 	rss2, heap2 := selfMemory()
@@ -323,15 +330,24 @@ func hosts(o opts) error {
 		h.done <- nil
 	}
 	stopTook := time.Since(stopped)
-	if err := waitEvery(o.reschedule+5*time.Minute, 100*time.Millisecond, "the lost hosts' Units RUNNING elsewhere", func() (bool, string) {
+	// Until the first and every binding names only hosts not lost.
+	var firstRebound, rebound time.Duration
+	if err := waitEvery(o.reschedule+5*time.Minute, 20*time.Millisecond, "the lost hosts' Units RUNNING elsewhere", func() (bool, string) {
+		if n := boundInstances(bindingCache, gone); firstRebound == 0 && n > want-lost {
+			firstRebound = time.Since(stopped)
+		}
+		if rebound == 0 && boundInstances(bindingCache, gone) == want {
+			rebound = time.Since(stopped)
+		}
 		n := runningInstances(statusCache, gone)
 		return n == want, fmt.Sprintf("%d of %d RUNNING off the %d lost hosts (they ran %d)", n, want, len(victims), lost)
 	}); err != nil {
 		return err
 	}
 	took := time.Since(stopped)
-	fmt.Printf("reschedule: %d hosts lost at once ran %d instances; their controllers stopped in %s (leases revoked: Down at once); all RUNNING elsewhere %s after the stop, %s beyond reschedule-after\n",
-		len(victims), lost, stopTook.Round(time.Millisecond), took.Round(time.Millisecond), (took - o.reschedule).Round(time.Millisecond))
+	fmt.Printf("reschedule: %d hosts lost at once ran %d instances; their controllers stopped in %s (leases revoked: Down at once); the first bound elsewhere %s and all %s after the stop (%s beyond reschedule-after), all RUNNING elsewhere %s after the stop, %s beyond reschedule-after\n",
+		len(victims), lost, stopTook.Round(time.Millisecond), firstRebound.Round(time.Millisecond), rebound.Round(time.Millisecond), (rebound - o.reschedule).Round(time.Millisecond),
+		took.Round(time.Millisecond), (took - o.reschedule).Round(time.Millisecond))
 	return nil
 }
 
@@ -445,11 +461,16 @@ func bindings(ctx context.Context, st *store.Store) (map[string]v1.Binding, erro
 	return out, nil
 }
 
-// boundInstances counts the hosts the cached bindings name.
-func boundInstances(c *store.Typed[v1.Binding]) int {
+// boundInstances counts the hosts not in except that the cached bindings
+// name.
+func boundInstances(c *store.Typed[v1.Binding], except map[string]bool) int {
 	n := 0
 	for _, e := range c.List() {
-		n += len(e.Value.Hosts)
+		for _, h := range e.Value.Hosts {
+			if !except[h] {
+				n++
+			}
+		}
 	}
 	return n
 }
@@ -585,6 +606,34 @@ func leaderMemory(o opts) (rss, heap uint64) {
 		heap = uint64(f)
 	}
 	return rssOf(o.leaderPID), heap
+}
+
+// cpuTimes returns the CPU time (user and system) used so far by this
+// process, the leader and etcd (0 for one whose pid is not known).
+func cpuTimes(o opts) [3]time.Duration {
+	return [3]time.Duration{cpuOf(os.Getpid()), cpuOf(o.leaderPID), cpuOf(o.etcdPID)}
+}
+
+// cpuOf reads the user and system time of process pid from /proc, in the
+// kernel's clock ticks of 1/100 s.
+func cpuOf(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func rssOf(pid int) uint64 {
