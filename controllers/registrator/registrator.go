@@ -59,6 +59,12 @@ type Options struct {
 	// Service's or Job's exec check) run in their own container either way.
 	EnableScriptChecks bool
 	Log                *slog.Logger
+	// Units and Jobs, when set, are the host's caches of Units and Jobs,
+	// shared with its other loops (the units controller): each change is
+	// then received and decoded once per host. Nil: the registrator makes
+	// its own.
+	Units *store.Typed[*v1.Unit]
+	Jobs  *store.Typed[*v1.Job]
 }
 
 // EventRecorder records events about objects for describe.
@@ -127,8 +133,13 @@ func New(o Options) *Registrator {
 	r.w = &writer{store: o.Store, host: o.Host, ttl: o.TTL, log: o.Log, lost: func() { r.loop.Enqueue(syncKey) }}
 	co := store.CacheOptions{Log: o.Log}
 	r.services = store.NewObjectCache[*v1.Service](o.Store, store.CacheOptions{Log: o.Log, Events: o.Events})
-	r.units = store.NewObjectCache[*v1.Unit](o.Store, co)
-	r.jobs = store.NewObjectCache[*v1.Job](o.Store, co)
+	r.units, r.jobs = o.Units, o.Jobs
+	if r.units == nil {
+		r.units = store.NewObjectCache[*v1.Unit](o.Store, co)
+	}
+	if r.jobs == nil {
+		r.jobs = store.NewObjectCache[*v1.Job](o.Store, co)
+	}
 	all := func(string) []string { return []string{syncKey} }
 	r.loop.Watch(r.services, all)
 	r.loop.Watch(r.units, all)

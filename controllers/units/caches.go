@@ -35,14 +35,22 @@ type caches struct {
 	hosts *store.Typed[struct{}]
 }
 
-func newCaches(s *store.Store, host string, log *slog.Logger) *caches {
+// newCaches returns the caches of host, with units and jobs (nil: new
+// ones) as its caches of Units and Jobs.
+func newCaches(s *store.Store, host string, log *slog.Logger, units *store.Typed[*v1.Unit], jobs *store.Typed[*v1.Job]) *caches {
 	co := store.CacheOptions{Log: log}
+	if units == nil {
+		units = store.NewObjectCache[*v1.Unit](s, co)
+	}
+	if jobs == nil {
+		jobs = store.NewObjectCache[*v1.Job](s, co)
+	}
 	return &caches{
-		units:       store.NewObjectCache[*v1.Unit](s, co),
+		units:       units,
 		bindings:    store.NewTyped(s, store.BindingKey(v1.KindUnit, ""), store.DecodeJSON[v1.Binding], co),
 		statuses:    store.NewTyped(s, store.HostStatusPrefix(host), decodeInstanceStatus, co),
 		everyStatus: &lazyCache{cache: store.NewTyped(s, store.StatusesPrefix, decodeInstanceStatus, co), want: make(chan struct{})},
-		jobs:        store.NewObjectCache[*v1.Job](s, co),
+		jobs:        jobs,
 		jobBindings: store.NewTyped(s, store.BindingKey(v1.KindJob, ""), store.DecodeJSON[v1.JobBinding], co),
 		jobVersions: store.NewTyped(s, store.JobVersionsPrefix, store.DecodeJobVersion, co),
 		timers:      store.NewObjectCache[*v1.Timer](s, co),

@@ -65,6 +65,12 @@ type Options struct {
 	// reference pulled and the image's ID (image garbage collection keeps
 	// the record).
 	Pulled func(ref, imageID string)
+	// Units and Jobs, when set, are the host's caches of Units and Jobs,
+	// shared with its other loops (the registrator): each change is then
+	// received and decoded once per host. Nil: the controller makes its
+	// own.
+	Units *store.Typed[*v1.Unit]
+	Jobs  *store.Typed[*v1.Job]
 }
 
 // Registry says how this host pulls images.
@@ -136,7 +142,7 @@ func New(o Options) *Controller {
 	}
 	c.probers = newProbers(c.runProber)
 	c.loop = reconcile.New("unit", c, reconcile.Options{Workers: o.Workers, Metrics: o.Metrics, Log: o.Log, Resync: o.Resync})
-	c.caches = newCaches(o.Store, o.Host, o.Log)
+	c.caches = newCaches(o.Store, o.Host, o.Log, o.Units, o.Jobs)
 	c.watch()
 	c.registerMetrics()
 	c.checkPolicyFlags()

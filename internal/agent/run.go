@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	v1 "berth.dev/berth/api/v1"
 	"berth.dev/berth/controllers/gc"
 	"berth.dev/berth/controllers/gitsources"
 	"berth.dev/berth/controllers/jobs"
@@ -80,7 +81,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, election *store.Election) ([]component, error) {
 	cfg, log := p.cfg, p.log
 	cat := catalog.NewWatched(st)
+	// One cache of Units and one of Jobs for the units controller and the
+	// registrator: each change is received and decoded once on this host.
+	shared := sharedCaches{
+		units: store.NewObjectCache[*v1.Unit](st, store.CacheOptions{Log: log}),
+		jobs:  store.NewObjectCache[*v1.Job](st, store.CacheOptions{Log: log}),
+	}
 	reg := registrator.New(registrator.Options{
+		Units: shared.units, Jobs: shared.jobs,
 		Visible: cat.WaitRevision,
 		Store:   st, Runtime: p.rt, Host: cfg.HostName, Address: cfg.AdvertiseAddress,
 		DataDir: cfg.DataDir, TTL: cfg.HeartbeatTTL, Resync: cfg.Resync, EnableScriptChecks: cfg.EnableScriptChecks,
@@ -93,7 +101,7 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 	}
 	containerDNS := newContainerDNS(cfg, p.rt, cat, p.api.srv, p.api.ln.Addr(), p.dnsMetrics, log.With("component", "container-dns"))
 	eng := &engineWatch{rt: p.rt, log: log, ready: p.ready}
-	units, images := p.units(st, recorder, reg, eng, containerDNS)
+	units, images := p.units(st, recorder, reg, eng, containerDNS, shared)
 	dash := ui.New(st, ui.Options{Host: cfg.HostName, Catalog: cat, MayWrite: p.auth.mayWrite, ShowSecrets: carriesToken,
 		TokenRequired: p.token != nil, ReadsNeedToken: cfg.APIReads == APIReadsToken, Log: log.With("component", "ui")})
 	p.api.dashboard.start(dash)
@@ -124,6 +132,13 @@ func (p *process) hostComponents(st *store.Store, recorder *events.Recorder, ele
 	}, nil
 }
 
+// sharedCaches are the caches several loops of the host watch; each loop
+// runs them, and they list and watch once (store.Typed.Run).
+type sharedCaches struct {
+	units *store.Typed[*v1.Unit]
+	jobs  *store.Typed[*v1.Job]
+}
+
 // dns returns the DNS server of --dns-listen, which has started once it
 // has bound its port.
 func (p *process) dns(cat catalog.Reader) (component, error) {
@@ -147,7 +162,7 @@ func (p *process) dns(cat catalog.Reader) (component, error) {
 // units returns the units controller and the image collector, which
 // removes the images it pulled once they are out of use.
 func (p *process) units(st *store.Store, recorder *events.Recorder, reg *registrator.Registrator, eng *engineWatch,
-	containerDNS *containerDNS) (*unitsctl.Controller, component) {
+	containerDNS *containerDNS, shared sharedCaches) (*unitsctl.Controller, component) {
 	cfg, log := p.cfg, p.log
 	images, err := imagegc.Open(filepath.Join(cfg.DataDir, "images.json"))
 	if err != nil {
@@ -160,6 +175,7 @@ func (p *process) units(st *store.Store, recorder *events.Recorder, reg *registr
 	units := unitsctl.New(unitsctl.Options{
 		Store: st, Runtime: p.rt, Host: cfg.HostName, Labels: cfg.HostLabels, Events: recorder,
 		Metrics: p.loopMetrics, BerthMetrics: p.bm, Log: log.With("controller", "unit"), Resync: cfg.Resync,
+		Units: shared.units, Jobs: shared.jobs,
 		OnEngine: eng.report,
 		Drain:    reg.Drain,
 		Policy:   cfg.Policy,

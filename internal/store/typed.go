@@ -83,6 +83,12 @@ type Typed[T any] struct {
 	hmu      sync.Mutex
 	handlers []func(key string)
 
+	// runMu guards the list and watch that the Runs under way share.
+	runMu     sync.Mutex
+	runners   int
+	runCancel context.CancelFunc
+	runDone   chan struct{}
+
 	mu     sync.RWMutex
 	items  map[string]Entry[T]
 	rev    int64
@@ -186,7 +192,42 @@ func (c *Typed[T]) changed(keys ...string) {
 // Run fills and maintains the cache until ctx ends, then returns nil. List
 // and watch errors are retried with backoff; while etcd is unreachable the
 // cache keeps its last content.
+//
+// Several loops may watch one cache, each calling Run: the cache lists and
+// watches once, while any of their contexts lasts, and each Run returns
+// when its own context ends (the last one once the watch has stopped).
 func (c *Typed[T]) Run(ctx context.Context) error {
+	c.runMu.Lock()
+	c.runners++
+	if c.runners == 1 {
+		if c.runDone != nil {
+			<-c.runDone // the run the last Run ended is stopping
+		}
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		c.runCancel, c.runDone = cancel, done
+		go func() {
+			defer close(done)
+			c.run(rctx)
+		}()
+	}
+	cancel, done := c.runCancel, c.runDone
+	c.runMu.Unlock()
+
+	<-ctx.Done()
+	c.runMu.Lock()
+	c.runners--
+	last := c.runners == 0
+	c.runMu.Unlock()
+	if last {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+// run lists and watches until ctx ends.
+func (c *Typed[T]) run(ctx context.Context) {
 	backoff := cacheMinBackoff
 	wait := func() bool {
 		t := time.NewTimer(backoff)
@@ -219,7 +260,6 @@ func (c *Typed[T]) Run(ctx context.Context) error {
 			break
 		}
 	}
-	return nil
 }
 
 // entry decodes kv, reusing old when it is of the same mod revision; ok is

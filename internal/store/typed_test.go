@@ -173,3 +173,77 @@ func TestDecodeStatusOf(t *testing.T) {
 		t.Errorf("a unit's status is held: %+v", e)
 	}
 }
+
+// Two loops that watch one cache each call its Run: the cache watches
+// once, follows etcd while either runs, and each Run returns when its own
+// context ends.
+func TestTypedRunsOnceForSeveralRuns(t *testing.T) {
+	t.Parallel()
+	s, ctx := testenv.EtcdStore(t), context.Background()
+	p := store.Prefix + "test/"
+	c := store.NewTyped(s, p, store.DecodeJSON[string], store.CacheOptions{})
+	var mu sync.Mutex
+	watches := 0
+	store.SetTypedWatchHook(c, func(int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		watches++
+	})
+	run := func() (context.CancelFunc, chan error) {
+		rctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Run(rctx) }()
+		return cancel, done
+	}
+	cancel1, done1 := run()
+	cancel2, done2 := run()
+	t.Cleanup(func() { cancel1(); cancel2() })
+	seen := func(key, want string) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, "the cache to show "+key+" = "+want, func() (bool, string) {
+			e, ok := c.Get(p + key)
+			return ok && e.Value == want, fmt.Sprintf("%+v, %v", e, ok)
+		})
+	}
+	if _, err := s.Put(ctx, p+"a", []byte(`"1"`), 0); err != nil {
+		t.Fatal(err)
+	}
+	seen("a", "1")
+
+	cancel1()
+	select {
+	case <-done1:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first Run did not return when its context ended")
+	}
+	if _, err := s.Put(ctx, p+"a", []byte(`"2"`), 0); err != nil {
+		t.Fatal(err)
+	}
+	seen("a", "2") // the other Run still runs it
+	mu.Lock()
+	if watches != 1 {
+		t.Errorf("two Runs opened %d watches; want 1", watches)
+	}
+	mu.Unlock()
+
+	cancel2()
+	select {
+	case <-done2:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the last Run did not return when its context ended")
+	}
+
+	// Run again, it lists and watches anew.
+	if _, err := s.Put(ctx, p+"a", []byte(`"3"`), 0); err != nil {
+		t.Fatal(err)
+	}
+	cancel3, done3 := run()
+	seen("a", "3")
+	cancel3()
+	<-done3
+	mu.Lock()
+	if watches != 2 {
+		t.Errorf("a Run after the others ended opened %d watches in all; want 2", watches)
+	}
+	mu.Unlock()
+}
