@@ -26,9 +26,11 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration must be a string such as \"10s\" or \"5m\", not %s", bytes.TrimSpace(b))
+	s, ok := plainString(b)
+	if !ok {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("a duration must be a string such as \"10s\" or \"5m\", not %s", bytes.TrimSpace(b))
+		}
 	}
 	v, err := ParseDuration(s)
 	if err != nil {
@@ -36,6 +38,16 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	d.Duration = v
 	return nil
+}
+
+// plainString returns the string a JSON value holds when it is a string
+// with no escapes, as durations are: it needs no decoder. ok is false for
+// anything else, which the decoder is then asked to read.
+func plainString(b []byte) (s string, ok bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' || bytes.IndexByte(b[1:len(b)-1], '\\') >= 0 || bytes.IndexByte(b[1:len(b)-1], '"') >= 0 {
+		return "", false
+	}
+	return string(b[1 : len(b)-1]), true
 }
 
 // ParseDuration parses a duration such as "10s", "1m30s" or "2h".
