@@ -29,6 +29,7 @@ import (
 	"regexp"
 	goruntime "runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -272,7 +273,7 @@ func hosts(o opts) error {
 				}
 			}
 		}
-		n := runningInstances(statusCache, nil)
+		n := runningInstances(statusCache, bindingCache, nil)
 		return n == want, fmt.Sprintf("%d of %d RUNNING, %d bound", n, want, boundInstances(bindingCache, nil))
 	}); err != nil {
 		stopProfile()
@@ -320,7 +321,7 @@ func hosts(o opts) error {
 	for _, h := range victims {
 		gone[h.name] = true
 	}
-	lost := want - runningInstances(statusCache, gone)
+	lost := want - runningInstances(statusCache, bindingCache, gone)
 	stopped := time.Now()
 	for _, h := range victims {
 		h.cancel()
@@ -339,7 +340,7 @@ func hosts(o opts) error {
 		if rebound == 0 && boundInstances(bindingCache, gone) == want {
 			rebound = time.Since(stopped)
 		}
-		n := runningInstances(statusCache, gone)
+		n := runningInstances(statusCache, bindingCache, gone)
 		return n == want, fmt.Sprintf("%d of %d RUNNING off the %d lost hosts (they ran %d)", n, want, len(victims), lost)
 	}); err != nil {
 		return err
@@ -521,11 +522,20 @@ func checkCapacity(ctx context.Context, st *store.Store, objs []v1.Object) error
 }
 
 // runningInstances counts the cached RUNNING Unit instances on hosts
-// not in except.
-func runningInstances(c *store.Typed[v1.InstanceStatus], except map[string]bool) int {
+// not in except that their Unit's binding names: an instance left on a
+// host that went Down and was moved off it is not counted, though its
+// last status stays RUNNING.
+func runningInstances(c *store.Typed[v1.InstanceStatus], bindings *store.Typed[v1.Binding], except map[string]bool) int {
 	n := 0
 	for _, e := range c.List() {
-		if e.Value.State == v1.StateRunning && !except[e.Value.Host] {
+		if e.Value.State != v1.StateRunning || except[e.Value.Host] {
+			continue
+		}
+		_, name, host, ok := store.ParseStatusKey(e.Key)
+		if !ok {
+			continue
+		}
+		if b, ok := bindings.Get(store.BindingKey(v1.KindUnit, name)); ok && b.Err == nil && slices.Contains(b.Value.Hosts, host) {
 			n++
 		}
 	}
